@@ -1,0 +1,807 @@
+//! The property table: every key the producer, consumer and admin client accept, with its
+//! scope, value kind, default and documentation.
+//!
+//! Names and defaults follow the Java client of Apache Kafka 4.x. The only ferrokafka-specific
+//! key is `api.versions.max`.
+
+use super::Client;
+
+/// Which clients accept a property. A set of [`Client`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope(u8);
+
+impl Scope {
+    /// Producer only.
+    pub const PRODUCER: Scope = Scope(1);
+    /// Consumer only.
+    pub const CONSUMER: Scope = Scope(2);
+    /// Admin client only.
+    pub const ADMIN: Scope = Scope(4);
+    /// Consumer and admin client.
+    pub const CONSUMER_ADMIN: Scope = Scope(2 | 4);
+    /// Producer and consumer.
+    pub const PRODUCER_CONSUMER: Scope = Scope(1 | 2);
+    /// Every client.
+    pub const COMMON: Scope = Scope(1 | 2 | 4);
+
+    /// Whether `client` accepts properties of this scope.
+    pub const fn contains(self, client: Client) -> bool {
+        self.0 & Scope::of(client).0 != 0
+    }
+
+    const fn of(client: Client) -> Scope {
+        match client {
+            Client::Producer => Scope::PRODUCER,
+            Client::Consumer => Scope::CONSUMER,
+            Client::Admin => Scope::ADMIN,
+        }
+    }
+
+    /// The clients in this scope, e.g. `"consumer and admin"`.
+    pub fn describe(self) -> String {
+        let names: Vec<&str> = [Client::Producer, Client::Consumer, Client::Admin]
+            .into_iter()
+            .filter(|c| self.contains(*c))
+            .map(Client::name)
+            .collect();
+        names.join(" and ")
+    }
+
+    fn union(self, other: Scope) -> Scope {
+        Scope(self.0 | other.0)
+    }
+}
+
+/// The type of a property's value, as written in a property map.
+///
+/// Every value is trimmed of surrounding whitespace before it is parsed (as Java does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `true` or `false`, case-insensitive.
+    Bool,
+    /// A whole number within `min..=max`.
+    Int {
+        /// Smallest accepted value.
+        min: i64,
+        /// Largest accepted value.
+        max: i64,
+    },
+    /// A whole number of milliseconds within `min_ms..=max_ms`.
+    Duration {
+        /// Smallest accepted value, in ms.
+        min_ms: u64,
+        /// Largest accepted value, in ms.
+        max_ms: u64,
+    },
+    /// A whole number of bytes within `min..=max` (no unit suffixes).
+    Size {
+        /// Smallest accepted value, in bytes.
+        min: u64,
+        /// Largest accepted value, in bytes.
+        max: u64,
+    },
+    /// Free text.
+    String,
+    /// One of a fixed set of names, case-insensitive.
+    Enum(&'static [&'static str]),
+    /// A comma-separated list whose every entry is one of a fixed set of names
+    /// (case-insensitive). Entries are trimmed; empty entries are rejected.
+    EnumList(&'static [&'static str]),
+    /// A non-empty comma-separated list of `host:port` entries (IPv6 hosts in brackets).
+    HostList,
+    /// A comma-separated list of `ApiName=version` entries (see `api.versions.max`).
+    ApiVersions,
+}
+
+/// A property's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// This value, written as in a property map.
+    Value(&'static str),
+    /// No value: the feature is off (e.g. no `group.id`).
+    Unset,
+    /// No default: the property must be given.
+    Required,
+}
+
+/// One row of the property table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Property {
+    /// The key, e.g. `linger.ms`.
+    pub name: &'static str,
+    /// The clients that accept it.
+    pub scope: Scope,
+    /// Its value type and range.
+    pub kind: Kind,
+    /// Its default for the clients in `scope`.
+    pub default: DefaultValue,
+    /// What it does, with units.
+    pub doc: &'static str,
+}
+
+/// Largest value of a Java `int` property.
+const INT: u64 = i32::MAX as u64;
+/// Largest value of a Java `long` property.
+const LONG: u64 = i64::MAX as u64;
+const INT_I: i64 = i32::MAX as i64;
+
+const fn p(
+    name: &'static str,
+    scope: Scope,
+    kind: Kind,
+    default: DefaultValue,
+    doc: &'static str,
+) -> Property {
+    Property {
+        name,
+        scope,
+        kind,
+        default,
+        doc,
+    }
+}
+
+const fn ms(min_ms: u64, max_ms: u64) -> Kind {
+    Kind::Duration { min_ms, max_ms }
+}
+
+const fn bytes(min: u64, max: u64) -> Kind {
+    Kind::Size { min, max }
+}
+
+const fn int(min: i64, max: i64) -> Kind {
+    Kind::Int { min, max }
+}
+
+use DefaultValue::{Required, Unset, Value as D};
+use Kind::{Bool, Enum, EnumList, String as Str};
+
+/// Accepted values of `partition.assignment.strategy` (short names and Java class names).
+pub(crate) const ASSIGNORS: &[&str] = &[
+    "range",
+    "roundrobin",
+    "sticky",
+    "cooperative-sticky",
+    "org.apache.kafka.clients.consumer.RangeAssignor",
+    "org.apache.kafka.clients.consumer.RoundRobinAssignor",
+    "org.apache.kafka.clients.consumer.StickyAssignor",
+    "org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+];
+
+/// Every property of every client. A name appears twice only where Java's default differs
+/// between clients (the rows' scopes are then disjoint).
+pub static PROPERTIES: &[Property] = &[
+    // ---- common ----
+    p(
+        "bootstrap.servers",
+        Scope::COMMON,
+        Kind::HostList,
+        Required,
+        "Comma-separated `host:port` brokers used to fetch the first cluster metadata; IPv6 \
+         hosts go in brackets (`[::1]:9092`). Required.",
+    ),
+    p(
+        "client.id",
+        Scope::COMMON,
+        Str,
+        D(""),
+        "Name sent in every request header, for broker logs and quotas. Empty: the client \
+         generates one.",
+    ),
+    p(
+        "client.dns.lookup",
+        Scope::COMMON,
+        Enum(&[
+            "use_all_dns_ips",
+            "resolve_canonical_bootstrap_servers_only",
+        ]),
+        D("use_all_dns_ips"),
+        "How host names are resolved: try every returned address in turn, or resolve each \
+         bootstrap entry to its canonical names first (KIP-235, KIP-302).",
+    ),
+    p(
+        "request.timeout.ms",
+        Scope::COMMON,
+        ms(0, INT),
+        D("30000"),
+        "How long to wait for a response to a request, in ms, before failing or retrying it.",
+    ),
+    p(
+        "metadata.max.age.ms",
+        Scope::COMMON,
+        ms(0, LONG),
+        D("300000"),
+        "Refresh cluster metadata at least this often, in ms, even without a leader change.",
+    ),
+    p(
+        "reconnect.backoff.ms",
+        Scope::COMMON,
+        ms(0, LONG),
+        D("50"),
+        "First wait before reconnecting to a broker, in ms; grows exponentially per failure.",
+    ),
+    p(
+        "reconnect.backoff.max.ms",
+        Scope::COMMON,
+        ms(0, LONG),
+        D("1000"),
+        "Cap on the reconnect wait, in ms. A value below `reconnect.backoff.ms` is raised to it.",
+    ),
+    p(
+        "retry.backoff.ms",
+        Scope::COMMON,
+        ms(0, LONG),
+        D("100"),
+        "First wait before retrying a failed request, in ms; grows exponentially per retry \
+         (KIP-580).",
+    ),
+    p(
+        "retry.backoff.max.ms",
+        Scope::COMMON,
+        ms(0, LONG),
+        D("1000"),
+        "Cap on the retry wait, in ms. A value below `retry.backoff.ms` is raised to it.",
+    ),
+    p(
+        "socket.connection.setup.timeout.ms",
+        Scope::COMMON,
+        ms(0, LONG),
+        D("10000"),
+        "First timeout for establishing a connection, in ms; grows exponentially per \
+         consecutive failure (KIP-601).",
+    ),
+    p(
+        "socket.connection.setup.timeout.max.ms",
+        Scope::COMMON,
+        ms(0, LONG),
+        D("30000"),
+        "Cap on the connection setup timeout, in ms. A value below \
+         `socket.connection.setup.timeout.ms` is raised to it.",
+    ),
+    p(
+        "connections.max.idle.ms",
+        Scope::PRODUCER_CONSUMER,
+        ms(0, LONG),
+        D("540000"),
+        "Close connections idle for longer than this, in ms.",
+    ),
+    p(
+        "connections.max.idle.ms",
+        Scope::ADMIN,
+        ms(0, LONG),
+        D("300000"),
+        "Close connections idle for longer than this, in ms.",
+    ),
+    p(
+        "send.buffer.bytes",
+        Scope::COMMON,
+        int(-1, INT_I),
+        D("131072"),
+        "Socket send buffer (SO_SNDBUF), in bytes; -1 keeps the OS default.",
+    ),
+    p(
+        "receive.buffer.bytes",
+        Scope::PRODUCER,
+        int(-1, INT_I),
+        D("32768"),
+        "Socket receive buffer (SO_RCVBUF), in bytes; -1 keeps the OS default.",
+    ),
+    p(
+        "receive.buffer.bytes",
+        Scope::CONSUMER_ADMIN,
+        int(-1, INT_I),
+        D("65536"),
+        "Socket receive buffer (SO_RCVBUF), in bytes; -1 keeps the OS default.",
+    ),
+    p(
+        "security.protocol",
+        Scope::COMMON,
+        Enum(&["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]),
+        D("PLAINTEXT"),
+        "Transport to brokers. Only PLAINTEXT is supported so far.",
+    ),
+    p(
+        "api.versions.max",
+        Scope::COMMON,
+        Kind::ApiVersions,
+        D(""),
+        "ferrokafka only (no Java equivalent): comma-separated `ApiName=version` caps on the \
+         protocol version used per API, e.g. `Fetch=12,Produce=9`. A numeric API key may stand \
+         for the name. Empty: use the highest version both sides support.",
+    ),
+    // ---- producer ----
+    p(
+        "acks",
+        Scope::PRODUCER,
+        Enum(&["all", "-1", "0", "1"]),
+        D("all"),
+        "Acknowledgements a produce request waits for: 0 none, 1 the leader, all (or -1) every \
+         in-sync replica.",
+    ),
+    p(
+        "enable.idempotence",
+        Scope::PRODUCER,
+        Bool,
+        D("true"),
+        "Write each record exactly once per partition despite retries (KIP-98). Needs acks=all, \
+         retries > 0 and at most 5 requests in flight; when not set explicitly it is turned off \
+         quietly if those do not hold (KIP-679).",
+    ),
+    p(
+        "linger.ms",
+        Scope::PRODUCER,
+        ms(0, LONG),
+        D("5"),
+        "How long a batch waits for more records before it is sent, in ms (KIP-1030 default).",
+    ),
+    p(
+        "batch.size",
+        Scope::PRODUCER,
+        bytes(0, INT),
+        D("16384"),
+        "Target size of one partition's record batch, in bytes; 0 disables batching.",
+    ),
+    p(
+        "buffer.memory",
+        Scope::PRODUCER,
+        bytes(0, LONG),
+        D("33554432"),
+        "Total memory for records waiting to be sent, in bytes; sends block when it is full.",
+    ),
+    p(
+        "max.block.ms",
+        Scope::PRODUCER,
+        ms(0, LONG),
+        D("60000"),
+        "How long a send may block waiting for metadata or buffer space, in ms.",
+    ),
+    p(
+        "delivery.timeout.ms",
+        Scope::PRODUCER,
+        ms(0, INT),
+        D("120000"),
+        "Upper bound on reporting a send's outcome, in ms, retries included (KIP-91). Must be \
+         at least linger.ms + request.timeout.ms.",
+    ),
+    p(
+        "max.request.size",
+        Scope::PRODUCER,
+        bytes(0, INT),
+        D("1048576"),
+        "Largest produce request, and so largest record, in bytes.",
+    ),
+    p(
+        "max.in.flight.requests.per.connection",
+        Scope::PRODUCER,
+        int(1, INT_I),
+        D("5"),
+        "Unacknowledged requests allowed per broker connection.",
+    ),
+    p(
+        "retries",
+        Scope::PRODUCER,
+        int(0, INT_I),
+        D("2147483647"),
+        "How often a failed send is retried (delivery.timeout.ms bounds the total time).",
+    ),
+    p(
+        "compression.type",
+        Scope::PRODUCER,
+        Enum(&["none", "gzip", "snappy", "lz4", "zstd"]),
+        D("none"),
+        "Codec for record batches.",
+    ),
+    p(
+        "compression.gzip.level",
+        Scope::PRODUCER,
+        int(-1, 9),
+        D("-1"),
+        "gzip level: 1 (fastest) to 9 (smallest), or -1 for the codec default (KIP-390).",
+    ),
+    p(
+        "compression.lz4.level",
+        Scope::PRODUCER,
+        int(1, 17),
+        D("9"),
+        "lz4 level, 1 to 17 (KIP-390).",
+    ),
+    p(
+        "compression.zstd.level",
+        Scope::PRODUCER,
+        int(-131072, 22),
+        D("3"),
+        "zstd level, -131072 to 22 (KIP-390).",
+    ),
+    p(
+        "partitioner.class",
+        Scope::PRODUCER,
+        Enum(&[
+            "",
+            "default",
+            "round_robin",
+            "org.apache.kafka.clients.producer.RoundRobinPartitioner",
+        ]),
+        D(""),
+        "Partitioner for records without an explicit partition. Empty or `default`: hash the key, \
+         or stick to one partition per batch for keyless records (KIP-480, KIP-794); \
+         `round_robin` (or Java's RoundRobinPartitioner): rotate over partitions.",
+    ),
+    p(
+        "partitioner.ignore.keys",
+        Scope::PRODUCER,
+        Bool,
+        D("false"),
+        "Default partitioner only: ignore keys and place every record as if keyless (KIP-794).",
+    ),
+    p(
+        "partitioner.adaptive.partitioning.enable",
+        Scope::PRODUCER,
+        Bool,
+        D("true"),
+        "Default partitioner only: send more keyless records to faster brokers (KIP-794).",
+    ),
+    p(
+        "partitioner.availability.timeout.ms",
+        Scope::PRODUCER,
+        ms(0, LONG),
+        D("0"),
+        "Default partitioner only: skip partitions whose broker has had no ready batch for this \
+         long, in ms; 0 disables (KIP-794).",
+    ),
+    p(
+        "transactional.id",
+        Scope::PRODUCER,
+        Str,
+        Unset,
+        "Identity for transactional producing; needs idempotence. Accepted but transactions are \
+         not supported yet. Empty: unset.",
+    ),
+    p(
+        "transaction.timeout.ms",
+        Scope::PRODUCER,
+        ms(0, INT),
+        D("60000"),
+        "How long the coordinator lets a transaction stay open, in ms.",
+    ),
+    // ---- consumer ----
+    p(
+        "group.id",
+        Scope::CONSUMER,
+        Str,
+        Unset,
+        "Consumer group name; needed for subscriptions and offset commits. Empty: unset.",
+    ),
+    p(
+        "group.instance.id",
+        Scope::CONSUMER,
+        Str,
+        Unset,
+        "Static member id, kept across restarts to avoid rebalances (KIP-345); needs group.id. \
+         Empty: unset.",
+    ),
+    p(
+        "group.protocol",
+        Scope::CONSUMER,
+        Enum(&["classic", "consumer"]),
+        D("classic"),
+        "Group protocol. Only `classic` is supported so far (`consumer` is KIP-848).",
+    ),
+    p(
+        "session.timeout.ms",
+        Scope::CONSUMER,
+        ms(0, INT),
+        D("45000"),
+        "A member missing heartbeats for this long, in ms, is removed from the group (KIP-735 \
+         default).",
+    ),
+    p(
+        "heartbeat.interval.ms",
+        Scope::CONSUMER,
+        ms(0, INT),
+        D("3000"),
+        "Time between heartbeats to the group coordinator, in ms; below session.timeout.ms.",
+    ),
+    p(
+        "max.poll.interval.ms",
+        Scope::CONSUMER,
+        ms(1, INT),
+        D("300000"),
+        "Longest gap allowed between polls, in ms, before the member leaves the group (KIP-62).",
+    ),
+    p(
+        "max.poll.records",
+        Scope::CONSUMER,
+        int(1, INT_I),
+        D("500"),
+        "Most records one poll returns.",
+    ),
+    p(
+        "enable.auto.commit",
+        Scope::CONSUMER,
+        Bool,
+        D("true"),
+        "Commit consumed offsets in the background. Off without group.id (an explicit true \
+         is then an error).",
+    ),
+    p(
+        "auto.commit.interval.ms",
+        Scope::CONSUMER,
+        ms(0, INT),
+        D("5000"),
+        "Time between automatic offset commits, in ms.",
+    ),
+    p(
+        "auto.offset.reset",
+        Scope::CONSUMER,
+        Enum(&["earliest", "latest", "none"]),
+        D("latest"),
+        "Where to start when there is no committed offset or it is out of range: earliest, \
+         latest, or none (fail). Java 4.x's `by_duration:` is not supported yet.",
+    ),
+    p(
+        "fetch.min.bytes",
+        Scope::CONSUMER,
+        bytes(0, INT),
+        D("1"),
+        "Least data a fetch response should hold, in bytes; the broker waits up to \
+         fetch.max.wait.ms for it.",
+    ),
+    p(
+        "fetch.max.bytes",
+        Scope::CONSUMER,
+        bytes(0, INT),
+        D("52428800"),
+        "Most data a fetch response should hold, in bytes (KIP-74; a larger first batch is \
+         still returned).",
+    ),
+    p(
+        "max.partition.fetch.bytes",
+        Scope::CONSUMER,
+        bytes(0, INT),
+        D("1048576"),
+        "Most data per partition in a fetch response, in bytes.",
+    ),
+    p(
+        "fetch.max.wait.ms",
+        Scope::CONSUMER,
+        ms(0, INT),
+        D("500"),
+        "Longest the broker holds a fetch waiting for fetch.min.bytes, in ms.",
+    ),
+    p(
+        "check.crcs",
+        Scope::CONSUMER,
+        Bool,
+        D("true"),
+        "Verify the CRC32C of fetched record batches.",
+    ),
+    p(
+        "isolation.level",
+        Scope::CONSUMER,
+        Enum(&["read_uncommitted", "read_committed"]),
+        D("read_uncommitted"),
+        "Whether to return records of open and aborted transactions (read_uncommitted) or only \
+         committed ones (read_committed).",
+    ),
+    p(
+        "partition.assignment.strategy",
+        Scope::CONSUMER,
+        EnumList(ASSIGNORS),
+        D("range,cooperative-sticky"),
+        "Assignors offered to the group, in preference order: range, roundrobin, sticky, \
+         cooperative-sticky (KIP-429), or Java's class names for them.",
+    ),
+    p(
+        "allow.auto.create.topics",
+        Scope::CONSUMER,
+        Bool,
+        D("true"),
+        "Let metadata requests for subscribed topics create them, where the broker allows.",
+    ),
+    p(
+        "exclude.internal.topics",
+        Scope::CONSUMER,
+        Bool,
+        D("true"),
+        "Leave internal topics (e.g. __consumer_offsets) out of pattern subscriptions.",
+    ),
+    p(
+        "client.rack",
+        Scope::CONSUMER,
+        Str,
+        D(""),
+        "Rack of this consumer, for fetching from the nearest replica (KIP-392). Empty: none.",
+    ),
+    p(
+        "default.api.timeout.ms",
+        Scope::CONSUMER_ADMIN,
+        ms(0, INT),
+        D("60000"),
+        "Timeout for blocking calls given no explicit timeout, in ms (KIP-266).",
+    ),
+];
+
+/// Keys that are recognised but refused, with the reason.
+const REJECTED: &[(&str, &str)] = &[
+    (
+        "key.serializer",
+        "not accepted: ferrokafka producers take keys and values as bytes; serialize before sending",
+    ),
+    (
+        "value.serializer",
+        "not accepted: ferrokafka producers take keys and values as bytes; serialize before sending",
+    ),
+    (
+        "key.deserializer",
+        "not accepted: ferrokafka consumers return keys and values as bytes; deserialize after polling",
+    ),
+    (
+        "value.deserializer",
+        "not accepted: ferrokafka consumers return keys and values as bytes; deserialize after polling",
+    ),
+];
+
+/// The properties `client` accepts, one row per name.
+pub fn properties_for(client: Client) -> impl Iterator<Item = &'static Property> {
+    PROPERTIES.iter().filter(move |p| p.scope.contains(client))
+}
+
+/// The row for `name` as `client` sees it, if `client` accepts it.
+pub fn lookup(client: Client, name: &str) -> Option<&'static Property> {
+    properties_for(client).find(|p| p.name == name)
+}
+
+/// The row for `name`, or an error saying why `client` does not accept it: another client's
+/// property, a refused key, or an unknown one (with the closest known key, if any).
+pub(crate) fn resolve(client: Client, name: &str) -> Result<&'static Property, String> {
+    if let Some(p) = lookup(client, name) {
+        return Ok(p);
+    }
+    let other = PROPERTIES
+        .iter()
+        .filter(|p| p.name == name)
+        .fold(None, |acc: Option<Scope>, p| {
+            Some(acc.map_or(p.scope, |s| s.union(p.scope)))
+        });
+    if let Some(scope) = other {
+        return Err(format!(
+            "is a {} property, not valid for the {}",
+            scope.describe(),
+            match client {
+                Client::Admin => "admin client",
+                other => other.name(),
+            }
+        ));
+    }
+    if let Some((_, why)) = REJECTED.iter().find(|(k, _)| *k == name) {
+        return Err((*why).to_owned());
+    }
+    if name.starts_with("ssl.") || name.starts_with("sasl.") {
+        return Err("unknown property: SSL and SASL are not supported yet".to_owned());
+    }
+    Err(match suggest(client, name) {
+        Some(s) => format!("unknown property (did you mean `{s}`?)"),
+        None => "unknown property".to_owned(),
+    })
+}
+
+/// The known key of `client` closest to `name`, if within a small edit distance
+/// (1 for names up to 4 characters, 2 up to 8, else 3).
+fn suggest(client: Client, name: &str) -> Option<&'static str> {
+    let len = name.chars().count();
+    let limit = match len {
+        0..=4 => 1,
+        5..=8 => 2,
+        _ => 3,
+    };
+    properties_for(client)
+        .map(|p| (edit_distance(name, p.name), p.name))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLIENTS: [Client; 3] = [Client::Producer, Client::Consumer, Client::Admin];
+
+    #[test]
+    fn every_default_parses_with_its_kind() {
+        for p in PROPERTIES {
+            if let DefaultValue::Value(v) = p.default {
+                assert!(p.kind.parse(p.name, v).is_ok(), "default of {}", p.name);
+            }
+            assert!(!p.doc.is_empty(), "doc of {}", p.name);
+        }
+    }
+
+    #[test]
+    fn names_are_unique_per_client() {
+        for c in CLIENTS {
+            let mut names: Vec<_> = properties_for(c).map(|p| p.name).collect();
+            let n = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), n, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn enum_values_are_lowercase_except_security_protocol_and_class_names() {
+        for p in PROPERTIES {
+            if let Kind::Enum(vals) | Kind::EnumList(vals) = p.kind {
+                for v in vals {
+                    let java_name = v.starts_with("org.apache.") || p.name == "security.protocol";
+                    assert!(java_name || *v == v.to_lowercase(), "{}: {v}", p.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn edit_distance_basics() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("lnger.ms", "linger.ms"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest(Client::Producer, "lnger.ms"), Some("linger.ms"));
+        assert_eq!(
+            suggest(Client::Consumer, "bootstrap.server"),
+            Some("bootstrap.servers")
+        );
+        assert_eq!(suggest(Client::Producer, "ack"), Some("acks"));
+        assert_eq!(suggest(Client::Producer, "foo"), None);
+        assert_eq!(suggest(Client::Producer, "completely.unrelated.key"), None);
+    }
+
+    #[test]
+    fn scope_description() {
+        assert_eq!(Scope::CONSUMER_ADMIN.describe(), "consumer and admin");
+        assert_eq!(Scope::PRODUCER.describe(), "producer");
+        assert!(Scope::COMMON.contains(Client::Admin));
+        assert!(!Scope::CONSUMER.contains(Client::Producer));
+    }
+
+    #[test]
+    fn resolve_messages() {
+        let e = resolve(Client::Producer, "group.id").unwrap_err();
+        assert_eq!(e, "is a consumer property, not valid for the producer");
+        let e = resolve(Client::Producer, "default.api.timeout.ms").unwrap_err();
+        assert_eq!(
+            e,
+            "is a consumer and admin property, not valid for the producer"
+        );
+        let e = resolve(Client::Producer, "key.serializer").unwrap_err();
+        assert!(e.contains("bytes"), "{e}");
+        let e = resolve(Client::Admin, "sasl.mechanism").unwrap_err();
+        assert!(e.contains("not supported yet"), "{e}");
+        let e = resolve(Client::Admin, "zzz").unwrap_err();
+        assert_eq!(e, "unknown property");
+        assert_eq!(
+            resolve(Client::Admin, "connections.max.idle.ms").map(|p| p.default),
+            Ok(DefaultValue::Value("300000"))
+        );
+    }
+}

@@ -1,0 +1,417 @@
+//! One TCP connection to one broker, with many requests in flight.
+//!
+//! Callers encode a whole frame, register a waiter under the connection's correlation id, and hand
+//! the frame to a writer task. The writer owns the socket's write half and only ever writes whole
+//! frames, so a caller dropping its future can never leave half a frame on the wire; a reader task
+//! owns the read half and routes each response to its waiter by correlation id. Any I/O error,
+//! undecodable frame, unknown correlation id or request timeout poisons the connection: every
+//! waiter fails with the same typed error and the pool makes a new connection on next use.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::{Request, StrBytes};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use crate::error::{Error, Result};
+use crate::protocol::frame::{self, MAX_FRAME_BYTES, api_name};
+use crate::protocol::versions::BrokerVersions;
+
+type Waiter = oneshot::Sender<Result<Bytes>>;
+
+/// Settings a connection needs, taken from the client config.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionSettings {
+    pub client_id: StrBytes,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// User caps per API key (`api.versions.max`).
+    pub version_caps: BTreeMap<i16, i16>,
+}
+
+struct Pending {
+    /// `None` once the connection is poisoned: the error every later caller gets.
+    closed: Option<Error>,
+    waiters: HashMap<i32, Waiter>,
+}
+
+struct Shared {
+    addr: String,
+    pending: Mutex<Pending>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        // A panic while holding this lock cannot leave the map inconsistent (single inserts and
+        // removes), so a poisoned mutex is still usable.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the connection dead and fails every waiter with `err`. Idempotent.
+    fn poison(&self, err: Error) {
+        let waiters = {
+            let mut p = self.lock();
+            if p.closed.is_some() {
+                return;
+            }
+            tracing::debug!(addr = %self.addr, error = %err, "connection poisoned");
+            p.closed = Some(err.clone());
+            std::mem::take(&mut p.waiters)
+        };
+        for (_, w) in waiters {
+            let _ = w.send(Err(err.clone()));
+        }
+    }
+}
+
+/// A live connection to one broker. Cheap to share behind an `Arc`.
+pub(crate) struct Connection {
+    shared: Arc<Shared>,
+    node_id: i32,
+    next_correlation: AtomicI32,
+    writer: mpsc::UnboundedSender<Bytes>,
+    versions: BrokerVersions,
+    settings: ConnectionSettings,
+    tasks: [tokio::task::AbortHandle; 2],
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.shared.poison(Error::Disconnected {
+            addr: self.shared.addr.clone(),
+            reason: "connection closed by client".into(),
+        });
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.shared.addr)
+            .field("node_id", &self.node_id)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Connects to `addr`, then negotiates API versions.
+    ///
+    /// `node_id` is the broker id when known (negative for a bootstrap address).
+    pub(crate) async fn connect(
+        addr: &str,
+        node_id: i32,
+        settings: ConnectionSettings,
+    ) -> Result<Connection> {
+        let connect_err = |reason: String| Error::Connect {
+            addr: addr.to_string(),
+            reason,
+        };
+        let stream = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| {
+                connect_err(format!(
+                    "no connection within socket.connection.setup.timeout.ms ({} ms)",
+                    settings.connect_timeout.as_millis()
+                ))
+            })?
+            .map_err(|e| connect_err(e.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| connect_err(e.to_string()))?;
+        let (rd, wr) = stream.into_split();
+        let shared = Arc::new(Shared {
+            addr: addr.to_string(),
+            pending: Mutex::new(Pending {
+                closed: None,
+                waiters: HashMap::new(),
+            }),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(read_loop(shared.clone(), rd));
+        let writer = tokio::spawn(write_loop(shared.clone(), wr, rx));
+        let mut conn = Connection {
+            shared,
+            node_id,
+            next_correlation: AtomicI32::new(0),
+            writer: tx,
+            versions: BrokerVersions::default(),
+            settings,
+            tasks: [reader.abort_handle(), writer.abort_handle()],
+        };
+        conn.versions = conn.negotiate_versions().await?;
+        Ok(conn)
+    }
+
+    /// ApiVersions at our highest version; a broker that does not know it answers
+    /// UNSUPPORTED_VERSION with its own range, and we retry at the version it names (KIP-511).
+    async fn negotiate_versions(&self) -> Result<BrokerVersions> {
+        let (_, ours) = crate::protocol::versions::client_range(ApiVersionsRequest::KEY)
+            .ok_or_else(|| Error::Protocol("ApiVersions unknown to codec".into()))?;
+        let mut version = ours;
+        for _ in 0..2 {
+            let req = ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("ferrokafka"))
+                .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+            let resp: ApiVersionsResponse = self.send_at(req, version, None).await?;
+            if resp.error_code == 35 {
+                let broker_max = resp
+                    .api_keys
+                    .iter()
+                    .find(|k| k.api_key == ApiVersionsRequest::KEY)
+                    .map(|k| k.max_version)
+                    .unwrap_or(0);
+                if broker_max >= version {
+                    break;
+                }
+                version = broker_max;
+                continue;
+            }
+            if resp.error_code != 0 {
+                return Err(Error::broker(resp.error_code, "ApiVersions"));
+            }
+            return Ok(BrokerVersions::from_response(&resp));
+        }
+        Err(Error::UnsupportedVersion {
+            api: "ApiVersions",
+            addr: self.shared.addr.clone(),
+            broker_min: -1,
+            broker_max: -1,
+            client_min: 0,
+            client_max: ours,
+        })
+    }
+
+    /// The broker address this connection talks to.
+    pub(crate) fn addr(&self) -> &str {
+        &self.shared.addr
+    }
+
+    /// The broker id (negative for a bootstrap connection made before metadata was known).
+    pub(crate) fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// Whether the connection has failed; a failed connection is never reused.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.shared.lock().closed.is_some()
+    }
+
+    /// What the broker said it supports.
+    pub(crate) fn versions(&self) -> &BrokerVersions {
+        &self.versions
+    }
+
+    /// The version of `R` this connection will use.
+    pub(crate) fn version_for<R: Request>(&self) -> Result<i16> {
+        self.versions
+            .pick(R::KEY, &self.settings.version_caps, &self.shared.addr)
+    }
+
+    /// Sends `req` at the negotiated version and waits for its response.
+    ///
+    /// # Cancel safety
+    /// Dropping the future never corrupts the connection: the frame is either handed to the
+    /// writer whole or not at all, and a late response is discarded.
+    pub(crate) async fn send<R: Request>(&self, req: R) -> Result<R::Response> {
+        let version = self.version_for::<R>()?;
+        self.send_at(req, version, None).await
+    }
+
+    /// As [`send`](Self::send), with `extra_timeout` added to `request.timeout.ms` (for
+    /// requests the broker may hold, such as a long-polling Fetch).
+    pub(crate) async fn send_with_extra_timeout<R: Request>(
+        &self,
+        req: R,
+        version: i16,
+        extra_timeout: Duration,
+    ) -> Result<R::Response> {
+        self.send_at(req, version, Some(extra_timeout)).await
+    }
+
+    /// Sends a request the broker will not answer (Produce with acks=0). Returns once the frame
+    /// is queued for the writer.
+    pub(crate) fn send_no_response<R: Request>(&self, req: R, version: i16) -> Result<()> {
+        let id = self.next_correlation_id();
+        let frame = frame::encode_request(id, &self.settings.client_id, version, &req)?;
+        if let Some(err) = self.shared.lock().closed.clone() {
+            return Err(err);
+        }
+        self.writer.send(frame).map_err(|_| self.closed_error())
+    }
+
+    fn next_correlation_id(&self) -> i32 {
+        // Wrapping is fine: ids only need to be unique among requests in flight.
+        self.next_correlation.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn closed_error(&self) -> Error {
+        self.shared
+            .lock()
+            .closed
+            .clone()
+            .unwrap_or(Error::Disconnected {
+                addr: self.shared.addr.clone(),
+                reason: "writer stopped".into(),
+            })
+    }
+
+    /// Sends at an explicit version.
+    pub(crate) async fn send_at<R: Request>(
+        &self,
+        req: R,
+        version: i16,
+        extra_timeout: Option<Duration>,
+    ) -> Result<R::Response> {
+        let id = self.next_correlation_id();
+        let span = tracing::debug_span!(
+            "kafka_request",
+            api = api_name(R::KEY),
+            version,
+            broker = self.node_id,
+            addr = %self.shared.addr,
+            correlation_id = id,
+            duration_us = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let result = self
+            .round_trip::<R>(id, req, version, extra_timeout)
+            .instrument(span.clone())
+            .await;
+        span.record("duration_us", started.elapsed().as_micros() as u64);
+        result
+    }
+
+    async fn round_trip<R: Request>(
+        &self,
+        id: i32,
+        req: R,
+        version: i16,
+        extra_timeout: Option<Duration>,
+    ) -> Result<R::Response> {
+        let frame = frame::encode_request(id, &self.settings.client_id, version, &req)?;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut p = self.shared.lock();
+            if let Some(err) = &p.closed {
+                return Err(err.clone());
+            }
+            p.waiters.insert(id, tx);
+        }
+        // No await between registering the waiter and queueing the whole frame.
+        if self.writer.send(frame).is_err() {
+            return Err(self.closed_error());
+        }
+        let timeout = self.settings.request_timeout + extra_timeout.unwrap_or_default();
+        let body = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => return Err(self.closed_error()),
+            Err(_) => {
+                let err = Error::RequestTimeout {
+                    api: api_name(R::KEY),
+                    addr: self.shared.addr.clone(),
+                    timeout_ms: timeout.as_millis() as u64,
+                };
+                // As Java's NetworkClient does: a broker that let one request time out is not
+                // trusted with the others; they fail now and the next use reconnects.
+                self.shared.lock().waiters.remove(&id);
+                self.shared.poison(Error::Disconnected {
+                    addr: self.shared.addr.clone(),
+                    reason: format!("closed after a {} request timed out", api_name(R::KEY)),
+                });
+                return Err(err);
+            }
+        };
+        frame::decode_response::<R>(body, version).inspect_err(|e| {
+            // A response we cannot decode means we no longer understand this stream.
+            self.shared.poison(Error::Disconnected {
+                addr: self.shared.addr.clone(),
+                reason: format!("undecodable response: {e}"),
+            });
+        })
+    }
+}
+
+async fn write_loop(
+    shared: Arc<Shared>,
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+) {
+    const COALESCE_BYTES: usize = 256 * 1024;
+    let mut batch = BytesMut::new();
+    while let Some(first) = rx.recv().await {
+        // Coalesce whatever else is queued into one write: one syscall per burst, not per request.
+        let result = if first.len() >= COALESCE_BYTES {
+            wr.write_all(&first).await
+        } else {
+            batch.clear();
+            batch.extend_from_slice(&first);
+            while batch.len() < COALESCE_BYTES {
+                match rx.try_recv() {
+                    Ok(f) => batch.extend_from_slice(&f),
+                    Err(_) => break,
+                }
+            }
+            wr.write_all(&batch).await
+        };
+        if let Err(e) = result {
+            shared.poison(Error::Disconnected {
+                addr: shared.addr.clone(),
+                reason: format!("write failed: {e}"),
+            });
+            return;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf) {
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let reason = loop {
+        let size = match rd.read_i32().await {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break "broker closed the connection".to_string();
+            }
+            Err(e) => break format!("read failed: {e}"),
+        };
+        if size < 4 || size as usize > MAX_FRAME_BYTES {
+            break format!("invalid response size {size}");
+        }
+        let mut buf = BytesMut::zeroed(size as usize);
+        if let Err(e) = rd.read_exact(&mut buf).await {
+            break format!("read failed mid-frame: {e}");
+        }
+        let frame = buf.freeze();
+        let Some(id) = frame::peek_correlation_id(&frame) else {
+            break "response shorter than its header".to_string();
+        };
+        let waiter = shared.lock().waiters.remove(&id);
+        match waiter {
+            // The caller may have gone away; its response is simply dropped.
+            Some(w) => {
+                let _ = w.send(Ok(frame));
+            }
+            None => {
+                if shared.lock().closed.is_some() {
+                    return;
+                }
+                break format!("response for unknown correlation id {id}");
+            }
+        }
+    };
+    shared.poison(Error::Disconnected {
+        addr: shared.addr.clone(),
+        reason,
+    });
+}

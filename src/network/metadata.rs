@@ -1,0 +1,288 @@
+//! The cluster snapshot: brokers, topics, partitions, leaders and leader epochs.
+//!
+//! A snapshot is immutable and shared as `Arc<Cluster>`; a refresh builds a new one and swaps it
+//! in, so readers never see half an update.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::Instant;
+
+use crate::protocol::messages::MetadataResponse;
+
+use crate::error::ErrorCode;
+
+/// A topic's id (KIP-516), shown as Kafka shows it: URL-safe base64 without padding.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TopicId(pub [u8; 16]);
+
+impl TopicId {
+    /// Whether this is the all-zero id (a broker that does not track topic ids sends it).
+    pub fn is_nil(&self) -> bool {
+        self.0 == [0; 16]
+    }
+}
+
+impl fmt::Display for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut bits: u32 = 0;
+        let mut nbits = 0;
+        for &b in &self.0 {
+            bits = (bits << 8) | u32::from(b);
+            nbits += 8;
+            while nbits >= 6 {
+                nbits -= 6;
+                f.write_fmt(format_args!(
+                    "{}",
+                    ALPHABET[((bits >> nbits) & 63) as usize] as char
+                ))?;
+            }
+        }
+        if nbits > 0 {
+            let idx = ((bits << (6 - nbits)) & 63) as usize;
+            f.write_fmt(format_args!("{}", ALPHABET[idx] as char))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TopicId({self})")
+    }
+}
+
+/// A broker as the cluster metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// The broker id (`node.id`).
+    pub id: i32,
+    /// The advertised host name.
+    pub host: String,
+    /// The advertised port.
+    pub port: u16,
+    /// The broker's rack (`broker.rack`), if set.
+    pub rack: Option<String>,
+}
+
+impl Node {
+    /// `host:port`, ready to connect to.
+    pub fn addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PartitionMeta {
+    pub id: i32,
+    /// -1 when the partition has no leader.
+    pub leader: i32,
+    /// -1 when the broker does not report leader epochs.
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub offline: Vec<i32>,
+    pub error: Option<ErrorCode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopicMeta {
+    pub name: String,
+    pub id: TopicId,
+    pub is_internal: bool,
+    pub error: Option<ErrorCode>,
+    /// Sorted by partition id.
+    pub partitions: Vec<PartitionMeta>,
+}
+
+/// One immutable view of the cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct Cluster {
+    pub cluster_id: Option<String>,
+    pub controller_id: i32,
+    pub brokers: BTreeMap<i32, Node>,
+    pub topics: HashMap<String, TopicMeta>,
+    /// When the response this snapshot came from arrived (`None`: never fetched).
+    pub fetched_at: Option<Instant>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            cluster_id: None,
+            controller_id: -1,
+            brokers: BTreeMap::new(),
+            topics: HashMap::new(),
+            fetched_at: None,
+        }
+    }
+}
+
+impl Cluster {
+    /// Builds a snapshot from a Metadata response. Brokers with an out-of-range port are skipped.
+    pub(crate) fn from_response(resp: &MetadataResponse) -> Cluster {
+        let brokers = resp
+            .brokers
+            .iter()
+            .filter_map(|b| {
+                Some((
+                    b.node_id.0,
+                    Node {
+                        id: b.node_id.0,
+                        host: b.host.to_string(),
+                        port: u16::try_from(b.port).ok()?,
+                        rack: b.rack.as_ref().map(|r| r.to_string()),
+                    },
+                ))
+            })
+            .collect();
+        let topics = resp
+            .topics
+            .iter()
+            .filter_map(|t| {
+                let name = t.name.as_ref()?.0.to_string();
+                let mut partitions: Vec<PartitionMeta> = t
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionMeta {
+                        id: p.partition_index,
+                        leader: p.leader_id.0,
+                        leader_epoch: p.leader_epoch,
+                        replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
+                        isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                        offline: p.offline_replicas.iter().map(|b| b.0).collect(),
+                        error: ErrorCode::from_code(p.error_code),
+                    })
+                    .collect();
+                partitions.sort_by_key(|p| p.id);
+                Some((
+                    name.clone(),
+                    TopicMeta {
+                        name,
+                        id: TopicId(*t.topic_id.as_bytes()),
+                        is_internal: t.is_internal,
+                        error: ErrorCode::from_code(t.error_code),
+                        partitions,
+                    },
+                ))
+            })
+            .collect();
+        Cluster {
+            cluster_id: resp.cluster_id.as_ref().map(|c| c.to_string()),
+            controller_id: resp.controller_id.0,
+            brokers,
+            topics,
+            fetched_at: Some(Instant::now()),
+        }
+    }
+
+    /// Folds a newer response into this snapshot: topics in `newer` replace ours, except that a
+    /// partition whose leader epoch went backwards keeps our entry (a stale broker answered;
+    /// KIP-320). Topics `newer` did not ask about are kept only when `keep_others`.
+    pub(crate) fn merged(&self, mut newer: Cluster, keep_others: bool) -> Cluster {
+        for (name, topic) in newer.topics.iter_mut() {
+            let Some(old) = self.topics.get(name) else {
+                continue;
+            };
+            if old.id != topic.id && !old.id.is_nil() && !topic.id.is_nil() {
+                continue; // Recreated topic: epochs restart, take the new one as is.
+            }
+            for p in topic.partitions.iter_mut() {
+                if let Some(op) = old.partitions.iter().find(|op| op.id == p.id)
+                    && p.leader_epoch >= 0
+                    && op.leader_epoch > p.leader_epoch
+                {
+                    *p = op.clone();
+                }
+            }
+        }
+        if keep_others {
+            for (name, topic) in &self.topics {
+                newer
+                    .topics
+                    .entry(name.clone())
+                    .or_insert_with(|| topic.clone());
+            }
+        }
+        newer
+    }
+
+    pub(crate) fn topic(&self, name: &str) -> Option<&TopicMeta> {
+        self.topics.get(name)
+    }
+
+    /// The leader of `topic`/`partition`, if known and present among the brokers.
+    pub(crate) fn leader_for(&self, topic: &str, partition: i32) -> Option<&Node> {
+        let p = self
+            .topic(topic)?
+            .partitions
+            .iter()
+            .find(|p| p.id == partition)?;
+        self.brokers.get(&p.leader)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::StrBytes;
+    use crate::protocol::messages::BrokerId;
+    use crate::protocol::messages::TopicName;
+    use crate::protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+
+    fn resp(epoch: i32, leader: i32) -> MetadataResponse {
+        MetadataResponse::default()
+            .with_brokers(vec![
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(1))
+                    .with_host(StrBytes::from_static_str("h1"))
+                    .with_port(9092),
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(2))
+                    .with_host(StrBytes::from_static_str("h2"))
+                    .with_port(9093),
+            ])
+            .with_topics(vec![
+                MetadataResponseTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
+                    .with_partitions(vec![
+                        MetadataResponsePartition::default()
+                            .with_partition_index(1)
+                            .with_leader_id(BrokerId(leader))
+                            .with_leader_epoch(epoch),
+                        MetadataResponsePartition::default()
+                            .with_partition_index(0)
+                            .with_leader_id(BrokerId(1))
+                            .with_leader_epoch(epoch),
+                    ]),
+            ])
+    }
+
+    #[test]
+    fn snapshot_and_stale_epochs() {
+        let c = Cluster::from_response(&resp(5, 2));
+        assert_eq!(c.topic("t").unwrap().partitions[0].id, 0);
+        assert_eq!(c.leader_for("t", 1).unwrap().addr(), "h2:9093");
+        // A response with an older epoch does not move the leader back.
+        let stale = c.merged(Cluster::from_response(&resp(4, 1)), false);
+        assert_eq!(stale.leader_for("t", 1).unwrap().id, 2);
+        let newer = c.merged(Cluster::from_response(&resp(6, 1)), false);
+        assert_eq!(newer.leader_for("t", 1).unwrap().id, 1);
+    }
+
+    #[test]
+    fn topic_id_display() {
+        assert_eq!(TopicId([0; 16]).to_string(), "AAAAAAAAAAAAAAAAAAAAAA");
+        let mut b = [0u8; 16];
+        b[15] = 1;
+        assert_eq!(TopicId(b).to_string(), "AAAAAAAAAAAAAAAAAAAAAQ");
+        assert_eq!(TopicId([255; 16]).to_string(), "_____________________w");
+    }
+}

@@ -1,0 +1,287 @@
+//! Connections, cluster metadata and request routing, shared by producer, consumer and admin.
+//!
+//! [`NetworkClient::send`] is the one entry point for every API: pick the broker, pick the
+//! version, send, decode.
+
+pub(crate) mod connection;
+pub(crate) mod metadata;
+pub(crate) mod pool;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::protocol::messages::metadata_request::MetadataRequestTopic;
+use crate::protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+use crate::protocol::{Request, StrBytes};
+
+use crate::config::CommonConfig;
+use crate::error::{Error, Result};
+use connection::{Connection, ConnectionSettings};
+use metadata::Cluster;
+use pool::ConnectionPool;
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A specific broker by id.
+    Node(i32),
+    /// The cluster's controller (for admin requests); any broker if none is known.
+    Controller,
+    /// Any reachable broker (metadata, cluster-wide reads).
+    Any,
+}
+
+pub(crate) struct NetworkClient {
+    pool: ConnectionPool,
+    bootstrap: Vec<String>,
+    metadata_max_age: Duration,
+    pub(crate) retry_backoff: Duration,
+    pub(crate) retry_backoff_max: Duration,
+    cluster: RwLock<Arc<Cluster>>,
+    /// Topics that metadata refreshes ask about (the producer's and consumer's topics).
+    interest: Mutex<BTreeSet<String>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    generation: AtomicU64,
+    needs_update: AtomicBool,
+}
+
+impl std::fmt::Debug for NetworkClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkClient")
+            .field("bootstrap", &self.bootstrap)
+            .finish()
+    }
+}
+
+impl NetworkClient {
+    pub(crate) fn new(config: &CommonConfig) -> NetworkClient {
+        let client_id = if config.client_id.is_empty() {
+            format!("ferrokafka-{}", std::process::id())
+        } else {
+            config.client_id.clone()
+        };
+        let settings = ConnectionSettings {
+            client_id: StrBytes::from_string(client_id),
+            request_timeout: config.request_timeout,
+            connect_timeout: config.socket_connection_setup_timeout,
+            version_caps: config.api_versions_max.clone(),
+        };
+        NetworkClient {
+            pool: ConnectionPool::new(
+                settings,
+                config.reconnect_backoff,
+                config.reconnect_backoff_max,
+            ),
+            bootstrap: config.bootstrap_servers.clone(),
+            metadata_max_age: config.metadata_max_age,
+            retry_backoff: config.retry_backoff,
+            retry_backoff_max: config.retry_backoff_max,
+            cluster: RwLock::new(Arc::new(Cluster::default())),
+            interest: Mutex::new(BTreeSet::new()),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+            needs_update: AtomicBool::new(true),
+        }
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.pool.settings().request_timeout
+    }
+
+    /// The current snapshot, without refreshing.
+    pub(crate) fn cluster(&self) -> Arc<Cluster> {
+        self.cluster
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Marks metadata stale (after NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, ...): the
+    /// next [`metadata`](Self::metadata) call refreshes.
+    pub(crate) fn request_update(&self) {
+        self.needs_update.store(true, Ordering::Release);
+    }
+
+    /// Adds topics that refreshes should cover.
+    pub(crate) fn add_topics<S: AsRef<str>>(&self, topics: &[S]) {
+        let mut set = self.interest.lock().unwrap_or_else(|p| p.into_inner());
+        let before = set.len();
+        set.extend(topics.iter().map(|t| t.as_ref().to_string()));
+        if set.len() != before {
+            self.request_update();
+        }
+    }
+
+    /// The snapshot, refreshed first if it is older than `metadata.max.age.ms` or was marked
+    /// stale.
+    pub(crate) async fn metadata(&self) -> Result<Arc<Cluster>> {
+        let current = self.cluster();
+        let stale = current
+            .fetched_at
+            .is_none_or(|t| t.elapsed() >= self.metadata_max_age);
+        if stale || self.needs_update.load(Ordering::Acquire) {
+            return self.refresh().await;
+        }
+        Ok(current)
+    }
+
+    /// Fetches metadata for the topics of interest now. Concurrent callers share one request:
+    /// whoever waits while another refresh completes takes that result.
+    ///
+    /// # Cancel safety
+    /// Cancel safe; a dropped refresh leaves the previous snapshot in place.
+    pub(crate) async fn refresh(&self) -> Result<Arc<Cluster>> {
+        let seen = self.generation.load(Ordering::Acquire);
+        let _guard = self.refresh_lock.lock().await;
+        if self.generation.load(Ordering::Acquire) != seen {
+            return Ok(self.cluster());
+        }
+        let topics: Vec<String> = {
+            let set = self.interest.lock().unwrap_or_else(|p| p.into_inner());
+            set.iter().cloned().collect()
+        };
+        self.needs_update.store(false, Ordering::Release);
+        let resp = match self.fetch_metadata(Some(&topics)).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.needs_update.store(true, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let next = Arc::new(self.cluster().merged(Cluster::from_response(&resp), false));
+        *self.cluster.write().unwrap_or_else(|p| p.into_inner()) = next.clone();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(next)
+    }
+
+    /// One Metadata request for `topics` (`None`: every topic), to any reachable broker. The
+    /// broker list in the answer updates the snapshot's brokers.
+    pub(crate) async fn fetch_metadata(
+        &self,
+        topics: Option<&[String]>,
+    ) -> Result<MetadataResponse> {
+        let req = MetadataRequest::default()
+            .with_topics(topics.map(|ts| {
+                ts.iter()
+                    .map(|t| {
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
+                    })
+                    .collect()
+            }))
+            .with_allow_auto_topic_creation(false);
+        // Straight to any broker: routing by node id itself may need this metadata.
+        let resp = self.any_connection().await?.send(req).await?;
+        if resp.error_code != 0 {
+            return Err(Error::broker(resp.error_code, "Metadata"));
+        }
+        Ok(resp)
+    }
+
+    /// A connection to `target`, connecting if needed.
+    pub(crate) async fn connection(&self, target: Target) -> Result<Arc<Connection>> {
+        match target {
+            Target::Node(id) => self.node_connection(id).await,
+            Target::Controller => {
+                let id = self.cluster().controller_id;
+                if id >= 0 && self.cluster().brokers.contains_key(&id) {
+                    self.node_connection(id).await
+                } else {
+                    self.any_connection().await
+                }
+            }
+            Target::Any => self.any_connection().await,
+        }
+    }
+
+    async fn node_connection(&self, id: i32) -> Result<Arc<Connection>> {
+        let mut cluster = self.cluster();
+        if !cluster.brokers.contains_key(&id) {
+            cluster = self.refresh().await?;
+        }
+        let node = cluster
+            .brokers
+            .get(&id)
+            .ok_or_else(|| Error::Unknown(format!("broker {id} is not in the cluster metadata")))?;
+        self.pool.get(&node.addr(), id).await
+    }
+
+    /// A live connection to any broker: an existing one if there is one, else the known brokers
+    /// and then each of `bootstrap.servers` in turn.
+    async fn any_connection(&self) -> Result<Arc<Connection>> {
+        let cluster = self.cluster();
+        let known: Vec<(String, i32)> =
+            cluster.brokers.values().map(|n| (n.addr(), n.id)).collect();
+        for (addr, _) in &known {
+            if let Some(c) = self.pool.existing(addr) {
+                return Ok(c);
+            }
+        }
+        for addr in &self.bootstrap {
+            if let Some(c) = self.pool.existing(addr) {
+                return Ok(c);
+            }
+        }
+        let mut candidates = known;
+        for (i, addr) in self.bootstrap.iter().enumerate() {
+            if !candidates.iter().any(|(a, _)| a == addr) {
+                candidates.push((addr.clone(), -(i as i32) - 1));
+            }
+        }
+        let mut last = None;
+        for (addr, id) in &candidates {
+            match self.pool.get(addr, *id).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        let tried = candidates
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(Error::NoBrokerReachable {
+            tried,
+            last: Box::new(
+                last.unwrap_or(Error::InvalidArgument("bootstrap.servers is empty".into())),
+            ),
+        })
+    }
+
+    /// Sends `req` to `target` at the negotiated version and returns the decoded response.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: see [`Connection::send`].
+    pub(crate) async fn send<R: Request>(&self, target: Target, req: R) -> Result<R::Response> {
+        let conn = self.connection(target).await?;
+        conn.send(req).await
+    }
+
+    /// As [`send`](Self::send), building the request once the version is known (fields differ
+    /// between versions).
+    pub(crate) async fn send_fn<R: Request>(
+        &self,
+        target: Target,
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<R::Response> {
+        let conn = self.connection(target).await?;
+        let version = conn.version_for::<R>()?;
+        conn.send_at(build(version), version, None).await
+    }
+
+    /// Backoff before retry number `attempt` (1-based): `retry.backoff.ms * 2^(attempt-1)`
+    /// up to `retry.backoff.max.ms`, with jitter (KIP-580).
+    pub(crate) fn retry_backoff(&self, attempt: u32) -> Duration {
+        pool::backoff(self.retry_backoff, self.retry_backoff_max, attempt)
+    }
+
+    /// Closes every connection.
+    pub(crate) fn close(&self) {
+        self.pool.close_all();
+    }
+}
+
+#[cfg(test)]
+mod tests;

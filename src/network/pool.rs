@@ -1,0 +1,142 @@
+//! Connections by broker address: lazy connect, one connect attempt at a time per broker,
+//! replacement of poisoned connections, and exponential reconnect backoff with jitter
+//! (`reconnect.backoff.ms` .. `reconnect.backoff.max.ms`, as Java's ClusterConnectionStates).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::connection::{Connection, ConnectionSettings};
+use crate::error::Result;
+
+#[derive(Default)]
+struct Slot {
+    conn: Option<Arc<Connection>>,
+    failures: u32,
+    next_attempt: Option<Instant>,
+}
+
+/// Backoff after `failures` consecutive failed connects: `base * 2^(failures-1)` capped at `max`,
+/// with +/-20% jitter so many clients do not reconnect in lockstep.
+pub(crate) fn backoff(base: Duration, max: Duration, failures: u32) -> Duration {
+    if failures == 0 {
+        return Duration::ZERO;
+    }
+    let exp = base.saturating_mul(1u32 << (failures - 1).min(20));
+    let capped = exp.min(max.max(base));
+    capped.mul_f64(0.8 + 0.4 * fastrand::f64())
+}
+
+pub(crate) struct ConnectionPool {
+    settings: ConnectionSettings,
+    reconnect_backoff: Duration,
+    reconnect_backoff_max: Duration,
+    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+}
+
+impl ConnectionPool {
+    pub(crate) fn new(
+        settings: ConnectionSettings,
+        reconnect_backoff: Duration,
+        reconnect_backoff_max: Duration,
+    ) -> ConnectionPool {
+        ConnectionPool {
+            settings,
+            reconnect_backoff,
+            reconnect_backoff_max,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn settings(&self) -> &ConnectionSettings {
+        &self.settings
+    }
+
+    fn slot(&self, addr: &str) -> Arc<tokio::sync::Mutex<Slot>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(addr.to_string()).or_default().clone()
+    }
+
+    /// A healthy connection to `addr` if one exists now, without connecting.
+    pub(crate) fn existing(&self, addr: &str) -> Option<Arc<Connection>> {
+        let slot = self.slot(addr);
+        let guard = slot.try_lock().ok()?;
+        guard.conn.clone().filter(|c| !c.is_poisoned())
+    }
+
+    /// Returns the connection to `addr`, connecting (after any backoff) if there is none or the
+    /// last one was poisoned. Concurrent callers for one address share one connect attempt.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped call leaves the slot as it was or with the finished connection.
+    pub(crate) async fn get(&self, addr: &str, node_id: i32) -> Result<Arc<Connection>> {
+        let slot = self.slot(addr);
+        let mut s = slot.lock().await;
+        if let Some(c) = &s.conn {
+            if !c.is_poisoned() {
+                return Ok(c.clone());
+            }
+            s.conn = None;
+        }
+        if let Some(at) = s.next_attempt {
+            tokio::time::sleep_until(at).await;
+        }
+        match Connection::connect(addr, node_id, self.settings.clone()).await {
+            Ok(c) => {
+                let c = Arc::new(c);
+                s.conn = Some(c.clone());
+                s.failures = 0;
+                s.next_attempt = None;
+                Ok(c)
+            }
+            Err(e) => {
+                s.failures += 1;
+                let wait = backoff(
+                    self.reconnect_backoff,
+                    self.reconnect_backoff_max,
+                    s.failures,
+                );
+                s.next_attempt = Some(Instant::now() + wait);
+                tracing::debug!(%addr, error = %e, backoff_ms = wait.as_millis() as u64, "connect failed");
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops every connection (their waiters fail with a "closed" error).
+    pub(crate) fn close_all(&self) {
+        let slots: Vec<_> = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.drain().map(|(_, s)| s).collect()
+        };
+        for s in slots {
+            if let Ok(mut g) = s.try_lock() {
+                g.conn = None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let base = Duration::from_millis(50);
+        let max = Duration::from_millis(1000);
+        assert_eq!(backoff(base, max, 0), Duration::ZERO);
+        for _ in 0..100 {
+            let b1 = backoff(base, max, 1);
+            assert!(b1 >= Duration::from_millis(40) && b1 <= Duration::from_millis(60));
+            let b3 = backoff(base, max, 3);
+            assert!(b3 >= Duration::from_millis(160) && b3 <= Duration::from_millis(240));
+            let b10 = backoff(base, max, 10);
+            assert!(b10 >= Duration::from_millis(800) && b10 <= Duration::from_millis(1200));
+            let huge = backoff(base, max, 60);
+            assert!(huge <= Duration::from_millis(1200));
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Request/response framing: 4-byte big-endian size prefix, request header v1/v2, response
+//! header v0/v1 (see the protocol guide, "Common Request and Response Structure").
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+use crate::error::{Error, Result};
+
+/// Largest response frame we accept. Fetch responses are bounded by `fetch.max.bytes`
+/// (50 MiB default); anything near this is a desynchronised stream, not data.
+pub(crate) const MAX_FRAME_BYTES: usize = 512 * 1024 * 1024;
+
+/// Encodes `req` as one complete size-prefixed frame.
+pub(crate) fn encode_request<R: Request>(
+    correlation_id: i32,
+    client_id: &StrBytes,
+    version: i16,
+    req: &R,
+) -> Result<Bytes> {
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(client_id.clone()));
+    let header_version = R::header_version(version);
+    let size = header
+        .compute_size(header_version)
+        .and_then(|h| Ok(h + req.compute_size(version)?))
+        .map_err(|e| Error::protocol("sizing request", e))?;
+    let mut buf = BytesMut::with_capacity(4 + size);
+    buf.put_i32(size as i32);
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| Error::protocol("encoding request header", e))?;
+    req.encode(&mut buf, version)
+        .map_err(|e| Error::protocol("encoding request", e))?;
+    debug_assert_eq!(buf.len(), 4 + size);
+    Ok(buf.freeze())
+}
+
+/// The correlation id every response frame starts with (frame = bytes after the size prefix).
+pub(crate) fn peek_correlation_id(frame: &[u8]) -> Option<i32> {
+    frame
+        .get(..4)
+        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Decodes a response frame (without its size prefix) for request type `R` at `version`.
+pub(crate) fn decode_response<R: Request>(mut frame: Bytes, version: i16) -> Result<R::Response> {
+    let header_version = R::Response::header_version(version);
+    ResponseHeader::decode(&mut frame, header_version)
+        .map_err(|e| Error::protocol("decoding response header", e))?;
+    let resp = R::Response::decode(&mut frame, version)
+        .map_err(|e| Error::protocol(api_name(R::KEY), e))?;
+    if frame.has_remaining() {
+        // Trailing bytes mean we and the broker disagree on the layout: never guess.
+        return Err(Error::Protocol(format!(
+            "{} v{version} response has {} trailing bytes",
+            api_name(R::KEY),
+            frame.remaining()
+        )));
+    }
+    Ok(resp)
+}
+
+/// The API's name as the protocol guide spells it ("Produce", "Metadata", ...).
+pub(crate) fn api_name(key: i16) -> &'static str {
+    super::versions::api_name(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest, MetadataResponse};
+
+    #[test]
+    fn request_frame_layout() {
+        let req = ApiVersionsRequest::default();
+        let frame = encode_request(7, &StrBytes::from_static_str("cid"), 0, &req).unwrap();
+        let size = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+        assert_eq!(size + 4, frame.len());
+        // api key 18, version 0, correlation 7, client id "cid"
+        assert_eq!(&frame[4..8], &[0, 18, 0, 0]);
+        assert_eq!(&frame[8..12], &7i32.to_be_bytes());
+        assert_eq!(&frame[12..14], &3i16.to_be_bytes());
+        assert_eq!(&frame[14..17], b"cid");
+    }
+
+    #[test]
+    fn response_roundtrip_and_trailing_bytes() {
+        for version in [1i16, 9, 12] {
+            let resp = MetadataResponse::default().with_controller_id(3.into());
+            let hv = MetadataResponse::header_version(version);
+            let mut buf = BytesMut::new();
+            ResponseHeader::default()
+                .with_correlation_id(42)
+                .encode(&mut buf, hv)
+                .unwrap();
+            resp.encode(&mut buf, version).unwrap();
+            let frame = buf.freeze();
+            assert_eq!(peek_correlation_id(&frame), Some(42));
+            let got = decode_response::<MetadataRequest>(frame.clone(), version).unwrap();
+            assert_eq!(got.controller_id.0, 3);
+            let mut longer = BytesMut::from(&frame[..]);
+            longer.put_u8(0);
+            assert!(decode_response::<MetadataRequest>(longer.freeze(), version).is_err());
+            assert!(
+                decode_response::<MetadataRequest>(frame.slice(..frame.len() - 2), version)
+                    .is_err()
+            );
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! ApiVersions negotiation (KIP-35/KIP-511): for each API use the highest version both we and
+//! the broker support, optionally capped by the user (`api.versions.max`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+
+use crate::error::{Error, Result};
+
+/// Versions whose semantics this client does not implement yet, even though the codec does.
+/// Produce/Fetch v13+ address topics by id only (KIP-516).
+fn semantic_cap(key: ApiKey) -> Option<i16> {
+    match key {
+        ApiKey::Produce => Some(12),
+        ApiKey::Fetch => Some(12),
+        _ => None,
+    }
+}
+
+fn names() -> &'static HashMap<i16, &'static str> {
+    static NAMES: OnceLock<HashMap<i16, &'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        // One-time, bounded (one string per API key) leak to get `&'static str` names.
+        ApiKey::iter()
+            .map(|k| (k as i16, &*Box::leak(format!("{k:?}").into_boxed_str())))
+            .collect()
+    })
+}
+
+/// The API's name as the protocol guide spells it, e.g. `"Metadata"`.
+pub(crate) fn api_name(key: i16) -> &'static str {
+    names().get(&key).copied().unwrap_or("UnknownApi")
+}
+
+/// Looks an API key up by name (case-insensitive), e.g. `"fetch"` -> 1.
+pub(crate) fn api_key_from_name(name: &str) -> Option<i16> {
+    names()
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(name.trim()))
+        .map(|(k, _)| *k)
+}
+
+/// The versions of `key` this client can speak: the codec's range minus unimplemented semantics.
+pub(crate) fn client_range(key: i16) -> Option<(i16, i16)> {
+    let api = ApiKey::try_from(key).ok()?;
+    let r = api.valid_versions();
+    let max = semantic_cap(api).map_or(r.max, |c| c.min(r.max));
+    Some((r.min, max))
+}
+
+/// What one broker said it supports, from its ApiVersions response.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BrokerVersions {
+    ranges: HashMap<i16, (i16, i16)>,
+}
+
+impl BrokerVersions {
+    pub(crate) fn from_response(resp: &ApiVersionsResponse) -> BrokerVersions {
+        BrokerVersions {
+            ranges: resp
+                .api_keys
+                .iter()
+                .map(|k| (k.api_key, (k.min_version, k.max_version)))
+                .collect(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_ranges(ranges: &[(i16, i16, i16)]) -> BrokerVersions {
+        BrokerVersions {
+            ranges: ranges.iter().map(|&(k, lo, hi)| (k, (lo, hi))).collect(),
+        }
+    }
+
+    /// The broker's range for `key`, if it supports the API at all.
+    pub(crate) fn range(&self, key: i16) -> Option<(i16, i16)> {
+        self.ranges.get(&key).copied()
+    }
+
+    /// Picks `min(our max, broker max)` after the user's cap, or fails with
+    /// [`Error::UnsupportedVersion`] naming the API when the ranges do not overlap.
+    pub(crate) fn pick(&self, key: i16, caps: &BTreeMap<i16, i16>, addr: &str) -> Result<i16> {
+        let api = api_name(key);
+        let (cmin, mut cmax) = client_range(key).ok_or_else(|| Error::UnsupportedVersion {
+            api,
+            addr: addr.to_string(),
+            broker_min: -1,
+            broker_max: -1,
+            client_min: -1,
+            client_max: -1,
+        })?;
+        if let Some(cap) = caps.get(&key) {
+            cmax = cmax.min(*cap);
+        }
+        let (bmin, bmax) = self.range(key).unwrap_or((-1, -1));
+        let v = cmax.min(bmax);
+        if bmax < 0 || v < cmin.max(bmin) {
+            return Err(Error::UnsupportedVersion {
+                api,
+                addr: addr.to_string(),
+                broker_min: bmin,
+                broker_max: bmax,
+                client_min: cmin,
+                client_max: cmax,
+            });
+        }
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(api_name(3), "Metadata");
+        assert_eq!(api_name(18), "ApiVersions");
+        assert_eq!(api_key_from_name("fetch"), Some(1));
+        assert_eq!(api_key_from_name("ApiVersions"), Some(18));
+        assert_eq!(api_key_from_name("nope"), None);
+    }
+
+    #[test]
+    fn negotiation() {
+        let b = BrokerVersions::from_ranges(&[(0, 3, 11), (1, 0, 17), (3, 0, 12), (19, 0, 7)]);
+        let none = BTreeMap::new();
+        assert_eq!(b.pick(0, &none, "b:1").unwrap(), 11);
+        assert_eq!(
+            b.pick(1, &none, "b:1").unwrap(),
+            12,
+            "fetch capped by our semantics"
+        );
+        assert_eq!(b.pick(3, &none, "b:1").unwrap(), 12);
+        let caps = BTreeMap::from([(3i16, 9i16)]);
+        assert_eq!(b.pick(3, &caps, "b:1").unwrap(), 9);
+        // Broker lacks the API entirely.
+        let e = b.pick(8, &none, "b:1").unwrap_err();
+        assert!(e.to_string().contains("OffsetCommit"), "{e}");
+        // No overlap: cap below our minimum for Produce (min 3).
+        let caps = BTreeMap::from([(0i16, 2i16)]);
+        match b.pick(0, &caps, "b:1").unwrap_err() {
+            Error::UnsupportedVersion {
+                api, broker_max, ..
+            } => {
+                assert_eq!(api, "Produce");
+                assert_eq!(broker_max, 11);
+            }
+            e => panic!("unexpected {e}"),
+        }
+    }
+}

@@ -210,3 +210,50 @@ async fn bootstrap_tries_each_server_in_turn() {
     let (a, c) = tokio::join!(net.refresh(), net.refresh());
     assert_eq!(a.expect("a").brokers, c.expect("c").brokers);
 }
+
+#[tokio::test]
+async fn metadata_refreshes_on_age_and_on_demand() {
+    let b = TestBroker::shared();
+    let cfg = AdminConfig::builder()
+        .bootstrap_servers(b.bootstrap())
+        .set("metadata.max.age.ms", "200")
+        .build()
+        .expect("config");
+    let net = NetworkClient::new(&cfg.common);
+    net.add_topics(&["meta-age"]);
+    let first = net.metadata().await.expect("first fetch");
+    assert!(
+        first.topic("meta-age").is_some(),
+        "asked-about topic is in the snapshot"
+    );
+    let again = net.metadata().await.expect("fresh snapshot reused");
+    assert!(Arc::ptr_eq(&first, &again), "no refresh while fresh");
+    net.request_update();
+    let on_demand = net.metadata().await.expect("refresh on demand");
+    assert!(!Arc::ptr_eq(&first, &on_demand));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let aged = net.metadata().await.expect("refresh on age");
+    assert!(!Arc::ptr_eq(&on_demand, &aged));
+    assert!(aged.fetched_at > on_demand.fetched_at);
+}
+
+#[tokio::test]
+async fn api_versions_max_caps_the_version_used() {
+    let b = TestBroker::shared();
+    let mut s = settings(Duration::from_secs(10));
+    let plain = Connection::connect(&b.bootstrap(), -1, s.clone())
+        .await
+        .expect("connect");
+    let (_, broker_max) = plain.versions().range(3).expect("broker has Metadata");
+    assert_eq!(
+        plain.version_for::<MetadataRequest>().unwrap(),
+        broker_max.min(13)
+    );
+    s.version_caps.insert(3, 4);
+    let capped = Connection::connect(&b.bootstrap(), -1, s)
+        .await
+        .expect("connect");
+    assert_eq!(capped.version_for::<MetadataRequest>().unwrap(), 4);
+    let r = capped.send(metadata_for("capped")).await.expect("v4 works");
+    assert_eq!(only_topic(&r), "capped");
+}

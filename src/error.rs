@@ -208,6 +208,32 @@ pub enum Error {
     #[error("client closed")]
     Closed,
 
+    /// A record is larger than a limit allows (`max.request.size`, `buffer.memory`, or the
+    /// broker's `message.max.bytes` for a batch holding one record).
+    #[error("record of {size} bytes exceeds {setting} ({limit} bytes)")]
+    RecordTooLarge {
+        /// The record's serialized size in a batch, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+        /// The setting that sets the limit.
+        setting: &'static str,
+    },
+
+    /// A record was not acknowledged within `delivery.timeout.ms` (or before `close` gave up).
+    #[error(
+        "record not delivered within {timeout_ms} ms ({}): {reason}",
+        if *.may_have_been_written { "it may have been written" } else { "it was never sent" }
+    )]
+    DeliveryTimeout {
+        /// The timeout that expired, in milliseconds.
+        timeout_ms: u64,
+        /// Whether the record was sent at least once, so the broker may hold it.
+        may_have_been_written: bool,
+        /// The last error seen, or why the record was still queued.
+        reason: String,
+    },
+
     /// A caller passed an argument that cannot work.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -230,7 +256,8 @@ impl Error {
             | Error::NoBrokerReachable { .. }
             | Error::Disconnected { .. }
             | Error::RequestTimeout { .. }
-            | Error::Timeout(_) => true,
+            | Error::Timeout(_)
+            | Error::DeliveryTimeout { .. } => true,
             _ => false,
         }
     }

@@ -55,7 +55,7 @@ pub use common::{ClientDnsLookup, CommonConfig, SecurityProtocol};
 pub use consumer::{
     Assignor, AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, GroupProtocol, IsolationLevel,
 };
-pub use producer::{Acks, Partitioner, ProducerConfig, ProducerConfigBuilder};
+pub use producer::{Acks, PartitionerKind, ProducerConfig, ProducerConfigBuilder};
 pub use table::{DefaultValue, Kind, PROPERTIES, Property, Scope, lookup, properties_for};
 
 /// The kind of client a config is for.

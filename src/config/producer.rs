@@ -66,7 +66,7 @@ impl fmt::Display for Acks {
 
 /// Partitioner for records sent without an explicit partition (`partitioner.class`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Partitioner {
+pub enum PartitionerKind {
     /// Empty or `default` (default): murmur2 hash of the key; keyless records stick to one
     /// partition per batch, adaptively (KIP-480, KIP-794).
     #[default]
@@ -76,28 +76,28 @@ pub enum Partitioner {
     RoundRobin,
 }
 
-impl Partitioner {
-    /// The property value: empty for [`Partitioner::Default`] (Java's default), else
+impl PartitionerKind {
+    /// The property value: empty for [`PartitionerKind::Default`] (Java's default), else
     /// `round_robin`.
     pub const fn as_str(self) -> &'static str {
         match self {
-            Partitioner::Default => "",
-            Partitioner::RoundRobin => "round_robin",
+            PartitionerKind::Default => "",
+            PartitionerKind::RoundRobin => "round_robin",
         }
     }
 }
 
-impl FromStr for Partitioner {
+impl FromStr for PartitionerKind {
     type Err = ConfigError;
 
     fn from_str(s: &str) -> Result<Self, ConfigError> {
         let s = s.trim();
         if s.is_empty() || s.eq_ignore_ascii_case("default") {
-            Ok(Partitioner::Default)
+            Ok(PartitionerKind::Default)
         } else if s.eq_ignore_ascii_case("round_robin")
             || s.eq_ignore_ascii_case("org.apache.kafka.clients.producer.RoundRobinPartitioner")
         {
-            Ok(Partitioner::RoundRobin)
+            Ok(PartitionerKind::RoundRobin)
         } else {
             Err(ConfigError::new(
                 "partitioner.class",
@@ -153,8 +153,8 @@ pub struct ProducerConfig {
     pub compression_lz4_level: i32,
     /// `compression.zstd.level` (default 3; -131072..=22, KIP-390).
     pub compression_zstd_level: i32,
-    /// `partitioner.class` (default [`Partitioner::Default`]).
-    pub partitioner: Partitioner,
+    /// `partitioner.class` (default [`PartitionerKind::Default`]).
+    pub partitioner: PartitionerKind,
     /// `partitioner.ignore.keys` (default false, KIP-794): the default partitioner places
     /// keyed records as if keyless.
     pub partitioner_ignore_keys: bool,
@@ -430,8 +430,8 @@ impl ProducerConfigBuilder {
         self.set("compression.type", codec.to_string())
     }
 
-    /// `partitioner.class` (default [`Partitioner::Default`]).
-    pub fn partitioner(self, partitioner: Partitioner) -> Self {
+    /// `partitioner.class` (default [`PartitionerKind::Default`]).
+    pub fn partitioner(self, partitioner: PartitionerKind) -> Self {
         self.set("partitioner.class", partitioner.as_str())
     }
 
@@ -518,7 +518,7 @@ mod tests {
         assert_eq!(cfg.delivery_timeout, Duration::from_secs(120));
         assert_eq!(cfg.retries, i32::MAX as u32);
         assert_eq!(cfg.compression_type, "none");
-        assert_eq!(cfg.partitioner, Partitioner::Default);
+        assert_eq!(cfg.partitioner, PartitionerKind::Default);
         assert_eq!(cfg.transactional_id, None);
     }
 
@@ -537,7 +537,7 @@ mod tests {
             .batch_size(1 << 20)
             .compression("zstd")
             .set("compression.zstd.level", "-5")
-            .partitioner(Partitioner::RoundRobin)
+            .partitioner(PartitionerKind::RoundRobin)
             .set("partitioner.ignore.keys", "TRUE")
             .api_versions_max("Produce=9")
             .delivery_timeout(Duration::from_secs(31))
@@ -727,12 +727,12 @@ mod tests {
         let cfg = producer(&[("acks", "-1")]).unwrap();
         assert_eq!(cfg.to_properties()["acks"], "all");
         for (s, p) in [
-            ("", Partitioner::Default),
-            ("Default", Partitioner::Default),
-            ("round_robin", Partitioner::RoundRobin),
+            ("", PartitionerKind::Default),
+            ("Default", PartitionerKind::Default),
+            ("round_robin", PartitionerKind::RoundRobin),
             (
                 "org.apache.kafka.clients.producer.RoundRobinPartitioner",
-                Partitioner::RoundRobin,
+                PartitionerKind::RoundRobin,
             ),
         ] {
             assert_eq!(

@@ -192,16 +192,6 @@ impl Connection {
         })
     }
 
-    /// The broker address this connection talks to.
-    pub(crate) fn addr(&self) -> &str {
-        &self.shared.addr
-    }
-
-    /// The broker id (negative for a bootstrap connection made before metadata was known).
-    pub(crate) fn node_id(&self) -> i32 {
-        self.node_id
-    }
-
     /// Whether the connection has failed; a failed connection is never reused.
     pub(crate) fn is_poisoned(&self) -> bool {
         self.shared.lock().closed.is_some()
@@ -226,17 +216,6 @@ impl Connection {
     pub(crate) async fn send<R: Request>(&self, req: R) -> Result<R::Response> {
         let version = self.version_for::<R>()?;
         self.send_at(req, version, None).await
-    }
-
-    /// As [`send`](Self::send), with `extra_timeout` added to `request.timeout.ms` (for
-    /// requests the broker may hold, such as a long-polling Fetch).
-    pub(crate) async fn send_with_extra_timeout<R: Request>(
-        &self,
-        req: R,
-        version: i16,
-        extra_timeout: Duration,
-    ) -> Result<R::Response> {
-        self.send_at(req, version, Some(extra_timeout)).await
     }
 
     /// Sends a request the broker will not answer (Produce with acks=0). Returns once the frame

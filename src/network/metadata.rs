@@ -217,6 +217,7 @@ impl Cluster {
     }
 
     /// The leader of `topic`/`partition`, if known and present among the brokers.
+    #[cfg(test)]
     pub(crate) fn leader_for(&self, topic: &str, partition: i32) -> Option<&Node> {
         let p = self
             .topic(topic)?

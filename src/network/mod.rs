@@ -45,6 +45,8 @@ pub(crate) struct NetworkClient {
     refresh_lock: tokio::sync::Mutex<()>,
     generation: AtomicU64,
     needs_update: AtomicBool,
+    /// Ask brokers to create unknown topics on Metadata (the producer's default, as Java's).
+    allow_auto_topic_creation: AtomicBool,
 }
 
 impl std::fmt::Debug for NetworkClient {
@@ -83,7 +85,14 @@ impl NetworkClient {
             refresh_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
             needs_update: AtomicBool::new(true),
+            allow_auto_topic_creation: AtomicBool::new(false),
         }
+    }
+
+    /// Whether Metadata requests let the broker auto-create topics (`auto.create.topics.enable`).
+    pub(crate) fn set_allow_auto_topic_creation(&self, allow: bool) {
+        self.allow_auto_topic_creation
+            .store(allow, Ordering::Relaxed);
     }
 
     pub(crate) fn request_timeout(&self) -> Duration {
@@ -171,7 +180,9 @@ impl NetworkClient {
                     })
                     .collect()
             }))
-            .with_allow_auto_topic_creation(false);
+            .with_allow_auto_topic_creation(
+                topics.is_some() && self.allow_auto_topic_creation.load(Ordering::Relaxed),
+            );
         // Straight to any broker: routing by node id itself may need this metadata.
         let resp = self.any_connection().await?.send(req).await?;
         if resp.error_code != 0 {

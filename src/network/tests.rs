@@ -9,9 +9,7 @@ use super::*;
 use crate::config::AdminConfig;
 use crate::protocol::messages::{ApiVersionsRequest, MetadataRequest, MetadataResponse};
 
-#[path = "../../tests/common/broker.rs"]
-mod broker;
-use broker::TestBroker;
+use crate::test_support::broker::TestBroker;
 
 fn settings(request_timeout: Duration) -> ConnectionSettings {
     ConnectionSettings {

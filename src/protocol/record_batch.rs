@@ -113,6 +113,16 @@ impl RecordBatchBuilder {
         offset_delta
     }
 
+    /// The codec `build` compresses with.
+    pub(crate) fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// The codec level `build` uses (`None`: the codec's default).
+    pub(crate) fn compression_level(&self) -> Option<i32> {
+        self.compression_level
+    }
+
     /// Records appended so far.
     pub(crate) fn record_count(&self) -> i32 {
         self.count
@@ -306,6 +316,7 @@ pub(crate) struct DecodedBatch {
 impl DecodedBatch {
     /// The offset after this batch, which is where the next fetch starts even when the last
     /// records were compacted away.
+    #[cfg(test)]
     pub(crate) fn next_offset(&self) -> i64 {
         self.base_offset
             .wrapping_add(self.last_offset_delta.into())

@@ -1,0 +1,526 @@
+//! RecordAccumulator: per-partition deques of batches, filled by callers and drained by the
+//! sender. No I/O here.
+//!
+//! One short lock per appended record (the topic's), which also covers the sticky partitioner's
+//! state; the sender is woken once per new or full batch, never per record.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::batch::{ProducerBatch, SequenceInfo};
+use super::delivery::{BatchShared, Callback, DeliveryFuture, RecordInfo};
+use super::partitioner::{PartitionLoads, StickyState};
+use super::record::ProducerRecord;
+use crate::error::{Error, Result};
+use crate::network::metadata::Cluster;
+use crate::protocol::compression::Compression;
+
+/// Settings the accumulator needs, from [`ProducerConfig`](crate::ProducerConfig).
+#[derive(Debug, Clone)]
+pub(crate) struct AccumulatorConfig {
+    pub batch_size: usize,
+    pub linger: Duration,
+    pub compression: Compression,
+    pub compression_level: Option<i32>,
+    pub delivery_timeout: Duration,
+    pub max_request_size: usize,
+    pub adaptive: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct PartitionQueue {
+    batches: VecDeque<ProducerBatch>,
+    /// Batches of this partition in requests not yet answered.
+    pub in_flight: u32,
+    /// Next sequence number to assign (idempotence).
+    next_sequence: i32,
+    /// Base sequences of this partition's batches in flight.
+    in_flight_sequences: Vec<i32>,
+}
+
+pub(crate) struct TopicState {
+    /// From metadata; 0 while unknown.
+    pub num_partitions: i32,
+    partitions: Vec<PartitionQueue>,
+    sticky: StickyState,
+    rng: fastrand::Rng,
+}
+
+pub(crate) struct TopicQueues {
+    pub name: Arc<str>,
+    /// Mirror of `TopicState::num_partitions`, read without the lock on the append path.
+    known_partitions: AtomicI32,
+    state: Mutex<TopicState>,
+}
+
+impl TopicQueues {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, TopicState> {
+        // Appends and drains are single pushes/pops; a panic cannot leave the deque torn.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Partition count from metadata; 0 while unknown.
+    pub(crate) fn num_partitions(&self) -> i32 {
+        self.known_partitions.load(Ordering::Acquire)
+    }
+
+    /// Records a (possibly grown) partition count; partitions never shrink in Kafka.
+    pub(crate) fn set_num_partitions(&self, n: i32) {
+        let mut st = self.lock();
+        if n > st.num_partitions {
+            st.num_partitions = n;
+            self.known_partitions.store(n, Ordering::Release);
+        }
+    }
+}
+
+/// What an append did, so the caller knows whether to wake the sender.
+pub(crate) struct Appended {
+    pub future: Option<DeliveryFuture>,
+    pub wake_sender: bool,
+}
+
+/// Batches drained for one broker.
+pub(crate) struct Drained {
+    pub node: i32,
+    pub batches: Vec<ProducerBatch>,
+}
+
+/// Result of one pass over the queues.
+#[derive(Default)]
+pub(crate) struct DrainPass {
+    pub drained: Vec<Drained>,
+    /// Batches whose `delivery.timeout.ms` ran out while queued.
+    pub expired: Vec<ProducerBatch>,
+    /// Earliest time something becomes sendable (linger or backoff end).
+    pub next_wake: Option<Instant>,
+    /// Some partition with queued data has no known leader: refresh metadata.
+    pub unknown_leader: bool,
+}
+
+pub(crate) struct Accumulator {
+    pub cfg: AccumulatorConfig,
+    topics: RwLock<HashMap<Arc<str>, Arc<TopicQueues>>>,
+    pub pool: super::buffer_pool::BufferPool,
+    /// Woken on a new or full batch, on flush and on close.
+    pub wakeup: Notify,
+    incomplete: Mutex<HashMap<u64, Arc<BatchShared>>>,
+    next_batch_id: AtomicU64,
+    flushing: AtomicUsize,
+    closed: AtomicBool,
+}
+
+fn set_wake(next: &mut Option<Instant>, at: Instant) {
+    *next = Some(next.map_or(at, |n| n.min(at)));
+}
+
+impl Accumulator {
+    pub(crate) fn new(cfg: AccumulatorConfig, buffer_memory: usize) -> Accumulator {
+        Accumulator {
+            cfg,
+            topics: RwLock::new(HashMap::new()),
+            pool: super::buffer_pool::BufferPool::new(buffer_memory),
+            wakeup: Notify::new(),
+            incomplete: Mutex::new(HashMap::new()),
+            next_batch_id: AtomicU64::new(0),
+            flushing: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// The topic's queues, created on first use.
+    pub(crate) fn topic(&self, name: &str) -> Arc<TopicQueues> {
+        if let Some(t) = self
+            .topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return t.clone();
+        }
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        topics
+            .entry(Arc::from(name))
+            .or_insert_with(|| {
+                Arc::new(TopicQueues {
+                    name: Arc::from(name),
+                    known_partitions: AtomicI32::new(0),
+                    state: Mutex::new(TopicState {
+                        num_partitions: 0,
+                        partitions: Vec::new(),
+                        sticky: StickyState::new(self.cfg.batch_size, self.cfg.adaptive),
+                        rng: fastrand::Rng::new(),
+                    }),
+                })
+            })
+            .clone()
+    }
+
+    fn all_topics(&self) -> Vec<Arc<TopicQueues>> {
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wakeup.notify_one();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn begin_flush(&self) {
+        self.flushing.fetch_add(1, Ordering::AcqRel);
+        self.wakeup.notify_one();
+    }
+
+    pub(crate) fn end_flush(&self) {
+        self.flushing.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Every batch not yet completed, for `flush`.
+    pub(crate) fn incomplete(&self) -> Vec<Arc<BatchShared>> {
+        self.incomplete
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets completed batches (called by the sender after completing some).
+    pub(crate) fn prune_incomplete(&self) {
+        self.incomplete
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, b| !b.is_complete());
+    }
+
+    pub(crate) fn has_incomplete(&self) -> bool {
+        self.incomplete
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|b| !b.is_complete())
+    }
+
+    /// Appends one record whose `reserved` bytes of `buffer.memory` the caller already holds.
+    /// `partition` is the explicit or keyed choice; `None` uses the sticky partitioner.
+    /// The caller has checked that `num_partitions > 0`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn append(
+        &self,
+        topic: &TopicQueues,
+        partition: Option<i32>,
+        record: &ProducerRecord,
+        timestamp: i64,
+        reserved: usize,
+        callback: Option<Callback>,
+        now: Instant,
+    ) -> Result<Appended> {
+        let key = record.key.as_deref();
+        let value = record.value.as_deref();
+        let info = RecordInfo {
+            timestamp,
+            key_size: key.map_or(-1, |k| k.len() as i32),
+            value_size: value.map_or(-1, |v| v.len() as i32),
+        };
+        let mut st = topic.lock();
+        let st = &mut *st;
+        let n = st.num_partitions;
+        let partition = match partition {
+            Some(p) => p,
+            None => st.sticky.partition(n, &mut st.rng),
+        };
+        if partition < 0 || partition >= n {
+            return Err(Error::InvalidArgument(format!(
+                "partition {partition} of topic {} does not exist ({n} partitions)",
+                topic.name
+            )));
+        }
+        if st.partitions.len() < n as usize {
+            st.partitions
+                .resize_with(n as usize, PartitionQueue::default);
+        }
+        let q = &mut st.partitions[partition as usize];
+        let batch_size = self.cfg.batch_size;
+        let fits = q.batches.back().is_some_and(|b| {
+            b.builder.record_count() > 0
+                && b.size()
+                    + b.builder
+                        .next_record_size(timestamp, key, value, &record.headers)
+                    <= batch_size
+        });
+        let mut wake = false;
+        if !fits {
+            let batch = ProducerBatch::new(
+                topic.name.clone(),
+                partition,
+                self.cfg.compression,
+                self.cfg.compression_level,
+                batch_size.min(self.cfg.max_request_size),
+                now,
+            );
+            let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
+            self.incomplete
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, batch.shared.clone());
+            // A new batch behind another means the one before is full: the sender can send it.
+            wake = true;
+            q.batches.push_back(batch);
+        }
+        let Some(batch) = q.batches.back_mut() else {
+            return Err(Error::Protocol("batch vanished while appending".into()));
+        };
+        let index = batch.builder.append(timestamp, key, value, &record.headers);
+        batch.reserved += reserved;
+        if batch.size() >= batch_size {
+            wake = true;
+        }
+        let future = match callback {
+            Some(cb) => {
+                batch.callbacks.push((index, info, cb));
+                None
+            }
+            None => Some(DeliveryFuture::new(batch.shared.clone(), index, info)),
+        };
+        st.sticky.on_append(partition, reserved);
+        Ok(Appended {
+            future,
+            wake_sender: wake,
+        })
+    }
+
+    /// One pass over every queue: expire what is past `delivery.timeout.ms`, and drain, per
+    /// leader, the head batch of each sendable partition (at most `max_request_size` bytes per
+    /// broker, at least one batch). `can_send(node)` says whether the broker has room in flight.
+    /// With `sequence` (idempotence), drained batches get their sequence numbers here.
+    pub(crate) fn drain(
+        &self,
+        cluster: &Cluster,
+        now: Instant,
+        mut can_send: impl FnMut(i32) -> bool,
+        sequence: Option<(i64, i16)>,
+    ) -> DrainPass {
+        let mut pass = DrainPass::default();
+        let force = self.flushing.load(Ordering::Acquire) > 0
+            || self.is_closed()
+            || self.pool.has_waiters();
+        let mut per_node: HashMap<i32, (usize, Vec<ProducerBatch>)> = HashMap::new();
+        let mut node_full: HashMap<i32, bool> = HashMap::new();
+        for topic in self.all_topics() {
+            let meta = cluster.topic(&topic.name);
+            let mut st = topic.lock();
+            if let Some(m) = meta
+                && m.error.is_none()
+                && !m.partitions.is_empty()
+            {
+                let n = m.partitions.len() as i32;
+                if n > st.num_partitions {
+                    st.num_partitions = n;
+                    topic.known_partitions.store(n, Ordering::Release);
+                }
+            }
+            if self.cfg.adaptive {
+                let loads = meta.map(|m| {
+                    let available: Vec<i32> = m
+                        .partitions
+                        .iter()
+                        .filter(|p| p.leader >= 0 && cluster.brokers.contains_key(&p.leader))
+                        .map(|p| p.id)
+                        .collect();
+                    let queue_sizes = available
+                        .iter()
+                        .map(|p| {
+                            st.partitions
+                                .get(*p as usize)
+                                .map_or(0, |q| q.batches.len() as u32)
+                        })
+                        .collect();
+                    PartitionLoads {
+                        partitions: available,
+                        queue_sizes,
+                    }
+                });
+                st.sticky.set_loads(loads);
+            }
+            for (pid, q) in st.partitions.iter_mut().enumerate() {
+                // Expire from the front: the oldest batches are there.
+                while let Some(b) = q.batches.front() {
+                    if b.created + self.cfg.delivery_timeout > now {
+                        break;
+                    }
+                    if let Some(b) = q.batches.pop_front() {
+                        pass.expired.push(b);
+                    }
+                }
+                let Some(head) = q.batches.front() else {
+                    continue;
+                };
+                let leader = meta
+                    .and_then(|m| m.partitions.iter().find(|p| p.id == pid as i32))
+                    .map(|p| p.leader)
+                    .filter(|l| *l >= 0 && cluster.brokers.contains_key(l));
+                let Some(leader) = leader else {
+                    pass.unknown_leader = true;
+                    continue;
+                };
+                if let Some(at) = head.retry_at
+                    && at > now
+                {
+                    set_wake(&mut pass.next_wake, at);
+                    continue;
+                }
+                // A resend goes alone, after everything before it has answered, so sequences
+                // reach the broker in order.
+                if head.sequence.is_some() && q.in_flight > 0 {
+                    continue;
+                }
+                let ready = force
+                    || head.attempts > 0
+                    || q.batches.len() > 1
+                    || head.size() >= self.cfg.batch_size
+                    || head.created + self.cfg.linger <= now;
+                if !ready {
+                    set_wake(&mut pass.next_wake, head.created + self.cfg.linger);
+                    continue;
+                }
+                if *node_full.entry(leader).or_insert_with(|| !can_send(leader)) {
+                    continue;
+                }
+                let entry = per_node.entry(leader).or_default();
+                if !entry.1.is_empty() && entry.0 + head.size() > self.cfg.max_request_size {
+                    continue;
+                }
+                let Some(mut batch) = q.batches.pop_front() else {
+                    continue;
+                };
+                if let Some((producer_id, epoch)) = sequence
+                    && batch.sequence.is_none()
+                {
+                    batch.sequence = Some(SequenceInfo {
+                        producer_id,
+                        epoch,
+                        base_sequence: q.next_sequence,
+                    });
+                    // Sequences wrap at i32::MAX, as the broker expects.
+                    q.next_sequence = q
+                        .next_sequence
+                        .checked_add(batch.record_count())
+                        .unwrap_or(batch.record_count() - (i32::MAX - q.next_sequence) - 1);
+                }
+                q.in_flight += 1;
+                if let Some(s) = batch.sequence {
+                    q.in_flight_sequences.push(s.base_sequence);
+                }
+                entry.0 += batch.size();
+                entry.1.push(batch);
+            }
+        }
+        pass.drained = per_node
+            .into_iter()
+            .map(|(node, (_, batches))| Drained { node, batches })
+            .collect();
+        pass
+    }
+
+    /// Called when a drained batch's request has answered (whatever the outcome), before the
+    /// batch is completed or put back.
+    pub(crate) fn done_in_flight(&self, batch: &ProducerBatch) {
+        let t = self.topic(&batch.shared.topic);
+        let mut st = t.lock();
+        if let Some(q) = st.partitions.get_mut(batch.partition() as usize) {
+            q.in_flight = q.in_flight.saturating_sub(1);
+            if let Some(s) = batch.sequence
+                && let Some(i) = q
+                    .in_flight_sequences
+                    .iter()
+                    .position(|x| *x == s.base_sequence)
+            {
+                q.in_flight_sequences.swap_remove(i);
+            }
+        }
+    }
+
+    /// Whether a batch of the same partition with a lower sequence is still in flight or queued
+    /// for a resend: then OUT_OF_ORDER_SEQUENCE_NUMBER for `batch` is a knock-on effect of that
+    /// batch's failure, not lost data.
+    pub(crate) fn has_pending_predecessor(&self, batch: &ProducerBatch) -> bool {
+        let Some(mine) = batch.sequence else {
+            return false;
+        };
+        let t = self.topic(&batch.shared.topic);
+        let st = t.lock();
+        let Some(q) = st.partitions.get(batch.partition() as usize) else {
+            return false;
+        };
+        let lower = |s: i32| s != mine.base_sequence && s.wrapping_sub(mine.base_sequence) < 0;
+        q.in_flight_sequences.iter().any(|s| lower(*s))
+            || q.batches
+                .iter()
+                .filter_map(|b| b.sequence)
+                .any(|s| s.epoch == mine.epoch && lower(s.base_sequence))
+    }
+
+    /// Puts a batch back for another attempt, ahead of unsent batches and in sequence order
+    /// among other resends.
+    pub(crate) fn reenqueue(&self, batch: ProducerBatch) {
+        let t = self.topic(&batch.shared.topic);
+        let mut st = t.lock();
+        let p = batch.partition() as usize;
+        if st.partitions.len() <= p {
+            st.partitions.resize_with(p + 1, PartitionQueue::default);
+        }
+        let q = &mut st.partitions[p];
+        let seq = batch.sequence.map(|s| s.base_sequence);
+        let pos = q
+            .batches
+            .iter()
+            .position(|b| match (b.sequence, seq) {
+                (None, _) => true,
+                (Some(other), Some(mine)) => other.base_sequence > mine,
+                (Some(_), None) => false,
+            })
+            .unwrap_or(q.batches.len());
+        q.batches.insert(pos, batch);
+        drop(st);
+        self.wakeup.notify_one();
+    }
+
+    /// After an epoch bump (KIP-360): every partition restarts at sequence 0 and every queued
+    /// batch is renumbered when next drained. Only called with nothing in flight.
+    pub(crate) fn reset_sequences(&self) {
+        for t in self.all_topics() {
+            let mut st = t.lock();
+            for q in st.partitions.iter_mut() {
+                q.next_sequence = 0;
+                for b in q.batches.iter_mut() {
+                    b.sequence = None;
+                }
+            }
+        }
+    }
+
+    /// Takes every queued batch out (close after its timeout).
+    pub(crate) fn take_all(&self) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        for t in self.all_topics() {
+            let mut st = t.lock();
+            for q in st.partitions.iter_mut() {
+                out.extend(q.batches.drain(..));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,195 @@
+//! One producer batch: records for one partition, their completion, and retry bookkeeping.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::delivery::{BatchOutcome, BatchShared, Callback, RecordInfo, run_callback};
+use crate::error::{Error, Result};
+use crate::protocol::compression::Compression;
+use crate::protocol::record_batch::{RecordBatchBuilder, decode_batches};
+
+/// Producer id, epoch and base sequence a batch was (or will be) sent with (KIP-98).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SequenceInfo {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+}
+
+pub(crate) struct ProducerBatch {
+    pub shared: Arc<BatchShared>,
+    pub builder: RecordBatchBuilder,
+    pub callbacks: Vec<(i32, RecordInfo, Callback)>,
+    pub created: Instant,
+    /// `buffer.memory` bytes this batch holds until it completes.
+    pub reserved: usize,
+    /// Times sent so far.
+    pub attempts: u32,
+    pub retry_at: Option<Instant>,
+    /// Assigned at first drain when idempotent, kept across retries so the broker can
+    /// deduplicate; cleared by an epoch bump.
+    pub sequence: Option<SequenceInfo>,
+    /// Wire bytes built for `sequence` (compression is done once, not per retry).
+    wire: Option<(Option<SequenceInfo>, Bytes)>,
+    pub last_error: Option<Error>,
+}
+
+impl std::fmt::Debug for ProducerBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerBatch")
+            .field("topic", &self.shared.topic)
+            .field("partition", &self.shared.partition)
+            .field("records", &self.builder.record_count())
+            .field("attempts", &self.attempts)
+            .field("sequence", &self.sequence)
+            .finish()
+    }
+}
+
+impl ProducerBatch {
+    pub(crate) fn new(
+        topic: Arc<str>,
+        partition: i32,
+        compression: Compression,
+        level: Option<i32>,
+        capacity: usize,
+        now: Instant,
+    ) -> ProducerBatch {
+        ProducerBatch {
+            shared: BatchShared::new(topic, partition),
+            builder: RecordBatchBuilder::new(compression, level, capacity),
+            callbacks: Vec::new(),
+            created: now,
+            reserved: 0,
+            attempts: 0,
+            retry_at: None,
+            sequence: None,
+            wire: None,
+            last_error: None,
+        }
+    }
+
+    pub(crate) fn partition(&self) -> i32 {
+        self.shared.partition
+    }
+
+    pub(crate) fn record_count(&self) -> i32 {
+        self.builder.record_count()
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.builder.uncompressed_size()
+    }
+
+    /// The batch as sent on the wire, built (and compressed) once per sequence assignment.
+    pub(crate) fn wire_bytes(&mut self) -> Result<Bytes> {
+        if let Some((seq, bytes)) = &self.wire
+            && *seq == self.sequence
+        {
+            return Ok(bytes.clone());
+        }
+        let (pid, epoch, base) = match self.sequence {
+            Some(s) => (s.producer_id, s.epoch, s.base_sequence),
+            None => (-1, -1, -1),
+        };
+        let bytes = self.builder.build(pid, epoch, base, false)?;
+        self.wire = Some((self.sequence, bytes.clone()));
+        Ok(bytes)
+    }
+
+    /// Completes every record of the batch and runs their callbacks. Returns the
+    /// `buffer.memory` bytes to give back.
+    pub(crate) fn complete(mut self, outcome: BatchOutcome) -> usize {
+        self.shared.complete(outcome);
+        for (index, info, cb) in self.callbacks.drain(..) {
+            run_callback(&self.shared, index, info, cb);
+        }
+        self.reserved
+    }
+
+    /// Splits a batch the broker refused as too large (MESSAGE_TOO_LARGE) into batches of at
+    /// most `batch_size` bytes each (at least one record each). The parent's waiters follow
+    /// their records into the children.
+    pub(crate) fn split(mut self, batch_size: usize, now: Instant) -> Result<Vec<ProducerBatch>> {
+        let plain = self.builder.build(-1, -1, -1, false)?;
+        let decoded = decode_batches(plain, false)?;
+        let topic = self.shared.topic.clone();
+        let partition = self.shared.partition;
+        let compression = self.builder.compression();
+        let level = self.builder.compression_level();
+        let mut children: Vec<ProducerBatch> = Vec::new();
+        let mut firsts: Vec<i32> = Vec::new();
+        let mut index = 0i32;
+        for batch in decoded {
+            for r in batch.records {
+                let size = self.builder_size_for(&r);
+                let need_new = match children.last() {
+                    None => true,
+                    Some(c) => c.record_count() > 0 && c.size() + size > batch_size,
+                };
+                if need_new {
+                    let mut child = ProducerBatch::new(
+                        topic.clone(),
+                        partition,
+                        compression,
+                        level,
+                        batch_size.min(64 * 1024),
+                        self.created,
+                    );
+                    child.attempts = self.attempts;
+                    child.retry_at = Some(now);
+                    children.push(child);
+                    firsts.push(index);
+                }
+                if let Some(c) = children.last_mut() {
+                    c.builder.append(
+                        r.timestamp,
+                        r.key.as_deref(),
+                        r.value.as_deref(),
+                        &r.headers,
+                    );
+                }
+                index += 1;
+            }
+        }
+        if children.len() < 2 {
+            return Err(Error::InvalidArgument(
+                "a batch of one record cannot be split".into(),
+            ));
+        }
+        if let Some(first) = children.first_mut() {
+            first.reserved = self.reserved;
+        }
+        self.reserved = 0;
+        for (i, cb_index, info, cb) in self
+            .callbacks
+            .drain(..)
+            .map(|(idx, info, cb)| (firsts.partition_point(|f| *f <= idx), idx, info, cb))
+        {
+            let child_no = i - 1;
+            let first = firsts[child_no];
+            children[child_no]
+                .callbacks
+                .push((cb_index - first, info, cb));
+        }
+        let links = firsts
+            .iter()
+            .zip(children.iter())
+            .map(|(f, c)| (*f, c.shared.clone()))
+            .collect();
+        self.shared.complete(BatchOutcome::Split(links));
+        Ok(children)
+    }
+
+    fn builder_size_for(&self, r: &crate::protocol::record_batch::DecodedRecord) -> usize {
+        RecordBatchBuilder::estimate_record_size(
+            0,
+            0,
+            r.key.as_deref(),
+            r.value.as_deref(),
+            &r.headers,
+        )
+    }
+}

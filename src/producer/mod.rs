@@ -1,0 +1,424 @@
+//! KafkaProducer: partitioner, RecordAccumulator, Sender, idempotence and compression.
+//!
+//! A send appends the record to its partition's open batch (one short lock, no task wake per
+//! record); the sender task sends batches when they are full, after `linger.ms`, or on flush,
+//! one Produce request per broker.
+
+mod accumulator;
+mod batch;
+mod buffer_pool;
+mod delivery;
+mod idempotence;
+mod partitioner;
+mod record;
+mod sender;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+use crate::config::PartitionerKind;
+use crate::config::ProducerConfig;
+use crate::error::{Error, Result};
+use crate::network::NetworkClient;
+use crate::protocol::compression::Compression;
+use crate::protocol::record_batch::RecordBatchBuilder;
+use accumulator::{Accumulator, AccumulatorConfig, TopicQueues};
+use delivery::Callback;
+pub use delivery::DeliveryFuture;
+pub use partitioner::{Partitioner, RoundRobinPartitioner, default_partition_for_key};
+pub use record::{ProducerRecord, RecordMetadata, SendError};
+use sender::{SenderConfig, SenderShared};
+
+/// Batch header bytes: a record must fit in `max.request.size` together with one.
+const BATCH_OVERHEAD: usize = 61;
+/// Varint widths of offset/timestamp deltas are unknown before the record lands in a batch.
+const DELTA_SLACK: usize = 16;
+
+/// A Kafka producer. Cheap to clone; clones share one accumulator, sender and connections.
+///
+/// Create it inside a tokio runtime (it spawns its sender task there).
+#[derive(Clone)]
+pub struct KafkaProducer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<SenderShared>,
+    acc: Arc<Accumulator>,
+    net: Arc<NetworkClient>,
+    partitioner: Option<Arc<dyn Partitioner>>,
+    ignore_keys: bool,
+    max_block: Duration,
+    max_request_size: usize,
+    sender: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: stop accepting records; the sender delivers what is queued
+        // and then exits.
+        self.acc.close();
+    }
+}
+
+impl std::fmt::Debug for KafkaProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaProducer").finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`KafkaProducer`] with a custom partitioner.
+pub struct KafkaProducerBuilder {
+    config: ProducerConfig,
+    partitioner: Option<Arc<dyn Partitioner>>,
+}
+
+impl KafkaProducerBuilder {
+    /// Uses `partitioner` for every record without an explicit partition (keyed or not).
+    pub fn partitioner(mut self, partitioner: Arc<dyn Partitioner>) -> Self {
+        self.partitioner = Some(partitioner);
+        self
+    }
+
+    /// Starts the producer. Errors: [`Error::InvalidArgument`] outside a tokio runtime or for a
+    /// `compression.type` this build lacks.
+    pub fn build(self) -> Result<KafkaProducer> {
+        KafkaProducer::start(self.config, self.partitioner)
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn level_for(config: &ProducerConfig, codec: Compression) -> Option<i32> {
+    match codec {
+        Compression::Gzip if config.compression_gzip_level >= 0 => {
+            Some(config.compression_gzip_level)
+        }
+        Compression::Zstd => Some(config.compression_zstd_level),
+        _ => None,
+    }
+}
+
+impl KafkaProducer {
+    /// Starts a producer with `config`'s partitioner (`partitioner.class`).
+    ///
+    /// Connects lazily: the first send fetches metadata. Errors as
+    /// [`KafkaProducerBuilder::build`].
+    pub fn new(config: ProducerConfig) -> Result<KafkaProducer> {
+        KafkaProducer::builder(config).build()
+    }
+
+    /// A builder, to plug in a custom [`Partitioner`].
+    pub fn builder(config: ProducerConfig) -> KafkaProducerBuilder {
+        KafkaProducerBuilder {
+            config,
+            partitioner: None,
+        }
+    }
+
+    fn start(
+        config: ProducerConfig,
+        partitioner: Option<Arc<dyn Partitioner>>,
+    ) -> Result<KafkaProducer> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::InvalidArgument("KafkaProducer must be created inside a tokio runtime".into())
+        })?;
+        let compression = Compression::from_str(&config.compression_type)
+            .map_err(|e| Error::InvalidArgument(format!("compression.type: {e}")))?;
+        let partitioner = partitioner.or_else(|| match config.partitioner {
+            PartitionerKind::RoundRobin => {
+                Some(Arc::new(RoundRobinPartitioner::new()) as Arc<dyn Partitioner>)
+            }
+            _ => None,
+        });
+        let net = Arc::new(NetworkClient::new(&config.common));
+        net.set_allow_auto_topic_creation(true);
+        let acc = Arc::new(Accumulator::new(
+            AccumulatorConfig {
+                batch_size: config.batch_size.max(1),
+                linger: config.linger,
+                compression,
+                compression_level: level_for(&config, compression),
+                delivery_timeout: config.delivery_timeout,
+                max_request_size: config.max_request_size,
+                adaptive: config.partitioner_adaptive_partitioning_enable,
+            },
+            config.buffer_memory,
+        ));
+        let shared = Arc::new(SenderShared::new(
+            net.clone(),
+            acc.clone(),
+            SenderConfig {
+                acks: config.acks.as_i16(),
+                request_timeout: config.common.request_timeout,
+                max_in_flight: config.max_in_flight_requests_per_connection.max(1),
+                retries: config.retries,
+                idempotent: config.enable_idempotence,
+                delivery_timeout: config.delivery_timeout,
+                batch_size: config.batch_size.max(1),
+                transaction_timeout: config.transaction_timeout,
+                max_block: config.max_block,
+            },
+        ));
+        let sender = runtime.spawn(sender::run(shared.clone()));
+        Ok(KafkaProducer {
+            inner: Arc::new(Inner {
+                shared,
+                acc,
+                net,
+                partitioner,
+                ignore_keys: config.partitioner_ignore_keys,
+                max_block: config.max_block,
+                max_request_size: config.max_request_size,
+                sender: std::sync::Mutex::new(Some(sender)),
+            }),
+        })
+    }
+
+    /// Sends `record` and waits for its acknowledgement (per `acks`).
+    ///
+    /// Errors: those of [`enqueue`](Self::enqueue) (the record is dropped; use `enqueue` to get
+    /// it back), then the delivery error: [`Error::DeliveryTimeout`] after
+    /// `delivery.timeout.ms`, or the broker's non-retriable error.
+    ///
+    /// # Cancel safety
+    /// Once the record is enqueued, dropping this future does not cancel delivery.
+    pub async fn send(&self, record: ProducerRecord) -> Result<RecordMetadata> {
+        self.enqueue(record).await?.await
+    }
+
+    /// Appends `record` to its batch and returns a future for its delivery. Waits at most
+    /// `max.block.ms` for the topic's metadata and for `buffer.memory` space.
+    ///
+    /// Errors (with the record handed back): [`Error::Timeout`] when metadata or memory did not
+    /// come in time, [`Error::RecordTooLarge`] for a record over `max.request.size` or
+    /// `buffer.memory`, [`Error::InvalidArgument`] for a partition that does not exist,
+    /// [`Error::Closed`] after `close`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropped before it completes, the record was not enqueued (and is lost
+    /// with the future). The returned [`DeliveryFuture`] may be dropped without cancelling
+    /// delivery.
+    pub async fn enqueue(&self, record: ProducerRecord) -> Result<DeliveryFuture, SendError> {
+        let fut = self.append(record, None).await?;
+        Ok(fut.expect("an append without a callback always yields a future"))
+    }
+
+    /// Appends `record` and runs `callback` with its delivery result. The callback runs on the
+    /// producer's sender task: keep it short and never block in it.
+    ///
+    /// Errors as [`enqueue`](Self::enqueue), in which case the callback is not called.
+    ///
+    /// # Cancel safety
+    /// As [`enqueue`](Self::enqueue).
+    pub async fn send_with_callback<F>(
+        &self,
+        record: ProducerRecord,
+        callback: F,
+    ) -> Result<(), SendError>
+    where
+        F: FnOnce(Result<RecordMetadata>) + Send + 'static,
+    {
+        self.append(record, Some(Box::new(callback)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn append(
+        &self,
+        record: ProducerRecord,
+        callback: Option<Callback>,
+    ) -> Result<Option<DeliveryFuture>, SendError> {
+        let inner = &*self.inner;
+        let fail = |error: Error, record: ProducerRecord| {
+            Err(SendError {
+                error,
+                record: Box::new(record),
+            })
+        };
+        if inner.acc.is_closed() {
+            return fail(Error::Closed, record);
+        }
+        let start = Instant::now();
+        let deadline = start + inner.max_block;
+        let topic = inner.acc.topic(&record.topic);
+        let mut num_partitions = topic.num_partitions();
+        if num_partitions == 0 {
+            match self.wait_for_topic(&topic, deadline).await {
+                Ok(n) => num_partitions = n,
+                Err(e) => return fail(e, record),
+            }
+        }
+        let size = RecordBatchBuilder::estimate_record_size(
+            0,
+            0,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        ) + DELTA_SLACK;
+        if size + BATCH_OVERHEAD > inner.max_request_size {
+            return fail(
+                Error::RecordTooLarge {
+                    size: size + BATCH_OVERHEAD,
+                    limit: inner.max_request_size,
+                    setting: "max.request.size",
+                },
+                record,
+            );
+        }
+        if size > inner.acc.pool.total() {
+            return fail(
+                Error::RecordTooLarge {
+                    size,
+                    limit: inner.acc.pool.total(),
+                    setting: "buffer.memory",
+                },
+                record,
+            );
+        }
+        let partition = match self.choose_partition(&record, num_partitions) {
+            Ok(p) => p,
+            Err(e) => return fail(e, record),
+        };
+        if !inner.acc.pool.reserve(size, deadline).await {
+            return fail(
+                Error::Timeout(format!(
+                    "no {size} bytes of buffer.memory ({} bytes) free within max.block.ms ({} ms)",
+                    inner.acc.pool.total(),
+                    inner.max_block.as_millis()
+                )),
+                record,
+            );
+        }
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        match inner.acc.append(
+            &topic,
+            partition,
+            &record,
+            timestamp,
+            size,
+            callback,
+            Instant::now(),
+        ) {
+            Ok(appended) => {
+                if appended.wake_sender {
+                    inner.acc.wakeup.notify_one();
+                }
+                Ok(appended.future)
+            }
+            Err(e) => {
+                inner.acc.pool.release(size);
+                fail(e, record)
+            }
+        }
+    }
+
+    fn choose_partition(&self, record: &ProducerRecord, n: i32) -> Result<Option<i32>> {
+        let p = match (record.partition, &self.inner.partitioner, &record.key) {
+            (Some(p), _, _) => p,
+            (None, Some(user), key) => {
+                user.partition(&record.topic, key.as_deref(), record.value.as_deref(), n)
+            }
+            (None, None, Some(key)) if !self.inner.ignore_keys => {
+                partitioner::keyed_partition(key, n)
+            }
+            (None, None, _) => return Ok(None),
+        };
+        if p < 0 || p >= n {
+            return Err(Error::InvalidArgument(format!(
+                "partition {p} of topic {} does not exist ({n} partitions)",
+                record.topic
+            )));
+        }
+        Ok(Some(p))
+    }
+
+    /// Waits for the topic to appear in metadata (auto-created if the broker allows it).
+    async fn wait_for_topic(&self, topic: &TopicQueues, deadline: Instant) -> Result<i32> {
+        let net = &self.inner.net;
+        net.add_topics(&[&*topic.name]);
+        let mut attempt = 0;
+        loop {
+            let last = match tokio::time::timeout_at(deadline, net.metadata()).await {
+                Ok(Ok(cluster)) => match cluster.topic(&topic.name) {
+                    Some(t) if t.error.is_none() && !t.partitions.is_empty() => {
+                        let n = t.partitions.len() as i32;
+                        topic.set_num_partitions(n);
+                        return Ok(n);
+                    }
+                    Some(t) => t.error.map(|c| c.to_string()).unwrap_or_default(),
+                    None => "not in metadata".into(),
+                },
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "metadata request did not finish".into(),
+            };
+            attempt += 1;
+            let wait = net.retry_backoff(attempt);
+            if Instant::now() + wait >= deadline {
+                return Err(Error::Timeout(format!(
+                    "topic {} not present in metadata after max.block.ms ({} ms): {last}",
+                    topic.name,
+                    self.inner.max_block.as_millis()
+                )));
+            }
+            net.request_update();
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Sends every record enqueued before this call without waiting for `linger.ms`, and waits
+    /// until each has completed (acknowledged or failed).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: records keep being delivered.
+    pub async fn flush(&self) {
+        let acc = &self.inner.acc;
+        acc.begin_flush();
+        struct EndFlush<'a>(&'a Accumulator);
+        impl Drop for EndFlush<'_> {
+            fn drop(&mut self) {
+                self.0.end_flush();
+            }
+        }
+        let _guard = EndFlush(acc);
+        for batch in acc.incomplete() {
+            batch.wait().await;
+        }
+    }
+
+    /// Stops accepting records, delivers what is queued, and stops the sender. Whatever is
+    /// not delivered within `timeout` completes with [`Error::DeliveryTimeout`] (saying
+    /// whether it may have been written). Later sends fail with [`Error::Closed`].
+    ///
+    /// # Cancel safety
+    /// Dropped early, delivery goes on in the background (bounded by `delivery.timeout.ms`).
+    pub async fn close(&self, timeout: Duration) {
+        let inner = &*self.inner;
+        inner.acc.close();
+        let flushed = tokio::time::timeout(timeout, self.flush()).await.is_ok();
+        if !flushed {
+            inner.shared.force_close.store(true, Ordering::Release);
+            inner.acc.wakeup.notify_one();
+        }
+        let handle = inner
+            .sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.await;
+        }
+        inner.net.close();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,110 @@
+//! What a caller hands the producer and what it gets back.
+
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::record::Header;
+
+/// A record to send.
+///
+/// `partition: None` lets the partitioner choose (murmur2 of the key, or sticky for a null key).
+/// `timestamp: None` takes the producer's clock at send time (CreateTime, ms since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerRecord {
+    /// Topic name.
+    pub topic: String,
+    /// Explicit partition; wins over the partitioner.
+    pub partition: Option<i32>,
+    /// Key bytes (`None` is a null key, distinct from an empty key).
+    pub key: Option<Bytes>,
+    /// Value bytes (`None` is a null value: a tombstone on compacted topics).
+    pub value: Option<Bytes>,
+    /// Headers (KIP-82), in order; keys may repeat.
+    pub headers: Vec<Header>,
+    /// CreateTime in ms since the Unix epoch; `None` = now.
+    pub timestamp: Option<i64>,
+}
+
+impl ProducerRecord {
+    /// A record with a value and nothing else.
+    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> ProducerRecord {
+        ProducerRecord {
+            topic: topic.into(),
+            partition: None,
+            key: None,
+            value: Some(value.into()),
+            headers: Vec::new(),
+            timestamp: None,
+        }
+    }
+
+    /// A record with a null value (a tombstone when keyed).
+    pub fn tombstone(topic: impl Into<String>, key: impl Into<Bytes>) -> ProducerRecord {
+        ProducerRecord {
+            topic: topic.into(),
+            partition: None,
+            key: Some(key.into()),
+            value: None,
+            headers: Vec::new(),
+            timestamp: None,
+        }
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: impl Into<Bytes>) -> ProducerRecord {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets an explicit partition.
+    pub fn partition(mut self, partition: i32) -> ProducerRecord {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Appends a header.
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> ProducerRecord {
+        self.headers.push(Header::new(key, value));
+        self
+    }
+
+    /// Sets the timestamp (ms since the Unix epoch).
+    pub fn timestamp(mut self, timestamp_ms: i64) -> ProducerRecord {
+        self.timestamp = Some(timestamp_ms);
+        self
+    }
+}
+
+/// Where an acknowledged record landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// Topic name.
+    pub topic: String,
+    /// Partition the record was written to.
+    pub partition: i32,
+    /// The record's offset; -1 with `acks=0` (no acknowledgement to learn it from) and for a
+    /// resend the broker reported as DUPLICATE_SEQUENCE_NUMBER without an offset.
+    pub offset: i64,
+    /// CreateTime sent, or the broker's LogAppendTime when the topic uses it (ms since epoch).
+    pub timestamp: i64,
+    /// Key size in bytes, -1 for a null key.
+    pub serialized_key_size: i32,
+    /// Value size in bytes, -1 for a null value.
+    pub serialized_value_size: i32,
+}
+
+/// A record the producer did not accept, handed back with the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("record for topic {} not accepted: {error}", record.topic)]
+pub struct SendError {
+    /// Why it was refused.
+    pub error: Error,
+    /// The record, untouched (boxed to keep `Result`s small).
+    pub record: Box<ProducerRecord>,
+}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Error {
+        e.error
+    }
+}

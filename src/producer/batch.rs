@@ -193,3 +193,61 @@ impl ProducerBatch {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::producer::delivery::DeliveryFuture;
+    use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn split_keeps_every_record_and_its_waiter() {
+        let now = Instant::now();
+        let mut batch = ProducerBatch::new("t".into(), 3, Compression::Lz4, None, 1024, now);
+        let info = |i: i64| RecordInfo {
+            timestamp: 1000 + i,
+            key_size: -1,
+            value_size: 100,
+        };
+        let mut futures = Vec::new();
+        let seen = Arc::new(Mutex::new(None));
+        for i in 0..10 {
+            let idx = batch
+                .builder
+                .append(1000 + i, None, Some(&[i as u8; 100]), &[]);
+            if i == 7 {
+                let seen = seen.clone();
+                batch.callbacks.push((
+                    idx,
+                    info(i),
+                    Box::new(move |r| *seen.lock().unwrap() = Some(r.map(|m| m.offset))),
+                ));
+            } else {
+                futures.push((i, DeliveryFuture::new(batch.shared.clone(), idx, info(i))));
+            }
+        }
+        batch.reserved = 1234;
+        batch.attempts = 1;
+        let children = batch.split(350, now).expect("split");
+        assert!(children.len() >= 3, "{} children", children.len());
+        assert_eq!(children.iter().map(|c| c.record_count()).sum::<i32>(), 10);
+        assert_eq!(children.iter().map(|c| c.reserved).sum::<usize>(), 1234);
+        let mut base = 500;
+        for c in children {
+            assert!(c.size() <= 350 || c.record_count() == 1);
+            assert!(c.sequence.is_none());
+            let n = i64::from(c.record_count());
+            c.complete(BatchOutcome::Done {
+                base_offset: base,
+                log_append_time: -1,
+            });
+            base += n;
+        }
+        for (i, f) in futures {
+            let md = f.await.expect("delivered");
+            assert_eq!(md.offset, 500 + i, "record {i} keeps its place");
+            assert_eq!(md.timestamp, 1000 + i);
+        }
+        assert!(matches!(*seen.lock().unwrap(), Some(Ok(507))));
+    }
+}

@@ -370,3 +370,54 @@ async fn close_with_paused_broker_answers_everything() {
     assert!(matches!(e.error, Error::Closed));
     broker.resume();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_retries_after_request_timeouts_write_each_record_once() {
+    let broker = TestBroker::start();
+    create_topic(&broker.bootstrap(), "retry-once", 3).await;
+    let p = producer(
+        &broker.bootstrap(),
+        &[
+            ("request.timeout.ms", "1000"),
+            ("delivery.timeout.ms", "30000"),
+            ("linger.ms", "2"),
+            ("batch.size", "2000"),
+        ],
+    );
+    p.send(ProducerRecord::new("retry-once", "warm").partition(0))
+        .await
+        .expect("warm up");
+    let mut futures = Vec::new();
+    for i in 0..3000 {
+        if i == 1000 {
+            // Requests already written time out while the broker is frozen; the broker then
+            // processes them when it wakes, and the resends must be recognised as duplicates.
+            broker.pause();
+            let resume = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!("sleep 2.5; kill -CONT {}", broker.pid))
+                .spawn()
+                .expect("resume timer");
+            std::mem::forget(resume);
+        }
+        let rec = ProducerRecord::new("retry-once", format!("{i}")).partition(i % 3);
+        futures.push(p.enqueue(rec).await.expect("enqueue"));
+    }
+    p.flush().await;
+    for f in futures {
+        f.await.expect("every record delivered");
+    }
+    for partition in 0..3 {
+        let values: Vec<i32> = fetch_all(&broker.bootstrap(), "retry-once", partition)
+            .await
+            .into_iter()
+            .flat_map(|b| b.records)
+            .filter_map(|r| std::str::from_utf8(&r.value?).ok()?.parse().ok())
+            .collect();
+        let expected: Vec<i32> = (0..3000).filter(|i| i % 3 == partition).collect();
+        assert_eq!(
+            values, expected,
+            "partition {partition}: once each, in order"
+        );
+    }
+}

@@ -220,6 +220,14 @@ pub enum Error {
         setting: &'static str,
     },
 
+    /// A partition has no committed offset and `auto.offset.reset` is `none`, or its position
+    /// fell outside the log with that setting.
+    #[error("no offset for partition {partition} and auto.offset.reset is none")]
+    NoOffsetForPartition {
+        /// The partition, as `topic-partition`.
+        partition: String,
+    },
+
     /// A record was not acknowledged within `delivery.timeout.ms` (or before `close` gave up).
     #[error(
         "record not delivered within {timeout_ms} ms ({}): {reason}",

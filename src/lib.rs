@@ -2,7 +2,11 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_support;
 pub mod config;
+pub mod consumer;
 pub mod error;
 pub mod producer;
 pub mod record;
@@ -12,6 +16,7 @@ pub(crate) mod protocol;
 
 pub use admin::AdminClient;
 pub use config::{AdminConfig, ConsumerConfig, ProducerConfig};
+pub use consumer::{ConsumerRecord, ConsumerRecords, KafkaConsumer, RebalanceListener};
 pub use error::{ConfigError, Error, ErrorCode, Result};
 pub use producer::{KafkaProducer, ProducerRecord, RecordMetadata};
 pub use protocol::compression::Compression;

@@ -261,6 +261,18 @@ impl NetworkClient {
         })
     }
 
+    /// The dedicated connection to a group coordinator (as Java's NetworkClient keeps one apart
+    /// from data traffic to the same broker).
+    pub(crate) async fn coordinator_connection(
+        &self,
+        node: &metadata::Node,
+    ) -> Result<Arc<Connection>> {
+        let addr = node.addr();
+        self.pool
+            .get_keyed(&format!("coordinator@{addr}"), &addr, node.id)
+            .await
+    }
+
     /// Sends `req` to `target` at the negotiated version and returns the decoded response.
     ///
     /// # Cancel safety

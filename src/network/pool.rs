@@ -72,7 +72,18 @@ impl ConnectionPool {
     /// # Cancel safety
     /// Cancel safe: a dropped call leaves the slot as it was or with the finished connection.
     pub(crate) async fn get(&self, addr: &str, node_id: i32) -> Result<Arc<Connection>> {
-        let slot = self.slot(addr);
+        self.get_keyed(addr, addr, node_id).await
+    }
+
+    /// As [`get`](Self::get), in a slot of its own named `key` (a second connection to the same
+    /// broker, e.g. the group coordinator's, so heartbeats never queue behind long-poll fetches).
+    pub(crate) async fn get_keyed(
+        &self,
+        key: &str,
+        addr: &str,
+        node_id: i32,
+    ) -> Result<Arc<Connection>> {
+        let slot = self.slot(key);
         let mut s = slot.lock().await;
         if let Some(c) = &s.conn {
             if !c.is_poisoned() {

@@ -4,10 +4,10 @@
 //! record); the sender task sends batches when they are full, after `linger.ms`, or on flush,
 //! one Produce request per broker.
 
-mod accumulator;
+pub(crate) mod accumulator; // pub(crate) for `bench_support`
 mod batch;
 mod buffer_pool;
-mod delivery;
+pub(crate) mod delivery; // pub(crate) for `bench_support`
 mod idempotence;
 mod partitioner;
 mod record;

@@ -3,6 +3,7 @@
 //! The only layer that names the `kafka-protocol` crate; nothing here does I/O.
 
 pub mod compression;
+pub(crate) mod consumer_protocol;
 pub(crate) mod frame;
 pub(crate) mod record_batch;
 pub(crate) mod versions;

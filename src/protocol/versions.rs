@@ -14,6 +14,9 @@ fn semantic_cap(key: ApiKey) -> Option<i16> {
     match key {
         ApiKey::Produce => Some(12),
         ApiKey::Fetch => Some(12),
+        // OffsetFetch v8+ batches groups; OffsetCommit v10 addresses topics by id.
+        ApiKey::OffsetFetch => Some(7),
+        ApiKey::OffsetCommit => Some(9),
         _ => None,
     }
 }

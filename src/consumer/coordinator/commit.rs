@@ -1,0 +1,213 @@
+//! OffsetCommit and OffsetFetch against the group coordinator.
+
+use std::collections::BTreeMap;
+
+use tokio::time::Instant;
+
+use super::{
+    GroupShared, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID, is_coordinator_error,
+};
+use crate::consumer::record::{OffsetAndMetadata, Offsets};
+use crate::error::{Error, ErrorCode, Result};
+use crate::protocol::StrBytes;
+use crate::protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use crate::protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use crate::protocol::messages::{GroupId, OffsetCommitRequest, OffsetFetchRequest, TopicName};
+use crate::record::TopicPartition;
+
+fn topic_name(t: &str) -> TopicName {
+    TopicName(StrBytes::from_string(t.to_string()))
+}
+
+/// Commits `offsets` for the group, with the current generation and member id when joined
+/// (else as a standalone consumer: generation -1, empty member id). Retries coordinator moves
+/// until `deadline`.
+///
+/// Errors: [`Error::Broker`] with ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID (the group rebalanced:
+/// Java's CommitFailedException) or REBALANCE_IN_PROGRESS, or the first partition's error.
+pub(crate) async fn commit_offsets(
+    shared: &GroupShared,
+    offsets: &Offsets,
+    deadline: Instant,
+) -> Result<()> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for (tp, om) in offsets {
+        topics.entry(&tp.topic).or_default().push(
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(tp.partition)
+                .with_committed_offset(om.offset)
+                .with_committed_leader_epoch(om.leader_epoch.unwrap_or(-1))
+                .with_committed_metadata(Some(StrBytes::from_string(om.metadata.clone()))),
+        );
+    }
+    let topics: Vec<OffsetCommitRequestTopic> = topics
+        .into_iter()
+        .map(|(t, parts)| {
+            OffsetCommitRequestTopic::default()
+                .with_name(topic_name(t))
+                .with_partitions(parts)
+        })
+        .collect();
+    let mut attempt = 0;
+    loop {
+        let err = match commit_once(shared, topics.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let code = err.code().map(|c| c.0);
+        let coordinator_moved = code.is_some_and(is_coordinator_error)
+            || matches!(
+                err,
+                Error::Disconnected { .. } | Error::Connect { .. } | Error::RequestTimeout { .. }
+            );
+        if !coordinator_moved && !err.is_retriable() {
+            return Err(err);
+        }
+        if code == Some(REBALANCE_IN_PROGRESS) {
+            return Err(err);
+        }
+        if coordinator_moved {
+            shared.mark_coordinator_unknown();
+        }
+        attempt += 1;
+        let wait = shared.net.retry_backoff(attempt);
+        if Instant::now() + wait >= deadline {
+            return Err(err);
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+async fn commit_once(shared: &GroupShared, topics: Vec<OffsetCommitRequestTopic>) -> Result<()> {
+    let node = shared.coordinator().await?;
+    let conn = shared.net.coordinator_connection(&node).await?;
+    let version = conn.version_for::<OffsetCommitRequest>()?;
+    let (generation, member_id) = {
+        let st = shared.state();
+        if st.stable {
+            (st.generation, st.member_id.clone())
+        } else {
+            (-1, String::new())
+        }
+    };
+    let req = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(shared.group_id.clone())))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(StrBytes::from_string(member_id))
+        .with_group_instance_id(
+            shared
+                .instance_id
+                .clone()
+                .filter(|_| version >= 7 && generation >= 0)
+                .map(StrBytes::from_string),
+        )
+        .with_retention_time_ms(-1)
+        .with_topics(topics);
+    let resp = conn.send_at(req, version, None).await?;
+    for t in &resp.topics {
+        for p in &t.partitions {
+            if let Some(code) = ErrorCode::from_code(p.error_code) {
+                if matches!(code.0, ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID) {
+                    shared
+                        .rejoin
+                        .store(true, std::sync::atomic::Ordering::Release);
+                }
+                return Err(Error::Broker {
+                    code,
+                    context: format!("OffsetCommit {}-{}", t.name.0, p.partition_index),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The group's committed offsets for `partitions` (`None`: nothing committed).
+pub(crate) async fn fetch_committed(
+    shared: &GroupShared,
+    partitions: &[TopicPartition],
+    deadline: Instant,
+) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>> {
+    let mut attempt = 0;
+    loop {
+        let err = match fetch_once(shared, partitions).await {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        if err.code().is_some_and(|c| is_coordinator_error(c.0)) || err.is_retriable() {
+            shared.mark_coordinator_unknown();
+        } else {
+            return Err(err);
+        }
+        attempt += 1;
+        let wait = shared.net.retry_backoff(attempt);
+        if Instant::now() + wait >= deadline {
+            return Err(err);
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+async fn fetch_once(
+    shared: &GroupShared,
+    partitions: &[TopicPartition],
+) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>> {
+    let node = shared.coordinator().await?;
+    let conn = shared.net.coordinator_connection(&node).await?;
+    let version = conn.version_for::<OffsetFetchRequest>()?;
+    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in partitions {
+        topics.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    let req = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(shared.group_id.clone())))
+        .with_topics(Some(
+            topics
+                .into_iter()
+                .map(|(t, parts)| {
+                    OffsetFetchRequestTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partition_indexes(parts)
+                })
+                .collect(),
+        ))
+        .with_require_stable(version >= 7);
+    let resp = conn.send_at(req, version, None).await?;
+    if resp.error_code != 0 {
+        return Err(Error::broker(resp.error_code, "OffsetFetch"));
+    }
+    let mut out: BTreeMap<TopicPartition, Option<OffsetAndMetadata>> =
+        partitions.iter().map(|tp| (tp.clone(), None)).collect();
+    for t in &resp.topics {
+        for p in &t.partitions {
+            if p.error_code != 0 {
+                return Err(Error::broker(
+                    p.error_code,
+                    format!("OffsetFetch {}-{}", t.name.0, p.partition_index),
+                ));
+            }
+            let tp = TopicPartition::new(t.name.0.to_string(), p.partition_index);
+            if p.committed_offset >= 0 {
+                out.insert(
+                    tp,
+                    Some(OffsetAndMetadata {
+                        offset: p.committed_offset,
+                        leader_epoch: (p.committed_leader_epoch >= 0)
+                            .then_some(p.committed_leader_epoch),
+                        metadata: p
+                            .metadata
+                            .as_ref()
+                            .map(|m| m.to_string())
+                            .unwrap_or_default(),
+                    }),
+                );
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,406 @@
+//! The fetcher: one Fetch in flight per leader, decoded off the caller's task, buffered until
+//! `poll` takes them (prefetch: the next fetch runs while the application processes).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::record::ConsumerRecord;
+use super::subscription::{PositionSource, SubscriptionState};
+use crate::config::{ConsumerConfig, IsolationLevel};
+use crate::error::{Error, ErrorCode, Result};
+use crate::network::{NetworkClient, Target};
+use crate::protocol::StrBytes;
+use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use crate::protocol::messages::{BrokerId, FetchRequest, TopicName};
+use crate::protocol::record_batch::{DecodedBatch, decode_batches};
+use crate::record::TopicPartition;
+
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+
+#[derive(Debug, Clone)]
+pub(crate) struct FetchConfig {
+    pub min_bytes: i32,
+    pub max_bytes: i32,
+    pub max_partition_bytes: i32,
+    pub max_wait: Duration,
+    pub read_committed: bool,
+    pub check_crcs: bool,
+    pub max_poll_records: usize,
+}
+
+impl FetchConfig {
+    pub(crate) fn from_config(c: &ConsumerConfig) -> Self {
+        let clamp = |v: usize| v.min(i32::MAX as usize) as i32;
+        FetchConfig {
+            min_bytes: clamp(c.fetch_min_bytes),
+            max_bytes: clamp(c.fetch_max_bytes),
+            max_partition_bytes: clamp(c.max_partition_fetch_bytes),
+            max_wait: c.fetch_max_wait,
+            read_committed: c.isolation_level == IsolationLevel::ReadCommitted,
+            check_crcs: c.check_crcs,
+            max_poll_records: c.max_poll_records.max(1),
+        }
+    }
+}
+
+/// One partition's part of a fetch response, decoded.
+#[derive(Debug)]
+struct CompletedFetch {
+    tp: TopicPartition,
+    /// The position the fetch was sent for; a position moved since (seek, reset) makes it stale.
+    fetch_offset: i64,
+    records: VecDeque<ConsumerRecord>,
+    /// Offset after the last batch seen (control batches included): where to go once drained.
+    end_offset: i64,
+    high_watermark: i64,
+    error: Option<Error>,
+}
+
+struct FetchResult {
+    node: i32,
+    fetches: Result<Vec<CompletedFetch>>,
+}
+
+pub(crate) struct Fetcher {
+    net: Arc<NetworkClient>,
+    cfg: FetchConfig,
+    in_flight: HashSet<i32>,
+    tx: mpsc::UnboundedSender<FetchResult>,
+    rx: mpsc::UnboundedReceiver<FetchResult>,
+    buffered: VecDeque<CompletedFetch>,
+    topics: HashMap<String, Arc<str>>,
+}
+
+impl Fetcher {
+    pub(crate) fn new(net: Arc<NetworkClient>, cfg: FetchConfig) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Fetcher {
+            net,
+            cfg,
+            in_flight: HashSet::new(),
+            tx,
+            rx,
+            buffered: VecDeque::new(),
+            topics: HashMap::new(),
+        }
+    }
+
+    fn topic_arc(&mut self, topic: &str) -> Arc<str> {
+        if let Some(t) = self.topics.get(topic) {
+            return t.clone();
+        }
+        let t: Arc<str> = Arc::from(topic);
+        self.topics.insert(topic.to_string(), t.clone());
+        t
+    }
+
+    /// Drops buffered data for partitions no longer assigned or moved by a seek.
+    pub(crate) fn discard_stale(&mut self, subs: &SubscriptionState) {
+        self.buffered.retain(|f| {
+            subs.assignment
+                .get(&f.tp)
+                .is_some_and(|s| s.position == Some(f.fetch_offset) || f.error.is_some())
+        });
+    }
+
+    /// Sends a Fetch to every leader that has fetchable partitions, nothing buffered for them,
+    /// and no fetch in flight.
+    pub(crate) async fn send_fetches(&mut self, subs: &SubscriptionState) {
+        let cluster = match self.net.metadata().await {
+            Ok(c) => c,
+            Err(_) => self.net.cluster(),
+        };
+        let buffered: HashSet<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
+        let mut per_node: HashMap<i32, Vec<(TopicPartition, i64, Option<i32>)>> = HashMap::new();
+        let mut missing_leader = false;
+        for (tp, offset, epoch) in subs.fetchable() {
+            if buffered.contains(&tp) {
+                continue;
+            }
+            let leader = cluster
+                .topic(&tp.topic)
+                .and_then(|t| t.partitions.iter().find(|p| p.id == tp.partition))
+                .map(|p| p.leader)
+                .filter(|l| *l >= 0 && cluster.brokers.contains_key(l));
+            match leader {
+                Some(l) if !self.in_flight.contains(&l) => {
+                    per_node.entry(l).or_default().push((tp, offset, epoch))
+                }
+                Some(_) => {}
+                None => missing_leader = true,
+            }
+        }
+        drop(buffered);
+        if missing_leader {
+            self.net.add_topics(
+                &subs
+                    .assignment
+                    .keys()
+                    .map(|tp| tp.topic.clone())
+                    .collect::<Vec<_>>(),
+            );
+            self.net.request_update();
+        }
+        for (node, parts) in per_node {
+            let topics: Vec<(Arc<str>, TopicPartition, i64)> = parts
+                .into_iter()
+                .map(|(tp, offset, _)| (self.topic_arc(&tp.topic), tp, offset))
+                .collect();
+            self.in_flight.insert(node);
+            let net = self.net.clone();
+            let cfg = self.cfg.clone();
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let fetches = fetch(&net, &cfg, node, topics).await;
+                let _ = tx.send(FetchResult { node, fetches });
+            });
+        }
+    }
+
+    /// Waits for a fetch response (or until `deadline`), buffering it.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a response not yet taken stays in the channel.
+    pub(crate) async fn wait(&mut self, deadline: tokio::time::Instant) {
+        if self.in_flight.is_empty() {
+            tokio::time::sleep_until(deadline).await;
+            return;
+        }
+        if let Ok(Some(r)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            self.accept(r);
+        }
+    }
+
+    /// Buffers every response that has already arrived.
+    pub(crate) fn drain_responses(&mut self) {
+        while let Ok(r) = self.rx.try_recv() {
+            self.accept(r);
+        }
+    }
+
+    fn accept(&mut self, r: FetchResult) {
+        self.in_flight.remove(&r.node);
+        match r.fetches {
+            Ok(f) => self.buffered.extend(f),
+            Err(e) => {
+                tracing::debug!(node = r.node, error = %e, "fetch failed");
+                self.net.request_update();
+            }
+        }
+    }
+
+    /// Takes up to `max.poll.records` records, advancing positions. Partition errors are
+    /// applied here: out of range -> reset per policy (or an error with `none`), stale leader ->
+    /// metadata refresh, corrupt data -> returned as the error.
+    pub(crate) fn collect(&mut self, subs: &mut SubscriptionState) -> Result<Vec<ConsumerRecord>> {
+        self.discard_stale(subs);
+        let mut out = Vec::new();
+        while out.len() < self.cfg.max_poll_records {
+            let Some(f) = self.buffered.front_mut() else {
+                break;
+            };
+            let Some(state) = subs.assignment.get_mut(&f.tp) else {
+                self.buffered.pop_front();
+                continue;
+            };
+            if let Some(e) = f.error.take() {
+                let tp = f.tp.clone();
+                self.buffered.pop_front();
+                match e.code() {
+                    Some(ErrorCode(OFFSET_OUT_OF_RANGE)) => {
+                        let reset = subs.default_reset();
+                        if reset == PositionSource::NoReset {
+                            return Err(Error::Unknown(format!(
+                                "offset out of range for {tp} and auto.offset.reset=none"
+                            )));
+                        }
+                        subs.request_position(&tp, reset)?;
+                    }
+                    Some(code) if code.invalidates_metadata() => self.net.request_update(),
+                    Some(_) => tracing::debug!(%tp, error = %e, "fetch partition error"),
+                    None => return Err(e),
+                }
+                continue;
+            }
+            if state.paused {
+                // Keep it buffered until resume.
+                if self.buffered.len() == 1 {
+                    break;
+                }
+                if let Some(f) = self.buffered.pop_front() {
+                    self.buffered.push_back(f);
+                }
+                continue;
+            }
+            state.high_watermark = f.high_watermark;
+            let take = (self.cfg.max_poll_records - out.len()).min(f.records.len());
+            out.extend(f.records.drain(..take));
+            if let Some(last) = out.last().filter(|_| take > 0) {
+                state.position = Some(last.offset + 1);
+                state.position_epoch = last.leader_epoch;
+            }
+            if f.records.is_empty() {
+                if state.position.is_some_and(|p| p < f.end_offset) {
+                    state.position = Some(f.end_offset);
+                }
+                self.buffered.pop_front();
+            } else {
+                f.fetch_offset = state.position.unwrap_or(f.fetch_offset);
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn fetch(
+    net: &NetworkClient,
+    cfg: &FetchConfig,
+    node: i32,
+    parts: Vec<(Arc<str>, TopicPartition, i64)>,
+) -> Result<Vec<CompletedFetch>> {
+    let conn = net.connection(Target::Node(node)).await?;
+    let version = conn.version_for::<FetchRequest>()?;
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for (_, tp, offset) in &parts {
+        let p = FetchPartition::default()
+            .with_partition(tp.partition)
+            .with_fetch_offset(*offset)
+            .with_current_leader_epoch(-1)
+            .with_log_start_offset(-1)
+            .with_partition_max_bytes(cfg.max_partition_bytes);
+        match topics.iter_mut().find(|t| t.topic.0.as_str() == tp.topic) {
+            Some(t) => t.partitions.push(p),
+            None => topics.push(
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(tp.topic.clone())))
+                    .with_partitions(vec![p]),
+            ),
+        }
+    }
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(cfg.max_wait.as_millis().min(i32::MAX as u128) as i32)
+        .with_min_bytes(cfg.min_bytes)
+        .with_max_bytes(cfg.max_bytes)
+        .with_isolation_level(i8::from(cfg.read_committed))
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(topics);
+    let resp = conn.send_at(req, version, Some(cfg.max_wait)).await?;
+    if resp.error_code != 0 {
+        return Err(Error::broker(resp.error_code, "Fetch"));
+    }
+    let mut out = Vec::with_capacity(parts.len());
+    for t in resp.responses {
+        for p in t.partitions {
+            let Some((topic, tp, offset)) = parts.iter().find(|(_, tp, _)| {
+                tp.partition == p.partition_index && tp.topic == t.topic.0.as_str()
+            }) else {
+                continue;
+            };
+            let mut done = CompletedFetch {
+                tp: tp.clone(),
+                fetch_offset: *offset,
+                records: VecDeque::new(),
+                end_offset: *offset,
+                high_watermark: p.high_watermark,
+                error: None,
+            };
+            if p.error_code != 0 {
+                done.error = Some(Error::broker(p.error_code, format!("fetch {tp}")));
+                out.push(done);
+                continue;
+            }
+            let aborted: Vec<(i64, i64)> = p
+                .aborted_transactions
+                .unwrap_or_default()
+                .iter()
+                .map(|a| (a.producer_id.0, a.first_offset))
+                .collect();
+            match decode_batches(p.records.unwrap_or_default(), cfg.check_crcs) {
+                Ok(batches) => {
+                    let (records, end) = to_records(
+                        topic,
+                        tp.partition,
+                        *offset,
+                        batches,
+                        cfg.read_committed,
+                        aborted,
+                    );
+                    done.records = records;
+                    done.end_offset = end.max(*offset);
+                }
+                Err(e) => done.error = Some(e),
+            }
+            out.push(done);
+        }
+    }
+    Ok(out)
+}
+
+/// Turns decoded batches into records from `fetch_offset` on, skipping control batches and,
+/// with read_committed, the batches of aborted transactions (KIP-98's aborted-transaction
+/// index). Returns the records and the offset after the last batch.
+fn to_records(
+    topic: &Arc<str>,
+    partition: i32,
+    fetch_offset: i64,
+    batches: Vec<DecodedBatch>,
+    read_committed: bool,
+    mut aborted: Vec<(i64, i64)>,
+) -> (VecDeque<ConsumerRecord>, i64) {
+    aborted.sort_by_key(|a| a.1);
+    let mut aborted = aborted.into_iter().peekable();
+    let mut aborting: HashSet<i64> = HashSet::new();
+    let mut out = VecDeque::new();
+    let mut end = fetch_offset;
+    for b in batches {
+        let last = b.base_offset + i64::from(b.last_offset_delta);
+        end = end.max(last + 1);
+        if read_committed {
+            while let Some((pid, _)) = aborted.next_if(|(_, first)| *first <= last) {
+                aborting.insert(pid);
+            }
+        }
+        if b.is_control {
+            if read_committed && is_abort_marker(&b) {
+                aborting.remove(&b.producer_id);
+            }
+            continue;
+        }
+        if read_committed && b.is_transactional && aborting.contains(&b.producer_id) {
+            continue;
+        }
+        let epoch = (b.partition_leader_epoch >= 0).then_some(b.partition_leader_epoch);
+        let ts_type = b.timestamp_type;
+        for r in b.records {
+            if r.offset < fetch_offset {
+                continue;
+            }
+            out.push_back(ConsumerRecord {
+                topic: topic.clone(),
+                partition,
+                offset: r.offset,
+                timestamp: r.timestamp,
+                timestamp_type: ts_type,
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+                leader_epoch: epoch,
+            });
+        }
+    }
+    (out, end)
+}
+
+/// A control record's key is (version i16, type i16); type 0 is ABORT, 1 is COMMIT.
+fn is_abort_marker(b: &DecodedBatch) -> bool {
+    b.records
+        .first()
+        .and_then(|r| r.key.as_ref())
+        .is_some_and(|k: &Bytes| k.len() >= 4 && i16::from_be_bytes([k[2], k[3]]) == 0)
+}

@@ -1,0 +1,79 @@
+//! The rebalance listener: async callbacks run inside `poll` around partition moves.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use super::KafkaConsumer;
+use crate::record::TopicPartition;
+
+/// Called by [`KafkaConsumer::poll`] when the group moves partitions (Java's
+/// ConsumerRebalanceListener).
+///
+/// The methods run inside `poll`, on the caller's task, with the consumer at hand: commit in
+/// `on_partitions_revoked` to hand partitions over at a known offset. They must not call
+/// `poll` themselves.
+///
+/// With the eager protocols (range, roundrobin, sticky) every owned partition is revoked
+/// before each rebalance; with cooperative-sticky (KIP-429) only the partitions that move.
+pub trait RebalanceListener: Send + 'static {
+    /// Partitions about to be taken away; their records will no longer be returned.
+    fn on_partitions_revoked(
+        &mut self,
+        consumer: &mut KafkaConsumer,
+        partitions: &[TopicPartition],
+    ) -> impl Future<Output = ()> + Send;
+
+    /// Partitions newly given to this member (may be empty: called after every rebalance).
+    fn on_partitions_assigned(
+        &mut self,
+        consumer: &mut KafkaConsumer,
+        partitions: &[TopicPartition],
+    ) -> impl Future<Output = ()> + Send;
+
+    /// Partitions lost without a clean handover (membership lost); committing is pointless.
+    /// Defaults to [`on_partitions_revoked`](Self::on_partitions_revoked).
+    fn on_partitions_lost(
+        &mut self,
+        consumer: &mut KafkaConsumer,
+        partitions: &[TopicPartition],
+    ) -> impl Future<Output = ()> + Send {
+        self.on_partitions_revoked(consumer, partitions)
+    }
+}
+
+pub(crate) type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Object-safe form of [`RebalanceListener`], so the consumer can hold any listener.
+pub(crate) trait DynListener: Send {
+    fn revoked<'a>(
+        &'a mut self,
+        c: &'a mut KafkaConsumer,
+        p: &'a [TopicPartition],
+    ) -> BoxFuture<'a>;
+    fn assigned<'a>(
+        &'a mut self,
+        c: &'a mut KafkaConsumer,
+        p: &'a [TopicPartition],
+    ) -> BoxFuture<'a>;
+    fn lost<'a>(&'a mut self, c: &'a mut KafkaConsumer, p: &'a [TopicPartition]) -> BoxFuture<'a>;
+}
+
+impl<L: RebalanceListener> DynListener for L {
+    fn revoked<'a>(
+        &'a mut self,
+        c: &'a mut KafkaConsumer,
+        p: &'a [TopicPartition],
+    ) -> BoxFuture<'a> {
+        Box::pin(self.on_partitions_revoked(c, p))
+    }
+    fn assigned<'a>(
+        &'a mut self,
+        c: &'a mut KafkaConsumer,
+        p: &'a [TopicPartition],
+    ) -> BoxFuture<'a> {
+        Box::pin(self.on_partitions_assigned(c, p))
+    }
+    fn lost<'a>(&'a mut self, c: &'a mut KafkaConsumer, p: &'a [TopicPartition]) -> BoxFuture<'a> {
+        Box::pin(self.on_partitions_lost(c, p))
+    }
+}

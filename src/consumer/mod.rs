@@ -1,0 +1,698 @@
+//! KafkaConsumer: SubscriptionState, fetcher with prefetch, ConsumerCoordinator (classic group
+//! protocol with range, roundrobin, sticky and cooperative-sticky assignors), commits and the
+//! rebalance listener.
+
+pub(crate) mod assignor;
+mod coordinator;
+mod fetcher;
+mod listener;
+mod offsets;
+mod record;
+mod subscription;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::ConsumerConfig;
+use crate::error::{Error, Result};
+use crate::network::NetworkClient;
+use coordinator::{ConsumerCoordinator, commit_offsets, fetch_committed};
+use fetcher::{FetchConfig, Fetcher};
+use listener::DynListener;
+pub use listener::RebalanceListener;
+pub use offsets::OffsetAndTimestamp;
+pub use record::{ConsumerRecord, ConsumerRecords, OffsetAndMetadata, Offsets};
+use subscription::{PositionSource, SubscriptionState};
+
+pub use crate::record::TopicPartition;
+
+/// Java's default close timeout.
+const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Callback for [`KafkaConsumer::commit_async`]: the committed offsets, or why not.
+pub type CommitCallback = Box<dyn FnOnce(Result<Offsets>) + Send + 'static>;
+
+/// A Kafka consumer. One owner: every method takes `&mut self` (as Java's consumer is not
+/// thread safe); run it in one task and hand records to others.
+///
+/// Create it inside a tokio runtime.
+pub struct KafkaConsumer {
+    net: Arc<NetworkClient>,
+    config: ConsumerConfig,
+    subs: SubscriptionState,
+    fetcher: Fetcher,
+    coordinator: Option<ConsumerCoordinator>,
+    listener: Option<Box<dyn DynListener>>,
+    next_auto_commit: Instant,
+    async_commits: tokio::task::JoinSet<()>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for KafkaConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConsumer")
+            .field("group_id", &self.config.group_id)
+            .field("assignment", &self.subs.assigned())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Callback {
+    Revoked,
+    Assigned,
+    Lost,
+}
+
+impl KafkaConsumer {
+    /// Creates a consumer. Connects lazily (on the first poll or lookup).
+    ///
+    /// Errors: [`Error::InvalidArgument`] outside a tokio runtime.
+    pub fn new(config: ConsumerConfig) -> Result<KafkaConsumer> {
+        tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::InvalidArgument("KafkaConsumer must be created inside a tokio runtime".into())
+        })?;
+        let net = Arc::new(NetworkClient::new(&config.common));
+        net.set_allow_auto_topic_creation(config.allow_auto_create_topics);
+        let coordinator = config
+            .group_id
+            .clone()
+            .map(|g| ConsumerCoordinator::new(net.clone(), g, &config));
+        Ok(KafkaConsumer {
+            fetcher: Fetcher::new(net.clone(), FetchConfig::from_config(&config)),
+            subs: SubscriptionState::new(config.auto_offset_reset),
+            next_auto_commit: Instant::now() + config.auto_commit_interval,
+            net,
+            coordinator,
+            listener: None,
+            async_commits: tokio::task::JoinSet::new(),
+            closed: false,
+            config,
+        })
+    }
+
+    fn group(&self) -> Result<&ConsumerCoordinator> {
+        self.coordinator
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument("this needs group.id to be set".into()))
+    }
+
+    fn api_deadline(&self) -> Instant {
+        Instant::now() + self.config.default_api_timeout
+    }
+
+    /// Subscribes to `topics` as a member of `group.id` (replacing any earlier subscription);
+    /// partitions are assigned by the group at the next `poll`.
+    ///
+    /// Errors: [`Error::InvalidArgument`] without `group.id`, or after [`assign`](Self::assign).
+    pub fn subscribe<I, S>(&mut self, topics: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.group()?;
+        let topics: BTreeSet<String> = topics.into_iter().map(Into::into).collect();
+        if topics.iter().any(|t| t.is_empty()) {
+            return Err(Error::InvalidArgument("empty topic name".into()));
+        }
+        self.net
+            .add_topics(&topics.iter().cloned().collect::<Vec<_>>());
+        self.subs.subscribe(topics)?;
+        if let Some(c) = &self.coordinator {
+            c.request_rejoin();
+        }
+        Ok(())
+    }
+
+    /// As [`subscribe`](Self::subscribe), with a listener run inside `poll` on every rebalance.
+    pub fn subscribe_with<I, S, L>(&mut self, topics: I, listener: L) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+        L: RebalanceListener,
+    {
+        self.subscribe(topics)?;
+        self.listener = Some(Box::new(listener));
+        Ok(())
+    }
+
+    /// Reads exactly `partitions`, outside any group rebalancing. New partitions start at the
+    /// group's committed offset when `group.id` is set, else per `auto.offset.reset`.
+    pub fn assign<I: IntoIterator<Item = TopicPartition>>(&mut self, partitions: I) -> Result<()> {
+        let source = if self.coordinator.is_some() {
+            PositionSource::Committed
+        } else {
+            self.subs.default_reset()
+        };
+        let parts: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.net
+            .add_topics(&parts.iter().map(|tp| tp.topic.clone()).collect::<Vec<_>>());
+        self.subs.assign_manual(parts, source)
+    }
+
+    /// Stops reading: revokes the assignment (listener, auto-commit) and leaves the group.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropped midway, the group may not have been left.
+    pub async fn unsubscribe(&mut self) -> Result<()> {
+        self.revoke_all().await;
+        self.subs.unsubscribe();
+        if let Some(c) = &self.coordinator {
+            c.shared.leave_group("the consumer unsubscribed").await;
+        }
+        Ok(())
+    }
+
+    /// The partitions assigned now.
+    pub fn assignment(&self) -> BTreeSet<TopicPartition> {
+        self.subs.assigned()
+    }
+
+    /// The subscribed topics (empty with a manual assignment).
+    pub fn subscription(&self) -> BTreeSet<String> {
+        self.subs.subscribed_topics().cloned().unwrap_or_default()
+    }
+
+    /// Fetches records: joins or rejoins the group when needed (running the rebalance
+    /// listener), looks up positions, and returns what has arrived, at most
+    /// `max.poll.records`, waiting up to `timeout` for some.
+    ///
+    /// Errors: [`Error::NoOffsetForPartition`] with `auto.offset.reset=none`, group errors
+    /// that retries could not clear, corrupt record data.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: records leave the buffer only when `poll` completes; a dropped poll
+    /// loses nothing (a rebalance in progress resumes on the next call).
+    pub async fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let deadline = Instant::now() + timeout;
+        if let Some(c) = &self.coordinator {
+            c.record_poll();
+        }
+        loop {
+            self.ensure_group().await?;
+            self.update_positions().await?;
+            self.maybe_auto_commit();
+            self.fetcher.drain_responses();
+            let records = self.fetcher.collect(&mut self.subs)?;
+            self.fetcher.send_fetches(&self.subs).await;
+            if !records.is_empty() {
+                return Ok(ConsumerRecords::new(records));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(ConsumerRecords::default());
+            }
+            // Wake for data, a rebalance, or to look again at positions and commits.
+            let until = deadline.min(now + Duration::from_millis(100));
+            match &self.coordinator {
+                Some(c) => {
+                    let shared = c.shared.clone();
+                    tokio::select! {
+                        _ = self.fetcher.wait(until) => {}
+                        _ = shared.wake.notified() => {}
+                    }
+                }
+                None => self.fetcher.wait(until).await,
+            }
+        }
+    }
+
+    async fn ensure_group(&mut self) -> Result<()> {
+        let Some(topics) = self.subs.subscribed_topics().cloned() else {
+            return Ok(());
+        };
+        let Some(c) = &self.coordinator else {
+            return Ok(());
+        };
+        if !c.needs_join() {
+            return Ok(());
+        }
+        let cooperative = c.prefers_cooperative();
+        let lost = c.take_lost();
+        let owned: Vec<TopicPartition> = self.subs.assigned().into_iter().collect();
+        if lost && !owned.is_empty() {
+            // Another member may own these already: no commit, hand them over as lost.
+            self.run_listener(Callback::Lost, &owned).await;
+            self.subs.set_assignment([], PositionSource::Committed);
+        } else if !cooperative && !owned.is_empty() {
+            self.revoke_all().await;
+        }
+        let keep: Vec<TopicPartition> = if cooperative {
+            self.subs.assigned().into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        let deadline = Instant::now() + self.config.max_poll_interval;
+        let joined = match &mut self.coordinator {
+            Some(c) => c.join_group(&topics, &keep, deadline).await?,
+            None => return Ok(()),
+        };
+        let new: BTreeSet<TopicPartition> = joined.assignment.into_iter().collect();
+        if joined.cooperative {
+            let current = self.subs.assigned();
+            let revoked: Vec<TopicPartition> = current.difference(&new).cloned().collect();
+            if !revoked.is_empty() {
+                self.commit_before_revoke(&revoked).await;
+                self.run_listener(Callback::Revoked, &revoked).await;
+                self.subs.remove_partitions(&revoked);
+                if let Some(c) = &self.coordinator {
+                    // KIP-429: the revoked partitions go to their new owners in a follow-up round.
+                    c.request_rejoin();
+                }
+            }
+            let added: Vec<TopicPartition> = new.difference(&current).cloned().collect();
+            self.subs.add_partitions(&added, PositionSource::Committed);
+            self.run_listener(Callback::Assigned, &added).await;
+        } else {
+            let parts: Vec<TopicPartition> = new.into_iter().collect();
+            self.subs
+                .set_assignment(parts.iter().cloned(), PositionSource::Committed);
+            self.run_listener(Callback::Assigned, &parts).await;
+        }
+        self.fetcher.discard_stale(&self.subs);
+        Ok(())
+    }
+
+    async fn revoke_all(&mut self) {
+        let owned: Vec<TopicPartition> = self.subs.assigned().into_iter().collect();
+        if owned.is_empty() || self.subs.subscribed_topics().is_none() {
+            return;
+        }
+        self.commit_before_revoke(&owned).await;
+        self.run_listener(Callback::Revoked, &owned).await;
+        self.subs.set_assignment([], PositionSource::Committed);
+    }
+
+    async fn run_listener(&mut self, which: Callback, parts: &[TopicPartition]) {
+        if let Some(mut l) = self.listener.take() {
+            match which {
+                Callback::Revoked => l.revoked(self, parts).await,
+                Callback::Assigned => l.assigned(self, parts).await,
+                Callback::Lost => l.lost(self, parts).await,
+            }
+            self.listener = Some(l);
+        }
+    }
+
+    /// With auto-commit on, commits the positions of partitions about to be given up so the
+    /// next owner starts where this one stopped.
+    async fn commit_before_revoke(&mut self, parts: &[TopicPartition]) {
+        if !self.config.enable_auto_commit {
+            return;
+        }
+        let positions = self.subs.positions();
+        let offsets: Offsets = parts
+            .iter()
+            .filter_map(|tp| {
+                positions.get(tp).map(|(o, e)| {
+                    (
+                        tp.clone(),
+                        OffsetAndMetadata {
+                            offset: *o,
+                            leader_epoch: *e,
+                            metadata: String::new(),
+                        },
+                    )
+                })
+            })
+            .collect();
+        if let Err(e) = self.commit_offsets_sync(offsets).await {
+            tracing::warn!(error = %e, "commit before revocation failed");
+        }
+    }
+
+    /// Resolves positions of partitions that have none: the committed offset, else the reset
+    /// policy via ListOffsets.
+    async fn update_positions(&mut self) -> Result<()> {
+        let pending = self.subs.pending_positions();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let committed: Vec<TopicPartition> = pending
+            .iter()
+            .filter(|(_, s)| *s == PositionSource::Committed)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if !committed.is_empty() {
+            let found = match &self.coordinator {
+                Some(c) => fetch_committed(&c.shared, &committed, self.api_deadline()).await?,
+                None => BTreeMap::new(),
+            };
+            let reset = self.subs.default_reset();
+            for tp in committed {
+                match found.get(&tp).cloned().flatten() {
+                    Some(om) => {
+                        self.subs.seek(&tp, om.offset)?;
+                        self.subs.state_mut(&tp)?.position_epoch = om.leader_epoch;
+                    }
+                    None => self.subs.request_position(&tp, reset)?,
+                }
+            }
+        }
+        let mut lookups = Vec::new();
+        for (tp, source) in self.subs.pending_positions() {
+            match source {
+                PositionSource::Earliest => lookups.push((tp, offsets::EARLIEST)),
+                PositionSource::Latest => lookups.push((tp, offsets::LATEST)),
+                PositionSource::NoReset => {
+                    return Err(Error::NoOffsetForPartition {
+                        partition: tp.to_string(),
+                    });
+                }
+                PositionSource::Committed => {}
+            }
+        }
+        if lookups.is_empty() {
+            return Ok(());
+        }
+        let read_committed = self.read_committed();
+        let found = offsets::list_offsets(&self.net, &lookups, read_committed).await?;
+        for (tp, r) in found {
+            match r {
+                Ok(Some(o)) => {
+                    self.subs.seek(&tp, o.offset)?;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(%tp, error = %e, "offset lookup failed; will retry"),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_committed(&self) -> bool {
+        self.config.isolation_level == crate::config::IsolationLevel::ReadCommitted
+    }
+
+    fn maybe_auto_commit(&mut self) {
+        if !self.config.enable_auto_commit || self.coordinator.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        if now < self.next_auto_commit {
+            return;
+        }
+        self.next_auto_commit = now + self.config.auto_commit_interval;
+        self.commit_async(None);
+    }
+
+    fn consumed_offsets(&self) -> Offsets {
+        self.subs
+            .positions()
+            .into_iter()
+            .map(|(tp, (offset, epoch))| {
+                (
+                    tp,
+                    OffsetAndMetadata {
+                        offset,
+                        leader_epoch: epoch,
+                        metadata: String::new(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Commits the position of every assigned partition (the offset after the last record
+    /// `poll` returned), waiting for the answer.
+    ///
+    /// Errors: [`Error::Broker`] with ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID when the group
+    /// rebalanced (Java's CommitFailedException), a timeout after `default.api.timeout.ms`.
+    ///
+    /// # Cancel safety
+    /// The commit may still be applied when the future is dropped.
+    pub async fn commit_sync(&mut self) -> Result<()> {
+        let offsets = self.consumed_offsets();
+        self.commit_offsets_sync(offsets).await
+    }
+
+    /// Commits `offsets` (each the next offset to read), waiting for the answer.
+    ///
+    /// Errors as [`commit_sync`](Self::commit_sync).
+    ///
+    /// # Cancel safety
+    /// As [`commit_sync`](Self::commit_sync).
+    pub async fn commit_offsets_sync(&mut self, offsets: Offsets) -> Result<()> {
+        let deadline = self.api_deadline();
+        let shared = self.group()?.shared.clone();
+        commit_offsets(&shared, &offsets, deadline).await
+    }
+
+    /// Commits every position in the background; `callback` (if any) gets the outcome.
+    /// Commits made this way finish before `close` returns.
+    pub fn commit_async(&mut self, callback: Option<CommitCallback>) {
+        let offsets = self.consumed_offsets();
+        let Some(c) = &self.coordinator else {
+            if let Some(cb) = callback {
+                cb(Err(Error::InvalidArgument("commit needs group.id".into())));
+            }
+            return;
+        };
+        let shared = c.shared.clone();
+        let deadline = self.api_deadline();
+        while self.async_commits.try_join_next().is_some() {}
+        self.async_commits.spawn(async move {
+            let r = commit_offsets(&shared, &offsets, deadline).await;
+            if let Err(e) = &r {
+                tracing::debug!(error = %e, "async commit failed");
+            }
+            if let Some(cb) = callback {
+                cb(r.map(|()| offsets));
+            }
+        });
+    }
+
+    /// The committed offsets of `partitions` for this group (`None`: nothing committed).
+    ///
+    /// # Cancel safety
+    /// Cancel safe (read only).
+    pub async fn committed(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>> {
+        let deadline = self.api_deadline();
+        let shared = self.group()?.shared.clone();
+        fetch_committed(&shared, partitions, deadline).await
+    }
+
+    /// Makes the next poll read `partition` from `offset`.
+    pub fn seek(&mut self, partition: &TopicPartition, offset: i64) -> Result<()> {
+        self.subs.seek(partition, offset)?;
+        self.fetcher.discard_stale(&self.subs);
+        Ok(())
+    }
+
+    /// Makes the next poll read these partitions from their first offset.
+    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for tp in partitions {
+            self.subs.request_position(tp, PositionSource::Earliest)?;
+        }
+        self.fetcher.discard_stale(&self.subs);
+        Ok(())
+    }
+
+    /// Makes the next poll read these partitions from their end (new records only).
+    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for tp in partitions {
+            self.subs.request_position(tp, PositionSource::Latest)?;
+        }
+        self.fetcher.discard_stale(&self.subs);
+        Ok(())
+    }
+
+    /// The offset of the next record `poll` will return for `partition`, looking it up first
+    /// if needed.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn position(&mut self, partition: &TopicPartition) -> Result<i64> {
+        let deadline = self.api_deadline();
+        loop {
+            if let Some(p) = self.subs.state(partition)?.position {
+                return Ok(p);
+            }
+            self.update_positions().await?;
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout(format!(
+                    "position of {partition} not found within default.api.timeout.ms"
+                )));
+            }
+            if self.subs.state(partition)?.position.is_none() {
+                tokio::time::sleep(self.net.retry_backoff(1)).await;
+            }
+        }
+    }
+
+    /// For each partition, the earliest offset whose timestamp is at least the given one
+    /// (ms), or `None` when no such record exists (ListOffsets, KIP-79).
+    ///
+    /// # Cancel safety
+    /// Cancel safe (read only).
+    pub async fn offsets_for_times(
+        &mut self,
+        timestamps: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>> {
+        let wanted: Vec<(TopicPartition, i64)> =
+            timestamps.iter().map(|(tp, t)| (tp.clone(), *t)).collect();
+        self.lookup(&wanted).await
+    }
+
+    /// First offset of each partition.
+    ///
+    /// # Cancel safety
+    /// Cancel safe (read only).
+    pub async fn beginning_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        self.edge_offsets(partitions, offsets::EARLIEST).await
+    }
+
+    /// End offset (high watermark; last stable offset with read_committed) of each partition.
+    ///
+    /// # Cancel safety
+    /// Cancel safe (read only).
+    pub async fn end_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        self.edge_offsets(partitions, offsets::LATEST).await
+    }
+
+    async fn edge_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+        ts: i64,
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let wanted: Vec<(TopicPartition, i64)> =
+            partitions.iter().map(|tp| (tp.clone(), ts)).collect();
+        let found = self.lookup(&wanted).await?;
+        found
+            .into_iter()
+            .map(|(tp, o)| {
+                let offset = o
+                    .map(|o| o.offset)
+                    .ok_or_else(|| Error::Protocol(format!("no offset returned for {tp}")))?;
+                Ok((tp, offset))
+            })
+            .collect()
+    }
+
+    /// ListOffsets with retries of retriable per-partition errors until the API timeout.
+    async fn lookup(
+        &mut self,
+        wanted: &[(TopicPartition, i64)],
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>> {
+        let deadline = self.api_deadline();
+        let mut out = BTreeMap::new();
+        let mut todo = wanted.to_vec();
+        let mut attempt = 0;
+        while !todo.is_empty() {
+            let found = offsets::list_offsets(&self.net, &todo, self.read_committed()).await?;
+            let mut retry = Vec::new();
+            let mut last = None;
+            for (tp, ts) in todo {
+                match found.get(&tp) {
+                    Some(Ok(o)) => {
+                        out.insert(tp, *o);
+                    }
+                    Some(Err(e)) if e.is_retriable() => {
+                        last = Some(e.clone());
+                        retry.push((tp, ts));
+                    }
+                    Some(Err(e)) => return Err(e.clone()),
+                    None => retry.push((tp, ts)),
+                }
+            }
+            todo = retry;
+            if !todo.is_empty() {
+                attempt += 1;
+                let wait = self.net.retry_backoff(attempt);
+                if Instant::now() + wait >= deadline {
+                    return Err(last
+                        .unwrap_or_else(|| Error::Timeout("offset lookup did not finish".into())));
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stops returning records of these partitions until [`resume`](Self::resume).
+    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for tp in partitions {
+            self.subs.state_mut(tp)?.paused = true;
+        }
+        Ok(())
+    }
+
+    /// Undoes [`pause`](Self::pause).
+    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for tp in partitions {
+            self.subs.state_mut(tp)?.paused = false;
+        }
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> BTreeSet<TopicPartition> {
+        self.subs
+            .assignment
+            .iter()
+            .filter(|(_, s)| s.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    /// Closes with Java's default timeout (30 s): see [`close_with_timeout`](Self::close_with_timeout).
+    ///
+    /// # Cancel safety
+    /// As [`close_with_timeout`](Self::close_with_timeout).
+    pub async fn close(&mut self) -> Result<()> {
+        self.close_with_timeout(DEFAULT_CLOSE_TIMEOUT).await
+    }
+
+    /// Commits positions (with auto-commit on), runs the listener's revocation, waits for
+    /// pending async commits and leaves the group, all within `timeout`.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropped midway, the group may not have been left (the coordinator
+    /// then removes this member after `session.timeout.ms`).
+    pub async fn close_with_timeout(&mut self, timeout: Duration) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        let work = async {
+            let result = if self.config.enable_auto_commit && self.coordinator.is_some() {
+                let offsets = self.consumed_offsets();
+                self.commit_offsets_sync(offsets).await
+            } else {
+                Ok(())
+            };
+            if self.subs.subscribed_topics().is_some() {
+                let owned: Vec<TopicPartition> = self.subs.assigned().into_iter().collect();
+                if !owned.is_empty() {
+                    self.run_listener(Callback::Revoked, &owned).await;
+                }
+            }
+            while self.async_commits.join_next().await.is_some() {}
+            if let Some(c) = &mut self.coordinator {
+                c.close().await;
+            }
+            result
+        };
+        let r = tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(Error::Timeout("close did not finish in time".into())));
+        self.net.close();
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,239 @@
+//! SubscriptionState: what the consumer reads (subscribed topics or a manual assignment) and,
+//! per assigned partition, where it reads from.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::AutoOffsetReset;
+use crate::error::{Error, Result};
+use crate::record::TopicPartition;
+
+/// Where a partition's position comes from when it has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PositionSource {
+    /// The group's committed offset, then `auto.offset.reset`.
+    Committed,
+    /// The log start.
+    Earliest,
+    /// The log end.
+    Latest,
+    /// `auto.offset.reset=none`: an error for the caller.
+    NoReset,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PartitionState {
+    /// Offset of the next record to return.
+    pub position: Option<i64>,
+    /// Leader epoch of the last record returned (KIP-320).
+    pub position_epoch: Option<i32>,
+    /// Set while the position must be looked up.
+    pub pending: Option<PositionSource>,
+    pub paused: bool,
+    pub high_watermark: i64,
+}
+
+impl PartitionState {
+    fn new(source: PositionSource) -> Self {
+        PartitionState {
+            position: None,
+            position_epoch: None,
+            pending: Some(source),
+            paused: false,
+            high_watermark: -1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Subscription {
+    None,
+    Topics(BTreeSet<String>),
+    Manual,
+}
+
+#[derive(Debug)]
+pub(crate) struct SubscriptionState {
+    pub subscription: Subscription,
+    pub assignment: BTreeMap<TopicPartition, PartitionState>,
+    reset: AutoOffsetReset,
+}
+
+impl SubscriptionState {
+    pub(crate) fn new(reset: AutoOffsetReset) -> Self {
+        SubscriptionState {
+            subscription: Subscription::None,
+            assignment: BTreeMap::new(),
+            reset,
+        }
+    }
+
+    /// The `auto.offset.reset` policy as a position source.
+    pub(crate) fn default_reset(&self) -> PositionSource {
+        match self.reset {
+            AutoOffsetReset::Earliest => PositionSource::Earliest,
+            AutoOffsetReset::Latest => PositionSource::Latest,
+            AutoOffsetReset::None => PositionSource::NoReset,
+        }
+    }
+
+    pub(crate) fn subscribe(&mut self, topics: BTreeSet<String>) -> Result<()> {
+        if self.subscription == Subscription::Manual {
+            return Err(Error::InvalidArgument(
+                "subscribe after assign: call unsubscribe first (as Java)".into(),
+            ));
+        }
+        self.subscription = Subscription::Topics(topics);
+        Ok(())
+    }
+
+    pub(crate) fn subscribed_topics(&self) -> Option<&BTreeSet<String>> {
+        match &self.subscription {
+            Subscription::Topics(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Manual assignment: partitions kept keep their state; new ones start from the committed
+    /// offset (if a group is configured) or the reset policy.
+    pub(crate) fn assign_manual(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        source: PositionSource,
+    ) -> Result<()> {
+        if matches!(self.subscription, Subscription::Topics(_)) {
+            return Err(Error::InvalidArgument(
+                "assign after subscribe: call unsubscribe first (as Java)".into(),
+            ));
+        }
+        self.subscription = Subscription::Manual;
+        self.set_assignment(partitions, source);
+        Ok(())
+    }
+
+    /// Replaces the assignment (from the group or `assign`), keeping state for kept partitions.
+    pub(crate) fn set_assignment(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        source: PositionSource,
+    ) {
+        let mut next = BTreeMap::new();
+        for tp in partitions {
+            let state = self
+                .assignment
+                .remove(&tp)
+                .unwrap_or_else(|| PartitionState::new(source));
+            next.insert(tp, state);
+        }
+        self.assignment = next;
+    }
+
+    pub(crate) fn add_partitions(&mut self, partitions: &[TopicPartition], source: PositionSource) {
+        for tp in partitions {
+            self.assignment
+                .entry(tp.clone())
+                .or_insert_with(|| PartitionState::new(source));
+        }
+    }
+
+    pub(crate) fn remove_partitions(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            self.assignment.remove(tp);
+        }
+    }
+
+    pub(crate) fn unsubscribe(&mut self) {
+        self.subscription = Subscription::None;
+        self.assignment.clear();
+    }
+
+    pub(crate) fn assigned(&self) -> BTreeSet<TopicPartition> {
+        self.assignment.keys().cloned().collect()
+    }
+
+    pub(crate) fn state(&self, tp: &TopicPartition) -> Result<&PartitionState> {
+        self.assignment
+            .get(tp)
+            .ok_or_else(|| Error::InvalidArgument(format!("{tp} is not assigned to this consumer")))
+    }
+
+    pub(crate) fn state_mut(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState> {
+        self.assignment
+            .get_mut(tp)
+            .ok_or_else(|| Error::InvalidArgument(format!("{tp} is not assigned to this consumer")))
+    }
+
+    pub(crate) fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        if offset < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "seek to negative offset {offset}"
+            )));
+        }
+        let s = self.state_mut(tp)?;
+        s.position = Some(offset);
+        s.position_epoch = None;
+        s.pending = None;
+        Ok(())
+    }
+
+    pub(crate) fn request_position(
+        &mut self,
+        tp: &TopicPartition,
+        source: PositionSource,
+    ) -> Result<()> {
+        let s = self.state_mut(tp)?;
+        s.position = None;
+        s.pending = Some(source);
+        Ok(())
+    }
+
+    /// Partitions whose position must be looked up, with where from.
+    pub(crate) fn pending_positions(&self) -> Vec<(TopicPartition, PositionSource)> {
+        self.assignment
+            .iter()
+            .filter_map(|(tp, s)| s.pending.map(|p| (tp.clone(), p)))
+            .collect()
+    }
+
+    /// Partitions to fetch now: assigned, positioned and not paused.
+    pub(crate) fn fetchable(&self) -> Vec<(TopicPartition, i64, Option<i32>)> {
+        self.assignment
+            .iter()
+            .filter(|(_, s)| !s.paused && s.pending.is_none())
+            .filter_map(|(tp, s)| s.position.map(|p| (tp.clone(), p, s.position_epoch)))
+            .collect()
+    }
+
+    /// Positions of every positioned partition (what auto-commit commits).
+    pub(crate) fn positions(&self) -> BTreeMap<TopicPartition, (i64, Option<i32>)> {
+        self.assignment
+            .iter()
+            .filter_map(|(tp, s)| s.position.map(|p| (tp.clone(), (p, s.position_epoch))))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignment_keeps_state_of_kept_partitions() {
+        let mut s = SubscriptionState::new(AutoOffsetReset::Earliest);
+        s.subscribe(BTreeSet::from(["t".to_string()])).unwrap();
+        let a = TopicPartition::new("t", 0);
+        let b = TopicPartition::new("t", 1);
+        s.set_assignment([a.clone(), b.clone()], PositionSource::Committed);
+        s.seek(&a, 42).unwrap();
+        s.state_mut(&b).unwrap().paused = true;
+        assert_eq!(s.fetchable(), vec![(a.clone(), 42, None)]);
+        assert_eq!(
+            s.pending_positions(),
+            vec![(b.clone(), PositionSource::Committed)]
+        );
+        s.set_assignment([a.clone()], PositionSource::Committed);
+        assert_eq!(s.positions().get(&a), Some(&(42, None)));
+        assert!(s.state(&b).is_err());
+        assert!(s.assign_manual([b], PositionSource::Earliest).is_err());
+        assert!(s.seek(&a, -1).is_err());
+    }
+}

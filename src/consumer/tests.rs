@@ -1,0 +1,1 @@
+//! In-crate consumer tests (the integration suite is tests/consumer.rs).

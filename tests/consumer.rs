@@ -1,0 +1,203 @@
+//! KafkaConsumer against a real broker (Nisshi).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use common::broker::TestBroker;
+use common::{create_topic, produce_values};
+use ferrokafka::consumer::{ConsumerRecord, KafkaConsumer, TopicPartition};
+use ferrokafka::{ConsumerConfig, Error};
+
+fn consumer(bootstrap: &str, props: &[(&str, &str)]) -> KafkaConsumer {
+    let mut b = ConsumerConfig::builder()
+        .bootstrap_servers(bootstrap)
+        .set("auto.offset.reset", "earliest");
+    for (k, v) in props {
+        b = b.set(*k, *v);
+    }
+    KafkaConsumer::new(b.build().expect("consumer config")).expect("consumer")
+}
+
+/// Polls until `n` records arrived or `limit` passed.
+async fn poll_n(c: &mut KafkaConsumer, n: usize, limit: Duration) -> Vec<ConsumerRecord> {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < n && start.elapsed() < limit {
+        out.extend(c.poll(Duration::from_millis(200)).await.expect("poll"));
+    }
+    out
+}
+
+fn value(r: &ConsumerRecord) -> String {
+    String::from_utf8(r.value.clone().expect("value").to_vec()).expect("utf8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_every_codec_exactly_once_in_order() {
+    let b = TestBroker::shared();
+    let topic = "consume-codecs";
+    create_topic(&b.bootstrap(), topic, 6).await;
+    const PER_CODEC: usize = 20_000;
+    let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
+    for (ci, codec) in codecs.iter().enumerate() {
+        let values = (0..PER_CODEC).map(move |i| format!("{}", ci * PER_CODEC + i));
+        produce_values(&b.bootstrap(), topic, 6, values, codec).await;
+    }
+    let mut c = consumer(
+        &b.bootstrap(),
+        &[("group.id", "codecs"), ("max.poll.records", "1000")],
+    );
+    c.subscribe([topic]).expect("subscribe");
+    let total = PER_CODEC * codecs.len();
+    let records = poll_n(&mut c, total, Duration::from_secs(60)).await;
+    assert_eq!(records.len(), total, "every record, no extra");
+    let mut last: HashMap<i32, (i64, usize)> = HashMap::new();
+    let mut seen = BTreeSet::new();
+    for r in &records {
+        let v: usize = value(r).parse().expect("number");
+        assert_eq!(
+            (v % PER_CODEC) as i32 % 6,
+            r.partition,
+            "partition of value {v}"
+        );
+        if let Some((off, prev)) = last.get(&r.partition) {
+            assert_eq!(r.offset, off + 1, "consecutive offsets");
+            assert!(v > *prev, "send order within the partition");
+        }
+        last.insert(r.partition, (r.offset, v));
+        assert!(seen.insert(v), "record {v} delivered twice");
+    }
+    c.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_then_restart_resumes_at_the_committed_offset() {
+    let b = TestBroker::shared();
+    let topic = "consume-restart";
+    create_topic(&b.bootstrap(), topic, 1).await;
+    produce_values(
+        &b.bootstrap(),
+        topic,
+        1,
+        (0..100).map(|i| i.to_string()),
+        "none",
+    )
+    .await;
+    let tp = TopicPartition::new(topic, 0);
+    let props = [
+        ("group.id", "restart"),
+        ("enable.auto.commit", "false"),
+        ("max.poll.records", "30"),
+    ];
+    let mut c = consumer(&b.bootstrap(), &props);
+    c.subscribe([topic]).expect("subscribe");
+    let first = poll_n(&mut c, 30, Duration::from_secs(20)).await;
+    assert_eq!(first.len(), 30);
+    assert_eq!(first.last().map(|r| r.offset), Some(29));
+    c.commit_sync().await.expect("commit");
+    let committed = c
+        .committed(std::slice::from_ref(&tp))
+        .await
+        .expect("committed");
+    assert_eq!(committed[&tp].as_ref().map(|o| o.offset), Some(30));
+    c.close().await.expect("close");
+
+    let mut again = consumer(&b.bootstrap(), &props);
+    again.subscribe([topic]).expect("subscribe");
+    let next = poll_n(&mut again, 1, Duration::from_secs(20)).await;
+    assert_eq!(
+        next.first().map(|r| r.offset),
+        Some(30),
+        "resumes after the commit"
+    );
+    assert_eq!(next.first().map(value).as_deref(), Some("30"));
+    again.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seek_offsets_for_times_and_pause() {
+    let b = TestBroker::shared();
+    let topic = "consume-seek";
+    create_topic(&b.bootstrap(), topic, 2).await;
+    let p = common::producer(&b.bootstrap(), &[]);
+    for i in 0..50i64 {
+        for part in 0..2 {
+            p.send(
+                ferrokafka::ProducerRecord::new(topic, format!("{part}-{i}"))
+                    .partition(part)
+                    .timestamp(1_000_000 + i * 10),
+            )
+            .await
+            .expect("send");
+        }
+    }
+    let p0 = TopicPartition::new(topic, 0);
+    let p1 = TopicPartition::new(topic, 1);
+    let mut c = consumer(&b.bootstrap(), &[]);
+    c.assign([p0.clone(), p1.clone()]).expect("assign");
+
+    let ends = c
+        .end_offsets(&[p0.clone(), p1.clone()])
+        .await
+        .expect("end offsets");
+    assert_eq!(ends[&p0], 50);
+    let starts = c.beginning_offsets(std::slice::from_ref(&p0)).await.expect("beginning");
+    assert_eq!(starts[&p0], 0);
+
+    let found = c
+        .offsets_for_times(&BTreeMap::from([
+            (p0.clone(), 1_000_205),
+            (p1.clone(), 9_999_999),
+        ]))
+        .await
+        .expect("offsets for times");
+    let at = found[&p0].expect("a record at or after the time");
+    assert_eq!((at.offset, at.timestamp), (21, 1_000_210));
+    assert_eq!(found[&p1], None, "nothing that late");
+
+    c.seek(&p0, at.offset).expect("seek");
+    c.pause(std::slice::from_ref(&p1)).expect("pause");
+    let got = poll_n(&mut c, 29, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 29);
+    assert!(
+        got.iter().all(|r| r.partition == 0),
+        "paused partition stays silent"
+    );
+    assert_eq!(value(&got[0]), "0-21");
+    assert!(
+        c.poll(Duration::from_millis(500))
+            .await
+            .expect("poll")
+            .is_empty()
+    );
+    c.resume(std::slice::from_ref(&p1)).expect("resume");
+    let rest = poll_n(&mut c, 50, Duration::from_secs(20)).await;
+    assert_eq!(rest.len(), 50);
+    assert!(rest.iter().all(|r| r.partition == 1));
+    assert_eq!(c.position(&p1).await.expect("position"), 50);
+    c.seek_to_beginning(std::slice::from_ref(&p1))
+        .expect("seek to beginning");
+    assert_eq!(c.position(&p1).await.expect("position"), 0);
+}
+
+#[tokio::test]
+async fn auto_offset_reset_none_is_a_typed_error() {
+    let b = TestBroker::shared();
+    let topic = "consume-no-reset";
+    create_topic(&b.bootstrap(), topic, 1).await;
+    let mut c = consumer(
+        &b.bootstrap(),
+        &[("group.id", "no-reset"), ("auto.offset.reset", "none")],
+    );
+    c.subscribe([topic]).expect("subscribe");
+    let start = Instant::now();
+    let err = loop {
+        match c.poll(Duration::from_millis(200)).await {
+            Err(e) => break e,
+            Ok(_) => assert!(start.elapsed() < Duration::from_secs(20), "no error raised"),
+        }
+    };
+    assert!(matches!(err, Error::NoOffsetForPartition { .. }), "{err}");
+}

@@ -1,0 +1,229 @@
+//! Consumer groups against a real broker (Nisshi): splitting, takeover, poll timeouts.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::broker::TestBroker;
+use common::{create_topic, produce_values};
+use ferrokafka::ConsumerConfig;
+use ferrokafka::consumer::{KafkaConsumer, TopicPartition};
+
+#[derive(Default)]
+struct Seen {
+    /// (member, partition, offset, value)
+    records: Vec<(usize, i32, i64, usize)>,
+}
+
+struct Member {
+    stop: Arc<AtomicBool>,
+    stall: Arc<AtomicBool>,
+    assignment: Arc<Mutex<BTreeSet<TopicPartition>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
+    let mut b = ConsumerConfig::builder()
+        .bootstrap_servers(bootstrap)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("heartbeat.interval.ms", "200")
+        .set("session.timeout.ms", "6000")
+        .set("max.poll.records", "200");
+    for (k, v) in extra {
+        b = b.set(*k, *v);
+    }
+    b.build().expect("consumer config")
+}
+
+/// A member that polls, records what it saw, and commits after every batch.
+fn spawn_member(id: usize, cfg: ConsumerConfig, topic: &str, seen: Arc<Mutex<Seen>>) -> Member {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stall = Arc::new(AtomicBool::new(false));
+    let assignment = Arc::new(Mutex::new(BTreeSet::new()));
+    let (s, st, a, topic) = (
+        stop.clone(),
+        stall.clone(),
+        assignment.clone(),
+        topic.to_string(),
+    );
+    let task = tokio::spawn(async move {
+        let mut c = KafkaConsumer::new(cfg).expect("consumer");
+        c.subscribe([topic]).expect("subscribe");
+        while !s.load(Ordering::Acquire) {
+            if st.load(Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            let records = c.poll(Duration::from_millis(100)).await.expect("poll");
+            *a.lock().unwrap() = c.assignment();
+            if records.is_empty() {
+                continue;
+            }
+            {
+                let mut seen = seen.lock().unwrap();
+                for r in &records {
+                    let v = std::str::from_utf8(r.value.as_deref().unwrap())
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    seen.records.push((id, r.partition, r.offset, v));
+                }
+            }
+            if let Err(e) = c.commit_sync().await {
+                eprintln!("member {id}: commit failed: {e}");
+            }
+        }
+        c.close().await.expect("close");
+    });
+    Member {
+        stop,
+        stall,
+        assignment,
+        task,
+    }
+}
+
+async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn sizes(members: &[&Member]) -> Vec<usize> {
+    members
+        .iter()
+        .map(|m| m.assignment.lock().unwrap().len())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_members_split_six_partitions_and_take_over() {
+    let b = TestBroker::shared();
+    let topic = "group-three";
+    create_topic(&b.bootstrap(), topic, 6).await;
+    produce_values(
+        &b.bootstrap(),
+        topic,
+        6,
+        (0..6000).map(|i| i.to_string()),
+        "lz4",
+    )
+    .await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let members: Vec<Member> = (0..3)
+        .map(|i| spawn_member(i, config(&b.bootstrap(), "three", &[]), topic, seen.clone()))
+        .collect();
+    let refs: Vec<&Member> = members.iter().collect();
+    wait_for("a 2/2/2 split", Duration::from_secs(30), || {
+        sizes(&refs) == vec![2, 2, 2]
+    })
+    .await;
+    let all: BTreeSet<TopicPartition> = refs
+        .iter()
+        .flat_map(|m| m.assignment.lock().unwrap().clone())
+        .collect();
+    assert_eq!(all.len(), 6, "disjoint and complete");
+    wait_for("all 6000 records", Duration::from_secs(30), || {
+        let s = seen.lock().unwrap();
+        s.records.iter().map(|r| r.3).collect::<BTreeSet<_>>().len() == 6000
+    })
+    .await;
+
+    // Member 0 leaves (committing as it goes); the others take its partitions over.
+    let gone: BTreeSet<TopicPartition> = members[0].assignment.lock().unwrap().clone();
+    members[0].stop.store(true, Ordering::Release);
+    let mut members = members;
+    let first = members.remove(0);
+    first.task.await.expect("member 0 closed cleanly");
+    let refs: Vec<&Member> = members.iter().collect();
+    wait_for("a 3/3 split", Duration::from_secs(30), || {
+        sizes(&refs) == vec![3, 3]
+    })
+    .await;
+    produce_values(
+        &b.bootstrap(),
+        topic,
+        6,
+        (6000..6600).map(|i| i.to_string()),
+        "none",
+    )
+    .await;
+    wait_for("all 6600 records", Duration::from_secs(30), || {
+        let s = seen.lock().unwrap();
+        s.records.iter().map(|r| r.3).collect::<BTreeSet<_>>().len() == 6600
+    })
+    .await;
+    for m in &members {
+        m.stop.store(true, Ordering::Release);
+    }
+    for m in members {
+        m.task.await.expect("closed");
+    }
+    let s = seen.lock().unwrap();
+    // Every record was processed; the departed member's partitions were read by the others
+    // from where it committed, so nothing it had processed came round again.
+    let mut count: HashMap<usize, usize> = HashMap::new();
+    for r in &s.records {
+        *count.entry(r.3).or_default() += 1;
+    }
+    assert_eq!(count.len(), 6600);
+    let dups: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dups.is_empty(), "duplicates after clean commits: {dups:?}");
+    let taken_over = s
+        .records
+        .iter()
+        .filter(|r| r.0 != 0 && gone.contains(&TopicPartition::new(topic, r.1)))
+        .count();
+    assert!(
+        taken_over >= 200,
+        "others read the departed member's partitions ({taken_over})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_that_stops_polling_is_removed() {
+    let b = TestBroker::shared();
+    let topic = "group-stall";
+    create_topic(&b.bootstrap(), topic, 4).await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let extra = [("max.poll.interval.ms", "1500")];
+    let members: Vec<Member> = (0..2)
+        .map(|i| {
+            spawn_member(
+                i,
+                config(&b.bootstrap(), "stall", &extra),
+                topic,
+                seen.clone(),
+            )
+        })
+        .collect();
+    let refs: Vec<&Member> = members.iter().collect();
+    wait_for("a 2/2 split", Duration::from_secs(30), || {
+        sizes(&refs) == vec![2, 2]
+    })
+    .await;
+    members[1].stall.store(true, Ordering::Release);
+    wait_for("the poller owning all 4", Duration::from_secs(20), || {
+        members[0].assignment.lock().unwrap().len() == 4
+    })
+    .await;
+    // Polling again rejoins.
+    members[1].stall.store(false, Ordering::Release);
+    wait_for("a 2/2 split again", Duration::from_secs(30), || {
+        sizes(&refs) == vec![2, 2]
+    })
+    .await;
+    for m in &members {
+        m.stop.store(true, Ordering::Release);
+    }
+    for m in members {
+        m.task.await.expect("closed");
+    }
+}

@@ -48,6 +48,9 @@ pub struct KafkaConsumer {
     listener: Option<Box<dyn DynListener>>,
     next_auto_commit: Instant,
     async_commits: tokio::task::JoinSet<()>,
+    /// Partition counts of the subscribed topics when the group last assigned; a change
+    /// (partitions added, a topic created) triggers a rebalance, as Java's coordinator does.
+    assigned_counts: BTreeMap<String, usize>,
     closed: bool,
 }
 
@@ -88,6 +91,7 @@ impl KafkaConsumer {
             coordinator,
             listener: None,
             async_commits: tokio::task::JoinSet::new(),
+            assigned_counts: BTreeMap::new(),
             closed: false,
             config,
         })
@@ -229,6 +233,10 @@ impl KafkaConsumer {
         let Some(c) = &self.coordinator else {
             return Ok(());
         };
+        if !c.needs_join() && self.partition_counts(&topics) != self.assigned_counts {
+            tracing::info!("subscribed topics changed partition counts: rebalancing");
+            c.request_rejoin();
+        }
         if !c.needs_join() {
             return Ok(());
         }
@@ -252,6 +260,11 @@ impl KafkaConsumer {
             Some(c) => c.join_group(&topics, &keep, deadline).await?,
             None => return Ok(()),
         };
+        // Compare later snapshots against one taken now, not against a stale one.
+        if let Err(e) = self.net.refresh().await {
+            tracing::debug!(error = %e, "metadata refresh after join failed");
+        }
+        self.assigned_counts = self.partition_counts(&topics);
         let new: BTreeSet<TopicPartition> = joined.assignment.into_iter().collect();
         if joined.cooperative {
             let current = self.subs.assigned();
@@ -276,6 +289,17 @@ impl KafkaConsumer {
         }
         self.fetcher.discard_stale(&self.subs);
         Ok(())
+    }
+
+    fn partition_counts(&self, topics: &BTreeSet<String>) -> BTreeMap<String, usize> {
+        let cluster = self.net.cluster();
+        topics
+            .iter()
+            .filter_map(|t| {
+                let m = cluster.topic(t)?;
+                (m.error.is_none()).then(|| (t.clone(), m.partitions.len()))
+            })
+            .collect()
     }
 
     async fn revoke_all(&mut self) {

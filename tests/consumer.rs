@@ -143,7 +143,10 @@ async fn seek_offsets_for_times_and_pause() {
         .await
         .expect("end offsets");
     assert_eq!(ends[&p0], 50);
-    let starts = c.beginning_offsets(std::slice::from_ref(&p0)).await.expect("beginning");
+    let starts = c
+        .beginning_offsets(std::slice::from_ref(&p0))
+        .await
+        .expect("beginning");
     assert_eq!(starts[&p0], 0);
 
     let found = c

@@ -68,7 +68,7 @@ fn data() -> Data {
     Data { values, keys }
 }
 
-fn key<'a>(data: &'a Data, keyed: bool, i: usize) -> Option<&'a Bytes> {
+fn key(data: &Data, keyed: bool, i: usize) -> Option<&Bytes> {
     keyed.then(|| &data.keys[i % POOL])
 }
 

@@ -1,70 +1,185 @@
-//! The main job, end to end against a broker: create a topic, describe the cluster and the topic.
+//! The main job, end to end: describe the cluster, create a topic, produce `--count` records of
+//! `--size` bytes, consume them all back in a consumer group, check that exactly `--count`
+//! came back, and print the throughput of both sides.
 //!
-//! `cargo run --example quickstart -- --bootstrap localhost:9092`
+//! `cargo run --release --example quickstart -- --bootstrap localhost:9092`
 
+use std::collections::{BTreeMap, VecDeque};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
 use clap::Parser;
 use ferrokafka::admin::NewTopic;
-use ferrokafka::{AdminClient, AdminConfig, ErrorCode};
+use ferrokafka::{AdminClient, AdminConfig, ConsumerConfig, ErrorCode, KafkaConsumer};
+use ferrokafka::{KafkaProducer, ProducerConfig, ProducerRecord, RecordMetadata};
 
 #[derive(Parser)]
 struct Args {
     /// Broker address(es), comma separated.
     #[arg(long, default_value = "localhost:9092")]
     bootstrap: String,
-    /// Topic to create.
-    #[arg(long, default_value = "quickstart")]
-    topic: String,
-    /// Partitions for the topic.
-    #[arg(long, default_value_t = 3)]
-    partitions: i32,
+    /// Records to produce and consume.
+    #[arg(long, default_value_t = 1_000_000)]
+    count: usize,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
+    size: usize,
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
-    let admin = AdminClient::new(
-        AdminConfig::builder()
-            .bootstrap_servers(&args.bootstrap)
-            .build()?,
-    );
+const PARTITIONS: i32 = 6;
+/// Delivery futures kept before awaiting the oldest (`buffer.memory` bounds the bytes).
+const WINDOW: usize = 100_000;
 
+type BoxError = Box<dyn std::error::Error>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    if let Err(e) = run(Args::parse()).await {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run(args: Args) -> Result<(), BoxError> {
+    let admin = AdminConfig::builder().bootstrap_servers(&args.bootstrap);
+    let admin = AdminClient::new(admin.build()?);
     let cluster = admin.describe_cluster().await?;
-    println!(
-        "cluster {}",
-        cluster.cluster_id.as_deref().unwrap_or("(no id)")
-    );
+    let id = cluster.cluster_id.as_deref().unwrap_or("(no id)");
+    println!("cluster {id}");
     for n in &cluster.nodes {
-        let role = if cluster.controller.as_ref() == Some(n) {
-            " (controller)"
-        } else {
-            ""
-        };
+        let controller = cluster.controller.as_ref() == Some(n);
+        let role = if controller { " (controller)" } else { "" };
         println!("  broker {} at {}{role}", n.id, n.addr());
     }
 
-    let created = admin
-        .create_topics([NewTopic::new(&args.topic, args.partitions, 1)])
-        .await?;
-    match &created[&args.topic] {
-        Ok(()) => println!("created topic {}", args.topic),
-        Err(e) if e.code() == Some(ErrorCode::TOPIC_ALREADY_EXISTS) => {
-            println!("topic {} already exists", args.topic)
-        }
-        Err(e) => return Err(e.clone().into()),
-    }
+    let topic = create_topic(&admin).await?;
+    println!("topic {topic}: {PARTITIONS} partitions");
 
-    let described = admin.describe_topics(&[&args.topic]).await?;
-    let topic = described[&args.topic].as_ref().map_err(Clone::clone)?;
-    println!("topic {} (id {}):", topic.name, topic.topic_id);
-    for p in &topic.partitions {
-        let leader = p
-            .leader
-            .as_ref()
-            .map_or("none".to_string(), |l| l.id.to_string());
-        println!(
-            "  partition {} leader {leader} epoch {} replicas {:?}",
-            p.partition, p.leader_epoch, p.replicas
-        );
+    let elapsed = produce(&args, &topic).await?;
+    report("produced", &args, elapsed);
+
+    let (elapsed, consumed) = consume(&args, &topic).await?;
+    if consumed != args.count {
+        return Err(format!("consumed {consumed} records, expected {}", args.count).into());
     }
+    report("consumed", &args, elapsed);
     Ok(())
+}
+
+/// Creates `quickstart`, or, when it exists already, a fresh topic so that counts are exact.
+async fn create_topic(admin: &AdminClient) -> Result<String, BoxError> {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+    for name in ["quickstart".to_string(), format!("quickstart-{ms}")] {
+        let created = admin
+            .create_topics([NewTopic::new(&name, PARTITIONS, 1)])
+            .await?;
+        match &created[&name] {
+            Ok(()) => return Ok(name),
+            Err(e) if e.code() == Some(ErrorCode::TOPIC_ALREADY_EXISTS) => {
+                println!("topic {name} exists already");
+            }
+            Err(e) => return Err(e.clone().into()),
+        }
+    }
+    Err("no fresh topic name".into())
+}
+
+/// Enqueues every record, then waits for all acknowledgements. Returns the time taken.
+async fn produce(args: &Args, topic: &str) -> Result<Duration, BoxError> {
+    let config = ProducerConfig::builder()
+        .bootstrap_servers(&args.bootstrap)
+        .set("linger.ms", "5")
+        .set("batch.size", "131072")
+        .build()?;
+    let producer = KafkaProducer::new(config)?;
+    // Values made up front, so the timing is the client's: 64 distinct ones, shared (a clone
+    // of `Bytes` is a reference count).
+    let values: Vec<Bytes> = (0..64u8)
+        .map(|i| Bytes::from(vec![b'a' + i % 26; args.size]))
+        .collect();
+
+    // Highest acknowledged offset per partition: on a new topic, exactly `count` distinct
+    // acknowledgements make the partitions hold offsets 0..=highest, `count` records in all.
+    let mut highest: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut acknowledged = |meta: RecordMetadata| {
+        let h = highest.entry(meta.partition).or_insert(-1);
+        *h = (*h).max(meta.offset);
+    };
+    let start = Instant::now();
+    let mut pending = VecDeque::with_capacity(WINDOW);
+    for i in 0..args.count {
+        let record = ProducerRecord::new(topic, values[i % values.len()].clone());
+        pending.push_back(producer.enqueue(record).await?);
+        if pending.len() == WINDOW {
+            acknowledged(pending.pop_front().expect("window is full").await?);
+        }
+    }
+    for delivery in pending {
+        acknowledged(delivery.await?);
+    }
+    let elapsed = start.elapsed();
+    producer.close(Duration::from_secs(30)).await;
+    let stored: i64 = highest.values().map(|h| h + 1).sum();
+    if stored != args.count as i64 {
+        let n = args.count;
+        return Err(format!("{n} records acknowledged, at offsets that hold only {stored}").into());
+    }
+    Ok(elapsed)
+}
+
+/// Reads the topic from the start in a fresh group until `count` records came, then checks
+/// that no more follow. Returns the time taken and the number of records read.
+async fn consume(args: &Args, topic: &str) -> Result<(Duration, usize), BoxError> {
+    let config = ConsumerConfig::builder()
+        .bootstrap_servers(&args.bootstrap)
+        .set("group.id", format!("{topic}-group"))
+        .set("auto.offset.reset", "earliest")
+        .set("max.poll.records", "5000")
+        .build()?;
+    let mut consumer = KafkaConsumer::new(config)?;
+    consumer.subscribe([topic])?;
+
+    let start = Instant::now();
+    let (mut count, mut bytes, mut last_data, mut first) = (0, 0, start, None);
+    while count < args.count && last_data.elapsed() < Duration::from_secs(30) {
+        let records = consumer.poll(Duration::from_secs(1)).await?;
+        if !records.is_empty() {
+            last_data = Instant::now();
+            first.get_or_insert(start.elapsed());
+        }
+        for r in &records {
+            count += 1;
+            bytes += r.value.as_ref().map_or(0, |v| v.len());
+        }
+    }
+    let elapsed = start.elapsed();
+    if let Some(first) = first {
+        println!("joined group {topic}-group, first records after {first:.2?}");
+    }
+    if bytes != count * args.size {
+        return Err(format!(
+            "consumed {bytes} value bytes, expected {}",
+            count * args.size
+        )
+        .into());
+    }
+    // Anything beyond `count` would be a duplicate: give it a moment to show up.
+    count += consumer.poll(Duration::from_millis(500)).await?.len();
+    consumer.commit_sync().await?;
+    consumer.close().await?;
+    Ok((elapsed, count))
+}
+
+fn report(what: &str, args: &Args, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64();
+    let mb = (args.count * args.size) as f64 / 1e6;
+    println!(
+        "{what} {} records of {} bytes in {secs:.2} s: {:.0} records/s, {:.1} MB/s",
+        args.count,
+        args.size,
+        args.count as f64 / secs,
+        mb / secs
+    );
 }

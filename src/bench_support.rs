@@ -28,7 +28,7 @@ const BROKER: i32 = 1;
 /// Producer id and epoch given to drained batches, as an idempotent producer (the default) does.
 const PRODUCER_ID: (i64, i16) = (4242, 0);
 
-/// A real [`Accumulator`] for one topic led by one synthetic broker, driven without I/O.
+/// A real `Accumulator` for one topic led by one synthetic broker, driven without I/O.
 ///
 /// [`append`](Self::append) follows `KafkaProducer::append` step for step (topic lookup, size
 /// estimate, keyed partitioning, `buffer.memory` reservation, timestamp, `Accumulator::append`,

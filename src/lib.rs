@@ -8,6 +8,8 @@ pub mod bench_support;
 pub mod config;
 pub mod consumer;
 pub mod error;
+#[cfg(feature = "mock")]
+pub mod mock;
 pub mod producer;
 pub mod record;
 

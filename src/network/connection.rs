@@ -252,32 +252,20 @@ impl Connection {
         version: i16,
         extra_timeout: Option<Duration>,
     ) -> Result<R::Response> {
-        let id = self.next_correlation_id();
-        let span = tracing::debug_span!(
-            "kafka_request",
-            api = api_name(R::KEY),
-            version,
-            broker = self.node_id,
-            addr = %self.shared.addr,
-            correlation_id = id,
-            duration_us = tracing::field::Empty,
-        );
-        let started = Instant::now();
-        let result = self
-            .round_trip::<R>(id, req, version, extra_timeout)
-            .instrument(span.clone())
-            .await;
-        span.record("duration_us", started.elapsed().as_micros() as u64);
-        result
+        let pending = self.start_request(req, version, extra_timeout)?;
+        pending.finish(self).await
     }
 
-    async fn round_trip<R: Request>(
+    /// Queues `req` for the writer now, without awaiting: requests started one after another
+    /// reach the broker in that order (idempotent producers rely on it). Await the answer with
+    /// [`PendingRequest::finish`] on the same connection.
+    pub(crate) fn start_request<R: Request>(
         &self,
-        id: i32,
         req: R,
         version: i16,
         extra_timeout: Option<Duration>,
-    ) -> Result<R::Response> {
+    ) -> Result<PendingRequest<R>> {
+        let id = self.next_correlation_id();
         let frame = frame::encode_request(id, &self.settings.client_id, version, &req)?;
         let (tx, rx) = oneshot::channel();
         {
@@ -291,30 +279,73 @@ impl Connection {
         if self.writer.send(frame).is_err() {
             return Err(self.closed_error());
         }
-        let timeout = self.settings.request_timeout + extra_timeout.unwrap_or_default();
-        let body = match tokio::time::timeout(timeout, rx).await {
+        Ok(PendingRequest {
+            id,
+            version,
+            rx,
+            timeout: self.settings.request_timeout + extra_timeout.unwrap_or_default(),
+            started: Instant::now(),
+            _request: std::marker::PhantomData,
+        })
+    }
+}
+
+/// A request on the wire, awaiting its response.
+pub(crate) struct PendingRequest<R: Request> {
+    id: i32,
+    version: i16,
+    rx: oneshot::Receiver<Result<Bytes>>,
+    timeout: Duration,
+    started: Instant,
+    _request: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R: Request> PendingRequest<R> {
+    /// Waits for the response (bounded by `request.timeout.ms`) and decodes it.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a late response is discarded.
+    pub(crate) async fn finish(self, conn: &Connection) -> Result<R::Response> {
+        let span = tracing::debug_span!(
+            "kafka_request",
+            api = api_name(R::KEY),
+            version = self.version,
+            broker = conn.node_id,
+            addr = %conn.shared.addr,
+            correlation_id = self.id,
+            duration_us = tracing::field::Empty,
+        );
+        let started = self.started;
+        let result = self.wait(conn).instrument(span.clone()).await;
+        span.record("duration_us", started.elapsed().as_micros() as u64);
+        result
+    }
+
+    async fn wait(self, conn: &Connection) -> Result<R::Response> {
+        let remaining = self.timeout.saturating_sub(self.started.elapsed());
+        let body = match tokio::time::timeout(remaining, self.rx).await {
             Ok(Ok(result)) => result?,
-            Ok(Err(_)) => return Err(self.closed_error()),
+            Ok(Err(_)) => return Err(conn.closed_error()),
             Err(_) => {
                 let err = Error::RequestTimeout {
                     api: api_name(R::KEY),
-                    addr: self.shared.addr.clone(),
-                    timeout_ms: timeout.as_millis() as u64,
+                    addr: conn.shared.addr.clone(),
+                    timeout_ms: self.timeout.as_millis() as u64,
                 };
                 // As Java's NetworkClient does: a broker that let one request time out is not
                 // trusted with the others; they fail now and the next use reconnects.
-                self.shared.lock().waiters.remove(&id);
-                self.shared.poison(Error::Disconnected {
-                    addr: self.shared.addr.clone(),
+                conn.shared.lock().waiters.remove(&self.id);
+                conn.shared.poison(Error::Disconnected {
+                    addr: conn.shared.addr.clone(),
                     reason: format!("closed after a {} request timed out", api_name(R::KEY)),
                 });
                 return Err(err);
             }
         };
-        frame::decode_response::<R>(body, version).inspect_err(|e| {
+        frame::decode_response::<R>(body, self.version).inspect_err(|e| {
             // A response we cannot decode means we no longer understand this stream.
-            self.shared.poison(Error::Disconnected {
-                addr: self.shared.addr.clone(),
+            conn.shared.poison(Error::Disconnected {
+                addr: conn.shared.addr.clone(),
                 reason: format!("undecodable response: {e}"),
             });
         })

@@ -255,7 +255,8 @@ impl Accumulator {
         let q = &mut st.partitions[partition as usize];
         let batch_size = self.cfg.batch_size;
         let fits = q.batches.back().is_some_and(|b| {
-            b.builder.record_count() > 0
+            !b.closed
+                && b.builder.record_count() > 0
                 && b.size()
                     + b.builder
                         .next_record_size(timestamp, key, value, &record.headers)
@@ -420,6 +421,7 @@ impl Accumulator {
                         .checked_add(batch.record_count())
                         .unwrap_or(batch.record_count() - (i32::MAX - q.next_sequence) - 1);
                 }
+                batch.closed = true;
                 q.in_flight += 1;
                 if let Some(s) = batch.sequence {
                     q.in_flight_sequences.push(s.base_sequence);
@@ -435,18 +437,15 @@ impl Accumulator {
         pass
     }
 
-    /// Called when a drained batch's request has answered (whatever the outcome), before the
-    /// batch is completed or put back.
-    pub(crate) fn done_in_flight(&self, batch: &ProducerBatch) {
-        let t = self.topic(&batch.shared.topic);
+    /// Called once a drained batch's request has answered and the batch has been completed or
+    /// put back (so a knock-on sequence error of a later batch always finds it somewhere).
+    pub(crate) fn done_in_flight(&self, topic: &str, partition: i32, sequence: Option<i32>) {
+        let t = self.topic(topic);
         let mut st = t.lock();
-        if let Some(q) = st.partitions.get_mut(batch.partition() as usize) {
+        if let Some(q) = st.partitions.get_mut(partition as usize) {
             q.in_flight = q.in_flight.saturating_sub(1);
-            if let Some(s) = batch.sequence
-                && let Some(i) = q
-                    .in_flight_sequences
-                    .iter()
-                    .position(|x| *x == s.base_sequence)
+            if let Some(s) = sequence
+                && let Some(i) = q.in_flight_sequences.iter().position(|x| *x == s)
             {
                 q.in_flight_sequences.swap_remove(i);
             }

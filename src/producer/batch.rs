@@ -34,6 +34,9 @@ pub(crate) struct ProducerBatch {
     /// Wire bytes built for `sequence` (compression is done once, not per retry).
     wire: Option<(Option<SequenceInfo>, Bytes)>,
     pub last_error: Option<Error>,
+    /// Set once drained: a sent batch never takes more records (its bytes are fixed for
+    /// resends under the same sequence).
+    pub closed: bool,
 }
 
 impl std::fmt::Debug for ProducerBatch {
@@ -68,6 +71,7 @@ impl ProducerBatch {
             sequence: None,
             wire: None,
             last_error: None,
+            closed: false,
         }
     }
 
@@ -102,19 +106,44 @@ impl ProducerBatch {
     /// Completes every record of the batch and runs their callbacks. Returns the
     /// `buffer.memory` bytes to give back.
     pub(crate) fn complete(mut self, outcome: BatchOutcome) -> usize {
-        self.shared.complete(outcome);
+        // Callbacks run before waiters wake, so `flush` returns only after they ran (as Java).
+        self.shared.set_outcome(outcome);
         for (index, info, cb) in self.callbacks.drain(..) {
             run_callback(&self.shared, index, info, cb);
         }
+        self.shared.notify();
         self.reserved
     }
 
     /// Splits a batch the broker refused as too large (MESSAGE_TOO_LARGE) into batches of at
     /// most `batch_size` bytes each (at least one record each). The parent's waiters follow
     /// their records into the children.
-    pub(crate) fn split(mut self, batch_size: usize, now: Instant) -> Result<Vec<ProducerBatch>> {
-        let plain = self.builder.build(-1, -1, -1, false)?;
-        let decoded = decode_batches(plain, false)?;
+    ///
+    /// On failure (it cannot happen for a batch this producer built) the batch completes with
+    /// the error, so no waiter is left hanging.
+    pub(crate) fn split(self, batch_size: usize, now: Instant) -> Result<Vec<ProducerBatch>> {
+        // At least halve: the broker refused this size, even when it was under batch.size.
+        let target = batch_size.min(self.size() / 2).max(1);
+        let decoded = match self
+            .builder
+            .build(-1, -1, -1, false)
+            .and_then(|plain| decode_batches(plain, false))
+        {
+            Ok(d) => d,
+            Err(e) => {
+                self.complete(BatchOutcome::Failed(e.clone()));
+                return Err(e);
+            }
+        };
+        self.split_records(decoded, target, now)
+    }
+
+    fn split_records(
+        mut self,
+        decoded: Vec<crate::protocol::record_batch::DecodedBatch>,
+        batch_size: usize,
+        now: Instant,
+    ) -> Result<Vec<ProducerBatch>> {
         let topic = self.shared.topic.clone();
         let partition = self.shared.partition;
         let compression = self.builder.compression();
@@ -140,6 +169,7 @@ impl ProducerBatch {
                     );
                     child.attempts = self.attempts;
                     child.retry_at = Some(now);
+                    child.closed = true;
                     children.push(child);
                     firsts.push(index);
                 }
@@ -155,9 +185,9 @@ impl ProducerBatch {
             }
         }
         if children.len() < 2 {
-            return Err(Error::InvalidArgument(
-                "a batch of one record cannot be split".into(),
-            ));
+            let e = Error::InvalidArgument("a batch of one record cannot be split".into());
+            self.complete(BatchOutcome::Failed(e.clone()));
+            return Err(e);
         }
         if let Some(first) = children.first_mut() {
             first.reserved = self.reserved;

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
@@ -44,6 +45,8 @@ pub(crate) struct BatchShared {
     pub topic: Arc<str>,
     pub partition: i32,
     outcome: OnceLock<BatchOutcome>,
+    /// Set after the outcome and the batch's callbacks: what `wait` (and so `flush`) waits for.
+    done: AtomicBool,
     notify: Notify,
 }
 
@@ -59,19 +62,30 @@ impl BatchShared {
             topic,
             partition,
             outcome: OnceLock::new(),
+            done: AtomicBool::new(false),
             notify: Notify::new(),
         })
     }
 
     /// Sets the outcome once; later calls are ignored. Wakes every waiter.
     pub(crate) fn complete(&self, outcome: BatchOutcome) {
-        if self.outcome.set(outcome).is_ok() {
-            self.notify.notify_waiters();
-        }
+        self.set_outcome(outcome);
+        self.notify();
+    }
+
+    /// Sets the outcome once without waking anyone yet (callbacks run first).
+    pub(crate) fn set_outcome(&self, outcome: BatchOutcome) {
+        let _ = self.outcome.set(outcome);
+    }
+
+    /// Wakes every waiter (after the outcome is set).
+    pub(crate) fn notify(&self) {
+        self.done.store(true, Ordering::Release);
+        self.notify.notify_waiters();
     }
 
     pub(crate) fn is_complete(&self) -> bool {
-        self.outcome.get().is_some()
+        self.done.load(Ordering::Acquire)
     }
 
     /// Waits until the batch completes (after splits, until every child does too).
@@ -90,7 +104,7 @@ impl BatchShared {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.outcome.get().is_some() {
+            if self.done.load(Ordering::Acquire) {
                 return;
             }
             notified.await;

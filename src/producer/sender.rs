@@ -22,7 +22,7 @@ use crate::network::{NetworkClient, Target};
 use crate::protocol::StrBytes;
 use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use crate::protocol::messages::produce_response::PartitionProduceResponse;
-use crate::protocol::messages::{ProduceRequest, TopicName};
+use crate::protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 
 const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
@@ -176,8 +176,18 @@ pub(crate) async fn run(shared: Arc<SenderShared>) {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "InitProducerId failed");
-                        expire_only(&shared, now);
-                        wait_for_wake(&shared, Some(now + shared.net.retry_backoff(1))).await;
+                        if e.is_retriable() {
+                            expire_only(&shared, now);
+                        } else {
+                            // Without a producer id nothing can be sent: every queued record
+                            // fails with the reason instead of waiting for its timeout.
+                            for b in acc.take_all() {
+                                shared.release(b, BatchOutcome::Failed(e.clone()));
+                            }
+                            acc.prune_incomplete();
+                        }
+                        // Not woken by appends: back off for real.
+                        tokio::time::sleep(shared.net.retry_backoff(1)).await;
                         continue;
                     }
                 }
@@ -219,7 +229,7 @@ pub(crate) async fn run(shared: Arc<SenderShared>) {
                 .unwrap_or_else(|p| p.into_inner())
                 .entry(d.node)
                 .or_default() += 1;
-            tokio::spawn(send_produce(shared.clone(), d.node, d.batches));
+            dispatch(&shared, d.node, d.batches).await;
         }
         acc.prune_incomplete();
         let mut next = pass.next_wake;
@@ -307,43 +317,56 @@ fn build_request(
         ))
 }
 
-async fn send_produce(shared: Arc<SenderShared>, node: i32, mut batches: Vec<ProducerBatch>) {
+/// Sends one Produce request for `batches` to `node`. The frame is queued on the connection
+/// before this returns, so requests reach the broker in drain order (sequence order for an
+/// idempotent producer); the answer is awaited and handled on a task of its own.
+async fn dispatch(shared: &Arc<SenderShared>, node: i32, mut batches: Vec<ProducerBatch>) {
     for b in batches.iter_mut() {
         b.attempts += 1;
     }
-    let result = async {
-        let conn = shared
-            .net
-            .connection(Target::Node(node))
-            .await
-            .map_err(|e| (false, e))?;
-        let version = conn
-            .version_for::<ProduceRequest>()
-            .map_err(|e| (false, e))?;
-        let req = match build_request(&shared, &mut batches) {
-            Ok(r) => r,
-            Err((_, e)) => return Err((false, e)),
-        };
+    let started = async {
+        let conn = shared.net.connection(Target::Node(node)).await?;
+        let version = conn.version_for::<ProduceRequest>()?;
+        let req = build_request(shared, &mut batches).map_err(|(_, e)| e)?;
         if shared.cfg.acks == 0 {
-            conn.send_no_response(req, version)
-                .map_err(|e| (false, e))?;
+            conn.send_no_response(req, version)?;
             return Ok(None);
         }
-        conn.send_at(req, version, None)
-            .await
-            .map(Some)
-            .map_err(|e| (true, e))
+        let pending = conn.start_request(req, version, None)?;
+        Ok(Some((conn, pending)))
     }
     .await;
-    {
-        let mut in_flight = shared.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = in_flight.get_mut(&node) {
-            *n = n.saturating_sub(1);
+    match started {
+        Err(e) => complete_request(shared.clone(), node, batches, Err((false, e))),
+        Ok(None) => complete_request(shared.clone(), node, batches, Ok(None)),
+        Ok(Some((conn, pending))) => {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let result = pending.finish(&conn).await.map(Some).map_err(|e| (true, e));
+                complete_request(shared, node, batches, result);
+            });
         }
     }
-    for b in &batches {
-        shared.acc.done_in_flight(b);
-    }
+}
+
+/// Completes, retries or fails every batch of one request from its outcome (`Err((sent, e))`:
+/// the request failed, `sent` saying whether it may have reached the broker).
+fn complete_request(
+    shared: Arc<SenderShared>,
+    node: i32,
+    batches: Vec<ProducerBatch>,
+    result: Result<Option<ProduceResponse>, (bool, Error)>,
+) {
+    let keys: Vec<(Arc<str>, i32, Option<i32>)> = batches
+        .iter()
+        .map(|b| {
+            (
+                b.shared.topic.clone(),
+                b.partition(),
+                b.sequence.map(|s| s.base_sequence),
+            )
+        })
+        .collect();
     let now = Instant::now();
     match result {
         Ok(None) => {
@@ -404,6 +427,18 @@ async fn send_produce(shared: Arc<SenderShared>, node: i32, mut batches: Vec<Pro
                 }
                 shared.retry_or_fail(b, e.clone(), now);
             }
+        }
+    }
+    for (topic, partition, sequence) in keys {
+        shared.acc.done_in_flight(&topic, partition, sequence);
+    }
+    // Only now, with every batch completed or back in its queue, does the request stop
+    // counting as in flight: an epoch bump waits for zero and must not renumber queues while
+    // batches of the old epoch are still being put back.
+    {
+        let mut in_flight = shared.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = in_flight.get_mut(&node) {
+            *n = n.saturating_sub(1);
         }
     }
     shared.acc.prune_incomplete();
@@ -470,7 +505,8 @@ fn handle_partition(
             if !stale && !shared.acc.has_pending_predecessor(&batch) {
                 // The broker lost (or never saw) the batches before this one: a new epoch lets
                 // the partition start over at sequence 0 (KIP-360).
-                tracing::info!(context = %context(), code, "sequence gap: bumping producer epoch");
+                tracing::info!(context = %context(), code, sequence = ?batch.sequence,
+                    attempts = batch.attempts, "sequence gap: bumping producer epoch");
                 shared.needs_bump.store(true, Ordering::Release);
             }
             let err = Error::Broker {

@@ -64,6 +64,51 @@ pub(crate) fn decode_response<R: Request>(mut frame: Bytes, version: i16) -> Res
     Ok(resp)
 }
 
+/// The fixed start of a request header: API key, API version, correlation id.
+#[cfg_attr(not(feature = "mock"), allow(dead_code))]
+pub(crate) fn peek_request_header(frame: &[u8]) -> Option<(i16, i16, i32)> {
+    let b = frame.get(..8)?;
+    Some((
+        i16::from_be_bytes([b[0], b[1]]),
+        i16::from_be_bytes([b[2], b[3]]),
+        i32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+    ))
+}
+
+/// Broker side: decodes a request frame (without its size prefix) of type `R`.
+#[cfg_attr(not(feature = "mock"), allow(dead_code))]
+pub(crate) fn decode_request<R: Request>(mut frame: Bytes) -> Result<(RequestHeader, R)> {
+    let (_, version, _) = peek_request_header(&frame)
+        .ok_or_else(|| Error::Protocol("request shorter than its header".into()))?;
+    let header = RequestHeader::decode(&mut frame, R::header_version(version))
+        .map_err(|e| Error::protocol("decoding request header", e))?;
+    let req = R::decode(&mut frame, version).map_err(|e| Error::protocol(api_name(R::KEY), e))?;
+    Ok((header, req))
+}
+
+/// Broker side: encodes `resp` as one complete size-prefixed response frame.
+#[cfg_attr(not(feature = "mock"), allow(dead_code))]
+pub(crate) fn encode_response<R: Request>(
+    correlation_id: i32,
+    version: i16,
+    resp: &R::Response,
+) -> Result<Bytes> {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let hv = R::Response::header_version(version);
+    let size = header
+        .compute_size(hv)
+        .and_then(|h| Ok(h + resp.compute_size(version)?))
+        .map_err(|e| Error::protocol("sizing response", e))?;
+    let mut buf = BytesMut::with_capacity(4 + size);
+    buf.put_i32(size as i32);
+    header
+        .encode(&mut buf, hv)
+        .map_err(|e| Error::protocol("encoding response header", e))?;
+    resp.encode(&mut buf, version)
+        .map_err(|e| Error::protocol("encoding response", e))?;
+    Ok(buf.freeze())
+}
+
 /// The API's name as the protocol guide spells it ("Produce", "Metadata", ...).
 pub(crate) fn api_name(key: i16) -> &'static str {
     super::versions::api_name(key)

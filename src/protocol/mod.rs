@@ -11,3 +11,6 @@ pub(crate) mod versions;
 /// Request and response message types, re-exported for the layers above.
 pub(crate) use kafka_protocol::messages;
 pub(crate) use kafka_protocol::protocol::{Request, StrBytes};
+/// Topic ids in the codec's messages.
+#[cfg_attr(not(feature = "mock"), allow(unused_imports))]
+pub(crate) use uuid::Uuid;

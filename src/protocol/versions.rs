@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
-use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Message, VersionRange};
 
 use crate::error::{Error, Result};
 
@@ -44,12 +45,54 @@ pub(crate) fn api_key_from_name(name: &str) -> Option<i16> {
         .map(|(k, _)| *k)
 }
 
+/// The request message's own codec range: the codec's per-API table can claim a version its
+/// message type cannot encode (InitProducerId v6 in kafka-protocol 0.18), so trust the message.
+fn message_range(api: ApiKey) -> Option<VersionRange> {
+    macro_rules! ranges {
+        ($($key:ident => $req:ty),* $(,)?) => {
+            match api {
+                $(ApiKey::$key => Some(<$req as Message>::VERSIONS),)*
+                _ => None,
+            }
+        };
+    }
+    ranges! {
+        Produce => ProduceRequest,
+        Fetch => FetchRequest,
+        ListOffsets => ListOffsetsRequest,
+        Metadata => MetadataRequest,
+        OffsetCommit => OffsetCommitRequest,
+        OffsetFetch => OffsetFetchRequest,
+        FindCoordinator => FindCoordinatorRequest,
+        JoinGroup => JoinGroupRequest,
+        Heartbeat => HeartbeatRequest,
+        LeaveGroup => LeaveGroupRequest,
+        SyncGroup => SyncGroupRequest,
+        DescribeGroups => DescribeGroupsRequest,
+        ListGroups => ListGroupsRequest,
+        ApiVersions => ApiVersionsRequest,
+        CreateTopics => CreateTopicsRequest,
+        DeleteTopics => DeleteTopicsRequest,
+        DeleteRecords => DeleteRecordsRequest,
+        InitProducerId => InitProducerIdRequest,
+        DescribeConfigs => DescribeConfigsRequest,
+        AlterConfigs => AlterConfigsRequest,
+        CreatePartitions => CreatePartitionsRequest,
+        IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
+        OffsetDelete => OffsetDeleteRequest,
+        DescribeCluster => DescribeClusterRequest,
+    }
+}
+
 /// The versions of `key` this client can speak: the codec's range minus unimplemented semantics.
 pub(crate) fn client_range(key: i16) -> Option<(i16, i16)> {
     let api = ApiKey::try_from(key).ok()?;
-    let r = api.valid_versions();
+    let mut r = api.valid_versions();
+    if let Some(m) = message_range(api) {
+        r = r.intersect(&m);
+    }
     let max = semantic_cap(api).map_or(r.max, |c| c.min(r.max));
-    Some((r.min, max))
+    (r.min <= max).then_some((r.min, max))
 }
 
 /// What one broker said it supports, from its ApiVersions response.
@@ -115,6 +158,16 @@ impl BrokerVersions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_ranges_bound_the_codec_table() {
+        assert_eq!(
+            client_range(22),
+            Some((0, 5)),
+            "InitProducerId message encodes up to v5"
+        );
+        assert_eq!(client_range(0).map(|r| r.0), Some(3));
+    }
 
     #[test]
     fn names_round_trip() {

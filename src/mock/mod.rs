@@ -1,0 +1,310 @@
+//! MockCluster: an in-process, wire-level Kafka cluster for tests that need faults a real
+//! broker cannot produce on demand (behind the `mock` cargo feature).
+//!
+//! Every broker listens on a real 127.0.0.1 port, so any Kafka client can connect. Faults
+//! (error codes, delays, dropped connections, cut responses) fire from a seeded random
+//! generator: the same seed and workload replay the same run.
+//!
+//! Served: ApiVersions, Metadata, CreateTopics, DeleteTopics, Produce (idempotent sequence
+//! checks as a broker does them), Fetch, ListOffsets, InitProducerId, FindCoordinator,
+//! OffsetCommit, OffsetFetch.
+
+mod faults;
+mod handlers;
+mod server;
+mod state;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+pub use faults::{Fault, FaultAction};
+
+use crate::error::{Error, Result};
+use crate::record::Header;
+use faults::FaultPlan;
+use state::ClusterData;
+
+struct BrokerSlot {
+    port: u16,
+    up: bool,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+pub(crate) struct Shared {
+    data: Mutex<ClusterData>,
+    faults: Mutex<FaultPlan>,
+    rng: Mutex<fastrand::Rng>,
+    brokers: Mutex<BTreeMap<i32, BrokerSlot>>,
+    discard: AtomicBool,
+    auto_create: bool,
+    default_partitions: i32,
+    coordinator: AtomicI32,
+    /// Woken on every append, for long-polling fetches.
+    appended: Notify,
+    seed: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Handlers never leave the data half-updated across a panic point.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn data(&self) -> MutexGuard<'_, ClusterData> {
+        lock(&self.data)
+    }
+
+    pub(crate) fn up_brokers(&self) -> Vec<(i32, u16)> {
+        lock(&self.brokers)
+            .iter()
+            .filter(|(_, b)| b.up)
+            .map(|(id, b)| (*id, b.port))
+            .collect()
+    }
+
+    pub(crate) fn all_broker_ids(&self) -> Vec<i32> {
+        lock(&self.brokers).keys().copied().collect()
+    }
+
+    pub(crate) fn take_fault(&self, api_key: i16, broker: i32) -> Option<FaultAction> {
+        let mut rng = lock(&self.rng);
+        lock(&self.faults).take(api_key, broker, &mut rng)
+    }
+}
+
+/// Builds a [`MockCluster`].
+#[derive(Debug, Clone)]
+pub struct MockClusterBuilder {
+    brokers: usize,
+    seed: u64,
+    auto_create: bool,
+    default_partitions: i32,
+}
+
+impl MockClusterBuilder {
+    /// Number of brokers (ids 1..=n). Default 1.
+    pub fn brokers(mut self, n: usize) -> Self {
+        self.brokers = n.max(1);
+        self
+    }
+
+    /// Seed of the fault generator. Default 0.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Create unknown topics on Metadata when the client allows it (default false).
+    pub fn auto_create_topics(mut self, on: bool, partitions: i32) -> Self {
+        self.auto_create = on;
+        self.default_partitions = partitions.max(1);
+        self
+    }
+
+    /// Starts the brokers.
+    ///
+    /// Errors: [`Error::Connect`] when a listener cannot bind.
+    pub async fn build(self) -> Result<MockCluster> {
+        let shared = Arc::new(Shared {
+            data: Mutex::new(ClusterData::default()),
+            faults: Mutex::new(FaultPlan::default()),
+            rng: Mutex::new(fastrand::Rng::with_seed(self.seed)),
+            brokers: Mutex::new(BTreeMap::new()),
+            discard: AtomicBool::new(false),
+            auto_create: self.auto_create,
+            default_partitions: self.default_partitions,
+            coordinator: AtomicI32::new(1),
+            appended: Notify::new(),
+            seed: self.seed,
+        });
+        for id in 1..=self.brokers as i32 {
+            let port = server::start(shared.clone(), id, 0).await?;
+            let _ = port;
+        }
+        Ok(MockCluster { shared })
+    }
+}
+
+/// A record as stored by the mock, for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockRecord {
+    /// Offset in the partition.
+    pub offset: i64,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value.
+    pub value: Option<Bytes>,
+    /// Headers.
+    pub headers: Vec<Header>,
+    /// Producer id of its batch (-1 without idempotence).
+    pub producer_id: i64,
+}
+
+/// An in-process Kafka cluster. Dropping it stops every broker.
+pub struct MockCluster {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for MockCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockCluster")
+            .field("bootstrap", &self.bootstrap_servers())
+            .field("seed", &self.shared.seed)
+            .finish()
+    }
+}
+
+impl Drop for MockCluster {
+    fn drop(&mut self) {
+        for (_, b) in lock(&self.shared.brokers).iter_mut() {
+            for t in b.tasks.drain(..) {
+                t.abort();
+            }
+        }
+    }
+}
+
+impl MockCluster {
+    /// A builder: one broker, seed 0.
+    pub fn builder() -> MockClusterBuilder {
+        MockClusterBuilder {
+            brokers: 1,
+            seed: 0,
+            auto_create: false,
+            default_partitions: 4,
+        }
+    }
+
+    /// `bootstrap.servers` for clients: every broker, comma separated.
+    pub fn bootstrap_servers(&self) -> String {
+        lock(&self.shared.brokers)
+            .values()
+            .map(|b| format!("127.0.0.1:{}", b.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The fault generator's seed.
+    pub fn seed(&self) -> u64 {
+        self.shared.seed
+    }
+
+    /// Broker ids, ascending.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.shared.all_broker_ids()
+    }
+
+    /// Creates a topic with leaders spread over the brokers. False if it exists.
+    pub fn create_topic(&self, name: &str, partitions: i32) -> bool {
+        let ids = self.shared.all_broker_ids();
+        self.shared.data().create_topic(name, partitions, &ids)
+    }
+
+    /// Adds a fault rule.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared.faults).add(fault);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Discard mode for Produce: acknowledge and drop the data (sequences still checked), for
+    /// benchmarks that measure the client alone.
+    pub fn set_discard(&self, on: bool) {
+        self.shared.discard.store(on, Ordering::Release);
+    }
+
+    /// Moves a partition's leadership to `broker`, bumping its leader epoch.
+    ///
+    /// Errors: [`Error::Unknown`] for an unknown partition or broker.
+    pub fn move_leader(&self, topic: &str, partition: i32, broker: i32) -> Result<()> {
+        if !self.shared.all_broker_ids().contains(&broker) {
+            return Err(Error::Unknown(format!("broker {broker}")));
+        }
+        let mut data = self.shared.data();
+        let p = data
+            .partition_mut(topic, partition)
+            .ok_or_else(|| Error::Unknown(format!("{topic}-{partition}")))?;
+        p.leader = broker;
+        p.leader_epoch += 1;
+        Ok(())
+    }
+
+    /// The current leader of a partition.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.shared
+            .data()
+            .partition(topic, partition)
+            .map(|p| p.leader)
+    }
+
+    /// Moves the group coordinator to `broker`.
+    pub fn move_coordinator(&self, broker: i32) {
+        self.shared.coordinator.store(broker, Ordering::Release);
+    }
+
+    /// Takes a broker down: its listener and every connection close.
+    pub fn stop_broker(&self, id: i32) {
+        let mut brokers = lock(&self.shared.brokers);
+        if let Some(b) = brokers.get_mut(&id) {
+            b.up = false;
+            for t in b.tasks.drain(..) {
+                t.abort();
+            }
+        }
+    }
+
+    /// Brings a stopped broker back on its old port.
+    ///
+    /// Errors: [`Error::Connect`] when the port cannot be bound again.
+    pub async fn start_broker(&self, id: i32) -> Result<()> {
+        let port = lock(&self.shared.brokers)
+            .get(&id)
+            .filter(|b| !b.up)
+            .map(|b| b.port);
+        match port {
+            Some(port) => server::start(self.shared.clone(), id, port)
+                .await
+                .map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Every record of a partition, in offset order (empty in discard mode).
+    pub fn records(&self, topic: &str, partition: i32) -> Result<Vec<MockRecord>> {
+        let blob = {
+            let data = self.shared.data();
+            let p = data
+                .partition(topic, partition)
+                .ok_or_else(|| Error::Unknown(format!("{topic}-{partition}")))?;
+            p.read(0, usize::MAX)
+        };
+        let mut out = Vec::new();
+        for b in crate::protocol::record_batch::decode_batches(blob, true)? {
+            for r in b.records {
+                out.push(MockRecord {
+                    offset: r.offset,
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers,
+                    producer_id: b.producer_id,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The next offset of a partition (its high watermark).
+    pub fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.shared
+            .data()
+            .partition(topic, partition)
+            .map(|p| p.next_offset)
+    }
+}

@@ -1,0 +1,107 @@
+//! Listeners and connections of the mock brokers: read a frame, apply any fault, answer.
+//! Requests on one connection are handled in order, as a Kafka broker does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::faults::FaultAction;
+use super::{BrokerSlot, Shared, handlers, lock};
+use crate::error::{Error, Result};
+use crate::protocol::frame::{MAX_FRAME_BYTES, peek_request_header};
+
+/// Binds broker `id` on `port` (0: any free port) and starts accepting. Returns the port.
+pub(crate) async fn start(shared: Arc<Shared>, id: i32, port: u16) -> Result<u16> {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| Error::Connect {
+            addr: format!("127.0.0.1:{port}"),
+            reason: e.to_string(),
+        })?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::Connect {
+            addr: "127.0.0.1".into(),
+            reason: e.to_string(),
+        })?
+        .port();
+    let s = shared.clone();
+    let accept = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            let conn = tokio::spawn(connection(s.clone(), id, stream));
+            if let Some(b) = lock(&s.brokers).get_mut(&id) {
+                b.tasks.retain(|t| !t.is_finished());
+                b.tasks.push(conn.abort_handle());
+            }
+        }
+    });
+    lock(&shared.brokers).insert(
+        id,
+        BrokerSlot {
+            port,
+            up: true,
+            tasks: vec![accept.abort_handle()],
+        },
+    );
+    Ok(port)
+}
+
+async fn connection(shared: Arc<Shared>, broker: i32, stream: TcpStream) {
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    loop {
+        let Ok(size) = rd.read_i32().await else {
+            return;
+        };
+        if size < 8 || size as usize > MAX_FRAME_BYTES {
+            return;
+        }
+        let mut buf = BytesMut::zeroed(size as usize);
+        if rd.read_exact(&mut buf).await.is_err() {
+            return;
+        }
+        let frame = buf.freeze();
+        let Some((api_key, _, _)) = peek_request_header(&frame) else {
+            return;
+        };
+        let fault = shared.take_fault(api_key, broker);
+        let mut injected = None;
+        match fault {
+            Some(FaultAction::DropBefore) => return,
+            Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+            Some(FaultAction::Error(code)) => injected = Some(code),
+            _ => {}
+        }
+        let mut response =
+            handlers::handle(&shared, broker, api_key, frame.clone(), injected, true);
+        if let Ok(handlers::Outcome::WaitForData(wait)) = response {
+            let wait = wait.min(Duration::from_secs(30));
+            let _ = tokio::time::timeout(wait, shared.appended.notified()).await;
+            response = handlers::handle(&shared, broker, api_key, frame, injected, false);
+        }
+        let bytes = match response {
+            Ok(handlers::Outcome::Reply(b)) => b,
+            Ok(handlers::Outcome::NoReply) => continue,
+            Ok(handlers::Outcome::WaitForData(_)) => continue,
+            Err(e) => {
+                tracing::debug!(broker, api_key, error = %e, "mock cannot serve request");
+                return;
+            }
+        };
+        match fault {
+            Some(FaultAction::DropAfter) => return,
+            Some(FaultAction::CutResponse) => {
+                let _ = wr.write_all(&bytes[..bytes.len() / 2]).await;
+                return;
+            }
+            _ => {}
+        }
+        if wr.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+}

@@ -247,7 +247,11 @@ impl AppendBench {
                     } else {
                         total += records as usize;
                     }
-                    self.acc.done_in_flight(&b);
+                    self.acc.done_in_flight(
+                        &b.shared.topic,
+                        b.partition(),
+                        b.sequence.map(|s| s.base_sequence),
+                    );
                     let released = b.complete(BatchOutcome::Done {
                         base_offset: self.next_offset,
                         log_append_time: -1,

@@ -91,7 +91,7 @@ async fn produce(args: &Args, topic: &str) -> Result<Duration, BoxError> {
     let config = ProducerConfig::builder()
         .bootstrap_servers(&args.bootstrap)
         .set("linger.ms", "5")
-        .set("batch.size", "131072")
+        .set("batch.size", "1048576")
         .build()?;
     let producer = KafkaProducer::new(config)?;
     // Values made up front, so the timing is the client's: 64 distinct ones, shared (a clone

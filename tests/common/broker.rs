@@ -153,9 +153,26 @@ impl TestBroker {
             .status();
     }
 
-    /// Freezes the broker (SIGSTOP): connections stay open but nothing is answered.
+    /// Freezes the broker (SIGSTOP): connections stay open but nothing is answered. Returns
+    /// once the kernel reports the process stopped (signals are delivered asynchronously).
     pub fn pause(&self) {
         self.signal("-STOP");
+        let stat = format!("/proc/{}/stat", self.pid);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            let state = std::fs::read_to_string(&stat).unwrap_or_default();
+            // Field 3, after the parenthesised command name: T = stopped.
+            if state
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('T'))
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Let requests already inside the broker settle before the test relies on silence.
+        std::thread::sleep(Duration::from_millis(50));
     }
 
     /// Undoes [`pause`](Self::pause).

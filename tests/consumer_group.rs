@@ -227,3 +227,60 @@ async fn a_member_that_stops_polling_is_removed() {
         m.task.await.expect("closed");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cooperative_sticky_rebalances_incrementally() {
+    let b = TestBroker::shared();
+    let topic = "group-coop";
+    create_topic(&b.bootstrap(), topic, 6).await;
+    produce_values(
+        &b.bootstrap(),
+        topic,
+        6,
+        (0..3000).map(|i| i.to_string()),
+        "none",
+    )
+    .await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let extra = [("partition.assignment.strategy", "cooperative-sticky")];
+    let first = spawn_member(
+        0,
+        config(&b.bootstrap(), "coop", &extra),
+        topic,
+        seen.clone(),
+    );
+    wait_for("one member owning all 6", Duration::from_secs(30), || {
+        first.assignment.lock().unwrap().len() == 6
+    })
+    .await;
+    let kept_before: BTreeSet<TopicPartition> = first.assignment.lock().unwrap().clone();
+    let second = spawn_member(
+        1,
+        config(&b.bootstrap(), "coop", &extra),
+        topic,
+        seen.clone(),
+    );
+    let refs = [&first, &second];
+    wait_for("a 3/3 split", Duration::from_secs(30), || {
+        sizes(&refs) == vec![3, 3]
+    })
+    .await;
+    // Sticky: the first member kept 3 of the partitions it had, and gave only the others away.
+    let kept: BTreeSet<TopicPartition> = first.assignment.lock().unwrap().clone();
+    assert!(kept.is_subset(&kept_before));
+    let both: BTreeSet<TopicPartition> = kept
+        .union(&second.assignment.lock().unwrap())
+        .cloned()
+        .collect();
+    assert_eq!(both.len(), 6, "disjoint and complete");
+    wait_for("all 3000 records", Duration::from_secs(30), || {
+        let s = seen.lock().unwrap();
+        s.records.iter().map(|r| r.3).collect::<BTreeSet<_>>().len() == 3000
+    })
+    .await;
+    for m in [&first, &second] {
+        m.stop.store(true, Ordering::Release);
+    }
+    first.task.await.expect("closed");
+    second.task.await.expect("closed");
+}

@@ -1,5 +1,3 @@
-// Used by the ConsumerCoordinator (in progress).
-#![allow(dead_code)]
 //! The "consumer" embedded protocol: the bytes a consumer puts in JoinGroup metadata
 //! ([`Subscription`]) and the leader puts in SyncGroup assignments ([`Assignment`]).
 //!

@@ -1,5 +1,3 @@
-// Used by the ConsumerCoordinator (in progress).
-#![allow(dead_code)]
 //! The built-in partition assignors of the classic group protocol, run by the group leader:
 //! `range`, `roundrobin`, `sticky` (KIP-54) and `cooperative-sticky` (KIP-429).
 //!
@@ -54,6 +52,7 @@ pub(crate) struct MemberSubscription {
 
 impl MemberSubscription {
     /// A member with no owned partitions and an unknown generation.
+    #[cfg(test)]
     pub(crate) fn new(member_id: impl Into<String>, topics: &[&str]) -> MemberSubscription {
         MemberSubscription {
             member_id: member_id.into(),

@@ -1,5 +1,3 @@
-// Used by the ConsumerCoordinator (in progress).
-#![allow(dead_code)]
 //! `range` (Java `RangeAssignor`): topic by topic, the members subscribed to the topic, in
 //! Java's `MemberInfo` order ([`super::member_info_order`]), each take a contiguous range of
 //! its partitions; with `n` partitions and `m` members the first `n % m` members take

@@ -1,5 +1,3 @@
-// Used by the ConsumerCoordinator (in progress).
-#![allow(dead_code)]
 //! `roundrobin` (Java `RoundRobinAssignor`): every partition of every subscribed topic, sorted
 //! by topic then partition, is dealt in turn to the members in Java's `MemberInfo` order
 //! ([`super::member_info_order`]: static members by instance id, then dynamic ones by member

@@ -1,5 +1,3 @@
-// Used by the ConsumerCoordinator (in progress).
-#![allow(dead_code)]
 //! `sticky` (Java `StickyAssignor`, KIP-54) and `cooperative-sticky` (Java
 //! `CooperativeStickyAssignor`, KIP-429): a balanced assignment that leaves as many partitions
 //! as balance allows with their previous owner.

@@ -23,7 +23,10 @@ use crate::error::{Error, Result};
 use crate::network::NetworkClient;
 use crate::network::metadata::Node;
 use crate::protocol::StrBytes;
-use crate::protocol::consumer_protocol::{Assignment, Subscription, TopicPartitions};
+use crate::protocol::consumer_protocol::{
+    Assignment, NO_GENERATION, PROTOCOL_TYPE, SUBSCRIPTION_MAX_VERSION, Subscription,
+    TopicPartitions,
+};
 use crate::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use crate::protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use crate::protocol::messages::sync_group_request::SyncGroupRequestAssignment;
@@ -183,6 +186,11 @@ pub(crate) struct ConsumerCoordinator {
     assignors: Vec<Assignor>,
     rebalance_timeout: Duration,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
+    rack: Option<String>,
+    /// What the last completed generation gave this member (sticky assignors carry it in
+    /// their subscription user data).
+    last_assignment: Vec<(String, i32)>,
+    last_generation: i32,
 }
 
 /// What a finished join/sync hands back.
@@ -218,6 +226,9 @@ impl ConsumerCoordinator {
             assignors: cfg.partition_assignment_strategy.clone(),
             rebalance_timeout: cfg.max_poll_interval,
             heartbeat: None,
+            rack: Some(cfg.client_rack.clone()).filter(|r| !r.is_empty()),
+            last_assignment: Vec::new(),
+            last_generation: NO_GENERATION,
         }
     }
 
@@ -320,14 +331,25 @@ impl ConsumerCoordinator {
             let st = shared.state();
             (st.member_id.clone(), st.generation)
         };
-        let subscription = Subscription {
-            topics: topics.iter().cloned().collect(),
-            user_data: None,
-            owned_partitions: group_by_topic(owned),
-            generation_id: generation,
-            rack_id: None,
-        };
-        let metadata = subscription.encode(1);
+        let owned_partitions = group_by_topic(owned);
+        let protocols: Vec<JoinGroupRequestProtocol> = self
+            .assignors
+            .iter()
+            .map(|a| {
+                let metadata = Subscription {
+                    topics: topics.iter().cloned().collect(),
+                    user_data: a
+                        .subscription_user_data(&self.last_assignment, self.last_generation),
+                    owned_partitions: owned_partitions.clone(),
+                    generation_id: generation,
+                    rack_id: self.rack.clone(),
+                }
+                .encode(SUBSCRIPTION_MAX_VERSION);
+                JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str(a.as_str()))
+                    .with_metadata(metadata)
+            })
+            .collect();
         let req = JoinGroupRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(shared.group_id.clone())))
             .with_session_timeout_ms(millis(shared.session_timeout))
@@ -340,17 +362,8 @@ impl ConsumerCoordinator {
                     .filter(|_| join_version >= 5)
                     .map(StrBytes::from_string),
             )
-            .with_protocol_type(StrBytes::from_static_str("consumer"))
-            .with_protocols(
-                self.assignors
-                    .iter()
-                    .map(|a| {
-                        JoinGroupRequestProtocol::default()
-                            .with_name(StrBytes::from_static_str(a.as_str()))
-                            .with_metadata(metadata.clone())
-                    })
-                    .collect(),
-            );
+            .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE))
+            .with_protocols(protocols);
         // The broker holds JoinGroup until every member joined: up to the rebalance timeout.
         let resp: JoinGroupResponse = conn
             .send_at(req, join_version, Some(self.rebalance_timeout))
@@ -391,7 +404,9 @@ impl ConsumerCoordinator {
             st.generation = resp.generation_id;
             st.protocol = Some(protocol.clone());
         }
-        let cooperative = protocol == Assignor::CooperativeSticky.as_str();
+        let cooperative = protocol
+            .parse::<Assignor>()
+            .is_ok_and(|a| a.is_cooperative());
         let assignments = if resp.leader.as_str() == member_id && !resp.skip_assignment {
             self.assign(&protocol, &resp).await?
         } else {
@@ -446,6 +461,11 @@ impl ConsumerCoordinator {
         };
         shared.state().stable = true;
         shared.rejoin.store(false, Ordering::Release);
+        self.last_assignment = assignment
+            .iter()
+            .map(|tp| (tp.topic.clone(), tp.partition))
+            .collect();
+        self.last_generation = resp.generation_id;
         tracing::info!(group = %shared.group_id, generation = resp.generation_id,
             partitions = assignment.len(), %protocol, "joined group");
         Ok(Joined {
@@ -460,26 +480,20 @@ impl ConsumerCoordinator {
         protocol: &str,
         resp: &JoinGroupResponse,
     ) -> Result<Vec<SyncGroupRequestAssignment>> {
+        let strategy = protocol
+            .parse::<Assignor>()
+            .map_err(|_| Error::Protocol(format!("group chose unknown assignor {protocol}")))?;
         let mut members = Vec::with_capacity(resp.members.len());
         let mut all_topics = BTreeSet::new();
         for m in &resp.members {
             let sub = Subscription::decode(m.metadata.clone())?;
             all_topics.extend(sub.topics.iter().cloned());
-            members.push(assignor::MemberSubscription {
-                member_id: m.member_id.to_string(),
-                group_instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
-                topics: sub.topics,
-                owned: sub
-                    .owned_partitions
-                    .into_iter()
-                    .flat_map(|t| {
-                        let topic = t.topic;
-                        t.partitions.into_iter().map(move |p| (topic.clone(), p))
-                    })
-                    .collect(),
-                generation: sub.generation_id,
-                rack: sub.rack_id,
-            });
+            members.push(assignor::MemberSubscription::from_subscription(
+                strategy,
+                m.member_id.to_string(),
+                m.group_instance_id.as_ref().map(|i| i.to_string()),
+                &sub,
+            ));
         }
         let net = &self.shared.net;
         net.add_topics(&all_topics.iter().cloned().collect::<Vec<_>>());
@@ -492,9 +506,6 @@ impl ConsumerCoordinator {
                     .then(|| (t.clone(), meta.partitions.len() as i32))
             })
             .collect();
-        let strategy = protocol
-            .parse::<Assignor>()
-            .map_err(|_| Error::Protocol(format!("group chose unknown assignor {protocol}")))?;
         let plan = assignor::assign(strategy, &members, &counts);
         Ok(plan
             .into_iter()

@@ -290,7 +290,20 @@ async fn fetch(
         .with_session_id(0)
         .with_session_epoch(-1)
         .with_topics(topics);
+    let sent = std::time::Instant::now();
     let resp = conn.send_at(req, version, Some(cfg.max_wait)).await?;
+    tracing::debug!(
+        node,
+        ms = sent.elapsed().as_millis() as u64,
+        asked = parts.len(),
+        bytes = resp
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+            .sum::<usize>(),
+        "fetch answered"
+    );
     if resp.error_code != 0 {
         return Err(Error::broker(resp.error_code, "Fetch"));
     }

@@ -89,7 +89,7 @@ async fn commit_once(shared: &GroupShared, topics: Vec<OffsetCommitRequestTopic>
     let version = conn.version_for::<OffsetCommitRequest>()?;
     let (generation, member_id) = {
         let st = shared.state();
-        if st.stable {
+        if st.generation >= 0 && !st.member_id.is_empty() {
             (st.generation, st.member_id.clone())
         } else {
             (-1, String::new())

@@ -82,7 +82,8 @@ pub(crate) async fn run(shared: Arc<GroupShared>) {
             Ok(REBALANCE_IN_PROGRESS) => {
                 last_ok = Instant::now();
                 tracing::debug!(group = %shared.group_id, "rebalance in progress");
-                shared.state().stable = false;
+                // Still a member of this generation until it rejoins: commits made while
+                // revoking (listener, auto-commit) must carry it, as Java's do.
                 shared.rejoin.store(true, Ordering::Release);
                 shared.wake.notify_waiters();
             }

@@ -417,3 +417,85 @@ fn is_abort_marker(b: &DecodedBatch) -> bool {
         .and_then(|r| r.key.as_ref())
         .is_some_and(|k: &Bytes| k.len() >= 4 && i16::from_be_bytes([k[2], k[3]]) == 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::compression::Compression;
+    use crate::protocol::record_batch::RecordBatchBuilder;
+
+    /// A batch at `base` from producer `pid`; `control` makes it a transaction marker
+    /// (key: version 0, type 0 = ABORT / 1 = COMMIT).
+    fn batch(
+        base: i64,
+        pid: i64,
+        values: &[&str],
+        transactional: bool,
+        control: Option<i16>,
+    ) -> Bytes {
+        let mut b = RecordBatchBuilder::new(Compression::None, None, 1024);
+        match control {
+            Some(kind) => {
+                let key = [0u8, 0, (kind >> 8) as u8, kind as u8];
+                b.append(0, Some(&key), Some(b""), &[]);
+            }
+            None => {
+                for v in values {
+                    b.append(0, None, Some(v.as_bytes()), &[]);
+                }
+            }
+        }
+        let mut bytes = b.build(pid, 0, 0, transactional).unwrap().to_vec();
+        bytes[..8].copy_from_slice(&base.to_be_bytes());
+        if control.is_some() {
+            // Attribute bit 5 marks a control batch; the CRC covers the attributes.
+            bytes[22] |= 0x20;
+            let crc = crc32c::crc32c(&bytes[21..]);
+            bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        }
+        Bytes::from(bytes)
+    }
+
+    fn values(
+        read_committed: bool,
+        fetch_offset: i64,
+        aborted: Vec<(i64, i64)>,
+    ) -> (Vec<String>, i64) {
+        let mut blob = Vec::new();
+        blob.extend_from_slice(&batch(0, 7, &["a0", "a1"], true, None)); // txn of pid 7, aborted
+        blob.extend_from_slice(&batch(2, 9, &["b2"], false, None)); // plain
+        blob.extend_from_slice(&batch(3, 7, &[], true, Some(0))); // ABORT marker for pid 7
+        blob.extend_from_slice(&batch(4, 8, &["c4", "c5"], true, None)); // txn of pid 8, committed
+        blob.extend_from_slice(&batch(6, 8, &[], true, Some(1))); // COMMIT marker
+        let batches = decode_batches(Bytes::from(blob), true).unwrap();
+        let (records, end) = to_records(
+            &Arc::from("t"),
+            0,
+            fetch_offset,
+            batches,
+            read_committed,
+            aborted,
+        );
+        let vals = records
+            .iter()
+            .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+            .collect();
+        (vals, end)
+    }
+
+    #[test]
+    fn read_committed_drops_aborted_transactions_and_markers() {
+        let (all, end) = values(false, 0, vec![]);
+        assert_eq!(
+            all,
+            ["a0", "a1", "b2", "c4", "c5"],
+            "read_uncommitted skips only markers"
+        );
+        assert_eq!(end, 7, "position moves past the trailing marker");
+        let (committed, _) = values(true, 0, vec![(7, 0)]);
+        assert_eq!(committed, ["b2", "c4", "c5"]);
+        // Records before the fetch offset (inside the first returned batch) are skipped.
+        let (from_b, _) = values(false, 1, vec![]);
+        assert_eq!(from_b, ["a1", "b2", "c4", "c5"]);
+    }
+}

@@ -145,7 +145,34 @@ impl Fetcher {
             );
             self.net.request_update();
         }
+        // Nodes that still have records buffered for the application.
+        let busy: HashSet<i32> = self
+            .buffered
+            .iter()
+            // Paused partitions keep their records until resumed: they must not hold others back.
+            .filter(|f| {
+                !f.records.is_empty() && subs.assignment.get(&f.tp).is_some_and(|s| !s.paused)
+            })
+            .filter_map(|f| {
+                let t = cluster.topic(&f.tp.topic)?;
+                t.partitions
+                    .iter()
+                    .find(|p| p.id == f.tp.partition)
+                    .map(|p| p.leader)
+            })
+            .collect();
         for (node, parts) in per_node {
+            // A fetch for caught-up partitions only would sit at the broker for
+            // fetch.max.wait.ms and hold back the next fetch of partitions that do have data:
+            // wait until this node's buffered records are taken, then fetch them all together.
+            let caught_up = parts.iter().all(|(tp, offset, _)| {
+                subs.assignment
+                    .get(tp)
+                    .is_some_and(|s| s.high_watermark >= 0 && *offset >= s.high_watermark)
+            });
+            if caught_up && busy.contains(&node) {
+                continue;
+            }
             let topics: Vec<(Arc<str>, TopicPartition, i64)> = parts
                 .into_iter()
                 .map(|(tp, offset, _)| (self.topic_arc(&tp.topic), tp, offset))

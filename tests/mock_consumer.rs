@@ -1,0 +1,109 @@
+//! Consumer behaviour under leader moves and fetch errors (MockCluster).
+
+use std::time::{Duration, Instant};
+
+use ferrokafka::consumer::{KafkaConsumer, TopicPartition};
+use ferrokafka::mock::{Fault, FaultAction, MockCluster};
+use ferrokafka::{ConsumerConfig, KafkaProducer, ProducerConfig, ProducerRecord};
+
+const FETCH: i16 = 1;
+
+async fn preload(c: &MockCluster, topic: &str, n: u64) {
+    let p = KafkaProducer::new(
+        ProducerConfig::builder()
+            .bootstrap_servers(c.bootstrap_servers())
+            .build()
+            .expect("config"),
+    )
+    .expect("producer");
+    for i in 0..n {
+        drop(
+            p.enqueue(ProducerRecord::new(topic, i.to_string()).partition(0))
+                .await
+                .expect("enqueue"),
+        );
+    }
+    p.close(Duration::from_secs(10)).await;
+}
+
+fn consumer(c: &MockCluster) -> KafkaConsumer {
+    KafkaConsumer::new(
+        ConsumerConfig::builder()
+            .bootstrap_servers(c.bootstrap_servers())
+            .set("auto.offset.reset", "earliest")
+            .set("max.poll.records", "100")
+            .set("retry.backoff.ms", "10")
+            .build()
+            .expect("config"),
+    )
+    .expect("consumer")
+}
+
+async fn read(c: &mut KafkaConsumer, out: &mut Vec<u64>, until: usize) {
+    let start = Instant::now();
+    while out.len() < until {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "stuck at {} records",
+            out.len()
+        );
+        for r in c.poll(Duration::from_millis(100)).await.expect("poll") {
+            out.push(
+                std::str::from_utf8(r.value.as_deref().unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_move_resumes_at_the_same_position() {
+    let c = MockCluster::builder()
+        .brokers(3)
+        .seed(1)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("moving", 1);
+    preload(&c, "moving", 2000).await;
+    let mut con = consumer(&c);
+    con.assign([TopicPartition::new("moving", 0)])
+        .expect("assign");
+    let mut got = Vec::new();
+    read(&mut con, &mut got, 700).await;
+    let from = c.leader("moving", 0).unwrap();
+    c.move_leader("moving", 0, from % 3 + 1).unwrap();
+    read(&mut con, &mut got, 2000).await;
+    assert_eq!(
+        got,
+        (0..2000).collect::<Vec<u64>>(),
+        "no gap, no repeat across the move"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retriable_fetch_errors_and_out_of_range_recover() {
+    let c = MockCluster::builder()
+        .brokers(1)
+        .seed(2)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("flaky", 1);
+    preload(&c, "flaky", 1000).await;
+    c.inject(Fault::new(FETCH, FaultAction::Error(6)).times(3));
+    c.inject(Fault::new(FETCH, FaultAction::DropAfter).times(2));
+    let mut con = consumer(&c);
+    let tp = TopicPartition::new("flaky", 0);
+    con.assign([tp.clone()]).expect("assign");
+    let mut got = Vec::new();
+    read(&mut con, &mut got, 1000).await;
+    assert_eq!(got, (0..1000).collect::<Vec<u64>>());
+    // A position past the log end is reset by auto.offset.reset (earliest).
+    con.seek(&tp, 5000).expect("seek");
+    let mut again = Vec::new();
+    read(&mut con, &mut again, 10).await;
+    assert_eq!(again[0], 0, "reset to the earliest offset");
+}

@@ -124,6 +124,20 @@ impl SenderShared {
         self.fail(batch, err);
     }
 
+    /// Fails a batch whose `delivery.timeout.ms` ran out while queued; the reason is its last
+    /// error, else `idle_reason`.
+    fn expire(&self, batch: ProducerBatch, idle_reason: &str) {
+        let err = Error::DeliveryTimeout {
+            timeout_ms: self.cfg.delivery_timeout.as_millis() as u64,
+            may_have_been_written: batch.attempts > 0,
+            reason: batch
+                .last_error
+                .as_ref()
+                .map_or_else(|| idle_reason.to_string(), |e| e.to_string()),
+        };
+        self.fail(batch, err);
+    }
+
     fn fail(&self, batch: ProducerBatch, err: Error) {
         if self.cfg.idempotent && batch.sequence.is_some() {
             // A sent batch that will never be acknowledged leaves a sequence gap: later batches
@@ -212,15 +226,7 @@ pub(crate) async fn run(shared: Arc<SenderShared>) {
             )
         };
         for b in pass.expired {
-            let err = Error::DeliveryTimeout {
-                timeout_ms: shared.cfg.delivery_timeout.as_millis() as u64,
-                may_have_been_written: b.attempts > 0,
-                reason: b
-                    .last_error
-                    .as_ref()
-                    .map_or_else(|| "still queued".to_string(), |e| e.to_string()),
-            };
-            shared.fail(b, err);
+            shared.expire(b, "still queued");
         }
         for d in pass.drained {
             *shared
@@ -256,15 +262,7 @@ fn expire_only(shared: &SenderShared, now: Instant) {
     let cluster = shared.net.cluster();
     let pass = shared.acc.drain(&cluster, now, |_| false, None);
     for b in pass.expired {
-        let err = Error::DeliveryTimeout {
-            timeout_ms: shared.cfg.delivery_timeout.as_millis() as u64,
-            may_have_been_written: b.attempts > 0,
-            reason: b
-                .last_error
-                .as_ref()
-                .map_or_else(|| "no producer id".to_string(), |e| e.to_string()),
-        };
-        shared.fail(b, err);
+        shared.expire(b, "no producer id");
     }
 }
 

@@ -18,53 +18,19 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::broker::TestBroker;
-use common::{create_topic, producer};
+use common::{create_topic, producer, python, repo};
 use ferrokafka::consumer::{KafkaConsumer, TopicPartition};
 use ferrokafka::record::{Header, TimestampType};
 use ferrokafka::{ConsumerConfig, ConsumerRecord, ProducerRecord};
 
 const SCRIPT: &str = "tests/interop/rdkafka_consumer.py";
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The Python that has confluent-kafka 2.16.x (looked up once per test binary, so concurrent
-/// tests do not run scripts/pyenv side by side).
-fn python() -> PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            if let Some(p) = std::env::var_os("FERROKAFKA_PYTHON") {
-                return PathBuf::from(p);
-            }
-            let script = repo().join("scripts/pyenv");
-            let out = Command::new(&script)
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let path = stdout.lines().last().unwrap_or("").trim();
-            assert!(
-                out.status.success() && !path.is_empty(),
-                "{} failed ({}), so librdkafka (PyPI confluent-kafka 2.16.x) is not available.\n\
-                 It needs python3 with venv and pip, and PyPI; or set FERROKAFKA_PYTHON to a \
-                 python that has confluent-kafka 2.16.x.\nstderr:\n{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-            PathBuf::from(path)
-        })
-        .clone()
-}
 
 fn script_command(bootstrap: &str) -> Command {
     let python = python();

@@ -6,43 +6,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::broker::TestBroker;
+use common::{python, repo};
 use ferrokafka::admin::NewTopic;
 use ferrokafka::producer::default_partition_for_key;
 use ferrokafka::{AdminClient, AdminConfig};
 
 const PARTITIONS: i32 = 6;
 const KEYS: usize = 1000;
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The Python that has confluent-kafka 2.16.x.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("FERROKAFKA_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let script = repo().join("scripts/pyenv");
-    let out = Command::new(&script)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let path = stdout.lines().last().unwrap_or("").trim();
-    assert!(
-        out.status.success() && !path.is_empty(),
-        "{} failed ({}), so librdkafka (PyPI confluent-kafka 2.16.x) is not available.\n\
-         It needs python3 with venv and pip, and PyPI; or set FERROKAFKA_PYTHON to a python \
-         that has confluent-kafka 2.16.x.\nstderr:\n{}",
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(path)
-}
 
 fn from_hex(s: &str) -> Vec<u8> {
     assert!(s.len().is_multiple_of(2), "odd hex length: {s:?}");

@@ -55,3 +55,38 @@ pub async fn produce_values(
     }
     p.close(Duration::from_secs(10)).await;
 }
+
+/// The repository root.
+pub fn repo() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python that has confluent-kafka 2.16.x (librdkafka 2.16): `$FERROKAFKA_PYTHON`, else
+/// what `scripts/pyenv` sets up. Looked up once per test binary; panics (never skips) with how
+/// to get it when it is missing.
+pub fn python() -> std::path::PathBuf {
+    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("FERROKAFKA_PYTHON") {
+                return std::path::PathBuf::from(p);
+            }
+            let script = repo().join("scripts/pyenv");
+            let out = std::process::Command::new(&script)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let path = stdout.lines().last().unwrap_or("").trim();
+            assert!(
+                out.status.success() && !path.is_empty(),
+                "{} failed ({}), so librdkafka (PyPI confluent-kafka 2.16.x) is not available.\n\
+                 It needs python3 with venv and pip, and PyPI; or set FERROKAFKA_PYTHON to a \
+                 python that has confluent-kafka 2.16.x.\nstderr:\n{}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::path::PathBuf::from(path)
+        })
+        .clone()
+}

@@ -156,4 +156,21 @@ mod tests {
             );
         }
     }
+
+    /// A count read off the wire must not become an allocation: these frames claim ~2^31
+    /// entries in a few bytes (found by the `response` fuzz target; without the patch in
+    /// vendor/kafka-protocol the process aborted on allocation failure).
+    #[test]
+    fn huge_array_counts_are_errors_not_aborts() {
+        use kafka_protocol::messages::OffsetFetchRequest;
+        // OffsetFetch v1 (non-flexible): correlation id 2, topics count 0x7124586c.
+        let frame = Bytes::from_static(&[0, 0, 0, 2, 0x71, 0x24, 0x58, 0x6c, 0x02]);
+        assert!(decode_response::<OffsetFetchRequest>(frame, 1).is_err());
+        // Metadata v12 (flexible): correlation id, empty header tags, throttle time, then a
+        // brokers compact array whose varint count is 2^32 - 1.
+        let frame = Bytes::from_static(&[
+            0, 0, 0, 9, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2,
+        ]);
+        assert!(decode_response::<MetadataRequest>(frame, 12).is_err());
+    }
 }

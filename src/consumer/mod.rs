@@ -24,7 +24,9 @@ use fetcher::{FetchConfig, Fetcher};
 use listener::DynListener;
 pub use listener::RebalanceListener;
 pub use offsets::OffsetAndTimestamp;
-pub use record::{ConsumerRecord, ConsumerRecords, OffsetAndMetadata, Offsets};
+pub use record::{
+    ConsumerGroupMetadata, ConsumerRecord, ConsumerRecords, OffsetAndMetadata, Offsets,
+};
 use subscription::{PositionSource, SubscriptionState};
 
 pub use crate::record::TopicPartition;
@@ -172,6 +174,18 @@ impl KafkaConsumer {
     /// The partitions assigned now.
     pub fn assignment(&self) -> BTreeSet<TopicPartition> {
         self.subs.assigned()
+    }
+
+    /// The group membership (generation, member id), or `None` without a `group.id`.
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        let c = self.coordinator.as_ref()?;
+        let st = c.shared.state();
+        Some(ConsumerGroupMetadata {
+            group_id: c.shared.group_id.clone(),
+            generation_id: st.generation,
+            member_id: st.member_id.clone(),
+            group_instance_id: c.shared.instance_id.clone(),
+        })
     }
 
     /// The subscribed topics (empty with a manual assignment).

@@ -131,3 +131,17 @@ impl OffsetAndMetadata {
 
 /// Offsets by partition, as `commit_offsets_sync` takes and `committed` returns.
 pub type Offsets = BTreeMap<TopicPartition, OffsetAndMetadata>;
+
+/// This consumer's group membership, as Java's `ConsumerGroupMetadata`: what a transactional
+/// producer sends with its offsets, and what tests use to tell generations apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    /// `group.id`.
+    pub group_id: String,
+    /// Generation of the last completed join; -1 before the first join or after leaving.
+    pub generation_id: i32,
+    /// Member id the coordinator gave; empty before the first join.
+    pub member_id: String,
+    /// `group.instance.id` (static membership, KIP-345).
+    pub group_instance_id: Option<String>,
+}

@@ -80,6 +80,7 @@ pub(crate) fn handle(
             ApiVersionsResponse::default().with_api_keys(
                 SERVED
                     .iter()
+                    .chain(super::group_api::SERVED)
                     .filter_map(|k| {
                         let (min, max) = client_range(*k)?;
                         Some(
@@ -240,15 +241,25 @@ pub(crate) fn handle(
             })
         }
         8 => reply::<OffsetCommitRequest>(frame, |_, req, _| {
-            let code =
-                injected.unwrap_or(if broker == shared.coordinator.load(Ordering::Acquire) {
-                    NONE
+            let code = injected.unwrap_or_else(|| {
+                if shared.is_coordinator(broker) {
+                    shared.check_commit(
+                        &req.group_id.0,
+                        &req.member_id,
+                        req.generation_id_or_member_epoch,
+                    )
                 } else {
                     NOT_COORDINATOR
-                });
+                }
+            });
             let mut data = shared.data();
+            let data = &mut *data;
             let group = data
                 .committed
+                .entry(req.group_id.0.to_string())
+                .or_default();
+            let log = data
+                .commit_log
                 .entry(req.group_id.0.to_string())
                 .or_default();
             OffsetCommitResponse::default().with_topics(
@@ -262,6 +273,13 @@ pub(crate) fn handle(
                                     .iter()
                                     .map(|p| {
                                         if code == NONE {
+                                            log.push(super::MockCommit {
+                                                topic: t.name.0.to_string(),
+                                                partition: p.partition_index,
+                                                offset: p.committed_offset,
+                                                member_id: req.member_id.to_string(),
+                                                generation: req.generation_id_or_member_epoch,
+                                            });
                                             group.insert(
                                                 (t.name.0.to_string(), p.partition_index),
                                                 (

@@ -7,9 +7,13 @@
 //!
 //! Served: ApiVersions, Metadata, CreateTopics, DeleteTopics, Produce (idempotent sequence
 //! checks as a broker does them), Fetch, ListOffsets, InitProducerId, FindCoordinator,
-//! OffsetCommit, OffsetFetch.
+//! OffsetCommit, OffsetFetch, and a group coordinator: JoinGroup, SyncGroup, Heartbeat,
+//! LeaveGroup, DescribeGroups, ListGroups (member ids, generations, session expiry,
+//! rebalance timeouts, generation checks on commits).
 
 mod faults;
+mod group;
+mod group_api;
 mod handlers;
 mod server;
 mod state;
@@ -45,6 +49,9 @@ pub(crate) struct Shared {
     coordinator: AtomicI32,
     /// Woken on every append, for long-polling fetches.
     appended: Notify,
+    groups: Mutex<group::Groups>,
+    /// Woken on every group change, for parked joins and syncs.
+    group_changed: Notify,
     seed: u64,
 }
 
@@ -119,6 +126,8 @@ impl MockClusterBuilder {
             default_partitions: self.default_partitions,
             coordinator: AtomicI32::new(1),
             appended: Notify::new(),
+            groups: Mutex::new(group::Groups::default()),
+            group_changed: Notify::new(),
             seed: self.seed,
         });
         for id in 1..=self.brokers as i32 {
@@ -127,6 +136,21 @@ impl MockClusterBuilder {
         }
         Ok(MockCluster { shared })
     }
+}
+
+/// An offset commit the mock accepted, for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockCommit {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Committed offset (the next record to read).
+    pub offset: i64,
+    /// Member that committed (empty for a consumer without group membership).
+    pub member_id: String,
+    /// Generation the commit was made in (-1 without group membership).
+    pub generation: i32,
 }
 
 /// A record as stored by the mock, for assertions.
@@ -242,6 +266,24 @@ impl MockCluster {
             .data()
             .partition(topic, partition)
             .map(|p| p.leader)
+    }
+
+    /// Every offset commit accepted for `group`, in the order the mock applied them.
+    pub fn commit_log(&self, group: &str) -> Vec<MockCommit> {
+        self.shared
+            .data()
+            .commit_log
+            .get(group)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The group's state as DescribeGroups names it ("Stable", "PreparingRebalance", ...), its
+    /// generation and member count; `None` for a group the mock has not seen.
+    pub fn group_state(&self, group: &str) -> Option<(String, i32, usize)> {
+        let groups = lock(&self.shared.groups);
+        let g = groups.describe(group)?;
+        Some((g.state.as_str().to_string(), g.generation, g.members.len()))
     }
 
     /// Moves the group coordinator to `broker`.

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::faults::FaultAction;
-use super::{BrokerSlot, Shared, handlers, lock};
+use super::{BrokerSlot, Shared, group_api, handlers, lock};
 use crate::error::{Error, Result};
 use crate::protocol::frame::{MAX_FRAME_BYTES, peek_request_header};
 
@@ -76,8 +76,11 @@ async fn connection(shared: Arc<Shared>, broker: i32, stream: TcpStream) {
             Some(FaultAction::Error(code)) => injected = Some(code),
             _ => {}
         }
-        let mut response =
-            handlers::handle(&shared, broker, api_key, frame.clone(), injected, true);
+        let mut response = if group_api::SERVED.contains(&api_key) {
+            group_api::handle(&shared, broker, api_key, frame.clone(), injected).await
+        } else {
+            handlers::handle(&shared, broker, api_key, frame.clone(), injected, true)
+        };
         if let Ok(handlers::Outcome::WaitForData(wait)) = response {
             let wait = wait.min(Duration::from_secs(30));
             let _ = tokio::time::timeout(wait, shared.appended.notified()).await;

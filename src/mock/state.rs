@@ -168,6 +168,8 @@ pub(crate) struct ClusterData {
     pub next_producer_id: i64,
     /// group -> topic-partition -> (offset, metadata)
     pub committed: HashMap<String, GroupOffsets>,
+    /// group -> every accepted commit, in order.
+    pub commit_log: HashMap<String, Vec<super::MockCommit>>,
     pub next_topic_id: u64,
 }
 

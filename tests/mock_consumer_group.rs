@@ -1,0 +1,281 @@
+//! Consumer groups on the MockCluster's group coordinator: a 3-member group under churn
+//! (members killed and restarted, coordinator moves, REBALANCE_IN_PROGRESS on heartbeats).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrokafka::consumer::{KafkaConsumer, TopicPartition};
+use ferrokafka::mock::{Fault, FaultAction, MockCluster};
+use ferrokafka::{ConsumerConfig, KafkaProducer, ProducerConfig, ProducerRecord};
+
+const HEARTBEAT: i16 = 12;
+const REBALANCE_IN_PROGRESS: i16 = 27;
+const TOPIC: &str = "churn";
+const GROUP: &str = "churners";
+const PARTITIONS: i32 = 6;
+
+#[derive(Default)]
+struct Log {
+    /// Every value processed (with repeats).
+    values: Vec<u64>,
+    /// generation -> partition -> incarnation that owned it in that generation.
+    owners: BTreeMap<i32, HashMap<TopicPartition, usize>>,
+    /// Two incarnations claimed one partition in one generation.
+    conflicts: Vec<String>,
+}
+
+struct Member {
+    incarnation: usize,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn config(bootstrap: &str) -> ConsumerConfig {
+    ConsumerConfig::builder()
+        .bootstrap_servers(bootstrap)
+        .set("group.id", GROUP)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("heartbeat.interval.ms", "100")
+        .set("session.timeout.ms", "1000")
+        .set("max.poll.interval.ms", "5000")
+        .set("max.poll.records", "200")
+        .set("retry.backoff.ms", "20")
+        .set("reconnect.backoff.ms", "20")
+        .build()
+        .expect("consumer config")
+}
+
+/// Polls, logs what it processed and what it owned in which generation, commits after every
+/// batch; a failed commit is expected while the group rebalances.
+fn spawn_member(incarnation: usize, bootstrap: String, log: Arc<Mutex<Log>>) -> Member {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut c = KafkaConsumer::new(config(&bootstrap)).expect("consumer");
+        c.subscribe([TOPIC]).expect("subscribe");
+        while !s.load(Ordering::Acquire) {
+            let records = match c.poll(Duration::from_millis(100)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("member {incarnation}: poll: {e}");
+                    continue;
+                }
+            };
+            let meta = c.group_metadata().expect("group member");
+            let assignment = c.assignment();
+            {
+                let mut log = log.lock().unwrap();
+                if meta.generation_id >= 0 {
+                    let owners = log.owners.entry(meta.generation_id).or_default();
+                    let mut clash = Vec::new();
+                    for tp in assignment {
+                        let owner = *owners.entry(tp.clone()).or_insert(incarnation);
+                        if owner != incarnation {
+                            clash.push(format!(
+                                "generation {}: {tp:?} owned by {owner} and {incarnation}",
+                                meta.generation_id
+                            ));
+                        }
+                    }
+                    log.conflicts.extend(clash);
+                }
+                for r in &records {
+                    let v = std::str::from_utf8(r.value.as_deref().expect("value"))
+                        .expect("utf8")
+                        .parse()
+                        .expect("number");
+                    log.values.push(v);
+                }
+            }
+            if records.is_empty() {
+                continue;
+            }
+            // "Processing": a kill can land between handling records and committing them.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if let Err(e) = c.commit_sync().await {
+                eprintln!("member {incarnation}: commit: {e}");
+            }
+        }
+        let _ = c.close_with_timeout(Duration::from_secs(5)).await;
+    });
+    Member {
+        incarnation,
+        stop,
+        task,
+    }
+}
+
+async fn produce(bootstrap: String, from: u64, to: u64, pause_every: u64) {
+    let p = KafkaProducer::new(
+        ProducerConfig::builder()
+            .bootstrap_servers(bootstrap)
+            .set("linger.ms", "2")
+            .build()
+            .expect("config"),
+    )
+    .expect("producer");
+    for i in from..to {
+        let part = (i % PARTITIONS as u64) as i32;
+        drop(
+            p.enqueue(ProducerRecord::new(TOPIC, i.to_string()).partition(part))
+                .await
+                .expect("enqueue"),
+        );
+        if pause_every > 0 && i % pause_every == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    p.flush().await;
+    p.close(Duration::from_secs(10)).await;
+}
+
+async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The last committed offset of every partition, from the mock's commit log.
+fn last_commits(c: &MockCluster) -> BTreeMap<i32, i64> {
+    c.commit_log(GROUP)
+        .into_iter()
+        .map(|k| (k.partition, k.offset))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_members_under_churn_process_everything_and_never_share_a_partition() {
+    let seed = std::env::var("CHURN_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7u64);
+    eprintln!(
+        "churn seed {seed} (replay: CHURN_SEED={seed} cargo test --features mock --test mock_consumer_group)"
+    );
+    let c = MockCluster::builder()
+        .brokers(3)
+        .seed(seed)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic(TOPIC, PARTITIONS);
+    const PRELOAD: u64 = 18_000;
+    const TOTAL: u64 = 30_000;
+    produce(c.bootstrap_servers(), 0, PRELOAD, 0).await;
+
+    let log = Arc::new(Mutex::new(Log::default()));
+    let boot = c.bootstrap_servers();
+    let mut next = 0;
+    let mut slots: Vec<Option<Member>> = (0..3)
+        .map(|_| {
+            next += 1;
+            Some(spawn_member(next, boot.clone(), log.clone()))
+        })
+        .collect();
+    let live = |log: &Arc<Mutex<Log>>| log.lock().unwrap().values.len();
+    wait_for("first records", Duration::from_secs(20), || live(&log) > 0).await;
+
+    // More records arrive while members come and go.
+    // About 6 s of production, spanning the churn below.
+    let producer = tokio::spawn(produce(boot.clone(), PRELOAD, TOTAL, 40));
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut events = Vec::new();
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(rng.u64(300..900))).await;
+        let slot = rng.usize(0..slots.len());
+        match rng.u8(0..5) {
+            // Killed: dropped without leaving the group; the session must expire.
+            0 | 1 => {
+                if let Some(m) = slots[slot].take() {
+                    m.task.abort();
+                    let _ = m.task.await;
+                    events.push(format!("kill {}", m.incarnation));
+                } else {
+                    next += 1;
+                    slots[slot] = Some(spawn_member(next, boot.clone(), log.clone()));
+                    events.push(format!("start {next}"));
+                }
+            }
+            2 => {
+                let to = rng.i32(1..=3);
+                c.move_coordinator(to);
+                events.push(format!("coordinator -> {to}"));
+            }
+            3 => {
+                c.inject(Fault::new(HEARTBEAT, FaultAction::Error(REBALANCE_IN_PROGRESS)).times(3));
+                events.push("heartbeats: REBALANCE_IN_PROGRESS x3".into());
+            }
+            // A clean restart: leave the group, come back as a new member.
+            _ => {
+                if let Some(m) = slots[slot].take() {
+                    m.stop.store(true, Ordering::Release);
+                    m.task.await.expect("member task");
+                    events.push(format!("close {}", m.incarnation));
+                }
+                next += 1;
+                slots[slot] = Some(spawn_member(next, boot.clone(), log.clone()));
+                events.push(format!("start {next}"));
+            }
+        }
+    }
+    eprintln!("churn events: {events:?}");
+    for s in slots.iter_mut() {
+        if s.is_none() {
+            next += 1;
+            *s = Some(spawn_member(next, boot.clone(), log.clone()));
+        }
+    }
+    producer.await.expect("producer");
+
+    let ends: BTreeMap<i32, i64> = (0..PARTITIONS)
+        .map(|p| (p, c.end_offset(TOPIC, p).expect("partition")))
+        .collect();
+    assert_eq!(ends.values().sum::<i64>(), TOTAL as i64);
+    wait_for(
+        "every record processed and committed",
+        Duration::from_secs(60),
+        || {
+            let seen: BTreeSet<u64> = log.lock().unwrap().values.iter().copied().collect();
+            seen.len() as u64 == TOTAL && last_commits(&c) == ends
+        },
+    )
+    .await;
+    wait_for("a stable group of 3", Duration::from_secs(20), || {
+        c.group_state(GROUP)
+            .is_some_and(|(st, _, n)| st == "Stable" && n == 3)
+    })
+    .await;
+
+    for m in slots.into_iter().flatten() {
+        m.stop.store(true, Ordering::Release);
+        m.task.await.expect("member task");
+    }
+    let log = log.lock().unwrap();
+    assert!(log.conflicts.is_empty(), "{:?}", log.conflicts);
+    assert!(
+        log.owners.len() >= 4,
+        "churn should have produced several generations: {:?}",
+        log.owners.keys()
+    );
+    let mut by_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for k in c.commit_log(GROUP) {
+        by_partition.entry(k.partition).or_default().push(k.offset);
+    }
+    for (p, offsets) in &by_partition {
+        assert!(
+            offsets.windows(2).all(|w| w[0] <= w[1]),
+            "partition {p}: committed offsets went backward: {offsets:?}"
+        );
+    }
+    let processed = log.values.len();
+    eprintln!(
+        "processed {processed} for {TOTAL} records ({} repeats), {} generations",
+        processed as u64 - TOTAL,
+        log.owners.len()
+    );
+}

@@ -1,112 +1,21 @@
 //! Consumer groups on the MockCluster's group coordinator: a 3-member group under churn
 //! (members killed and restarted, coordinator moves, REBALANCE_IN_PROGRESS on heartbeats).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrokafka::consumer::{KafkaConsumer, TopicPartition};
+use common::group_member::{Log, Member, assert_commits_monotonic, member_config, spawn_member};
 use ferrokafka::mock::{Fault, FaultAction, MockCluster};
-use ferrokafka::{ConsumerConfig, KafkaProducer, ProducerConfig, ProducerRecord};
+use ferrokafka::{KafkaProducer, ProducerConfig, ProducerRecord};
 
 const HEARTBEAT: i16 = 12;
 const REBALANCE_IN_PROGRESS: i16 = 27;
 const TOPIC: &str = "churn";
 const GROUP: &str = "churners";
 const PARTITIONS: i32 = 6;
-
-#[derive(Default)]
-struct Log {
-    /// Every value processed (with repeats).
-    values: Vec<u64>,
-    /// generation -> partition -> incarnation that owned it in that generation.
-    owners: BTreeMap<i32, HashMap<TopicPartition, usize>>,
-    /// Two incarnations claimed one partition in one generation.
-    conflicts: Vec<String>,
-}
-
-struct Member {
-    incarnation: usize,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-fn config(bootstrap: &str) -> ConsumerConfig {
-    ConsumerConfig::builder()
-        .bootstrap_servers(bootstrap)
-        .set("group.id", GROUP)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("heartbeat.interval.ms", "100")
-        .set("session.timeout.ms", "1000")
-        .set("max.poll.interval.ms", "5000")
-        .set("max.poll.records", "200")
-        .set("retry.backoff.ms", "20")
-        .set("reconnect.backoff.ms", "20")
-        .build()
-        .expect("consumer config")
-}
-
-/// Polls, logs what it processed and what it owned in which generation, commits after every
-/// batch; a failed commit is expected while the group rebalances.
-fn spawn_member(incarnation: usize, bootstrap: String, log: Arc<Mutex<Log>>) -> Member {
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    let task = tokio::spawn(async move {
-        let mut c = KafkaConsumer::new(config(&bootstrap)).expect("consumer");
-        c.subscribe([TOPIC]).expect("subscribe");
-        while !s.load(Ordering::Acquire) {
-            let records = match c.poll(Duration::from_millis(100)).await {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("member {incarnation}: poll: {e}");
-                    continue;
-                }
-            };
-            let meta = c.group_metadata().expect("group member");
-            let assignment = c.assignment();
-            {
-                let mut log = log.lock().unwrap();
-                if meta.generation_id >= 0 {
-                    let owners = log.owners.entry(meta.generation_id).or_default();
-                    let mut clash = Vec::new();
-                    for tp in assignment {
-                        let owner = *owners.entry(tp.clone()).or_insert(incarnation);
-                        if owner != incarnation {
-                            clash.push(format!(
-                                "generation {}: {tp:?} owned by {owner} and {incarnation}",
-                                meta.generation_id
-                            ));
-                        }
-                    }
-                    log.conflicts.extend(clash);
-                }
-                for r in &records {
-                    let v = std::str::from_utf8(r.value.as_deref().expect("value"))
-                        .expect("utf8")
-                        .parse()
-                        .expect("number");
-                    log.values.push(v);
-                }
-            }
-            if records.is_empty() {
-                continue;
-            }
-            // "Processing": a kill can land between handling records and committing them.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            if let Err(e) = c.commit_sync().await {
-                eprintln!("member {incarnation}: commit: {e}");
-            }
-        }
-        let _ = c.close_with_timeout(Duration::from_secs(5)).await;
-    });
-    Member {
-        incarnation,
-        stop,
-        task,
-    }
-}
 
 async fn produce(bootstrap: String, from: u64, to: u64, pause_every: u64) {
     let p = KafkaProducer::new(
@@ -130,6 +39,15 @@ async fn produce(bootstrap: String, from: u64, to: u64, pause_every: u64) {
     }
     p.flush().await;
     p.close(Duration::from_secs(10)).await;
+}
+
+fn member(incarnation: usize, bootstrap: &str, log: &Arc<Mutex<Log>>) -> Member {
+    spawn_member(
+        incarnation,
+        member_config(bootstrap, GROUP),
+        TOPIC,
+        log.clone(),
+    )
 }
 
 async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
@@ -174,7 +92,7 @@ async fn three_members_under_churn_process_everything_and_never_share_a_partitio
     let mut slots: Vec<Option<Member>> = (0..3)
         .map(|_| {
             next += 1;
-            Some(spawn_member(next, boot.clone(), log.clone()))
+            Some(member(next, &boot, &log))
         })
         .collect();
     let live = |log: &Arc<Mutex<Log>>| log.lock().unwrap().values.len();
@@ -192,12 +110,11 @@ async fn three_members_under_churn_process_everything_and_never_share_a_partitio
             // Killed: dropped without leaving the group; the session must expire.
             0 | 1 => {
                 if let Some(m) = slots[slot].take() {
-                    m.task.abort();
-                    let _ = m.task.await;
                     events.push(format!("kill {}", m.incarnation));
+                    m.kill().await;
                 } else {
                     next += 1;
-                    slots[slot] = Some(spawn_member(next, boot.clone(), log.clone()));
+                    slots[slot] = Some(member(next, &boot, &log));
                     events.push(format!("start {next}"));
                 }
             }
@@ -213,12 +130,11 @@ async fn three_members_under_churn_process_everything_and_never_share_a_partitio
             // A clean restart: leave the group, come back as a new member.
             _ => {
                 if let Some(m) = slots[slot].take() {
-                    m.stop.store(true, Ordering::Release);
-                    m.task.await.expect("member task");
                     events.push(format!("close {}", m.incarnation));
+                    m.close().await;
                 }
                 next += 1;
-                slots[slot] = Some(spawn_member(next, boot.clone(), log.clone()));
+                slots[slot] = Some(member(next, &boot, &log));
                 events.push(format!("start {next}"));
             }
         }
@@ -227,7 +143,7 @@ async fn three_members_under_churn_process_everything_and_never_share_a_partitio
     for s in slots.iter_mut() {
         if s.is_none() {
             next += 1;
-            *s = Some(spawn_member(next, boot.clone(), log.clone()));
+            *s = Some(member(next, &boot, &log));
         }
     }
     producer.await.expect("producer");
@@ -252,8 +168,7 @@ async fn three_members_under_churn_process_everything_and_never_share_a_partitio
     .await;
 
     for m in slots.into_iter().flatten() {
-        m.stop.store(true, Ordering::Release);
-        m.task.await.expect("member task");
+        m.close().await;
     }
     let log = log.lock().unwrap();
     assert!(log.conflicts.is_empty(), "{:?}", log.conflicts);
@@ -262,16 +177,7 @@ async fn three_members_under_churn_process_everything_and_never_share_a_partitio
         "churn should have produced several generations: {:?}",
         log.owners.keys()
     );
-    let mut by_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
-    for k in c.commit_log(GROUP) {
-        by_partition.entry(k.partition).or_default().push(k.offset);
-    }
-    for (p, offsets) in &by_partition {
-        assert!(
-            offsets.windows(2).all(|w| w[0] <= w[1]),
-            "partition {p}: committed offsets went backward: {offsets:?}"
-        );
-    }
+    assert_commits_monotonic(&c.commit_log(GROUP));
     let processed = log.values.len();
     eprintln!(
         "processed {processed} for {TOTAL} records ({} repeats), {} generations",

@@ -11,6 +11,7 @@
 //! LeaveGroup, DescribeGroups, ListGroups (member ids, generations, session expiry,
 //! rebalance timeouts, generation checks on commits).
 
+mod chaos;
 mod faults;
 mod group;
 mod group_api;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+pub use chaos::{ChaosEvent, ChaosSchedule};
 pub use faults::{Fault, FaultAction};
 
 use crate::error::{Error, Result};

@@ -306,5 +306,7 @@ impl NetworkClient {
     }
 }
 
+#[cfg(all(test, feature = "mock"))]
+mod mock_tests;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod broker;
+#[cfg(feature = "mock")]
+pub mod group_member;
 
 use std::time::Duration;
 

@@ -37,6 +37,9 @@ use crate::record::TopicPartition;
 
 pub(crate) use commit::{commit_offsets, fetch_committed};
 
+/// Added to the rebalance timeout for JoinGroup/SyncGroup (Java's JOIN_GROUP_TIMEOUT_LAPSE).
+const JOIN_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
+
 pub(crate) const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 pub(crate) const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 pub(crate) const NOT_COORDINATOR: i16 = 16;
@@ -364,10 +367,11 @@ impl ConsumerCoordinator {
             )
             .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE))
             .with_protocols(protocols);
-        // The broker holds JoinGroup until every member joined: up to the rebalance timeout.
-        let resp: JoinGroupResponse = conn
-            .send_at(req, join_version, Some(self.rebalance_timeout))
-            .await?;
+        // The broker holds JoinGroup until every member joined, up to the rebalance timeout;
+        // give it that plus a margin, as Java's client does, so the answer is not cut off.
+        let join_timeout =
+            (self.rebalance_timeout + JOIN_TIMEOUT_MARGIN).max(shared.net.request_timeout());
+        let resp: JoinGroupResponse = conn.send_at(req, join_version, Some(join_timeout)).await?;
         match resp.error_code {
             0 => {}
             MEMBER_ID_REQUIRED => {
@@ -431,9 +435,7 @@ impl ConsumerCoordinator {
                 Some(StrBytes::from_string(protocol.clone())).filter(|_| sync_version >= 5),
             )
             .with_assignments(assignments);
-        let sync_resp = conn
-            .send_at(sync, sync_version, Some(self.rebalance_timeout))
-            .await?;
+        let sync_resp = conn.send_at(sync, sync_version, Some(join_timeout)).await?;
         if sync_resp.error_code != 0 {
             if matches!(sync_resp.error_code, UNKNOWN_MEMBER_ID | ILLEGAL_GENERATION) {
                 let mut st = shared.state();

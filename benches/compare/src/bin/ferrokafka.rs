@@ -1,0 +1,133 @@
+//! ferrokafka under the shared benchmark flags (see `src/lib.rs`).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use ferrokafka::consumer::{KafkaConsumer, TopicPartition};
+use ferrokafka::{ConsumerConfig, KafkaProducer, ProducerConfig, ProducerRecord};
+use ferrokafka_compare::*;
+
+/// Futures kept before awaiting the oldest (bounds memory, never limits throughput).
+const WINDOW: usize = 200_000;
+
+fn producer(c: &Common, p: &ProducerSettings) -> KafkaProducer {
+    let config = ProducerConfig::builder()
+        .bootstrap_servers(&c.bootstrap)
+        .set("acks", &p.acks)
+        .set("enable.idempotence", p.idempotence.to_string())
+        .set("compression.type", &p.compression)
+        .set("linger.ms", p.linger_ms.to_string())
+        .set("batch.size", p.batch_size.to_string())
+        .build()
+        .unwrap_or_else(|e| fail("producer config", e));
+    KafkaProducer::new(config).unwrap_or_else(|e| fail("producer", e))
+}
+
+async fn produce(a: ProduceArgs) {
+    let c = &a.common;
+    let values = value_pool(c.size);
+    let p = producer(c, &a.producer);
+    let record = |i: u64| {
+        ProducerRecord::new(&c.topic, values[i as usize % values.len()].clone())
+            .partition(partition_of(i, c.partitions))
+    };
+    // Warm-up (untimed): metadata, connections, producer id.
+    for i in 0..c.partitions as u64 {
+        p.send(record(i))
+            .await
+            .unwrap_or_else(|e| fail("warm-up", e));
+    }
+    let start = Instant::now();
+    let mut pending = VecDeque::with_capacity(WINDOW + 1);
+    for i in 0..a.count {
+        pending.push_back(
+            p.enqueue(record(i))
+                .await
+                .unwrap_or_else(|e| fail("send", e.error)),
+        );
+        if pending.len() > WINDOW
+            && let Some(f) = pending.pop_front()
+        {
+            f.await.unwrap_or_else(|e| fail("delivery", e));
+        }
+    }
+    for f in pending {
+        f.await.unwrap_or_else(|e| fail("delivery", e));
+    }
+    let elapsed = start.elapsed();
+    report_throughput(a.count, a.count * c.size as u64, elapsed);
+    p.close(Duration::from_secs(10)).await;
+}
+
+async fn consume(a: ConsumeArgs) {
+    let c = &a.common;
+    let config = ConsumerConfig::builder()
+        .bootstrap_servers(&c.bootstrap)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .build()
+        .unwrap_or_else(|e| fail("consumer config", e));
+    let mut consumer = KafkaConsumer::new(config).unwrap_or_else(|e| fail("consumer", e));
+    consumer
+        .assign((0..c.partitions).map(|p| TopicPartition::new(&c.topic, p)))
+        .unwrap_or_else(|e| fail("assign", e));
+    let start = Instant::now();
+    let (mut records, mut bytes, mut touched) = (0u64, 0u64, 0u64);
+    while records < a.count {
+        let batch = consumer
+            .poll(Duration::from_secs(1))
+            .await
+            .unwrap_or_else(|e| fail("poll", e));
+        for r in &batch {
+            let v = r.value.as_deref().unwrap_or_default();
+            bytes += v.len() as u64;
+            touched = touched.wrapping_add(v.iter().map(|b| u64::from(*b)).sum::<u64>());
+            records += 1;
+        }
+    }
+    let elapsed = start.elapsed();
+    std::hint::black_box(touched);
+    report_throughput(records, bytes, elapsed);
+    let _ = consumer.close().await;
+}
+
+async fn latency(a: LatencyArgs) {
+    let c = &a.common;
+    let values = value_pool(c.size);
+    let p = producer(c, &a.producer);
+    let warmup = a.rate;
+    let total = warmup + a.rate * a.seconds;
+    let hist = Arc::new(Mutex::new(Latencies::new()));
+    let schedule = Schedule::new(a.rate);
+    for i in 0..total {
+        tokio::time::sleep_until(schedule.due(i).into()).await;
+        let due = schedule.due(i);
+        let record = ProducerRecord::new(&c.topic, values[i as usize % values.len()].clone())
+            .partition(partition_of(i, c.partitions));
+        let h = hist.clone();
+        p.send_with_callback(record, move |r| {
+            if let Err(e) = r {
+                fail("delivery", e);
+            }
+            if i >= warmup {
+                h.lock().unwrap().record(due.elapsed());
+            }
+        })
+        .await
+        .unwrap_or_else(|e| fail("send", e.error));
+    }
+    p.flush().await;
+    hist.lock().unwrap().report(c.size);
+    p.close(Duration::from_secs(10)).await;
+}
+
+#[tokio::main]
+async fn main() {
+    match Cli::parse().cmd {
+        Cmd::Produce(a) => produce(a).await,
+        Cmd::Consume(a) => consume(a).await,
+        Cmd::Latency(a) => latency(a).await,
+    }
+}

@@ -1,0 +1,178 @@
+//! What every client binary shares: the command line (same flags for every client), the
+//! pre-generated value pool, the open-loop schedule for latency runs, and the one-line report
+//! `scripts/bench` parses. CPU time and peak RSS are measured by `scripts/bench` from outside
+//! (wait4 rusage of the child), the same way for every client.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Send `count` records and wait for every acknowledgement.
+    Produce(ProduceArgs),
+    /// Read `count` records from offset 0 of every partition (manual assignment).
+    Consume(ConsumeArgs),
+    /// Open-loop produce at a fixed rate; latency from each record's scheduled send time to
+    /// its acknowledgement.
+    Latency(LatencyArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    #[arg(long)]
+    pub bootstrap: String,
+    #[arg(long)]
+    pub topic: String,
+    /// Partitions of the topic (it must exist); record i goes to partition i % partitions.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: i32,
+    /// Value size, bytes (no key).
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProducerSettings {
+    /// `1` or `all`.
+    #[arg(long, default_value = "all")]
+    pub acks: String,
+    #[arg(long, action = clap::ArgAction::Set, default_value_t = true)]
+    pub idempotence: bool,
+    /// none, gzip, snappy, lz4, zstd.
+    #[arg(long, default_value = "none")]
+    pub compression: String,
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u64,
+    /// Bytes.
+    #[arg(long, default_value_t = 1_048_576)]
+    pub batch_size: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub producer: ProducerSettings,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub count: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub count: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LatencyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub producer: ProducerSettings,
+    /// Records per second.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// Seconds measured (after one untimed second of warm-up at the same rate).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+}
+
+/// 1024 distinct values of `size` bytes (windows of one text of random words from a fixed
+/// seed), generated before any timing; record i uses value i % 1024.
+pub fn value_pool(size: usize) -> Vec<Bytes> {
+    let words = ["kafka ", "event ", "user ", "42 "];
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut text = String::with_capacity(size + 8 * 1024 + 16);
+    while text.len() < size + 8 * 1024 {
+        text.push_str(words[rng.usize(..4)]);
+    }
+    let text = Bytes::from(text);
+    (0..1024).map(|i| text.slice(i * 7..i * 7 + size)).collect()
+}
+
+/// The partition of record `i`.
+pub fn partition_of(i: u64, partitions: i32) -> i32 {
+    (i % partitions.max(1) as u64) as i32
+}
+
+/// Throughput result: one line on stdout, `key=value` pairs, for `scripts/bench`.
+pub fn report_throughput(records: u64, bytes: u64, elapsed: Duration) {
+    println!(
+        "RESULT records={records} bytes={bytes} seconds={:.6}",
+        elapsed.as_secs_f64()
+    );
+}
+
+/// Open-loop schedule: record `i` is due at `start + i / rate`.
+pub struct Schedule {
+    start: Instant,
+    rate: u64,
+}
+
+impl Schedule {
+    pub fn new(rate: u64) -> Schedule {
+        Schedule {
+            start: Instant::now(),
+            rate: rate.max(1),
+        }
+    }
+
+    pub fn due(&self, i: u64) -> Instant {
+        self.start + Duration::from_nanos(i * 1_000_000_000 / self.rate)
+    }
+}
+
+/// Latency samples (µs), reported as percentiles.
+pub struct Latencies(hdrhistogram::Histogram<u64>);
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Latencies {
+    pub fn new() -> Latencies {
+        Latencies(hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram"))
+    }
+
+    pub fn record(&mut self, d: Duration) {
+        let us = (d.as_micros() as u64).clamp(1, 60_000_000);
+        let _ = self.0.record(us);
+    }
+
+    pub fn merge(&mut self, other: &Latencies) {
+        let _ = self.0.add(&other.0);
+    }
+
+    /// One line on stdout for `scripts/bench`.
+    pub fn report(&self, bytes_per_record: usize) {
+        let q = |p: f64| self.0.value_at_quantile(p) as f64 / 1000.0;
+        println!(
+            "RESULT records={} bytes={} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3}",
+            self.0.len(),
+            self.0.len() * bytes_per_record as u64,
+            q(0.50),
+            q(0.99),
+            q(0.999),
+            self.0.max() as f64 / 1000.0
+        );
+    }
+}
+
+/// Exit with a message (every binary reports errors the same way).
+pub fn fail(what: &str, e: impl std::fmt::Display) -> ! {
+    eprintln!("error: {what}: {e}");
+    std::process::exit(1);
+}

@@ -105,7 +105,7 @@ pub(crate) struct DrainPass {
 
 pub(crate) struct Accumulator {
     pub cfg: AccumulatorConfig,
-    topics: RwLock<HashMap<Arc<str>, Arc<TopicQueues>>>,
+    topics: RwLock<HashMap<Arc<str>, Arc<TopicQueues>, foldhash::fast::RandomState>>,
     pub pool: super::buffer_pool::BufferPool,
     /// Woken on a new or full batch, on flush and on close.
     pub wakeup: Notify,
@@ -123,7 +123,7 @@ impl Accumulator {
     pub(crate) fn new(cfg: AccumulatorConfig, buffer_memory: usize) -> Accumulator {
         Accumulator {
             cfg,
-            topics: RwLock::new(HashMap::new()),
+            topics: RwLock::new(HashMap::default()),
             pool: super::buffer_pool::BufferPool::new(buffer_memory),
             wakeup: Notify::new(),
             incomplete: Mutex::new(HashMap::new()),
@@ -226,7 +226,6 @@ impl Accumulator {
         timestamp: i64,
         reserved: usize,
         callback: Option<Callback>,
-        now: Instant,
     ) -> Result<Appended> {
         let key = record.key.as_deref();
         let value = record.value.as_deref();
@@ -254,13 +253,10 @@ impl Accumulator {
         }
         let q = &mut st.partitions[partition as usize];
         let batch_size = self.cfg.batch_size;
+        // `reserved` is the caller's upper bound of the record's encoded size (as Java's
+        // estimate): exact enough for the fit, and not computed again.
         let fits = q.batches.back().is_some_and(|b| {
-            !b.closed
-                && b.builder.record_count() > 0
-                && b.size()
-                    + b.builder
-                        .next_record_size(timestamp, key, value, &record.headers)
-                    <= batch_size
+            !b.closed && b.builder.record_count() > 0 && b.size() + reserved <= batch_size
         });
         let mut wake = false;
         if !fits {
@@ -270,7 +266,7 @@ impl Accumulator {
                 self.cfg.compression,
                 self.cfg.compression_level,
                 batch_size.min(self.cfg.max_request_size),
-                now,
+                Instant::now(),
             );
             let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
             self.incomplete
@@ -392,6 +388,9 @@ impl Accumulator {
                     || head.attempts > 0
                     || q.batches.len() > 1
                     || head.size() >= self.cfg.batch_size
+                    // linger.ms=0 sends now: a batch created after `now` was read must not wait
+                    // for the next millisecond timer tick.
+                    || self.cfg.linger.is_zero()
                     || head.created + self.cfg.linger <= now;
                 if !ready {
                     set_wake(&mut pass.next_wake, head.created + self.cfg.linger);

@@ -119,7 +119,7 @@ impl BatchShared {
                 base_offset,
                 log_append_time,
             }) => Resolution::Ready(Ok(RecordMetadata {
-                topic: self.topic.to_string(),
+                topic: self.topic.clone(),
                 partition: self.partition,
                 offset: if *base_offset < 0 {
                     -1

@@ -247,12 +247,14 @@ impl KafkaProducer {
         if inner.acc.is_closed() {
             return fail(Error::Closed, record);
         }
-        let start = Instant::now();
-        let deadline = start + inner.max_block;
+        // max.block.ms runs from the first wait: the fast path (metadata known, buffer free)
+        // reads no clock.
+        let mut deadline = None;
+        let mut deadline = || *deadline.get_or_insert_with(|| Instant::now() + inner.max_block);
         let topic = inner.acc.topic(&record.topic);
         let mut num_partitions = topic.num_partitions();
         if num_partitions == 0 {
-            match self.wait_for_topic(&topic, deadline).await {
+            match self.wait_for_topic(&topic, deadline()).await {
                 Ok(n) => num_partitions = n,
                 Err(e) => return fail(e, record),
             }
@@ -288,7 +290,7 @@ impl KafkaProducer {
             Ok(p) => p,
             Err(e) => return fail(e, record),
         };
-        if !inner.acc.pool.reserve(size, deadline).await {
+        if !inner.acc.pool.try_reserve(size) && !inner.acc.pool.reserve(size, deadline()).await {
             return fail(
                 Error::Timeout(format!(
                     "no {size} bytes of buffer.memory ({} bytes) free within max.block.ms ({} ms)",
@@ -299,15 +301,10 @@ impl KafkaProducer {
             );
         }
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        match inner.acc.append(
-            &topic,
-            partition,
-            &record,
-            timestamp,
-            size,
-            callback,
-            Instant::now(),
-        ) {
+        match inner
+            .acc
+            .append(&topic, partition, &record, timestamp, size, callback)
+        {
             Ok(appended) => {
                 if appended.wake_sender {
                     inner.acc.wakeup.notify_one();

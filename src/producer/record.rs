@@ -78,8 +78,8 @@ impl ProducerRecord {
 /// Where an acknowledged record landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    /// Topic name.
-    pub topic: String,
+    /// Topic name (shared by every record of the batch, not copied per record).
+    pub topic: std::sync::Arc<str>,
     /// Partition the record was written to.
     pub partition: i32,
     /// The record's offset; -1 with `acks=0` (no acknowledgement to learn it from) and for a

@@ -134,7 +134,9 @@ impl RecordBatchBuilder {
         BATCH_HEADER_LEN + self.records.len()
     }
 
-    /// The exact encoded size of the record [`append`](Self::append) would add next.
+    /// The exact encoded size of the record [`append`](Self::append) would add next (tests
+    /// check the producer's estimate against it).
+    #[cfg(test)]
     pub(crate) fn next_record_size(
         &self,
         timestamp_ms: i64,

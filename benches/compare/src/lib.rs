@@ -133,6 +133,41 @@ impl Schedule {
     }
 }
 
+/// Paces an open-loop run: a dedicated thread sleeps to each record's due time and hands
+/// `(i, due)` over a channel. A thread is used because tokio's timer fires on whole
+/// milliseconds (up to 1 ms late), which would add to every client's measured latency; a
+/// thread's `sleep` is late by tens of microseconds and costs no spinning.
+pub fn pace(rate: u64, total: u64) -> tokio::sync::mpsc::UnboundedReceiver<(u64, Instant)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let schedule = Schedule::new(rate);
+        for i in 0..total {
+            let due = schedule.due(i);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if tx.send((i, due)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The same pacing for synchronous clients: calls `f(i, due)` on the calling thread.
+pub fn pace_blocking(rate: u64, total: u64, mut f: impl FnMut(u64, Instant)) {
+    let schedule = Schedule::new(rate);
+    for i in 0..total {
+        let due = schedule.due(i);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        f(i, due);
+    }
+}
+
 /// Latency samples (µs), reported as percentiles.
 pub struct Latencies(hdrhistogram::Histogram<u64>);
 

@@ -100,10 +100,8 @@ async fn latency(a: LatencyArgs) {
     let warmup = a.rate;
     let total = warmup + a.rate * a.seconds;
     let hist = Arc::new(Mutex::new(Latencies::new()));
-    let schedule = Schedule::new(a.rate);
-    for i in 0..total {
-        tokio::time::sleep_until(schedule.due(i).into()).await;
-        let due = schedule.due(i);
+    let mut ticks = pace(a.rate, total);
+    while let Some((i, due)) = ticks.recv().await {
         let record = ProducerRecord::new(&c.topic, values[i as usize % values.len()].clone())
             .partition(partition_of(i, c.partitions));
         let h = hist.clone();

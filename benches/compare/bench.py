@@ -1,0 +1,413 @@
+#!/usr/bin/env python3
+"""Runs the side-by-side client benchmark matrix and writes BENCHMARKS.md.
+
+Every client is its own process (target/release/bench-<client>) with the same flags; this
+script starts the brokers, preloads topics for consumer runs, measures each child's CPU time
+and peak RSS from outside (wait4 rusage), and writes the tables. Invoked by scripts/bench.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "target", "release")
+CLIENTS = ["ferrokafka", "rdkafka", "krafka", "rskafka"]
+UNSUPPORTED_EXIT = 3
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Result:
+    def __init__(self, fields=None, cpu=0.0, rss_mb=0.0, na=None):
+        self.fields = fields or {}
+        self.cpu = cpu
+        self.rss_mb = rss_mb
+        self.na = na
+
+    @property
+    def records(self):
+        return int(self.fields.get("records", 0))
+
+    def rate(self):
+        return self.records / float(self.fields["seconds"])
+
+    def mbs(self):
+        return int(self.fields["bytes"]) / float(self.fields["seconds"]) / 1e6
+
+    def cpu_per_m(self):
+        return self.cpu / self.records * 1e6 if self.records else float("nan")
+
+
+def measure(client, args, timeout):
+    cmd = [os.path.join(BIN, "bench-" + client)] + args
+    log("  $ bench-%s %s" % (client, " ".join(args)))
+    out_f = tempfile.TemporaryFile(mode="w+")
+    err_f = tempfile.TemporaryFile(mode="w+")
+    p = subprocess.Popen(cmd, stdout=out_f, stderr=err_f)
+    deadline = time.time() + timeout
+    status, rusage = None, None
+    while True:
+        pid, status, rusage = os.wait4(p.pid, os.WNOHANG)
+        if pid != 0:
+            break
+        if time.time() > deadline:
+            p.kill()
+            os.wait4(p.pid, 0)
+            return Result(na="did not finish within %d s" % timeout)
+        time.sleep(0.02)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    out_f.seek(0)
+    err_f.seek(0)
+    out, err = out_f.read(), err_f.read()
+    if p.returncode == UNSUPPORTED_EXIT:
+        m = re.search(r"UNSUPPORTED (.*)", err)
+        return Result(na=m.group(1).strip() if m else "unsupported")
+    line = next((l for l in out.splitlines() if l.startswith("RESULT ")), None)
+    if p.returncode != 0 or line is None:
+        tail = " | ".join(err.strip().splitlines()[-3:])
+        log("    failed (exit %s): %s" % (p.returncode, tail))
+        return Result(na="failed: " + (tail[:120] or "exit %s" % p.returncode))
+    fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+    cpu = rusage.ru_utime + rusage.ru_stime
+    r = Result(fields, cpu, rusage.ru_maxrss / 1024.0)
+    log("    %s" % line)
+    return r
+
+
+class MockBroker:
+    def __init__(self, discard, topics):
+        args = [os.path.join(BIN, "bench-mock-broker")]
+        if discard:
+            args.append("--discard")
+        for name, parts in topics:
+            args += ["--topic", "%s:%d" % (name, parts)]
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        self.bootstrap = line.split()[1]
+
+    def stop(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=10)
+
+
+class Nisshi:
+    def __init__(self):
+        self.bin = subprocess.check_output([os.path.join(ROOT, "scripts", "broker"), "path"], text=True).strip()
+        self.dir = tempfile.mkdtemp(prefix="bench-nisshi-")
+        port = free_port()
+        self.bootstrap = "127.0.0.1:%d" % port
+        url = "tcp://" + self.bootstrap
+        self.url = url
+        self.p = subprocess.Popen(
+            [self.bin, "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://nisshi/"],
+            cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nisshi did not start")
+
+    def create(self, name, parts):
+        subprocess.check_call([self.bin, "topic", "create", name, "--broker", self.url,
+                               "--partitions", str(parts)], cwd=self.dir,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start_broker(kind, discard, topics):
+    """A fresh broker with `topics` ((name, partitions)) created."""
+    if kind == "mock":
+        return MockBroker(discard, topics)
+    b = Nisshi()
+    for name, parts in topics:
+        b.create(name, parts)
+    return b
+
+
+def producer_cells(quick):
+    cells = []
+    for size in (100, 1000):
+        for parts in (1, 8):
+            for acks, idem in (("1", "false"), ("all", "true")):
+                for comp in ("none", "lz4", "zstd"):
+                    cells.append((size, parts, acks, idem, comp))
+    if quick:
+        cells = [c for c in cells if c[0] == 100 and c[2] == "all" and c[4] == "none"]
+    return cells
+
+
+def count_for(size, args):
+    return args.count if size <= 100 else max(1, args.count // 5)
+
+
+def run_produce(args, broker_kind, clients, results):
+    for cell in producer_cells(args.quick):
+        size, parts, acks, idem, comp = cell
+        count = count_for(size, args)
+        log("produce %s: %d B x %d, %d partitions, acks=%s idempotence=%s %s" % (
+            broker_kind, size, count, parts, acks, idem, comp))
+        topics = {c: "p-%s-%d-%d-%s-%s" % (c, size, parts, acks, comp) for c in clients}
+        broker = start_broker(broker_kind, True, [(t, parts) for t in topics.values()])
+        try:
+            for client in clients:
+                topic = topics[client]
+                r = measure(client, ["produce", "--bootstrap", broker.bootstrap, "--topic", topic,
+                                     "--partitions", str(parts), "--size", str(size),
+                                     "--count", str(count), "--acks", acks, "--idempotence", idem,
+                                     "--compression", comp, "--linger-ms", "5",
+                                     "--batch-size", "1048576"], args.timeout)
+                results[("produce", broker_kind, cell, client)] = r
+        finally:
+            broker.stop()
+
+
+def consumer_cells(quick):
+    cells = [(100, 1), (100, 8), (1000, 8)]
+    return cells[1:2] if quick else cells
+
+
+def run_consume(args, broker_kind, clients, results):
+    for cell in consumer_cells(args.quick):
+        size, parts = cell
+        count = count_for(size, args)
+        log("consume %s: %d B x %d, %d partitions" % (broker_kind, size, count, parts))
+        topic = "c-%d-%d" % (size, parts)
+        broker = start_broker(broker_kind, False, [(topic, parts)])
+        try:
+            pre = measure("ferrokafka", ["produce", "--bootstrap", broker.bootstrap, "--topic", topic,
+                                         "--partitions", str(parts), "--size", str(size),
+                                         "--count", str(count), "--acks", "all"], args.timeout)
+            if pre.na:
+                raise RuntimeError("preload failed: " + pre.na)
+            for client in clients:
+                r = measure(client, ["consume", "--bootstrap", broker.bootstrap, "--topic", topic,
+                                     "--partitions", str(parts), "--size", str(size),
+                                     "--count", str(count)], args.timeout)
+                results[("consume", broker_kind, cell, client)] = r
+        finally:
+            broker.stop()
+
+
+def latency_cells(quick):
+    return [1000] if quick else [1000, 10000]
+
+
+def run_latency(args, broker_kind, clients, results):
+    for rate in latency_cells(args.quick):
+        log("latency %s: %d records/s" % (broker_kind, rate))
+        topics = {c: "l-%s-%d" % (c, rate) for c in clients}
+        broker = start_broker(broker_kind, True, [(t, 1) for t in topics.values()])
+        try:
+            for client in clients:
+                topic = topics[client]
+                r = measure(client, ["latency", "--bootstrap", broker.bootstrap, "--topic", topic,
+                                     "--partitions", "1", "--size", "100", "--rate", str(rate),
+                                     "--seconds", str(args.latency_seconds), "--acks", "all",
+                                     "--idempotence", "true", "--linger-ms", "0"], args.timeout)
+                results[("latency", broker_kind, rate, client)] = r
+        finally:
+            broker.stop()
+
+
+# ---------------------------------------------------------------- report
+
+def fmt_rate(r):
+    return "n/a" if r.na else "{:,.0f}".format(r.rate())
+
+
+def ratio(results, key_fk, key_other, better_high=True):
+    a, b = results.get(key_fk), results.get(key_other)
+    if not a or not b or a.na or b.na:
+        return "n/a"
+    return "%.2fx" % (a.rate() / b.rate())
+
+
+def cell_row(r):
+    if r is None:
+        return ["not run"] * 4
+    if r.na:
+        return ["n/a: " + r.na, "", "", ""]
+    return ["{:,.0f}".format(r.rate()), "%.1f" % r.mbs(), "%.2f" % r.cpu_per_m(), "%.0f" % r.rss_mb]
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return "%s, %d cores, %.0f GiB RAM, %s %s" % (cpu, os.cpu_count(), mem, platform.system(), platform.release())
+
+
+def versions():
+    lock = open(os.path.join(ROOT, "Cargo.lock")).read()
+
+    def v(name):
+        m = re.search(r'name = "%s"\nversion = "([^"]+)"' % re.escape(name), lock)
+        return m.group(1) if m else "?"
+
+    rustc = subprocess.check_output(["rustc", "--version"], text=True).strip()
+    try:
+        sha = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
+    except Exception:
+        sha = "?"
+    try:
+        nb = subprocess.check_output([os.path.join(ROOT, "scripts", "broker"), "path"], text=True).strip()
+        nisshi = subprocess.check_output([nb, "--version"], text=True).strip()
+    except Exception:
+        nisshi = "?"
+    return [
+        "ferrokafka %s (git %s)" % (v("ferrokafka"), sha),
+        "rust-rdkafka %s (librdkafka %s, built from source)" % (v("rdkafka"), v("rdkafka-sys").split("+")[-1]),
+        "krafka %s" % v("krafka"),
+        "rskafka %s" % v("rskafka"),
+        rustc,
+        nisshi,
+    ]
+
+
+def write_report(path, args, clients, brokers, results, command, elapsed):
+    L = []
+    w = L.append
+    w("# Client benchmarks: ferrokafka vs rust-rdkafka, krafka, rskafka\n")
+    w("Generated by `%s` on %s in %.0f min. Every client ran as its own process with the same flags "
+      "(`benches/compare`), one after another on the same broker; CPU seconds and peak RSS are the "
+      "client process's own (wait4 rusage), including start-up and warm-up.\n" % (
+          command, datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), elapsed / 60))
+    w("- Machine: " + machine())
+    for v in versions():
+        w("- " + v)
+    w("- Brokers: **mock** = ferrokafka's MockCluster in discard mode (acknowledges and drops "
+      "produced data, still checking idempotent sequences; measures the client alone), keeping "
+      "data for consumer runs; **nisshi** = Nisshi (a real Kafka-compatible broker, memory engine), "
+      "restarted for every producer cell. The broker shares the 2 cores with the client.")
+    w("- Producer: null keys, record i to partition i %% partitions, values from one pre-generated "
+      "pool of 1024 values, linger.ms=5, batch.size=1 MiB, timed from the first send to the last "
+      "acknowledgement after an untimed warm-up record per partition. %d records at 100 B, %d at "
+      "1 KB." % (args.count, max(1, args.count // 5)))
+    w("- Consumer: manual assignment of every partition from offset 0 (no group), every value byte "
+      "read; topics preloaded once by ferrokafka.")
+    w("- Latency: open loop at a fixed rate, 100 B, 1 partition, acks=all with idempotence, "
+      "linger.ms=0 (linger would add its own delay), %d s measured after 1 s warm-up; latency from "
+      "each record's scheduled send time to its acknowledgement.\n" % args.latency_seconds)
+
+    def client_table(title, kind, broker, cells, label):
+        w("### %s (%s)\n" % (title, broker))
+        w("| cell | client | records/s | MB/s | CPU s / M records | peak RSS MB |")
+        w("|---|---|---:|---:|---:|---:|")
+        for cell in cells:
+            for c in clients:
+                r = results.get((kind, broker, cell, c))
+                w("| %s | %s | %s |" % (label(cell), c, " | ".join(cell_row(r))))
+        w("")
+
+    def ratio_table(title, kind, broker, cells, label):
+        others = [c for c in clients if c != "ferrokafka"]
+        if "ferrokafka" not in clients or not others:
+            return
+        w("### %s: ferrokafka records/s divided by the peer's (%s)\n" % (title, broker))
+        w("| cell | " + " | ".join("vs " + o for o in others) + " |")
+        w("|---|" + "---:|" * len(others))
+        for cell in cells:
+            w("| %s | %s |" % (label(cell), " | ".join(
+                ratio(results, (kind, broker, cell, "ferrokafka"), (kind, broker, cell, o)) for o in others)))
+        w("")
+
+    plabel = lambda c: "%d B, %d part, acks=%s%s, %s" % (c[0], c[1], c[2], " idem" if c[3] == "true" else "", c[4])
+    clabel = lambda c: "%d B, %d part" % c
+    for b in brokers:
+        if "produce" in args.only:
+            w("## Producer throughput\n")
+            ratio_table("Producer", "produce", b, producer_cells(args.quick), plabel)
+            client_table("Producer", "produce", b, producer_cells(args.quick), plabel)
+        if "consume" in args.only:
+            w("## Consumer throughput\n")
+            ratio_table("Consumer", "consume", b, consumer_cells(args.quick), clabel)
+            client_table("Consumer", "consume", b, consumer_cells(args.quick), clabel)
+        if "latency" in args.only:
+            w("## Produce latency (%s)\n" % b)
+            w("| rate | client | p50 ms | p99 ms | p99.9 ms | max ms | CPU s | peak RSS MB |")
+            w("|---|---|---:|---:|---:|---:|---:|---:|")
+            for rate in latency_cells(args.quick):
+                for c in clients:
+                    r = results.get(("latency", b, rate, c))
+                    if r is None:
+                        continue
+                    if r.na:
+                        w("| %d/s | %s | n/a: %s | | | | | |" % (rate, c, r.na))
+                        continue
+                    f = r.fields
+                    w("| %d/s | %s | %s | %s | %s | %s | %.2f | %.0f |" % (
+                        rate, c, f["p50_ms"], f["p99_ms"], f["p999_ms"], f["max_ms"], r.cpu, r.rss_mb))
+            w("")
+    with open(path, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--clients", default=",".join(CLIENTS))
+    ap.add_argument("--brokers", default="mock,nisshi")
+    ap.add_argument("--only", default="produce,consume,latency")
+    ap.add_argument("--count", type=int, default=1_000_000, help="records per 100 B run (1 KB runs: a fifth)")
+    ap.add_argument("--latency-seconds", type=int, default=10)
+    ap.add_argument("--timeout", type=int, default=300, help="seconds per run")
+    ap.add_argument("--quick", action="store_true", help="a few cells only")
+    ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--command", default="scripts/bench")
+    args = ap.parse_args()
+    args.only = args.only.split(",")
+    clients = args.clients.split(",")
+    brokers = args.brokers.split(",")
+    results = {}
+    start = time.time()
+    for b in brokers:
+        if "produce" in args.only:
+            run_produce(args, b, clients, results)
+        if "consume" in args.only:
+            run_consume(args, b, clients, results)
+        if "latency" in args.only:
+            run_latency(args, b, clients, results)
+    write_report(args.out, args, clients, brokers, results, args.command, time.time() - start)
+    log("wrote " + args.out)
+
+
+if __name__ == "__main__":
+    main()

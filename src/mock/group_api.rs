@@ -378,3 +378,103 @@ fn describe(shared: &Shared, frame: Bytes, refuse: Option<i16>) -> Result<Outcom
         &DescribeGroupsResponse::default().with_groups(described),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use crate::consumer::KafkaConsumer;
+    use crate::mock::MockCluster;
+    use crate::network::connection::{Connection, ConnectionSettings};
+    use crate::protocol::StrBytes;
+    use crate::protocol::consumer_protocol::Assignment;
+    use crate::protocol::messages::{DescribeGroupsRequest, GroupId, ListGroupsRequest};
+    use crate::{ConsumerConfig, ProducerConfig};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn list_and_describe_a_live_group() {
+        let c = MockCluster::builder().build().await.expect("mock");
+        c.create_topic("t", 2);
+        let producer = crate::KafkaProducer::new(
+            ProducerConfig::builder()
+                .bootstrap_servers(c.bootstrap_servers())
+                .build()
+                .expect("config"),
+        )
+        .expect("producer");
+        producer
+            .send(crate::ProducerRecord::new("t", "v").partition(1))
+            .await
+            .expect("send");
+        let mut consumer = KafkaConsumer::new(
+            ConsumerConfig::builder()
+                .bootstrap_servers(c.bootstrap_servers())
+                .set("group.id", "g1")
+                .set("client.id", "describe-me")
+                .set("auto.offset.reset", "earliest")
+                .build()
+                .expect("config"),
+        )
+        .expect("consumer");
+        consumer.subscribe(["t"]).expect("subscribe");
+        let start = Instant::now();
+        while consumer
+            .poll(Duration::from_millis(100))
+            .await
+            .expect("poll")
+            .is_empty()
+        {
+            assert!(start.elapsed() < Duration::from_secs(10), "no record");
+        }
+        let conn = Connection::connect(
+            &c.bootstrap_servers(),
+            -1,
+            ConnectionSettings {
+                client_id: StrBytes::from_static_str("admin"),
+                request_timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(5),
+                version_caps: BTreeMap::new(),
+            },
+        )
+        .await
+        .expect("connect");
+        let listed = conn.send(ListGroupsRequest::default()).await.expect("list");
+        assert_eq!(listed.groups.len(), 1, "{listed:?}");
+        assert_eq!(listed.groups[0].group_id.0.as_str(), "g1");
+        assert_eq!(listed.groups[0].group_state.as_str(), "Stable");
+        let described = conn
+            .send(DescribeGroupsRequest::default().with_groups(vec![
+                GroupId(StrBytes::from_static_str("g1")),
+                GroupId(StrBytes::from_static_str("nope")),
+            ]))
+            .await
+            .expect("describe");
+        let g = &described.groups[0];
+        assert_eq!(
+            (
+                g.group_state.as_str(),
+                g.protocol_type.as_str(),
+                g.protocol_data.as_str()
+            ),
+            ("Stable", "consumer", "range")
+        );
+        assert_eq!(g.members.len(), 1);
+        assert_eq!(g.members[0].client_id.as_str(), "describe-me");
+        let owned = Assignment::decode(g.members[0].member_assignment.clone()).expect("assignment");
+        let parts: Vec<i32> = owned
+            .partitions
+            .iter()
+            .flat_map(|tp| tp.partitions.iter().copied())
+            .collect();
+        assert_eq!(parts, vec![0, 1]);
+        assert_eq!(described.groups[1].group_state.as_str(), "Dead");
+        consumer.close().await.expect("close");
+        let (state, _, members) = c.group_state("g1").expect("group");
+        assert_eq!(
+            (state.as_str(), members),
+            ("Empty", 0),
+            "close leaves the group"
+        );
+    }
+}

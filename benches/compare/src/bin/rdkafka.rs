@@ -1,1 +1,234 @@
-fn main() {}
+//! rust-rdkafka (librdkafka) under the shared benchmark flags (see `src/lib.rs`); mirrors
+//! `ferrokafka.rs`.
+//!
+//! Producer: `ThreadedProducer` with a delivery callback in the context (no per-record
+//! future or channel, unlike `FutureProducer`); its polling thread runs the callbacks, which
+//! check every result and count acknowledgements. Consumer: `BaseConsumer` polled on the
+//! main thread (cheaper per record than `StreamConsumer`'s async wakeups).
+//! Both get `set_log_level(Warning)`: without a `log` logger rust-rdkafka asks for errors only.
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use ferrokafka_compare::*;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+/// Latency runs: the open-loop schedule, set once the producer exists (as in ferrokafka.rs).
+struct Timing {
+    schedule: Schedule,
+    warmup: u64,
+    hist: Mutex<Latencies>,
+}
+
+/// Client context. Producer: counts acknowledgements and wakes the main thread when `wake_at`
+/// is reached. Both: librdkafka warnings and errors to stderr.
+struct Ctx {
+    acked: AtomicU64,
+    wake_at: AtomicU64,
+    lock: Mutex<()>,
+    cv: Condvar,
+    timing: OnceLock<Timing>,
+}
+
+impl Ctx {
+    fn new() -> Ctx {
+        Ctx {
+            acked: AtomicU64::new(0),
+            wake_at: AtomicU64::new(u64::MAX),
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+            timing: OnceLock::new(),
+        }
+    }
+
+    /// Blocks until `n` records have been acknowledged in total. Not `flush()`: rust-rdkafka's
+    /// flush re-polls in 100 ms steps, which would add up to 100 ms to the measured time.
+    fn wait_acked(&self, n: u64) {
+        self.wake_at.store(n, SeqCst);
+        let mut g = self.lock.lock().unwrap();
+        while self.acked.load(SeqCst) < n {
+            g = self.cv.wait(g).unwrap();
+        }
+        // Disarm, or every later callback would lock and notify (a futex syscall each).
+        self.wake_at.store(u64::MAX, SeqCst);
+    }
+}
+
+impl ClientContext for Ctx {
+    // rust-rdkafka's default sends these to the `log` crate, which has no logger here; print
+    // them on stderr instead (stdout holds only the RESULT line).
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        eprintln!("librdkafka {level:?} {fac}: {msg}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        eprintln!("librdkafka error: {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for Ctx {}
+
+impl ProducerContext for Ctx {
+    /// The record's index (only latency runs use it).
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, i: usize) {
+        if let Err((e, _)) = result {
+            fail("delivery", e);
+        }
+        if let Some(t) = self.timing.get()
+            && i as u64 >= t.warmup
+        {
+            let latency = t.schedule.due(i as u64).elapsed();
+            t.hist.lock().unwrap().record(latency);
+        }
+        let n = self.acked.fetch_add(1, SeqCst) + 1;
+        if n >= self.wake_at.load(SeqCst) {
+            let _g = self.lock.lock().unwrap();
+            self.cv.notify_all();
+        }
+    }
+}
+
+fn producer(c: &Common, p: &ProducerSettings) -> ThreadedProducer<Ctx> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &c.bootstrap)
+        .set("acks", &p.acks)
+        .set("enable.idempotence", p.idempotence.to_string())
+        .set("compression.type", &p.compression)
+        .set("linger.ms", p.linger_ms.to_string())
+        .set("batch.size", p.batch_size.to_string())
+        // librdkafka's defaults (100k messages queued, 10k per batch) would cap throughput
+        // before batch.size does; lift them so batch.size is the limit, as in the Java client.
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("batch.num.messages", "1000000")
+        .set_log_level(RDKafkaLogLevel::Warning)
+        .create_with_context(Ctx::new())
+        .unwrap_or_else(|e| fail("producer", e))
+}
+
+/// Enqueues one record (librdkafka copies the value); waits while the local queue is full.
+fn send(p: &ThreadedProducer<Ctx>, topic: &str, value: &[u8], partition: i32, i: u64) {
+    let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(topic, i as usize)
+        .payload(value)
+        .partition(partition);
+    loop {
+        match p.send(record) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                thread::sleep(Duration::from_micros(100));
+            }
+            Err((e, _)) => fail("send", e),
+        }
+    }
+}
+
+fn produce(a: ProduceArgs) {
+    let c = &a.common;
+    let values = value_pool(c.size);
+    let p = producer(c, &a.producer);
+    let ctx = p.context().clone();
+    let value = |i: u64| &values[i as usize % values.len()][..];
+    // Warm-up (untimed): metadata, connections, producer id; one record per partition awaited.
+    let warmup = c.partitions.max(1) as u64;
+    for i in 0..warmup {
+        send(&p, &c.topic, value(i), partition_of(i, c.partitions), i);
+        ctx.wait_acked(i + 1);
+    }
+    let start = Instant::now();
+    for i in 0..a.count {
+        send(&p, &c.topic, value(i), partition_of(i, c.partitions), i);
+    }
+    ctx.wait_acked(warmup + a.count);
+    let elapsed = start.elapsed();
+    report_throughput(a.count, a.count * c.size as u64, elapsed);
+}
+
+fn consume(a: ConsumeArgs) {
+    let c = &a.common;
+    // librdkafka refuses assign() without a group.id; with manual assignment and no commits
+    // the group is never joined (only its coordinator is looked up).
+    let consumer: BaseConsumer<Ctx> = ClientConfig::new()
+        .set("bootstrap.servers", &c.bootstrap)
+        .set("group.id", "bench-rdkafka")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // Default 1000: once a partition's local queue passes its threshold, its next fetch
+        // waits a full second even if the application drains it at once (1M records took
+        // 3-5 s, stalled in steps of ~1 s). 10 ms keeps fetching without a busy loop.
+        .set("fetch.queue.backoff.ms", "10")
+        .set_log_level(RDKafkaLogLevel::Warning)
+        .create_with_context(Ctx::new())
+        .unwrap_or_else(|e| fail("consumer", e));
+    let start = Instant::now();
+    // Timed, like ferrokafka's first poll: without the partition leaders known at assign(),
+    // librdkafka retries the offset lookup on a fixed 500 ms timer.
+    consumer
+        .fetch_metadata(Some(&c.topic), Duration::from_secs(30))
+        .unwrap_or_else(|e| fail("metadata", e));
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..c.partitions {
+        tpl.add_partition_offset(&c.topic, p, Offset::Beginning)
+            .unwrap_or_else(|e| fail("assign", e));
+    }
+    consumer.assign(&tpl).unwrap_or_else(|e| fail("assign", e));
+    let (mut records, mut bytes, mut touched) = (0u64, 0u64, 0u64);
+    while records < a.count {
+        let Some(m) = consumer.poll(Duration::from_secs(1)) else {
+            continue;
+        };
+        let m = m.unwrap_or_else(|e| fail("poll", e));
+        let v = m.payload().unwrap_or_default();
+        bytes += v.len() as u64;
+        touched = touched.wrapping_add(v.iter().map(|b| u64::from(*b)).sum::<u64>());
+        records += 1;
+    }
+    let elapsed = start.elapsed();
+    std::hint::black_box(touched);
+    report_throughput(records, bytes, elapsed);
+}
+
+fn latency(a: LatencyArgs) {
+    let c = &a.common;
+    let values = value_pool(c.size);
+    let p = producer(c, &a.producer);
+    let ctx = p.context().clone();
+    let warmup = a.rate;
+    let total = warmup + a.rate * a.seconds;
+    let timing = ctx.timing.get_or_init(|| Timing {
+        schedule: Schedule::new(a.rate),
+        warmup,
+        hist: Mutex::new(Latencies::new()),
+    });
+    for i in 0..total {
+        // Open loop: sleep until record i is due, never waiting for acknowledgements.
+        let due = timing.schedule.due(i);
+        let now = Instant::now();
+        if due > now {
+            thread::sleep(due - now);
+        }
+        let value = &values[i as usize % values.len()][..];
+        send(&p, &c.topic, value, partition_of(i, c.partitions), i);
+    }
+    ctx.wait_acked(total);
+    timing.hist.lock().unwrap().report(c.size);
+}
+
+fn main() {
+    match Cli::parse().cmd {
+        Cmd::Produce(a) => produce(a),
+        Cmd::Consume(a) => consume(a),
+        Cmd::Latency(a) => latency(a),
+    }
+}

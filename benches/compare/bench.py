@@ -95,7 +95,7 @@ def measure(client, args, timeout):
         return Result(na=m.group(1).strip() if m else "unsupported")
     line = next((l for l in out.splitlines() if l.startswith("RESULT ")), None)
     if p.returncode != 0 or line is None:
-        tail = " | ".join(err.strip().splitlines()[-3:])
+        tail = " / ".join(err.strip().splitlines()[-3:]).replace("|", "/")
         log("    failed (exit %s): %s" % (p.returncode, tail))
         return Result(na="failed: " + (tail[:120] or "exit %s" % p.returncode))
     fields = dict(kv.split("=", 1) for kv in line.split()[1:])

@@ -195,7 +195,6 @@ impl AppendBench {
             timestamp,
             size,
             callback,
-            Instant::now(),
         ) {
             Ok(appended) => {
                 if appended.wake_sender {

@@ -188,14 +188,10 @@ impl AppendBench {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        match self.acc.append(
-            &topic,
-            partition,
-            &record,
-            timestamp,
-            size,
-            callback,
-        ) {
+        match self
+            .acc
+            .append(&topic, partition, &record, timestamp, size, callback)
+        {
             Ok(appended) => {
                 if appended.wake_sender {
                     self.acc.wakeup.notify_one();

@@ -15,7 +15,7 @@ struct Args {
     topics: Vec<String>,
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
     let cluster = MockCluster::builder()

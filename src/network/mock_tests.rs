@@ -16,22 +16,22 @@ use crate::protocol::messages::MetadataRequest;
 const METADATA: i16 = 3;
 const TIMEOUT: Duration = Duration::from_millis(1500);
 
+fn settings() -> ConnectionSettings {
+    ConnectionSettings {
+        client_id: StrBytes::from_static_str("fault-test"),
+        request_timeout: TIMEOUT,
+        connect_timeout: Duration::from_secs(5),
+        version_caps: BTreeMap::new(),
+    }
+}
+
 async fn five_in_flight(action: FaultAction) -> Vec<(Result<(), Error>, Duration)> {
     let c = MockCluster::builder().build().await.expect("mock");
     c.create_topic("t", 1);
     let conn = Arc::new(
-        Connection::connect(
-            &c.bootstrap_servers(),
-            -1,
-            ConnectionSettings {
-                client_id: StrBytes::from_static_str("fault-test"),
-                request_timeout: TIMEOUT,
-                connect_timeout: Duration::from_secs(5),
-                version_caps: BTreeMap::new(),
-            },
-        )
-        .await
-        .expect("connect"),
+        Connection::connect(&c.bootstrap_servers(), -1, settings())
+            .await
+            .expect("connect"),
     );
     // The mock answers a connection's requests in order: the fault hits the first, the
     // other four are queued behind it on the same socket.
@@ -52,18 +52,9 @@ async fn five_in_flight(action: FaultAction) -> Vec<(Result<(), Error>, Duration
     }
     assert!(conn.is_poisoned(), "a failed connection is not reused");
     // A fresh connection to the same broker works.
-    let again = Connection::connect(
-        &c.bootstrap_servers(),
-        -1,
-        ConnectionSettings {
-            client_id: StrBytes::from_static_str("fault-test"),
-            request_timeout: TIMEOUT,
-            connect_timeout: Duration::from_secs(5),
-            version_caps: BTreeMap::new(),
-        },
-    )
-    .await
-    .expect("reconnect");
+    let again = Connection::connect(&c.bootstrap_servers(), -1, settings())
+        .await
+        .expect("reconnect");
     again
         .send(MetadataRequest::default())
         .await

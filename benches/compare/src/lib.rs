@@ -139,18 +139,11 @@ impl Schedule {
 /// thread's `sleep` is late by tens of microseconds and costs no spinning.
 pub fn pace(rate: u64, total: u64) -> tokio::sync::mpsc::UnboundedReceiver<(u64, Instant)> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    // A send fails only once the receiver is gone, at the end of the run.
     std::thread::spawn(move || {
-        let schedule = Schedule::new(rate);
-        for i in 0..total {
-            let due = schedule.due(i);
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-            if tx.send((i, due)).is_err() {
-                return;
-            }
-        }
+        pace_blocking(rate, total, |i, due| {
+            let _ = tx.send((i, due));
+        })
     });
     rx
 }

@@ -19,7 +19,14 @@ fn producer(c: &Common, p: &ProducerSettings) -> KafkaProducer {
         .set("enable.idempotence", p.idempotence.to_string())
         .set("compression.type", &p.compression)
         .set("linger.ms", p.linger_ms.to_string())
-        .set("batch.size", p.batch_size.to_string())
+        .set("batch.size", p.batch_size.to_string());
+    // Experiments only (never set by scripts/bench): FK_PRODUCER_PROPS="key=value,key=value".
+    let config = std::env::var("FK_PRODUCER_PROPS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .fold(config, |c, (k, v)| c.set(k, v));
+    let config = config
         .build()
         .unwrap_or_else(|e| fail("producer config", e));
     KafkaProducer::new(config).unwrap_or_else(|e| fail("producer", e))

@@ -101,6 +101,12 @@ pub fn value_pool(size: usize) -> Vec<Bytes> {
     (0..1024).map(|i| text.slice(i * 7..i * 7 + size)).collect()
 }
 
+/// Reads every byte of a consumed value (the work every client's consume run does per
+/// record); callers fold the results into a `black_box`ed sum.
+pub fn touch(v: &[u8]) -> u64 {
+    v.iter().map(|b| u64::from(*b)).sum()
+}
+
 /// The partition of record `i`.
 pub fn partition_of(i: u64, partitions: i32) -> i32 {
     (i % partitions.max(1) as u64) as i32

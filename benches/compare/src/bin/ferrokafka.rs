@@ -90,7 +90,7 @@ async fn consume(a: ConsumeArgs) {
         for r in &batch {
             let v = r.value.as_deref().unwrap_or_default();
             bytes += v.len() as u64;
-            touched = touched.wrapping_add(v.iter().map(|b| u64::from(*b)).sum::<u64>());
+            touched = touched.wrapping_add(touch(v));
             records += 1;
         }
     }

@@ -170,8 +170,7 @@ async fn consume(a: ConsumeArgs) {
                     for r in &batch {
                         let v = r.record.value.as_deref().unwrap_or_default();
                         bytes += v.len() as u64;
-                        touched =
-                            touched.wrapping_add(v.iter().map(|b| u64::from(*b)).sum::<u64>());
+                        touched = touched.wrapping_add(touch(v));
                         offset = r.offset + 1;
                     }
                     records.fetch_add(batch.len() as u64, Ordering::Relaxed);

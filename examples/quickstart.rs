@@ -2,7 +2,9 @@
 //! `--size` bytes, consume them all back in a consumer group, check that exactly `--count`
 //! came back, and print the throughput of both sides.
 //!
-//! `cargo run --release --example quickstart -- --bootstrap localhost:9092`
+//! `cargo run --release --example quickstart -- --bootstrap localhost:9092`, or on the
+//! in-process MockCluster (no broker, no Java):
+//! `cargo run --release --features mock --example quickstart -- --mock`
 
 use std::collections::{BTreeMap, VecDeque};
 use std::process::ExitCode;
@@ -25,6 +27,9 @@ struct Args {
     /// Value size in bytes.
     #[arg(long, default_value_t = 100)]
     size: usize,
+    /// Run against an in-process MockCluster instead of `--bootstrap` (needs `--features mock`).
+    #[arg(long)]
+    mock: bool,
 }
 
 const PARTITIONS: i32 = 6;
@@ -42,16 +47,26 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn run(args: Args) -> Result<(), BoxError> {
+async fn run(mut args: Args) -> Result<(), BoxError> {
+    // Kept alive until the job ends: dropping it stops the in-process brokers.
+    let _mock = if args.mock {
+        Some(start_mock(&mut args).await?)
+    } else {
+        None
+    };
     let admin = AdminConfig::builder().bootstrap_servers(&args.bootstrap);
     let admin = AdminClient::new(admin.build()?);
-    let cluster = admin.describe_cluster().await?;
-    let id = cluster.cluster_id.as_deref().unwrap_or("(no id)");
-    println!("cluster {id}");
-    for n in &cluster.nodes {
-        let controller = cluster.controller.as_ref() == Some(n);
-        let role = if controller { " (controller)" } else { "" };
-        println!("  broker {} at {}{role}", n.id, n.addr());
+    if args.mock {
+        println!("in-process MockCluster at {}", args.bootstrap);
+    } else {
+        let cluster = admin.describe_cluster().await?;
+        let id = cluster.cluster_id.as_deref().unwrap_or("(no id)");
+        println!("cluster {id}");
+        for n in &cluster.nodes {
+            let controller = cluster.controller.as_ref() == Some(n);
+            let role = if controller { " (controller)" } else { "" };
+            println!("  broker {} at {}{role}", n.id, n.addr());
+        }
     }
 
     let topic = create_topic(&admin).await?;
@@ -66,6 +81,21 @@ async fn run(args: Args) -> Result<(), BoxError> {
     }
     report("consumed", &args, elapsed);
     Ok(())
+}
+
+#[cfg(feature = "mock")]
+async fn start_mock(args: &mut Args) -> Result<ferrokafka::mock::MockCluster, BoxError> {
+    let cluster = ferrokafka::mock::MockCluster::builder()
+        .brokers(1)
+        .build()
+        .await?;
+    args.bootstrap = cluster.bootstrap_servers();
+    Ok(cluster)
+}
+
+#[cfg(not(feature = "mock"))]
+async fn start_mock(_: &mut Args) -> Result<(), BoxError> {
+    Err("--mock needs the MockCluster: build with `--features mock`".into())
 }
 
 /// Creates `quickstart`, or, when it exists already, a fresh topic so that counts are exact.

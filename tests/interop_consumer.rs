@@ -465,6 +465,10 @@ async fn our_member(
     state: Arc<Mutex<OurState>>,
     stop: Arc<AtomicBool>,
 ) -> Result<(), String> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let mut c = KafkaConsumer::new(cfg).map_err(|e| format!("new: {e}"))?;
     c.subscribe([topic])
         .map_err(|e| format!("subscribe: {e}"))?;

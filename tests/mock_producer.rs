@@ -387,3 +387,35 @@ async fn discard_mode_acknowledges_without_storing() {
     assert!(c.records("t", 0).expect("records").is_empty());
     assert_eq!(c.end_offset("t", 0), Some(100));
 }
+
+/// Apache Kafka accepts any first sequence from a producer a partition has no state for. If the
+/// first request fails (NOT_LEADER_OR_FOLLOWER right after a topic is created, as a real broker
+/// answers while it becomes leader) and later requests of the same partition are already in
+/// flight, the broker takes a later batch as the producer's first and the resend of sequence 0
+/// is out of order: the producer must not send a second batch of a partition before the broker
+/// has acknowledged one under the current epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_batch_failure_does_not_reorder_a_fresh_producer() {
+    let c = cluster(1, "fresh", 3).await;
+    c.inject(Fault::new(PRODUCE, FaultAction::Error(6)).times(1));
+    let p = producer(
+        &c.bootstrap_servers(),
+        &[("batch.size", "200"), ("linger.ms", "0")],
+    );
+    let mut futures = Vec::new();
+    for i in 0..3000u64 {
+        let rec = ProducerRecord::new("fresh", format!("{i}")).partition((i % 3) as i32);
+        futures.push(p.enqueue(rec).await.expect("enqueue"));
+    }
+    for f in futures {
+        f.await.expect("delivered");
+    }
+    for partition in 0..3 {
+        let expected: Vec<u64> = (0..3000).filter(|i| i % 3 == partition as u64).collect();
+        assert_eq!(
+            stored(&c, "fresh", partition),
+            expected,
+            "partition {partition}: every record once, in send order"
+        );
+    }
+}

@@ -75,10 +75,13 @@ impl PartitionLog {
             }
             let first = h.base_sequence;
             let last = first.wrapping_add(h.last_offset_delta);
+            let known = self.producers.contains_key(&h.producer_id);
             let entry = self.producers.entry(h.producer_id).or_default();
             let fresh_epoch = entry.recent.is_empty() || h.producer_epoch > entry.epoch;
             if fresh_epoch {
-                if first != 0 {
+                // As Apache Kafka's ProducerStateManager: a producer this partition has no
+                // state for may start at any sequence; a new epoch of a known one starts at 0.
+                if first != 0 && known {
                     return Err(OUT_OF_ORDER_SEQUENCE_NUMBER);
                 }
                 entry.epoch = h.producer_epoch;

@@ -104,6 +104,15 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// Our ApiVersions request. From v3 Apache Kafka answers INVALID_REQUEST unless the client
+/// software name and version are non-empty and match `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`
+/// (KIP-511).
+pub(crate) fn api_versions_request() -> ApiVersionsRequest {
+    ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("ferrokafka"))
+        .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")))
+}
+
 impl Connection {
     /// Connects to `addr`, then negotiates API versions.
     ///
@@ -160,9 +169,7 @@ impl Connection {
             .ok_or_else(|| Error::Protocol("ApiVersions unknown to codec".into()))?;
         let mut version = ours;
         for _ in 0..2 {
-            let req = ApiVersionsRequest::default()
-                .with_client_software_name(StrBytes::from_static_str("ferrokafka"))
-                .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+            let req = api_versions_request();
             let resp: ApiVersionsResponse = self.send_at(req, version, None).await?;
             if resp.error_code == 35 {
                 let broker_max = resp

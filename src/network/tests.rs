@@ -1,4 +1,4 @@
-//! Connection and network-client tests against a real broker (Nisshi).
+//! Connection and network-client tests against a real broker (Apache Kafka).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::connection::{Connection, ConnectionSettings};
 use super::*;
 use crate::config::AdminConfig;
-use crate::protocol::messages::{ApiVersionsRequest, MetadataRequest, MetadataResponse};
+use crate::protocol::messages::{MetadataRequest, MetadataResponse};
 
 use crate::test_support::broker::TestBroker;
 
@@ -54,7 +54,7 @@ async fn thousand_concurrent_requests_on_one_connection() {
         let conn = conn.clone();
         tasks.push(tokio::spawn(async move {
             if i % 10 == 9 {
-                let r = conn.send(ApiVersionsRequest::default()).await?;
+                let r = conn.send(super::connection::api_versions_request()).await?;
                 assert_eq!(r.error_code, 0);
                 assert!(r.api_keys.iter().any(|k| k.api_key == 0), "lists Produce");
                 Ok::<_, Error>(None)
@@ -135,7 +135,10 @@ async fn broker_killed_mid_request_fails_every_waiter_fast() {
     }
     assert!(started.elapsed() < timeout, "took {:?}", started.elapsed());
     assert!(conn.is_poisoned());
-    let err = conn.send(ApiVersionsRequest::default()).await.unwrap_err();
+    let err = conn
+        .send(super::connection::api_versions_request())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Disconnected { .. }), "{err}");
 }
 
@@ -147,7 +150,7 @@ async fn paused_broker_times_out_within_request_timeout_then_reconnects() {
     cfg = cfg.set("request.timeout.ms", "800");
     let cfg = cfg.build().expect("config");
     let net = Arc::new(NetworkClient::new(&cfg.common));
-    net.send(Target::Any, ApiVersionsRequest::default())
+    net.send(Target::Any, super::connection::api_versions_request())
         .await
         .expect("healthy broker answers");
     b.pause();

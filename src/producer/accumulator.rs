@@ -41,6 +41,11 @@ pub(crate) struct PartitionQueue {
     next_sequence: i32,
     /// Base sequences of this partition's batches in flight.
     in_flight_sequences: Vec<i32>,
+    /// The (producer id, epoch) under which the broker last acknowledged a batch of this
+    /// partition. Until it matches the current one, one batch at a time: Apache Kafka accepts
+    /// any first sequence from a producer the partition has no state for, so a second batch
+    /// overtaking a failed first one would be written ahead of it.
+    acked_under: Option<(i64, i16)>,
 }
 
 pub(crate) struct TopicState {
@@ -384,6 +389,9 @@ impl Accumulator {
                 if head.sequence.is_some() && q.in_flight > 0 {
                     continue;
                 }
+                if sequence.is_some() && q.acked_under != sequence && q.in_flight > 0 {
+                    continue;
+                }
                 let ready = force
                     || head.attempts > 0
                     || q.batches.len() > 1
@@ -448,6 +456,19 @@ impl Accumulator {
             {
                 q.in_flight_sequences.swap_remove(i);
             }
+        }
+    }
+
+    /// Records that the broker acknowledged `batch` (written or a duplicate): it now has state
+    /// for this producer and epoch on the partition and checks every later sequence.
+    pub(crate) fn acknowledged(&self, batch: &ProducerBatch) {
+        let Some(s) = batch.sequence else {
+            return;
+        };
+        let t = self.topic(&batch.shared.topic);
+        let mut st = t.lock();
+        if let Some(q) = st.partitions.get_mut(batch.partition() as usize) {
+            q.acked_under = Some((s.producer_id, s.epoch));
         }
     }
 

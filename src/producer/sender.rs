@@ -463,6 +463,7 @@ fn handle_partition(
     match code {
         0 | DUPLICATE_SEQUENCE_NUMBER => {
             let base_offset = if code == 0 { base_offset } else { -1 };
+            shared.acc.acknowledged(&batch);
             shared.release(
                 batch,
                 BatchOutcome::Done {

@@ -61,7 +61,7 @@ pub(crate) async fn run(shared: Arc<GroupShared>) {
         let req = HeartbeatRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(shared.group_id.clone())))
             .with_generation_id(generation)
-            .with_member_id(StrBytes::from_string(member_id))
+            .with_member_id(StrBytes::from_string(member_id.clone()))
             .with_group_instance_id(shared.instance_id.clone().map(StrBytes::from_string));
         let result = match shared.net.coordinator_connection(&node).await {
             Ok(conn) => match conn.version_for::<HeartbeatRequest>() {
@@ -77,9 +77,27 @@ pub(crate) async fn run(shared: Arc<GroupShared>) {
             },
             Err(e) => Err(e),
         };
-        match result {
-            Ok(0) => last_ok = Instant::now(),
-            Ok(REBALANCE_IN_PROGRESS) => {
+        let outcome = match result {
+            Ok(code) => {
+                let st = shared.state();
+                heartbeat_outcome(
+                    code,
+                    (generation, &member_id),
+                    (st.generation, &st.member_id),
+                )
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "heartbeat failed");
+                if last_ok.elapsed() > shared.session_timeout {
+                    shared.mark_coordinator_unknown();
+                }
+                continue;
+            }
+        };
+        match outcome {
+            HeartbeatOutcome::Alive => last_ok = Instant::now(),
+            HeartbeatOutcome::Stale => {}
+            HeartbeatOutcome::Rejoin => {
                 last_ok = Instant::now();
                 tracing::debug!(group = %shared.group_id, "rebalance in progress");
                 // Still a member of this generation until it rejoins: commits made while
@@ -87,13 +105,20 @@ pub(crate) async fn run(shared: Arc<GroupShared>) {
                 shared.rejoin.store(true, Ordering::Release);
                 shared.wake.notify_waiters();
             }
-            Ok(code @ (ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID | FENCED_INSTANCE_ID)) => {
+            HeartbeatOutcome::Lost {
+                code,
+                reset_member_id,
+            } => {
                 tracing::info!(group = %shared.group_id, code, "membership lost; rejoining");
                 {
                     let mut st = shared.state();
+                    // Checked again under the lock: a join may have finished meanwhile.
+                    if st.generation != generation || st.member_id != member_id {
+                        continue;
+                    }
                     st.stable = false;
                     st.generation = -1;
-                    if code != ILLEGAL_GENERATION {
+                    if reset_member_id {
                         st.member_id.clear();
                     }
                 }
@@ -101,14 +126,107 @@ pub(crate) async fn run(shared: Arc<GroupShared>) {
                 shared.rejoin.store(true, Ordering::Release);
                 shared.wake.notify_waiters();
             }
-            Ok(code) if is_coordinator_error(code) => shared.mark_coordinator_unknown(),
-            Ok(code) => tracing::debug!(code, "heartbeat error"),
-            Err(e) => {
-                tracing::debug!(error = %e, "heartbeat failed");
-                if last_ok.elapsed() > shared.session_timeout {
-                    shared.mark_coordinator_unknown();
-                }
-            }
+            HeartbeatOutcome::CoordinatorUnknown => shared.mark_coordinator_unknown(),
+            HeartbeatOutcome::Other(code) => tracing::debug!(code, "heartbeat error"),
+        }
+    }
+}
+
+/// What a heartbeat answer means for this member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeartbeatOutcome {
+    Alive,
+    /// The group is rebalancing: rejoin, still a member of the current generation.
+    Rejoin,
+    /// Fenced or forgotten: owned partitions are lost.
+    Lost {
+        code: i16,
+        reset_member_id: bool,
+    },
+    CoordinatorUnknown,
+    /// The answer speaks for a generation or member id this member has already left behind
+    /// (a join completed while the heartbeat was in flight): Apache Kafka answers such a
+    /// heartbeat ILLEGAL_GENERATION, which must not undo the new membership.
+    Stale,
+    Other(i16),
+}
+
+/// Decides what a heartbeat error `code` means, given the (generation, member id) it was sent
+/// with and the member's (generation, member id) now. Java's HeartbeatResponseHandler
+/// likewise ignores errors once the generation has changed.
+pub(crate) fn heartbeat_outcome(
+    code: i16,
+    sent: (i32, &str),
+    now: (i32, &str),
+) -> HeartbeatOutcome {
+    if code == 0 {
+        return HeartbeatOutcome::Alive;
+    }
+    if sent != now {
+        return HeartbeatOutcome::Stale;
+    }
+    match code {
+        REBALANCE_IN_PROGRESS => HeartbeatOutcome::Rejoin,
+        ILLEGAL_GENERATION => HeartbeatOutcome::Lost {
+            code,
+            reset_member_id: false,
+        },
+        UNKNOWN_MEMBER_ID | FENCED_INSTANCE_ID => HeartbeatOutcome::Lost {
+            code,
+            reset_member_id: true,
+        },
+        c if is_coordinator_error(c) => HeartbeatOutcome::CoordinatorUnknown,
+        c => HeartbeatOutcome::Other(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_answers_by_membership() {
+        let g5 = (5, "m-1");
+        let cases: [(i16, (i32, &str), (i32, &str), HeartbeatOutcome); 9] = [
+            (0, g5, g5, HeartbeatOutcome::Alive),
+            (0, g5, (6, "m-1"), HeartbeatOutcome::Alive),
+            (REBALANCE_IN_PROGRESS, g5, g5, HeartbeatOutcome::Rejoin),
+            (
+                ILLEGAL_GENERATION,
+                g5,
+                g5,
+                HeartbeatOutcome::Lost {
+                    code: ILLEGAL_GENERATION,
+                    reset_member_id: false,
+                },
+            ),
+            // The race Apache Kafka shows: the heartbeat of generation 5 is answered after
+            // this member already joined generation 6.
+            (ILLEGAL_GENERATION, g5, (6, "m-1"), HeartbeatOutcome::Stale),
+            (
+                REBALANCE_IN_PROGRESS,
+                g5,
+                (6, "m-1"),
+                HeartbeatOutcome::Stale,
+            ),
+            (UNKNOWN_MEMBER_ID, g5, (5, "m-2"), HeartbeatOutcome::Stale),
+            (
+                UNKNOWN_MEMBER_ID,
+                g5,
+                g5,
+                HeartbeatOutcome::Lost {
+                    code: UNKNOWN_MEMBER_ID,
+                    reset_member_id: true,
+                },
+            ),
+            (16, g5, g5, HeartbeatOutcome::CoordinatorUnknown),
+        ];
+        for (code, sent, now, want) in cases {
+            assert_eq!(
+                heartbeat_outcome(code, sent, now),
+                want,
+                "code {code}, sent {sent:?}, now {now:?}"
+            );
         }
     }
 }

@@ -187,7 +187,8 @@ mod tests {
     #[test]
     fn heartbeat_answers_by_membership() {
         let g5 = (5, "m-1");
-        let cases: [(i16, (i32, &str), (i32, &str), HeartbeatOutcome); 9] = [
+        type Membership<'a> = (i32, &'a str);
+        let cases: [(i16, Membership, Membership, HeartbeatOutcome); 9] = [
             (0, g5, g5, HeartbeatOutcome::Alive),
             (0, g5, (6, "m-1"), HeartbeatOutcome::Alive),
             (REBALANCE_IN_PROGRESS, g5, g5, HeartbeatOutcome::Rejoin),

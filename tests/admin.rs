@@ -1,4 +1,4 @@
-//! AdminClient against a real broker (Nisshi).
+//! AdminClient against a real broker (Apache Kafka).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! KafkaConsumer against a real broker (Nisshi).
+//! KafkaConsumer against a real broker (Apache Kafka).
 
 mod common;
 

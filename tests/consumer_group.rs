@@ -1,4 +1,4 @@
-//! Consumer groups against a real broker (Nisshi): splitting, takeover, poll timeouts.
+//! Consumer groups against a real broker (Apache Kafka): splitting, takeover, poll timeouts.
 
 mod common;
 

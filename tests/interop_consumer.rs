@@ -1,5 +1,5 @@
 //! The consumer (and the producer's output) against librdkafka (PyPI confluent-kafka 2.16),
-//! through a real broker (Nisshi):
+//! through a real broker (Apache Kafka):
 //!
 //! - one of our consumers and two librdkafka consumers join one group (range assignor) one by
 //!   one while reading: they end split 2/2/2 in contiguous ranges, partitions pass between us

@@ -167,11 +167,48 @@ def median(runs):
     return m
 
 
+class Kafka:
+    """A single-node Apache Kafka (KRaft) started through `scripts/kafka node`, data in a temp dir."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="bench-kafka-")
+        port, cport = free_port(), free_port()
+        self.bootstrap = "127.0.0.1:%d" % port
+        self.log = open(os.path.join(self.dir, "broker.log"), "w")
+        self.p = subprocess.Popen(
+            [os.path.join(ROOT, "scripts", "kafka"), "node", "--dir", self.dir, "--node-id", "1",
+             "--port", str(port), "--controller-port", str(cport), "--voters", "1@127.0.0.1:%d" % cport],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(1200):
+            if "Kafka Server started" in open(os.path.join(self.dir, "broker.log")).read():
+                return
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError("Apache Kafka did not start (log %s/broker.log)" % self.dir)
+
+    def create(self, name, parts):
+        libs = subprocess.check_output([os.path.join(ROOT, "scripts", "kafka"), "path"], text=True).strip()
+        subprocess.check_call(
+            ["java", "-cp", libs + "/*", "org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+             self.bootstrap, "--create", "--topic", name, "--partitions", str(parts)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def start_broker(kind, discard, topics):
     """A fresh broker with `topics` ((name, partitions)) created."""
     if kind == "mock":
         return MockBroker(discard, topics)
-    b = Nisshi()
+    b = Kafka() if kind == "kafka" else Nisshi()
     for name, parts in topics:
         b.create(name, parts)
     return b
@@ -334,16 +371,24 @@ def versions():
     except Exception:
         sha = "?"
     try:
-        nb = subprocess.check_output([os.path.join(ROOT, "scripts", "broker"), "path"], text=True).strip()
-        nisshi = subprocess.check_output([nb, "--version"], text=True).strip()
+        nb = subprocess.check_output([os.path.join(ROOT, "scripts", "broker"), "path"], text=True,
+                                     stderr=subprocess.DEVNULL).strip()
+        nisshi = subprocess.check_output([nb, "--version"], text=True, stderr=subprocess.DEVNULL).strip()
     except Exception:
-        nisshi = "?"
+        nisshi = "Nisshi: not installed"
+    try:
+        libs = subprocess.check_output([os.path.join(ROOT, "scripts", "kafka"), "path"], text=True).strip()
+        jar = [f for f in os.listdir(libs) if f.startswith("kafka_2.13-")][0]
+        kafka = "Apache Kafka " + jar[len("kafka_2.13-"):-len(".jar")] + " (KRaft, single node, Maven Central jars)"
+    except Exception:
+        kafka = "Apache Kafka: ?"
     return [
         "ferrokafka %s (git %s)" % (v("ferrokafka"), sha),
         "rust-rdkafka %s (librdkafka %s, built from source)" % (v("rdkafka"), v("rdkafka-sys").split("+")[-1]),
         "krafka %s" % v("krafka"),
         "rskafka %s" % v("rskafka"),
         rustc,
+        kafka,
         nisshi,
     ]
 
@@ -365,8 +410,9 @@ def write_report(path, args, clients, brokers, results, command, elapsed):
         w("- " + v)
     w("- Brokers: **mock** = ferrokafka's MockCluster in discard mode (acknowledges and drops "
       "produced data, still checking idempotent sequences; measures the client alone), keeping "
-      "data for consumer runs; **nisshi** = Nisshi (a real Kafka-compatible broker, memory engine), "
-      "restarted for every producer cell. The broker shares the 2 cores with the client.")
+      "data for consumer runs; **kafka** = Apache Kafka (single KRaft node, 512 MiB heap), "
+      "restarted for every producer cell; **nisshi** = Nisshi (a Kafka-compatible broker, memory "
+      "engine; optional). The broker shares the 2 cores with the client.")
     w("- Producer: null keys, record i to partition i %% partitions, values from one pre-generated "
       "pool of 1024 values, linger.ms=5, batch.size=1 MiB, timed from the first send to the last "
       "acknowledgement after an untimed warm-up record per partition. %d records at 100 B, %d at "
@@ -435,7 +481,7 @@ def write_report(path, args, clients, brokers, results, command, elapsed):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clients", default=",".join(CLIENTS))
-    ap.add_argument("--brokers", default="mock,nisshi")
+    ap.add_argument("--brokers", default="mock,kafka", help="mock, kafka, nisshi")
     ap.add_argument("--only", default="produce,consume,latency")
     ap.add_argument("--count", type=int, default=1_000_000, help="records per 100 B run (1 KB runs: a fifth)")
     ap.add_argument("--latency-seconds", type=int, default=10)

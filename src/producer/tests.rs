@@ -1,4 +1,4 @@
-//! Producer tests against a real broker (Nisshi), reading back through the raw Fetch path.
+//! Producer tests against a real broker (Apache Kafka), reading back through the raw Fetch path.
 
 use std::collections::HashMap;
 use std::sync::Arc;

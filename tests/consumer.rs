@@ -204,3 +204,103 @@ async fn auto_offset_reset_none_is_a_typed_error() {
     };
     assert!(matches!(err, Error::NoOffsetForPartition { .. }), "{err}");
 }
+
+/// Java users write `poll(Long.MAX_VALUE)`: `poll(Duration::MAX)` waits for records, it does
+/// not overflow the clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_with_duration_max_returns_records() {
+    let b = TestBroker::shared();
+    let topic = "consume-poll-max";
+    create_topic(&b.bootstrap(), topic, 1).await;
+    produce_values(
+        &b.bootstrap(),
+        topic,
+        1,
+        (0..10).map(|i| i.to_string()),
+        "none",
+    )
+    .await;
+    let mut c = consumer(&b.bootstrap(), &[]);
+    c.assign([TopicPartition::new(topic, 0)]).expect("assign");
+    let records = tokio::time::timeout(Duration::from_secs(30), c.poll(Duration::MAX))
+        .await
+        .expect("records arrive")
+        .expect("poll");
+    assert!(!records.is_empty());
+    assert_eq!(records.iter().next().map(|r| r.offset), Some(0));
+}
+
+/// `poll` is cancel safe: dropped at random points (a `select!` against a short timer), it
+/// never loses or repeats a record. Metadata is refreshed on every poll (max age 1 ms), so a
+/// poll cancelled in any await it has is exercised, with commits after every batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_cancelled_at_random_points_delivers_every_record_once() {
+    const TOTAL: usize = 100_000;
+    let b = TestBroker::shared();
+    let topic = "consume-cancel";
+    create_topic(&b.bootstrap(), topic, 3).await;
+    produce_values(
+        &b.bootstrap(),
+        topic,
+        3,
+        (0..TOTAL).map(|i| i.to_string()),
+        "lz4",
+    )
+    .await;
+    let mut c = consumer(
+        &b.bootstrap(),
+        &[
+            ("group.id", "cancel"),
+            ("enable.auto.commit", "false"),
+            ("max.poll.records", "2000"),
+            ("metadata.max.age.ms", "1"),
+        ],
+    );
+    c.subscribe([topic]).expect("subscribe");
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut seen = vec![0u8; TOTAL];
+    let mut delivered = 0usize;
+    let (mut cancelled, mut completed) = (0u32, 0u32);
+    // Join the group first (a join cancelled over and over would make no progress here).
+    while delivered == 0 {
+        for r in &c.poll(Duration::from_secs(5)).await.expect("poll") {
+            seen[value(r).parse::<usize>().expect("number")] += 1;
+            delivered += 1;
+        }
+    }
+    c.commit_sync().await.expect("commit");
+    // A lost record is never delivered again (the position moved past it): stop once nothing
+    // new arrived for 10 s and report what is missing.
+    let mut progress = Instant::now();
+    while delivered < TOTAL && progress.elapsed() < Duration::from_secs(10) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let cancel_after = Duration::from_micros(rng % 10_000);
+        tokio::select! {
+            r = c.poll(Duration::from_millis(500)) => {
+                completed += 1;
+                let records = r.expect("poll");
+                for r in &records {
+                    let v: usize = value(r).parse().expect("number");
+                    seen[v] += 1;
+                    delivered += 1;
+                    progress = Instant::now();
+                }
+                if !records.is_empty() {
+                    c.commit_sync().await.expect("commit");
+                }
+            }
+            _ = tokio::time::sleep(cancel_after) => cancelled += 1,
+        }
+    }
+    let repeated: Vec<usize> = (0..TOTAL).filter(|v| seen[*v] > 1).take(10).collect();
+    let missing: Vec<usize> = (0..TOTAL).filter(|v| seen[*v] == 0).take(10).collect();
+    assert!(
+        repeated.is_empty() && missing.is_empty(),
+        "{delivered} of {TOTAL} delivered: repeated {repeated:?}, missing {missing:?} \
+         ({cancelled} polls cancelled, {completed} completed)"
+    );
+    assert!(cancelled > 10, "only {cancelled} polls were cancelled");
+    c.close().await.expect("close");
+}

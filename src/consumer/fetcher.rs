@@ -12,6 +12,7 @@ use super::record::ConsumerRecord;
 use super::subscription::{PositionSource, SubscriptionState};
 use crate::config::{ConsumerConfig, IsolationLevel};
 use crate::error::{Error, ErrorCode, Result};
+use crate::network::metadata::Cluster;
 use crate::network::{NetworkClient, Target};
 use crate::protocol::StrBytes;
 use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -73,6 +74,8 @@ pub(crate) struct Fetcher {
     rx: mpsc::UnboundedReceiver<FetchResult>,
     buffered: VecDeque<CompletedFetch>,
     topics: HashMap<String, Arc<str>>,
+    /// An error met after records were taken in the same `collect`: returned by the next one.
+    pending_error: Option<Error>,
 }
 
 impl Fetcher {
@@ -86,6 +89,7 @@ impl Fetcher {
             rx,
             buffered: VecDeque::new(),
             topics: HashMap::new(),
+            pending_error: None,
         }
     }
 
@@ -109,11 +113,9 @@ impl Fetcher {
 
     /// Sends a Fetch to every leader that has fetchable partitions, nothing buffered for them,
     /// and no fetch in flight.
-    pub(crate) async fn send_fetches(&mut self, subs: &SubscriptionState) {
-        let cluster = match self.net.metadata().await {
-            Ok(c) => c,
-            Err(_) => self.net.cluster(),
-        };
+    /// Never awaits (`poll` calls it after taking records): a leader missing from `cluster`
+    /// flags a metadata refresh for the next poll.
+    pub(crate) fn send_fetches(&mut self, subs: &SubscriptionState, cluster: &Cluster) {
         let buffered: HashSet<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
         let mut per_node: HashMap<i32, Vec<(TopicPartition, i64, Option<i32>)>> = HashMap::new();
         let mut missing_leader = false;
@@ -224,43 +226,58 @@ impl Fetcher {
     /// applied here: out of range -> reset per policy (or an error with `none`), stale leader ->
     /// metadata refresh, corrupt data -> returned as the error.
     pub(crate) fn collect(&mut self, subs: &mut SubscriptionState) -> Result<Vec<ConsumerRecord>> {
+        if let Some(e) = self.pending_error.take() {
+            return Err(e);
+        }
         self.discard_stale(subs);
         let mut out = Vec::new();
-        while out.len() < self.cfg.max_poll_records {
-            let Some(f) = self.buffered.front_mut() else {
-                break;
-            };
+        // Each buffered entry is looked at once per call: paused ones stay where they are, so a
+        // buffer of only paused partitions cannot keep this loop (which never yields) turning.
+        let mut i = 0;
+        while out.len() < self.cfg.max_poll_records && i < self.buffered.len() {
+            let f = &mut self.buffered[i];
             let Some(state) = subs.assignment.get_mut(&f.tp) else {
-                self.buffered.pop_front();
+                self.buffered.remove(i);
                 continue;
             };
             if let Some(e) = f.error.take() {
                 let tp = f.tp.clone();
-                self.buffered.pop_front();
-                match e.code() {
+                self.buffered.remove(i);
+                let fatal = match e.code() {
                     Some(ErrorCode(OFFSET_OUT_OF_RANGE)) => {
                         let reset = subs.default_reset();
                         if reset == PositionSource::NoReset {
-                            return Err(Error::Unknown(format!(
+                            Some(Error::Unknown(format!(
                                 "offset out of range for {tp} and auto.offset.reset=none"
-                            )));
+                            )))
+                        } else {
+                            subs.request_position(&tp, reset).err()
                         }
-                        subs.request_position(&tp, reset)?;
                     }
-                    Some(code) if code.invalidates_metadata() => self.net.request_update(),
-                    Some(_) => tracing::debug!(%tp, error = %e, "fetch partition error"),
-                    None => return Err(e),
+                    Some(code) if code.invalidates_metadata() => {
+                        self.net.request_update();
+                        None
+                    }
+                    Some(_) => {
+                        tracing::debug!(%tp, error = %e, "fetch partition error");
+                        None
+                    }
+                    None => Some(e),
+                };
+                if let Some(e) = fatal {
+                    // Records already taken in this call are returned; the error comes with
+                    // the next call, as Java's consumer does.
+                    if out.is_empty() {
+                        return Err(e);
+                    }
+                    self.pending_error = Some(e);
+                    break;
                 }
                 continue;
             }
             if state.paused {
-                // Keep it buffered until resume.
-                if self.buffered.len() == 1 {
-                    break;
-                }
-                if let Some(f) = self.buffered.pop_front() {
-                    self.buffered.push_back(f);
-                }
+                // Kept buffered until resume.
+                i += 1;
                 continue;
             }
             state.high_watermark = f.high_watermark;
@@ -274,9 +291,10 @@ impl Fetcher {
                 if state.position.is_some_and(|p| p < f.end_offset) {
                     state.position = Some(f.end_offset);
                 }
-                self.buffered.pop_front();
+                self.buffered.remove(i);
             } else {
                 f.fetch_offset = state.position.unwrap_or(f.fetch_offset);
+                i += 1;
             }
         }
         Ok(out)
@@ -508,6 +526,117 @@ mod tests {
             .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
             .collect();
         (vals, end)
+    }
+
+    fn fetcher() -> Fetcher {
+        let cfg = ConsumerConfig::builder()
+            .bootstrap_servers("127.0.0.1:1")
+            .build()
+            .expect("config");
+        Fetcher::new(
+            Arc::new(NetworkClient::new(&cfg.common)),
+            FetchConfig::from_config(&cfg),
+        )
+    }
+
+    /// `n` records of `tp` from offset `from`, as a fetch response would buffer them.
+    fn completed(tp: &TopicPartition, from: i64, n: i64) -> CompletedFetch {
+        let topic: Arc<str> = Arc::from(tp.topic.as_str());
+        CompletedFetch {
+            tp: tp.clone(),
+            fetch_offset: from,
+            records: (from..from + n)
+                .map(|offset| ConsumerRecord {
+                    topic: topic.clone(),
+                    partition: tp.partition,
+                    offset,
+                    timestamp: 0,
+                    timestamp_type: Default::default(),
+                    key: None,
+                    value: Some(Bytes::from(offset.to_string())),
+                    headers: Vec::new(),
+                    leader_epoch: None,
+                })
+                .collect(),
+            end_offset: from + n,
+            high_watermark: from + n,
+            error: None,
+        }
+    }
+
+    /// Every partition of `tps` assigned at position 0.
+    fn assigned(tps: &[TopicPartition]) -> SubscriptionState {
+        let mut subs = SubscriptionState::new(crate::config::AutoOffsetReset::Earliest);
+        subs.assign_manual(tps.iter().cloned(), PositionSource::Earliest)
+            .expect("assign");
+        for tp in tps {
+            subs.seek(tp, 0).expect("seek");
+        }
+        subs
+    }
+
+    /// Runs `collect` on a thread of its own: a spinning `collect` never yields, so only the
+    /// test thread's timeout can tell it apart from a slow one.
+    fn collect_within(
+        mut f: Fetcher,
+        mut subs: SubscriptionState,
+        limit: Duration,
+    ) -> (Fetcher, SubscriptionState, Result<Vec<ConsumerRecord>>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = f.collect(&mut subs);
+            let _ = tx.send((f, subs, r));
+        });
+        rx.recv_timeout(limit)
+            .expect("collect did not return (spinning over paused partitions)")
+    }
+
+    #[tokio::test]
+    async fn collect_visits_paused_partitions_once() {
+        let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new("t", p)).collect();
+        let mut f = fetcher();
+        let mut subs = assigned(&tps);
+        for tp in &tps {
+            f.buffered.push_back(completed(tp, 0, 5));
+        }
+        subs.state_mut(&tps[0]).expect("state").paused = true;
+        subs.state_mut(&tps[1]).expect("state").paused = true;
+        let (f, subs, r) = collect_within(f, subs, Duration::from_secs(5));
+        let got: Vec<(i32, i64)> = r
+            .expect("collect")
+            .iter()
+            .map(|r| (r.partition, r.offset))
+            .collect();
+        assert_eq!(got, (0..5).map(|o| (2, o)).collect::<Vec<_>>());
+        // Only paused partitions left: returns at once with nothing.
+        let (mut f, mut subs, r) = collect_within(f, subs, Duration::from_secs(5));
+        assert!(r.expect("collect").is_empty());
+        // The paused partitions kept their records for after resume.
+        subs.state_mut(&tps[0]).expect("state").paused = false;
+        let again = f.collect(&mut subs).expect("collect");
+        assert!(
+            again.iter().all(|r| r.partition == 0) && again.len() == 5,
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn partition_error_after_records_were_taken_comes_on_the_next_call() {
+        let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
+        let mut f = fetcher();
+        let mut subs = assigned(&tps);
+        f.buffered.push_back(completed(&tps[0], 0, 5));
+        let mut bad = completed(&tps[1], 0, 0);
+        bad.error = Some(Error::Protocol("corrupt batch".into()));
+        f.buffered.push_back(bad);
+        let first = f
+            .collect(&mut subs)
+            .expect("records taken before the error come back");
+        assert_eq!(first.len(), 5);
+        assert_eq!(subs.state(&tps[0]).expect("state").position, Some(5));
+        let err = f.collect(&mut subs).expect_err("then the error");
+        assert!(matches!(err, Error::Protocol(_)), "{err}");
+        assert!(f.collect(&mut subs).expect("once").is_empty());
     }
 
     #[test]

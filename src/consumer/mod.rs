@@ -200,24 +200,34 @@ impl KafkaConsumer {
     /// Errors: [`Error::NoOffsetForPartition`] with `auto.offset.reset=none`, group errors
     /// that retries could not clear, corrupt record data.
     ///
+    /// `timeout` saturates: `Duration::MAX` waits until records arrive.
+    ///
     /// # Cancel safety
-    /// Cancel safe: records leave the buffer only when `poll` completes; a dropped poll
-    /// loses nothing (a rebalance in progress resumes on the next call).
+    /// Cancel safe: records are taken from the buffer (and positions advanced) only after the
+    /// last await, and returned at once, so a dropped poll loses nothing (a rebalance in
+    /// progress resumes on the next call). Tested by
+    /// `tests/consumer.rs::poll_cancelled_at_random_points_delivers_every_record_once`.
     pub async fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
         if self.closed {
             return Err(Error::Closed);
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         if let Some(c) = &self.coordinator {
             c.record_poll();
         }
         loop {
             self.ensure_group().await?;
             self.update_positions().await?;
+            // The last await of an iteration: a metadata refresh (when due) happens before any
+            // record is taken, so a poll dropped anywhere loses nothing.
+            let cluster = match tokio::time::timeout_at(deadline, self.net.metadata()).await {
+                Ok(Ok(c)) => c,
+                _ => self.net.cluster(),
+            };
             self.maybe_auto_commit();
             self.fetcher.drain_responses();
             let records = self.fetcher.collect(&mut self.subs)?;
-            self.fetcher.send_fetches(&self.subs).await;
+            self.fetcher.send_fetches(&self.subs, &cluster);
             if !records.is_empty() {
                 return Ok(ConsumerRecords::new(records));
             }
@@ -730,6 +740,15 @@ impl KafkaConsumer {
         self.net.close();
         r
     }
+}
+
+/// `now + timeout`, saturated: `poll(Duration::MAX)` (Java's `poll(Long.MAX_VALUE)`) waits
+/// as long as it takes instead of overflowing the clock.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        // About 30 years: later than any process lives, and representable on every platform.
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
 }
 
 #[cfg(test)]

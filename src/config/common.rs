@@ -155,7 +155,18 @@ impl CommonConfig {
         Ok(CommonConfig {
             bootstrap_servers: props.list("bootstrap.servers")?,
             client_id: props.string("client.id")?,
-            client_dns_lookup: props.choice("client.dns.lookup")?.parse()?,
+            client_dns_lookup: match props.choice("client.dns.lookup")?.parse()? {
+                ClientDnsLookup::UseAllDnsIps => ClientDnsLookup::UseAllDnsIps,
+                other => {
+                    return Err(ConfigError::new(
+                        "client.dns.lookup",
+                        format!(
+                            "`{other}` is not supported yet (it needs canonical names from \
+                             reverse DNS); use use_all_dns_ips"
+                        ),
+                    ));
+                }
+            },
             request_timeout: props.duration("request.timeout.ms")?,
             metadata_max_age: props.duration("metadata.max.age.ms")?,
             reconnect_backoff,

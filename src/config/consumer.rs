@@ -348,6 +348,15 @@ impl ConsumerConfig {
 
     fn from_props(props: &Props) -> Result<ConsumerConfig, ConfigError> {
         let common = CommonConfig::from_props(props)?;
+        // It applies to pattern subscriptions only (as in Java), and there are none yet: false
+        // would change nothing, so it is refused rather than ignored.
+        if !props.bool("exclude.internal.topics")? {
+            return Err(ConfigError::new(
+                "exclude.internal.topics",
+                "false is not supported yet: it only affects pattern subscriptions, which are \
+                 not supported yet (subscribe to internal topics by name)",
+            ));
+        }
         let group_id = props.opt_string("group.id")?;
         let group_instance_id = props.opt_string("group.instance.id")?;
         if group_instance_id.is_some() && group_id.is_none() {
@@ -557,6 +566,13 @@ mod tests {
 
     fn err(extra: &[(&str, &str)]) -> ConfigError {
         consumer(extra).unwrap_err()
+    }
+
+    #[test]
+    fn exclude_internal_topics_false_is_refused() {
+        let e = err(&[("exclude.internal.topics", "false")]);
+        assert_eq!(e.key, "exclude.internal.topics");
+        assert!(e.reason.contains("not supported"), "{e}");
     }
 
     /// Java 4.x's consumer defaults (plus group.id=g), as written by `to_properties`.

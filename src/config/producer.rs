@@ -296,6 +296,30 @@ impl ProducerConfig {
             ));
         }
 
+        // Settings we do not implement are refused, never silently ignored.
+        if transactional_id.is_some() {
+            return Err(ConfigError::new(
+                "transactional.id",
+                "transactions are not supported yet: the producer would not be transactional",
+            ));
+        }
+        // lz4_flex compresses at one (fast) level; the default stands for "the codec's level".
+        if props.int::<i32>("compression.lz4.level")? != 9 {
+            return Err(ConfigError::new(
+                "compression.lz4.level",
+                "is not supported: lz4 is compressed at a single level (leave the default 9)",
+            ));
+        }
+        if !props
+            .duration("partitioner.availability.timeout.ms")?
+            .is_zero()
+        {
+            return Err(ConfigError::new(
+                "partitioner.availability.timeout.ms",
+                "is not supported yet: only 0 (partitions of slow brokers are not skipped)",
+            ));
+        }
+
         // Java's rule: delivery.timeout.ms >= linger.ms + request.timeout.ms. An explicit
         // smaller value is an error; the default is raised to the sum.
         let linger = props.duration("linger.ms")?;
@@ -548,7 +572,7 @@ mod tests {
         assert!(cfg.partitioner_ignore_keys);
         let again = ProducerConfig::from_properties(cfg.to_properties()).unwrap();
         assert_eq!(again, cfg);
-        let cfg = producer(&[("transactional.id", "tx"), ("delivery.timeout.ms", "30005")]);
+        let cfg = producer(&[("delivery.timeout.ms", "30005")]);
         let cfg = cfg.unwrap();
         assert_eq!(
             ProducerConfig::from_properties(cfg.to_properties()),
@@ -689,9 +713,26 @@ mod tests {
     }
 
     #[test]
+    fn settings_without_effect_are_refused() {
+        for (key, value) in [
+            ("transactional.id", "tx"),
+            ("compression.lz4.level", "5"),
+            ("partitioner.availability.timeout.ms", "1000"),
+        ] {
+            let e = err(&[(key, value)]);
+            assert_eq!(e.key, key);
+            assert!(e.reason.contains("not supported"), "{e}");
+        }
+        let cfg = producer(&[
+            ("compression.lz4.level", "9"),
+            ("partitioner.availability.timeout.ms", "0"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.compression_lz4_level, 9);
+    }
+
+    #[test]
     fn transactional_id_needs_idempotence() {
-        let cfg = producer(&[("transactional.id", "tx")]).unwrap();
-        assert_eq!(cfg.transactional_id.as_deref(), Some("tx"));
         let e = err(&[("transactional.id", "tx"), ("enable.idempotence", "false")]);
         assert_eq!(e.key, "transactional.id");
         assert!(e.reason.contains("enable.idempotence=false"), "{e}");

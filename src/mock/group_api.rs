@@ -381,7 +381,6 @@ fn describe(shared: &Shared, frame: Bytes, refuse: Option<i16>) -> Result<Outcom
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::time::{Duration, Instant};
 
     use crate::consumer::KafkaConsumer;
@@ -430,12 +429,7 @@ mod tests {
         let conn = Connection::connect(
             &c.bootstrap_servers(),
             -1,
-            ConnectionSettings {
-                client_id: StrBytes::from_static_str("admin"),
-                request_timeout: Duration::from_secs(5),
-                connect_timeout: Duration::from_secs(5),
-                version_caps: BTreeMap::new(),
-            },
+            ConnectionSettings::for_tests("admin", Duration::from_secs(5), Duration::from_secs(5)),
         )
         .await
         .expect("connect");

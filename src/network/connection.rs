@@ -33,14 +33,45 @@ pub(crate) struct ConnectionSettings {
     pub client_id: StrBytes,
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
+    /// `socket.connection.setup.timeout.max.ms`: the connect timeout grows toward this after
+    /// consecutive failures (the pool picks each attempt's timeout).
+    pub connect_timeout_max: Duration,
+    /// `send.buffer.bytes` / `receive.buffer.bytes` (SO_SNDBUF / SO_RCVBUF); -1: the OS default.
+    pub send_buffer_bytes: i32,
+    pub receive_buffer_bytes: i32,
+    /// `connections.max.idle.ms`: a connection idle this long is closed, not reused.
+    pub max_idle: Duration,
     /// User caps per API key (`api.versions.max`).
     pub version_caps: BTreeMap<i16, i16>,
+}
+
+#[cfg(test)]
+impl ConnectionSettings {
+    /// Test settings: Java's defaults except the timeouts given.
+    pub(crate) fn for_tests(
+        client_id: &'static str,
+        request_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> ConnectionSettings {
+        ConnectionSettings {
+            client_id: StrBytes::from_static_str(client_id),
+            request_timeout,
+            connect_timeout,
+            connect_timeout_max: Duration::from_secs(30),
+            send_buffer_bytes: 131_072,
+            receive_buffer_bytes: 65_536,
+            max_idle: Duration::from_secs(540),
+            version_caps: BTreeMap::new(),
+        }
+    }
 }
 
 struct Pending {
     /// `None` once the connection is poisoned: the error every later caller gets.
     closed: Option<Error>,
     waiters: HashMap<i32, Waiter>,
+    /// When a request was last sent or answered (`connections.max.idle.ms`).
+    last_active: std::time::Instant,
 }
 
 struct Shared {
@@ -126,15 +157,7 @@ impl Connection {
             addr: addr.to_string(),
             reason,
         };
-        let stream = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| {
-                connect_err(format!(
-                    "no connection within socket.connection.setup.timeout.ms ({} ms)",
-                    settings.connect_timeout.as_millis()
-                ))
-            })?
-            .map_err(|e| connect_err(e.to_string()))?;
+        let stream = open_socket(addr, &settings).await.map_err(connect_err)?;
         stream
             .set_nodelay(true)
             .map_err(|e| connect_err(e.to_string()))?;
@@ -144,6 +167,7 @@ impl Connection {
             pending: Mutex::new(Pending {
                 closed: None,
                 waiters: HashMap::new(),
+                last_active: std::time::Instant::now(),
             }),
         });
         let (tx, rx) = mpsc::unbounded_channel();
@@ -204,6 +228,12 @@ impl Connection {
         self.shared.lock().closed.is_some()
     }
 
+    /// How long nothing was sent or answered, or `None` while requests are in flight.
+    pub(crate) fn idle_for(&self) -> Option<Duration> {
+        let p = self.shared.lock();
+        p.waiters.is_empty().then(|| p.last_active.elapsed())
+    }
+
     /// What the broker said it supports.
     pub(crate) fn versions(&self) -> &BrokerVersions {
         &self.versions
@@ -230,8 +260,12 @@ impl Connection {
     pub(crate) fn send_no_response<R: Request>(&self, req: R, version: i16) -> Result<()> {
         let id = self.next_correlation_id();
         let frame = frame::encode_request(id, &self.settings.client_id, version, &req)?;
-        if let Some(err) = self.shared.lock().closed.clone() {
-            return Err(err);
+        {
+            let mut p = self.shared.lock();
+            if let Some(err) = p.closed.clone() {
+                return Err(err);
+            }
+            p.last_active = std::time::Instant::now();
         }
         self.writer.send(frame).map_err(|_| self.closed_error())
     }
@@ -281,6 +315,7 @@ impl Connection {
                 return Err(err.clone());
             }
             p.waiters.insert(id, tx);
+            p.last_active = std::time::Instant::now();
         }
         // No await between registering the waiter and queueing the whole frame.
         if self.writer.send(frame).is_err() {
@@ -392,6 +427,58 @@ async fn write_loop(
     let _ = wr.shutdown().await;
 }
 
+/// Sets SO_SNDBUF / SO_RCVBUF as `send.buffer.bytes` / `receive.buffer.bytes` ask (-1 keeps the
+/// OS default, which on Linux also keeps buffer autotuning).
+pub(crate) fn configure_socket(
+    socket: &tokio::net::TcpSocket,
+    settings: &ConnectionSettings,
+) -> std::io::Result<()> {
+    if let Ok(n) = u32::try_from(settings.send_buffer_bytes) {
+        socket.set_send_buffer_size(n)?;
+    }
+    if let Ok(n) = u32::try_from(settings.receive_buffer_bytes) {
+        socket.set_recv_buffer_size(n)?;
+    }
+    Ok(())
+}
+
+/// Resolves `addr` and tries every address it names in turn (`client.dns.lookup` =
+/// `use_all_dns_ips`), each within the connect timeout.
+async fn open_socket(
+    addr: &str,
+    settings: &ConnectionSettings,
+) -> std::result::Result<TcpStream, String> {
+    let timeout = settings.connect_timeout;
+    let timed_out = || {
+        format!(
+            "no connection within socket.connection.setup.timeout.ms ({} ms)",
+            timeout.as_millis()
+        )
+    };
+    let addrs: Vec<std::net::SocketAddr> =
+        tokio::time::timeout(timeout, tokio::net::lookup_host(addr))
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| format!("cannot resolve: {e}"))?
+            .collect();
+    let mut last = format!("`{addr}` resolved to no address");
+    for a in addrs {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(|e| e.to_string())?;
+        configure_socket(&socket, settings).map_err(|e| format!("socket options: {e}"))?;
+        match tokio::time::timeout(timeout, socket.connect(a)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = format!("{a}: {e}"),
+            Err(_) => last = format!("{a}: {}", timed_out()),
+        }
+    }
+    Err(last)
+}
+
 async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf) {
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let reason = loop {
@@ -413,7 +500,11 @@ async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf) {
         let Some(id) = frame::peek_correlation_id(&frame) else {
             break "response shorter than its header".to_string();
         };
-        let waiter = shared.lock().waiters.remove(&id);
+        let waiter = {
+            let mut p = shared.lock();
+            p.last_active = std::time::Instant::now();
+            p.waiters.remove(&id)
+        };
         match waiter {
             // The caller may have gone away; its response is simply dropped.
             Some(w) => {

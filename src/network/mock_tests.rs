@@ -2,7 +2,6 @@
 //! answers that never come, with five requests in flight on one connection. Every caller
 //! must get an error (or a retry must succeed) well within request.timeout.ms.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,19 +9,13 @@ use super::connection::{Connection, ConnectionSettings};
 use crate::config::AdminConfig;
 use crate::error::Error;
 use crate::mock::{Fault, FaultAction, MockCluster};
-use crate::protocol::StrBytes;
 use crate::protocol::messages::MetadataRequest;
 
 const METADATA: i16 = 3;
 const TIMEOUT: Duration = Duration::from_millis(1500);
 
 fn settings() -> ConnectionSettings {
-    ConnectionSettings {
-        client_id: StrBytes::from_static_str("fault-test"),
-        request_timeout: TIMEOUT,
-        connect_timeout: Duration::from_secs(5),
-        version_caps: BTreeMap::new(),
-    }
+    ConnectionSettings::for_tests("fault-test", TIMEOUT, Duration::from_secs(5))
 }
 
 async fn five_in_flight(action: FaultAction) -> Vec<(Result<(), Error>, Duration)> {

@@ -68,6 +68,10 @@ impl NetworkClient {
             client_id: StrBytes::from_string(client_id),
             request_timeout: config.request_timeout,
             connect_timeout: config.socket_connection_setup_timeout,
+            connect_timeout_max: config.socket_connection_setup_timeout_max,
+            send_buffer_bytes: config.send_buffer_bytes,
+            receive_buffer_bytes: config.receive_buffer_bytes,
+            max_idle: config.connections_max_idle,
             version_caps: config.api_versions_max.clone(),
         };
         NetworkClient {
@@ -131,7 +135,10 @@ impl NetworkClient {
             .fetched_at
             .is_none_or(|t| t.elapsed() >= self.metadata_max_age);
         if stale || self.needs_update.load(Ordering::Acquire) {
-            return self.refresh().await;
+            tracing::debug!(client = %self.pool.settings().client_id, stale, "TMPDBG metadata() refreshing");
+            let r = self.refresh().await;
+            tracing::debug!(client = %self.pool.settings().client_id, ok = r.is_ok(), "TMPDBG metadata() refreshed");
+            return r;
         }
         Ok(current)
     }
@@ -145,6 +152,7 @@ impl NetworkClient {
         let seen = self.generation.load(Ordering::Acquire);
         let _guard = self.refresh_lock.lock().await;
         if self.generation.load(Ordering::Acquire) != seen {
+            tracing::debug!(client = %self.pool.settings().client_id, "TMPDBG refresh shared");
             return Ok(self.cluster());
         }
         let topics: Vec<String> = {
@@ -155,11 +163,14 @@ impl NetworkClient {
         let resp = match self.fetch_metadata(Some(&topics)).await {
             Ok(r) => r,
             Err(e) => {
+                tracing::debug!(error = %e, "TMPDBG metadata refresh failed");
                 self.needs_update.store(true, Ordering::Release);
                 return Err(e);
             }
         };
-        let next = Arc::new(self.cluster().merged(Cluster::from_response(&resp), false));
+        let fresh = Cluster::from_response(&resp);
+        tracing::debug!(brokers = ?fresh.brokers.keys().collect::<Vec<_>>(), topics = ?fresh.topics.values().map(|t| (t.name.clone(), t.partitions.iter().map(|p| (p.id, p.leader, p.leader_epoch)).collect::<Vec<_>>())).collect::<Vec<_>>(), client = %self.pool.settings().client_id, "TMPDBG metadata refreshed");
+        let next = Arc::new(self.cluster().merged(fresh, false));
         *self.cluster.write().unwrap_or_else(|p| p.into_inner()) = next.clone();
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(next)
@@ -184,7 +195,9 @@ impl NetworkClient {
                 topics.is_some() && self.allow_auto_topic_creation.load(Ordering::Relaxed),
             );
         // Straight to any broker: routing by node id itself may need this metadata.
-        let resp = self.any_connection().await?.send(req).await?;
+        let conn = self.any_connection().await?;
+        tracing::debug!(client = %self.pool.settings().client_id, conn = ?conn, "TMPDBG metadata via");
+        let resp = conn.send(req).await?;
         if resp.error_code != 0 {
             return Err(Error::broker(resp.error_code, "Metadata"));
         }

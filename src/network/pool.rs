@@ -29,6 +29,16 @@ pub(crate) fn backoff(base: Duration, max: Duration, failures: u32) -> Duration 
     capped.mul_f64(0.8 + 0.4 * fastrand::f64())
 }
 
+/// The connect timeout after `failures` consecutive failed connects: Java's exponential
+/// `socket.connection.setup.timeout.ms` .. `.max.ms` with +/-20% jitter.
+pub(crate) fn attempt_timeout(settings: &ConnectionSettings, failures: u32) -> Duration {
+    backoff(
+        settings.connect_timeout,
+        settings.connect_timeout_max,
+        failures + 1,
+    )
+}
+
 pub(crate) struct ConnectionPool {
     settings: ConnectionSettings,
     reconnect_backoff: Duration,
@@ -86,15 +96,24 @@ impl ConnectionPool {
         let slot = self.slot(key);
         let mut s = slot.lock().await;
         if let Some(c) = &s.conn {
-            if !c.is_poisoned() {
+            let idle_too_long = c.idle_for().is_some_and(|d| d >= self.settings.max_idle);
+            if !c.is_poisoned() && !idle_too_long {
                 return Ok(c.clone());
             }
+            if idle_too_long {
+                tracing::debug!(%addr, "closing a connection idle past connections.max.idle.ms");
+            }
+            // Dropping the last handle closes the socket.
             s.conn = None;
         }
         if let Some(at) = s.next_attempt {
             tokio::time::sleep_until(at).await;
         }
-        match Connection::connect(addr, node_id, self.settings.clone()).await {
+        // Each consecutive failure lengthens the next attempt's connect timeout, from
+        // socket.connection.setup.timeout.ms up to .max.ms, with jitter (as Java's client).
+        let mut settings = self.settings.clone();
+        settings.connect_timeout = attempt_timeout(&self.settings, s.failures);
+        match Connection::connect(addr, node_id, settings).await {
             Ok(c) => {
                 let c = Arc::new(c);
                 s.conn = Some(c.clone());
@@ -133,6 +152,48 @@ impl ConnectionPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_timeout_grows_with_failures_up_to_the_max() {
+        let mut settings =
+            ConnectionSettings::for_tests("t", Duration::from_secs(30), Duration::from_secs(10));
+        settings.connect_timeout_max = Duration::from_secs(30);
+        for _ in 0..100 {
+            let first = attempt_timeout(&settings, 0);
+            assert!(first >= Duration::from_secs(8) && first <= Duration::from_secs(12));
+            let second = attempt_timeout(&settings, 1);
+            assert!(second >= Duration::from_secs(16) && second <= Duration::from_secs(24));
+            let late = attempt_timeout(&settings, 9);
+            assert!(late >= Duration::from_secs(24) && late <= Duration::from_secs(36));
+        }
+    }
+
+    #[tokio::test]
+    async fn socket_buffers_follow_the_settings() {
+        use super::super::connection::configure_socket;
+        let default_snd = tokio::net::TcpSocket::new_v4()
+            .and_then(|s| s.send_buffer_size())
+            .expect("socket");
+        let mut settings =
+            ConnectionSettings::for_tests("t", Duration::from_secs(1), Duration::from_secs(1));
+        settings.send_buffer_bytes = 300_000;
+        settings.receive_buffer_bytes = 200_000;
+        let s = tokio::net::TcpSocket::new_v4().expect("socket");
+        configure_socket(&s, &settings).expect("configure");
+        // Linux doubles the value asked for (bookkeeping overhead); other systems keep it.
+        assert!(s.send_buffer_size().expect("get") >= 300_000);
+        let rcv = s.recv_buffer_size().expect("get");
+        assert!((200_000..=400_000).contains(&rcv), "{rcv}");
+        settings.send_buffer_bytes = -1;
+        settings.receive_buffer_bytes = -1;
+        let s = tokio::net::TcpSocket::new_v4().expect("socket");
+        configure_socket(&s, &settings).expect("configure");
+        assert_eq!(
+            s.send_buffer_size().expect("get"),
+            default_snd,
+            "-1 keeps the OS default"
+        );
+    }
 
     #[test]
     fn backoff_grows_and_caps() {

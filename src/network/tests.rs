@@ -1,6 +1,5 @@
 //! Connection and network-client tests against a real broker (Apache Kafka).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,12 +11,7 @@ use crate::protocol::messages::{MetadataRequest, MetadataResponse};
 use crate::test_support::broker::TestBroker;
 
 fn settings(request_timeout: Duration) -> ConnectionSettings {
-    ConnectionSettings {
-        client_id: StrBytes::from_static_str("ferrokafka-test"),
-        request_timeout,
-        connect_timeout: Duration::from_secs(5),
-        version_caps: BTreeMap::new(),
-    }
+    ConnectionSettings::for_tests("ferrokafka-test", request_timeout, Duration::from_secs(5))
 }
 
 fn metadata_for(topic: &str) -> MetadataRequest {
@@ -257,4 +251,36 @@ async fn api_versions_max_caps_the_version_used() {
     assert_eq!(capped.version_for::<MetadataRequest>().unwrap(), 4);
     let r = capped.send(metadata_for("capped")).await.expect("v4 works");
     assert_eq!(only_topic(&r), "capped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_idle_past_max_idle_are_replaced() {
+    let b = TestBroker::shared();
+    let cfg = AdminConfig::builder()
+        .bootstrap_servers(b.bootstrap())
+        .set("connections.max.idle.ms", "400")
+        .build()
+        .expect("config");
+    let net = NetworkClient::new(&cfg.common);
+    net.metadata().await.expect("metadata");
+    let node = net
+        .cluster()
+        .brokers
+        .keys()
+        .next()
+        .copied()
+        .expect("a broker");
+    let first = net.connection(Target::Node(node)).await.expect("connect");
+    let again = net.connection(Target::Node(node)).await.expect("reuse");
+    assert!(Arc::ptr_eq(&first, &again), "busy or fresh: reused");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let later = net.connection(Target::Node(node)).await.expect("reconnect");
+    assert!(
+        !Arc::ptr_eq(&first, &later),
+        "idle past connections.max.idle.ms: a new connection"
+    );
+    drop(first);
+    drop(again);
+    let r = later.send(metadata_for("idle-check")).await.expect("works");
+    assert_eq!(only_topic(&r), "idle-check");
 }

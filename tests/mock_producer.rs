@@ -419,3 +419,55 @@ async fn first_batch_failure_does_not_reorder_a_fresh_producer() {
         );
     }
 }
+
+/// Dropping a producer without `close` warns, with how much is still undelivered.
+#[test]
+fn drop_without_close_warns_with_the_undelivered_count() {
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let c = cluster(1, "dropped", 1).await;
+            let p = ProducerConfig::builder()
+                .bootstrap_servers(c.bootstrap_servers())
+                .set("linger.ms", "0")
+                .build()
+                .expect("config");
+            let p = KafkaProducer::new(p).expect("producer");
+            p.send(ProducerRecord::new("dropped", "warm"))
+                .await
+                .expect("warm up");
+            c.stop_broker(1);
+            for i in 0..10 {
+                let _ = p
+                    .enqueue(ProducerRecord::new("dropped", format!("{i}")))
+                    .await;
+            }
+            drop(p);
+        });
+    });
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("dropped without close()") && log.contains("queued records ("),
+        "log: {log}"
+    );
+}

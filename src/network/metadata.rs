@@ -160,6 +160,8 @@ impl Cluster {
                     })
                     .collect();
                 partitions.sort_by_key(|p| p.id);
+                // A partition listed twice (a misbehaving broker) counts once: the first entry.
+                partitions.dedup_by_key(|p| p.id);
                 Some((
                     name.clone(),
                     TopicMeta {
@@ -276,6 +278,24 @@ mod tests {
         assert_eq!(stale.leader_for("t", 1).unwrap().id, 2);
         let newer = c.merged(Cluster::from_response(&resp(6, 1)), false);
         assert_eq!(newer.leader_for("t", 1).unwrap().id, 1);
+    }
+
+    #[test]
+    fn duplicate_partitions_count_once() {
+        let mut r = resp(5, 2);
+        let first = r.topics[0].partitions[0].clone();
+        r.topics[0]
+            .partitions
+            .push(first.with_leader_id(BrokerId(1)));
+        let c = Cluster::from_response(&r);
+        let ids: Vec<i32> = c
+            .topic("t")
+            .unwrap()
+            .partitions
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(ids, [0, 1]);
     }
 
     #[test]

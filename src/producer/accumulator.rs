@@ -531,6 +531,29 @@ impl Accumulator {
         }
     }
 
+    /// Records in queued (not in-flight) batches, and batches not yet completed (queued or in
+    /// flight): what a producer dropped without `close` may still lose.
+    pub(crate) fn undelivered(&self) -> (usize, usize) {
+        let mut queued = 0;
+        for t in self.all_topics() {
+            let st = t.lock();
+            for q in st.partitions.iter() {
+                queued += q
+                    .batches
+                    .iter()
+                    .map(|b| b.record_count() as usize)
+                    .sum::<usize>();
+            }
+        }
+        self.prune_incomplete();
+        let batches = self
+            .incomplete
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        (queued, batches)
+    }
+
     /// Takes every queued batch out (close after its timeout).
     pub(crate) fn take_all(&self) -> Vec<ProducerBatch> {
         let mut out = Vec::new();

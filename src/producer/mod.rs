@@ -41,6 +41,11 @@ const DELTA_SLACK: usize = 16;
 /// A Kafka producer. Cheap to clone; clones share one accumulator, sender and connections.
 ///
 /// Create it inside a tokio runtime (it spawns its sender task there).
+///
+/// Call [`close`](Self::close) before the runtime ends. Dropping the last handle without it
+/// stops new sends and lets the sender task deliver what is queued in the background; if the
+/// runtime shuts down first, those records are lost (their futures and callbacks never
+/// complete). The drop logs a warning with the number of records still undelivered.
 #[derive(Clone)]
 pub struct KafkaProducer {
     inner: Arc<Inner>,
@@ -60,8 +65,21 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone: stop accepting records; the sender delivers what is queued
-        // and then exits.
+        // and then exits, if the runtime lives long enough.
+        let closed_before = self.acc.is_closed();
         self.acc.close();
+        if !closed_before {
+            let (records, batches) = self.acc.undelivered();
+            if batches > 0 {
+                tracing::warn!(
+                    queued_records = records,
+                    undelivered_batches = batches,
+                    "KafkaProducer dropped without close(): {records} queued records ({batches} \
+                     batches, queued or in flight) are still being delivered in the background \
+                     and are lost if the runtime shuts down first; call close(timeout)"
+                );
+            }
+        }
     }
 }
 

@@ -222,9 +222,11 @@ impl StickyState {
                     .filter(|&(&p, _)| in_range(p))
             };
             let count = available().count();
-            if count > 0 {
-                let skip = if count > 1 { previous } else { None };
-                let candidates = || available().filter(move |&(&p, _)| Some(p) != skip);
+            let skip = if count > 1 { previous } else { None };
+            let candidates = || available().filter(move |&(&p, _)| Some(p) != skip);
+            // Counted after the skip: a partition listed twice (odd metadata) can leave none.
+            let n = candidates().count();
+            if n > 0 {
                 if self.adaptive {
                     // KIP-794: weight max_queue + 1 - queue, so an empty queue weighs most and
                     // the longest still weighs 1.
@@ -238,13 +240,10 @@ impl StickyState {
                         }
                         r -= weight(q);
                     }
-                    unreachable!("r < total weight");
                 }
-                let n = candidates().count();
-                let (&p, _) = candidates()
-                    .nth(rng.usize(..n))
-                    .expect("index below candidate count");
-                return p;
+                if let Some((&p, _)) = candidates().nth(rng.usize(..n)) {
+                    return p;
+                }
             }
             // No partition known available: better any partition than none.
         }
@@ -392,6 +391,24 @@ mod tests {
         assert_eq!(runs.len(), 10, "{parts:?}");
         assert!(runs.windows(2).all(|w| w[0] != w[1]));
         assert!(runs.iter().all(|p| (0..6).contains(p)));
+    }
+
+    /// A broker that lists one partition twice must not make a send panic.
+    #[test]
+    fn duplicate_partitions_in_loads_do_not_panic() {
+        for adaptive in [false, true] {
+            let mut rng = fastrand::Rng::with_seed(3);
+            let mut s = StickyState::new(1, adaptive);
+            s.set_loads(Some(PartitionLoads {
+                partitions: vec![3, 3],
+                queue_sizes: vec![0, 5],
+            }));
+            for _ in 0..20 {
+                let p = s.partition(4, &mut rng);
+                assert!((0..4).contains(&p), "{p}");
+                s.on_append(p, 10);
+            }
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::config::ConsumerConfig;
 use crate::error::{Error, Result};
 use crate::network::NetworkClient;
-use coordinator::{ConsumerCoordinator, commit_offsets, fetch_committed};
+use coordinator::{ConsumerCoordinator, commit_offsets, fetch_committed, issue_commit};
 use fetcher::{FetchConfig, Fetcher};
 use listener::DynListener;
 pub use listener::RebalanceListener;
@@ -216,14 +216,15 @@ impl KafkaConsumer {
             c.record_poll();
         }
         loop {
-            self.ensure_group().await?;
+            self.ensure_group(deadline).await?;
             self.update_positions().await?;
             // The last await of an iteration: a metadata refresh (when due) happens before any
             // record is taken, so a poll dropped anywhere loses nothing.
-            let cluster = match tokio::time::timeout_at(deadline, self.net.metadata()).await {
-                Ok(Ok(c)) => c,
-                _ => self.net.cluster(),
-            };
+            let cluster =
+                match tokio::time::timeout_at(deadline, self.net.metadata_detached()).await {
+                    Ok(Ok(c)) => c,
+                    _ => self.net.cluster(),
+                };
             self.maybe_auto_commit();
             self.fetcher.drain_responses();
             let records = self.fetcher.collect(&mut self.subs)?;
@@ -250,7 +251,7 @@ impl KafkaConsumer {
         }
     }
 
-    async fn ensure_group(&mut self) -> Result<()> {
+    async fn ensure_group(&mut self, poll_deadline: Instant) -> Result<()> {
         let Some(topics) = self.subs.subscribed_topics().cloned() else {
             return Ok(());
         };
@@ -279,9 +280,18 @@ impl KafkaConsumer {
         } else {
             Vec::new()
         };
-        let deadline = Instant::now() + self.config.max_poll_interval;
+        let deadline = poll_deadline.min(Instant::now() + self.config.max_poll_interval);
         let joined = match &mut self.coordinator {
-            Some(c) => c.join_group(&topics, &keep, deadline).await?,
+            Some(c) => match c.join_group(&topics, &keep, deadline).await {
+                Ok(j) => j,
+                // Not joined yet (coordinator moving or loading, rebalance racing): the next
+                // poll tries again, as Java's does, instead of failing the application's poll.
+                Err(e) if coordinator::join_retriable(&e) => {
+                    tracing::debug!(error = %e, "join not complete; retrying on the next poll");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            },
             None => return Ok(()),
         };
         // Compare later snapshots against one taken now, not against a stale one.
@@ -487,11 +497,17 @@ impl KafkaConsumer {
     pub async fn commit_offsets_sync(&mut self, offsets: Offsets) -> Result<()> {
         let deadline = self.api_deadline();
         let shared = self.group()?.shared.clone();
-        commit_offsets(&shared, &offsets, deadline).await
+        let ticket = issue_commit(&shared, &offsets);
+        commit_offsets(&shared, &offsets, ticket, deadline).await
     }
 
     /// Commits every position in the background; `callback` (if any) gets the outcome.
     /// Commits made this way finish before `close` returns.
+    ///
+    /// Commits (async and sync) reach the coordinator in the order they are made, and a
+    /// retried commit never overtakes a later one: a partition committed again by a later call
+    /// is left to that call, so committed offsets never go backward. A retriable error is
+    /// retried within `default.api.timeout.ms` (Java does not retry async commits).
     pub fn commit_async(&mut self, callback: Option<CommitCallback>) {
         let offsets = self.consumed_offsets();
         let Some(c) = &self.coordinator else {
@@ -502,9 +518,11 @@ impl KafkaConsumer {
         };
         let shared = c.shared.clone();
         let deadline = self.api_deadline();
+        // Issued now, in call order: a later commit (async or sync) is never overtaken.
+        let ticket = issue_commit(&shared, &offsets);
         while self.async_commits.try_join_next().is_some() {}
         self.async_commits.spawn(async move {
-            let r = commit_offsets(&shared, &offsets, deadline).await;
+            let r = commit_offsets(&shared, &offsets, ticket, deadline).await;
             if let Err(e) = &r {
                 tracing::debug!(error = %e, "async commit failed");
             }

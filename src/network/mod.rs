@@ -47,6 +47,8 @@ pub(crate) struct NetworkClient {
     needs_update: AtomicBool,
     /// Ask brokers to create unknown topics on Metadata (the producer's default, as Java's).
     allow_auto_topic_creation: AtomicBool,
+    /// Set while a refresh started by [`metadata_detached`](Self::metadata_detached) runs.
+    detached_refresh: AtomicBool,
 }
 
 impl std::fmt::Debug for NetworkClient {
@@ -90,6 +92,7 @@ impl NetworkClient {
             generation: AtomicU64::new(0),
             needs_update: AtomicBool::new(true),
             allow_auto_topic_creation: AtomicBool::new(false),
+            detached_refresh: AtomicBool::new(false),
         }
     }
 
@@ -130,17 +133,44 @@ impl NetworkClient {
     /// The snapshot, refreshed first if it is older than `metadata.max.age.ms` or was marked
     /// stale.
     pub(crate) async fn metadata(&self) -> Result<Arc<Cluster>> {
-        let current = self.cluster();
-        let stale = current
+        if self.refresh_due() {
+            return self.refresh().await;
+        }
+        Ok(self.cluster())
+    }
+
+    /// Whether the snapshot is older than `metadata.max.age.ms` or was marked stale.
+    fn refresh_due(&self) -> bool {
+        let stale = self
+            .cluster()
             .fetched_at
             .is_none_or(|t| t.elapsed() >= self.metadata_max_age);
-        if stale || self.needs_update.load(Ordering::Acquire) {
-            tracing::debug!(client = %self.pool.settings().client_id, stale, "TMPDBG metadata() refreshing");
-            let r = self.refresh().await;
-            tracing::debug!(client = %self.pool.settings().client_id, ok = r.is_ok(), "TMPDBG metadata() refreshed");
-            return r;
+        stale || self.needs_update.load(Ordering::Acquire)
+    }
+
+    /// As [`metadata`](Self::metadata), but the refresh runs on a task of its own, so a caller
+    /// that stops waiting (a `poll` whose timeout ran out) does not abandon it halfway: a
+    /// refresh can take longer than a short poll (it may first wait out the reconnect backoff
+    /// of a dead broker), and one restarted by every poll would never finish. While such a
+    /// refresh runs, callers get the current snapshot.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the refresh goes on without the caller.
+    pub(crate) async fn metadata_detached(self: &Arc<Self>) -> Result<Arc<Cluster>> {
+        if !self.refresh_due() || self.detached_refresh.swap(true, Ordering::AcqRel) {
+            return Ok(self.cluster());
         }
-        Ok(current)
+        /// Clears the flag however the task ends.
+        struct Running(Arc<NetworkClient>);
+        impl Drop for Running {
+            fn drop(&mut self) {
+                self.0.detached_refresh.store(false, Ordering::Release);
+            }
+        }
+        let running = Running(Arc::clone(self));
+        tokio::spawn(async move { running.0.metadata().await })
+            .await
+            .unwrap_or_else(|e| Err(Error::Protocol(format!("metadata refresh task: {e}"))))
     }
 
     /// Fetches metadata for the topics of interest now. Concurrent callers share one request:
@@ -152,7 +182,6 @@ impl NetworkClient {
         let seen = self.generation.load(Ordering::Acquire);
         let _guard = self.refresh_lock.lock().await;
         if self.generation.load(Ordering::Acquire) != seen {
-            tracing::debug!(client = %self.pool.settings().client_id, "TMPDBG refresh shared");
             return Ok(self.cluster());
         }
         let topics: Vec<String> = {
@@ -163,14 +192,11 @@ impl NetworkClient {
         let resp = match self.fetch_metadata(Some(&topics)).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::debug!(error = %e, "TMPDBG metadata refresh failed");
                 self.needs_update.store(true, Ordering::Release);
                 return Err(e);
             }
         };
-        let fresh = Cluster::from_response(&resp);
-        tracing::debug!(brokers = ?fresh.brokers.keys().collect::<Vec<_>>(), topics = ?fresh.topics.values().map(|t| (t.name.clone(), t.partitions.iter().map(|p| (p.id, p.leader, p.leader_epoch)).collect::<Vec<_>>())).collect::<Vec<_>>(), client = %self.pool.settings().client_id, "TMPDBG metadata refreshed");
-        let next = Arc::new(self.cluster().merged(fresh, false));
+        let next = Arc::new(self.cluster().merged(Cluster::from_response(&resp), false));
         *self.cluster.write().unwrap_or_else(|p| p.into_inner()) = next.clone();
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(next)
@@ -195,9 +221,7 @@ impl NetworkClient {
                 topics.is_some() && self.allow_auto_topic_creation.load(Ordering::Relaxed),
             );
         // Straight to any broker: routing by node id itself may need this metadata.
-        let conn = self.any_connection().await?;
-        tracing::debug!(client = %self.pool.settings().client_id, conn = ?conn, "TMPDBG metadata via");
-        let resp = conn.send(req).await?;
+        let resp = self.any_connection().await?.send(req).await?;
         if resp.error_code != 0 {
             return Err(Error::broker(resp.error_code, "Metadata"));
         }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use tokio::time::Instant;
 
 use super::{
-    GroupShared, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID, is_coordinator_error,
+    CommitOrder, GroupShared, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
+    is_coordinator_error,
 };
 use crate::consumer::record::{OffsetAndMetadata, Offsets};
 use crate::error::{Error, ErrorCode, Result};
@@ -21,41 +22,38 @@ fn topic_name(t: &str) -> TopicName {
     TopicName(StrBytes::from_string(t.to_string()))
 }
 
-/// Commits `offsets` for the group, with the current generation and member id when joined
-/// (else as a standalone consumer: generation -1, empty member id). Retries coordinator moves
-/// until `deadline`.
+/// Records that a commit of `offsets` is made now: the ticket [`commit_offsets`] takes. Call
+/// it where the application commits, before any await, so tickets follow the order of calls.
+pub(crate) fn issue_commit(shared: &GroupShared, offsets: &Offsets) -> u64 {
+    let mut order = shared.commit_order();
+    order.next_ticket += 1;
+    let ticket = order.next_ticket;
+    for tp in offsets.keys() {
+        order.latest.insert(tp.clone(), ticket);
+    }
+    ticket
+}
+
+/// Commits `offsets` (issued as `ticket`) for the group, with the current generation and member
+/// id when joined (else as a standalone consumer: generation -1, empty member id). Retries
+/// coordinator moves until `deadline`. A partition committed again by a later call is left to
+/// that call: this one neither sends nor retries it, so commits never go backward; with every
+/// partition left to later calls it returns `Ok` at once.
 ///
 /// Errors: [`Error::Broker`] with ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID (the group rebalanced:
 /// Java's CommitFailedException) or REBALANCE_IN_PROGRESS, or the first partition's error.
 pub(crate) async fn commit_offsets(
     shared: &GroupShared,
     offsets: &Offsets,
+    ticket: u64,
     deadline: Instant,
 ) -> Result<()> {
     if offsets.is_empty() {
         return Ok(());
     }
-    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for (tp, om) in offsets {
-        topics.entry(&tp.topic).or_default().push(
-            OffsetCommitRequestPartition::default()
-                .with_partition_index(tp.partition)
-                .with_committed_offset(om.offset)
-                .with_committed_leader_epoch(om.leader_epoch.unwrap_or(-1))
-                .with_committed_metadata(Some(StrBytes::from_string(om.metadata.clone()))),
-        );
-    }
-    let topics: Vec<OffsetCommitRequestTopic> = topics
-        .into_iter()
-        .map(|(t, parts)| {
-            OffsetCommitRequestTopic::default()
-                .with_name(topic_name(t))
-                .with_partitions(parts)
-        })
-        .collect();
     let mut attempt = 0;
     loop {
-        let err = match commit_once(shared, topics.clone()).await {
+        let err = match commit_once(shared, offsets, ticket).await {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
@@ -83,7 +81,36 @@ pub(crate) async fn commit_offsets(
     }
 }
 
-async fn commit_once(shared: &GroupShared, topics: Vec<OffsetCommitRequestTopic>) -> Result<()> {
+/// The request for the partitions of `offsets` whose latest commit is still `ticket`.
+fn commit_topics(
+    offsets: &Offsets,
+    ticket: u64,
+    order: &CommitOrder,
+) -> Vec<OffsetCommitRequestTopic> {
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for (tp, om) in offsets {
+        if order.latest.get(tp) != Some(&ticket) {
+            continue;
+        }
+        topics.entry(&tp.topic).or_default().push(
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(tp.partition)
+                .with_committed_offset(om.offset)
+                .with_committed_leader_epoch(om.leader_epoch.unwrap_or(-1))
+                .with_committed_metadata(Some(StrBytes::from_string(om.metadata.clone()))),
+        );
+    }
+    topics
+        .into_iter()
+        .map(|(t, parts)| {
+            OffsetCommitRequestTopic::default()
+                .with_name(topic_name(t))
+                .with_partitions(parts)
+        })
+        .collect()
+}
+
+async fn commit_once(shared: &GroupShared, offsets: &Offsets, ticket: u64) -> Result<()> {
     let node = shared.coordinator().await?;
     let conn = shared.net.coordinator_connection(&node).await?;
     let version = conn.version_for::<OffsetCommitRequest>()?;
@@ -95,20 +122,29 @@ async fn commit_once(shared: &GroupShared, topics: Vec<OffsetCommitRequestTopic>
             (-1, String::new())
         }
     };
-    let req = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(shared.group_id.clone())))
-        .with_generation_id_or_member_epoch(generation)
-        .with_member_id(StrBytes::from_string(member_id))
-        .with_group_instance_id(
-            shared
-                .instance_id
-                .clone()
-                .filter(|_| version >= 7 && generation >= 0)
-                .map(StrBytes::from_string),
-        )
-        .with_retention_time_ms(-1)
-        .with_topics(topics);
-    let resp = conn.send_at(req, version, None).await?;
+    let pending = {
+        // Checked and queued under the lock: a later commit cannot slip in between.
+        let order = shared.commit_order();
+        let topics = commit_topics(offsets, ticket, &order);
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let req = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(shared.group_id.clone())))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(StrBytes::from_string(member_id))
+            .with_group_instance_id(
+                shared
+                    .instance_id
+                    .clone()
+                    .filter(|_| version >= 7 && generation >= 0)
+                    .map(StrBytes::from_string),
+            )
+            .with_retention_time_ms(-1)
+            .with_topics(topics);
+        conn.start_request(req, version, None)?
+    };
+    let resp = pending.finish(&conn).await?;
     for t in &resp.topics {
         for p in &t.partitions {
             if let Some(code) = ErrorCode::from_code(p.error_code) {

@@ -35,7 +35,7 @@ use crate::protocol::messages::{
 };
 use crate::record::TopicPartition;
 
-pub(crate) use commit::{commit_offsets, fetch_committed};
+pub(crate) use commit::{commit_offsets, fetch_committed, issue_commit};
 
 /// Added to the rebalance timeout for JoinGroup/SyncGroup (Java's JOIN_GROUP_TIMEOUT_LAPSE).
 const JOIN_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
@@ -47,6 +47,18 @@ pub(crate) const ILLEGAL_GENERATION: i16 = 22;
 pub(crate) const UNKNOWN_MEMBER_ID: i16 = 25;
 pub(crate) const REBALANCE_IN_PROGRESS: i16 = 27;
 pub(crate) const MEMBER_ID_REQUIRED: i16 = 79;
+
+/// Whether a failed join may succeed when tried again (the next `poll` does): Java's poll
+/// keeps rejoining through these instead of throwing.
+pub(crate) fn join_retriable(err: &Error) -> bool {
+    err.is_retriable()
+        || matches!(
+            err.code().map(|c| c.0),
+            Some(
+                MEMBER_ID_REQUIRED | UNKNOWN_MEMBER_ID | ILLEGAL_GENERATION | REBALANCE_IN_PROGRESS
+            )
+        )
+}
 
 pub(crate) fn is_coordinator_error(code: i16) -> bool {
     matches!(
@@ -84,11 +96,27 @@ pub(crate) struct GroupShared {
     pub wake: Notify,
     pub last_poll: Mutex<Instant>,
     pub stopped: AtomicBool,
+    /// Guards the commit order: which commit was issued last per partition. A commit sends (or
+    /// retries) a partition only while it is that partition's latest, and checks this and
+    /// queues its request under the lock, so commits reach the coordinator in the order they
+    /// were made and a retry never overtakes a later commit.
+    pub commit_order: Mutex<CommitOrder>,
+}
+
+/// See [`GroupShared::commit_order`].
+#[derive(Default)]
+pub(crate) struct CommitOrder {
+    pub next_ticket: u64,
+    pub latest: std::collections::HashMap<TopicPartition, u64>,
 }
 
 impl GroupShared {
     pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, GroupState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn commit_order(&self) -> std::sync::MutexGuard<'_, CommitOrder> {
+        self.commit_order.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn mark_coordinator_unknown(&self) {
@@ -225,6 +253,7 @@ impl ConsumerCoordinator {
                 wake: Notify::new(),
                 last_poll: Mutex::new(Instant::now()),
                 stopped: AtomicBool::new(false),
+                commit_order: Mutex::new(CommitOrder::default()),
             }),
             assignors: cfg.partition_assignment_strategy.clone(),
             rebalance_timeout: cfg.max_poll_interval,
@@ -291,17 +320,7 @@ impl ConsumerCoordinator {
                 Err(e) => e,
             };
             let code = err.code().map(|c| c.0);
-            let retriable = err.is_retriable()
-                || matches!(
-                    code,
-                    Some(
-                        MEMBER_ID_REQUIRED
-                            | UNKNOWN_MEMBER_ID
-                            | ILLEGAL_GENERATION
-                            | REBALANCE_IN_PROGRESS
-                    )
-                );
-            if !retriable {
+            if !join_retriable(&err) {
                 return Err(err);
             }
             if code.is_some_and(is_coordinator_error) || code.is_none() {

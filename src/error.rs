@@ -14,28 +14,83 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ErrorCode(pub i16);
 
-impl ErrorCode {
-    /// The broker reported a topic or partition it does not host (code 3).
-    pub const UNKNOWN_TOPIC_OR_PARTITION: ErrorCode = ErrorCode(3);
-    /// The broker is not the leader for the partition (code 6).
-    pub const NOT_LEADER_OR_FOLLOWER: ErrorCode = ErrorCode(6);
-    /// The request timed out on the broker (code 7).
-    pub const REQUEST_TIMED_OUT: ErrorCode = ErrorCode(7);
-    /// The broker hosting the coordinator is not available (code 15).
-    pub const COORDINATOR_NOT_AVAILABLE: ErrorCode = ErrorCode(15);
-    /// The broker is not the coordinator for this group (code 16).
-    pub const NOT_COORDINATOR: ErrorCode = ErrorCode(16);
-    /// The topic already exists (code 36).
-    pub const TOPIC_ALREADY_EXISTS: ErrorCode = ErrorCode(36);
-    /// The requested API version is not supported (code 35).
-    pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(35);
-    /// The leader is not yet available (code 5).
-    pub const LEADER_NOT_AVAILABLE: ErrorCode = ErrorCode(5);
-    /// The partition's leader epoch is older than the broker's (code 74).
-    pub const FENCED_LEADER_EPOCH: ErrorCode = ErrorCode(74);
-    /// The client's leader epoch is newer than the broker's (code 75).
-    pub const UNKNOWN_LEADER_EPOCH: ErrorCode = ErrorCode(75);
+/// The broker error codes the client and the MockCluster act on: one table, giving the
+/// public [`ErrorCode`] constants and the `i16` values (`code::NAME`) that `match` arms use.
+/// Names, descriptions and retriability of every code come from the protocol guide's table
+/// (through `kafka-protocol`): [`ErrorCode::name`], [`ErrorCode::is_retriable`].
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident = $code:literal;)*) => {
+        /// The codes of [`ErrorCode`]'s constants as plain `i16`, for `match` patterns.
+        #[allow(dead_code)]
+        pub(crate) mod code {
+            $(pub(crate) const $name: i16 = $code;)*
+        }
+        impl ErrorCode {
+            $($(#[$doc])* pub const $name: ErrorCode = ErrorCode($code);)*
+        }
+    };
+}
 
+error_codes! {
+    /// The requested offset is outside the partition's log (code 1).
+    OFFSET_OUT_OF_RANGE = 1;
+    /// A record batch failed its CRC or is malformed (code 2).
+    CORRUPT_MESSAGE = 2;
+    /// The broker reported a topic or partition it does not host (code 3).
+    UNKNOWN_TOPIC_OR_PARTITION = 3;
+    /// The leader is not yet available (code 5).
+    LEADER_NOT_AVAILABLE = 5;
+    /// The broker is not the leader for the partition (code 6).
+    NOT_LEADER_OR_FOLLOWER = 6;
+    /// The request timed out on the broker (code 7).
+    REQUEST_TIMED_OUT = 7;
+    /// A batch is larger than the broker accepts (code 10).
+    MESSAGE_TOO_LARGE = 10;
+    /// The coordinator is still loading its state (code 14).
+    COORDINATOR_LOAD_IN_PROGRESS = 14;
+    /// The broker hosting the coordinator is not available (code 15).
+    COORDINATOR_NOT_AVAILABLE = 15;
+    /// The broker is not the coordinator for this group (code 16).
+    NOT_COORDINATOR = 16;
+    /// A produce request is larger than the broker accepts (code 18).
+    RECORD_LIST_TOO_LARGE = 18;
+    /// The member's generation is not the group's (code 22).
+    ILLEGAL_GENERATION = 22;
+    /// The member's protocol type or assignors do not match the group's (code 23).
+    INCONSISTENT_GROUP_PROTOCOL = 23;
+    /// The coordinator does not know this member id (code 25).
+    UNKNOWN_MEMBER_ID = 25;
+    /// The session timeout is outside the broker's bounds (code 26).
+    INVALID_SESSION_TIMEOUT = 26;
+    /// The group is rebalancing: rejoin (code 27).
+    REBALANCE_IN_PROGRESS = 27;
+    /// The requested API version is not supported (code 35).
+    UNSUPPORTED_VERSION = 35;
+    /// The topic already exists (code 36).
+    TOPIC_ALREADY_EXISTS = 36;
+    /// The broker is not the active controller (code 41).
+    NOT_CONTROLLER = 41;
+    /// A produce sequence number is not the next one the broker expects (code 45).
+    OUT_OF_ORDER_SEQUENCE_NUMBER = 45;
+    /// The batch was written already (code 46).
+    DUPLICATE_SEQUENCE_NUMBER = 46;
+    /// The producer epoch is stale (code 47).
+    INVALID_PRODUCER_EPOCH = 47;
+    /// The broker has no state for this producer id (code 59).
+    UNKNOWN_PRODUCER_ID = 59;
+    /// The group does not exist (code 69).
+    GROUP_ID_NOT_FOUND = 69;
+    /// The partition's leader epoch is older than the broker's (code 74).
+    FENCED_LEADER_EPOCH = 74;
+    /// The client's leader epoch is newer than the broker's (code 75).
+    UNKNOWN_LEADER_EPOCH = 75;
+    /// A first JoinGroup must be repeated with the member id it returns (code 79, KIP-394).
+    MEMBER_ID_REQUIRED = 79;
+    /// Another member took this static member's `group.instance.id` (code 82).
+    FENCED_INSTANCE_ID = 82;
+}
+
+impl ErrorCode {
     /// The error's name as the protocol guide spells it, e.g. `NOT_LEADER_OR_FOLLOWER`.
     pub fn name(&self) -> String {
         match ResponseError::try_from_code(self.0) {
@@ -56,7 +111,17 @@ impl ErrorCode {
 
     /// Whether this error means the client's cached metadata (leaders, partitions) is stale.
     pub fn invalidates_metadata(&self) -> bool {
-        matches!(self.0, 3 | 5 | 6 | 74 | 75 | 100 | 103)
+        // 100: UNKNOWN_TOPIC_ID, 103: INCONSISTENT_TOPIC_ID.
+        matches!(
+            self.0,
+            code::UNKNOWN_TOPIC_OR_PARTITION
+                | code::LEADER_NOT_AVAILABLE
+                | code::NOT_LEADER_OR_FOLLOWER
+                | code::FENCED_LEADER_EPOCH
+                | code::UNKNOWN_LEADER_EPOCH
+                | 100
+                | 103
+        )
     }
 }
 

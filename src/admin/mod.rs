@@ -25,8 +25,7 @@ use crate::network::metadata::Cluster;
 use crate::network::{NetworkClient, Target};
 pub use types::*;
 
-/// NOT_CONTROLLER: the request went to a broker that is no longer the controller.
-const NOT_CONTROLLER: i16 = 41;
+use crate::error::code::NOT_CONTROLLER;
 
 /// Administrative operations on a Kafka cluster.
 ///

@@ -20,7 +20,7 @@ use crate::protocol::messages::{BrokerId, FetchRequest, TopicName};
 use crate::protocol::record_batch::{DecodedBatch, decode_batches};
 use crate::record::TopicPartition;
 
-const OFFSET_OUT_OF_RANGE: i16 = 1;
+use crate::error::code::OFFSET_OUT_OF_RANGE;
 
 #[derive(Debug, Clone)]
 pub(crate) struct FetchConfig {

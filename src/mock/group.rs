@@ -11,13 +11,13 @@ use tokio::time::Instant;
 
 use super::state::NONE;
 
-pub(crate) const ILLEGAL_GENERATION: i16 = 22;
-pub(crate) const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-pub(crate) const UNKNOWN_MEMBER_ID: i16 = 25;
-pub(crate) const INVALID_SESSION_TIMEOUT: i16 = 26;
-pub(crate) const REBALANCE_IN_PROGRESS: i16 = 27;
-pub(crate) const GROUP_ID_NOT_FOUND: i16 = 69;
-pub(crate) const MEMBER_ID_REQUIRED: i16 = 79;
+pub(crate) use crate::error::code::GROUP_ID_NOT_FOUND;
+pub(crate) use crate::error::code::ILLEGAL_GENERATION;
+pub(crate) use crate::error::code::INCONSISTENT_GROUP_PROTOCOL;
+pub(crate) use crate::error::code::INVALID_SESSION_TIMEOUT;
+pub(crate) use crate::error::code::MEMBER_ID_REQUIRED;
+pub(crate) use crate::error::code::REBALANCE_IN_PROGRESS;
+pub(crate) use crate::error::code::UNKNOWN_MEMBER_ID;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GroupState {

@@ -32,11 +32,11 @@ use crate::protocol::record_batch::read_batch_header;
 use crate::protocol::versions::client_range;
 use crate::protocol::{Request, StrBytes, Uuid};
 
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-const OFFSET_OUT_OF_RANGE: i16 = 1;
-const TOPIC_ALREADY_EXISTS: i16 = 36;
-const NOT_COORDINATOR: i16 = 16;
+use crate::error::code::NOT_COORDINATOR;
+use crate::error::code::NOT_LEADER_OR_FOLLOWER;
+use crate::error::code::OFFSET_OUT_OF_RANGE;
+use crate::error::code::TOPIC_ALREADY_EXISTS;
+use crate::error::code::UNKNOWN_TOPIC_OR_PARTITION;
 
 pub(crate) enum Outcome {
     Reply(Bytes),

@@ -8,10 +8,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::protocol::record_batch::read_batch_header;
 
 pub(crate) const NONE: i16 = 0;
-pub(crate) const CORRUPT_MESSAGE: i16 = 2;
-pub(crate) const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-pub(crate) const INVALID_PRODUCER_EPOCH: i16 = 47;
-pub(crate) const UNKNOWN_PRODUCER_ID: i16 = 59;
+pub(crate) use crate::error::code::CORRUPT_MESSAGE;
+pub(crate) use crate::error::code::INVALID_PRODUCER_EPOCH;
+pub(crate) use crate::error::code::OUT_OF_ORDER_SEQUENCE_NUMBER;
+pub(crate) use crate::error::code::UNKNOWN_PRODUCER_ID;
 
 /// Batches a producer may resend and still be recognised (Kafka keeps five per partition).
 const DEDUP_WINDOW: usize = 5;

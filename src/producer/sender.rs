@@ -24,12 +24,12 @@ use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProd
 use crate::protocol::messages::produce_response::PartitionProduceResponse;
 use crate::protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 
-const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
-const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-const UNKNOWN_PRODUCER_ID: i16 = 59;
-const INVALID_PRODUCER_EPOCH: i16 = 47;
-const MESSAGE_TOO_LARGE: i16 = 10;
-const RECORD_LIST_TOO_LARGE: i16 = 18;
+use crate::error::code::DUPLICATE_SEQUENCE_NUMBER;
+use crate::error::code::INVALID_PRODUCER_EPOCH;
+use crate::error::code::MESSAGE_TOO_LARGE;
+use crate::error::code::OUT_OF_ORDER_SEQUENCE_NUMBER;
+use crate::error::code::RECORD_LIST_TOO_LARGE;
+use crate::error::code::UNKNOWN_PRODUCER_ID;
 
 #[derive(Debug, Clone)]
 pub(crate) struct SenderConfig {

@@ -13,8 +13,7 @@ use super::{
 use crate::protocol::StrBytes;
 use crate::protocol::messages::{GroupId, HeartbeatRequest};
 
-/// FENCED_INSTANCE_ID: another member took this static member's `group.instance.id`.
-const FENCED_INSTANCE_ID: i16 = 82;
+use crate::error::code::FENCED_INSTANCE_ID;
 
 pub(crate) async fn run(shared: Arc<GroupShared>) {
     let mut last_ok = Instant::now();

@@ -40,13 +40,13 @@ pub(crate) use commit::{commit_offsets, fetch_committed, issue_commit};
 /// Added to the rebalance timeout for JoinGroup/SyncGroup (Java's JOIN_GROUP_TIMEOUT_LAPSE).
 const JOIN_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
 
-pub(crate) const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-pub(crate) const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-pub(crate) const NOT_COORDINATOR: i16 = 16;
-pub(crate) const ILLEGAL_GENERATION: i16 = 22;
-pub(crate) const UNKNOWN_MEMBER_ID: i16 = 25;
-pub(crate) const REBALANCE_IN_PROGRESS: i16 = 27;
-pub(crate) const MEMBER_ID_REQUIRED: i16 = 79;
+pub(crate) use crate::error::code::COORDINATOR_LOAD_IN_PROGRESS;
+pub(crate) use crate::error::code::COORDINATOR_NOT_AVAILABLE;
+pub(crate) use crate::error::code::ILLEGAL_GENERATION;
+pub(crate) use crate::error::code::MEMBER_ID_REQUIRED;
+pub(crate) use crate::error::code::NOT_COORDINATOR;
+pub(crate) use crate::error::code::REBALANCE_IN_PROGRESS;
+pub(crate) use crate::error::code::UNKNOWN_MEMBER_ID;
 
 /// Whether a failed join may succeed when tried again (the next `poll` does): Java's poll
 /// keeps rejoining through these instead of throwing.

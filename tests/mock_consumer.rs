@@ -107,3 +107,50 @@ async fn retriable_fetch_errors_and_out_of_range_recover() {
     read(&mut con, &mut again, 10).await;
     assert_eq!(again[0], 0, "reset to the earliest offset");
 }
+
+/// The leader dies while it is the consumer's only connection, and the consumer polls with a
+/// timeout shorter than the reconnect backoff to the dead broker: the metadata refresh that
+/// finds the new leader must survive the polls that time out while it runs, or it starts over
+/// at the dead broker every time and never finishes (seen against Apache Kafka in
+/// tests/replication.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_polls_find_the_new_leader_when_the_old_one_dies() {
+    let c = MockCluster::builder()
+        .brokers(3)
+        .seed(3)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("dying", 1);
+    // The lowest id leads: metadata lists it first among the known brokers.
+    c.move_leader("dying", 0, 1).unwrap();
+    preload(&c, "dying", 100).await;
+    let first = c.bootstrap_servers().split(',').next().unwrap().to_string();
+    let mut con = KafkaConsumer::new(
+        ConsumerConfig::builder()
+            .bootstrap_servers(first)
+            .set("auto.offset.reset", "earliest")
+            .build()
+            .expect("config"),
+    )
+    .expect("consumer");
+    con.assign([TopicPartition::new("dying", 0)])
+        .expect("assign");
+    let mut got = Vec::new();
+    read(&mut con, &mut got, 100).await;
+    c.stop_broker(1);
+    c.move_leader("dying", 0, 2).unwrap();
+    preload(&c, "dying", 100).await;
+    let start = Instant::now();
+    while got.len() < 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "stuck at {} records: the new leader was never found",
+            got.len()
+        );
+        for r in con.poll(Duration::from_millis(20)).await.expect("poll") {
+            got.push(r.offset as u64);
+        }
+    }
+    assert_eq!(got, (0..200).collect::<Vec<u64>>());
+}

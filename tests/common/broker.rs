@@ -296,8 +296,9 @@ impl Node {
     }
 
     fn kill(&mut self) {
-        self.signal("-KILL");
+        // Only a child not yet reaped: once reaped its pid may belong to another process.
         if let Some(mut c) = self.child.take() {
+            self.signal("-KILL");
             let _ = c.wait();
         }
         let _ = std::fs::remove_file(self.dir.join("pid"));

@@ -154,3 +154,44 @@ async fn short_polls_find_the_new_leader_when_the_old_one_dies() {
     }
     assert_eq!(got, (0..200).collect::<Vec<u64>>());
 }
+
+/// The group coordinator moves (Kafka: the `__consumer_offsets` partition changes leader, and
+/// the new coordinator loads the group): the member finds the new coordinator and keeps its
+/// generation, as Java's does, instead of forcing a rebalance of the whole group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_move_keeps_the_generation() {
+    let c = MockCluster::builder()
+        .brokers(3)
+        .seed(5)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("moved", 2);
+    preload(&c, "moved", 10).await;
+    let mut con = KafkaConsumer::new(
+        ConsumerConfig::builder()
+            .bootstrap_servers(c.bootstrap_servers())
+            .set("group.id", "moving")
+            .set("auto.offset.reset", "earliest")
+            .set("heartbeat.interval.ms", "100")
+            .set("session.timeout.ms", "6000")
+            .set("retry.backoff.ms", "10")
+            .build()
+            .expect("config"),
+    )
+    .expect("consumer");
+    con.subscribe(["moved"]).expect("subscribe");
+    let mut got = Vec::new();
+    read(&mut con, &mut got, 10).await;
+    let before = con.group_metadata().expect("group").generation_id;
+    assert!(before > 0);
+    c.move_coordinator(2);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        con.poll(Duration::from_millis(100)).await.expect("poll");
+    }
+    let after = con.group_metadata().expect("group").generation_id;
+    assert_eq!(after, before, "no rebalance for a coordinator move");
+    let (state, generation, members) = c.group_state("moving").expect("group");
+    assert_eq!((state.as_str(), generation, members), ("Stable", before, 1));
+}

@@ -51,11 +51,22 @@ pub(crate) async fn run(shared: Arc<GroupShared>) {
             shared.wake.notify_waiters();
             continue;
         }
-        let Some(node) = coordinator else {
-            // The poll side rediscovers the coordinator when it rejoins.
-            shared.rejoin.store(true, Ordering::Release);
-            shared.wake.notify_waiters();
-            continue;
+        let node = match coordinator {
+            Some(node) => node,
+            // The coordinator moved (or its connection failed): find the new one and keep the
+            // membership, as Java does; the new coordinator loaded the group with its
+            // generation. Only a membership silent past the session timeout rejoins.
+            None => match shared.coordinator().await {
+                Ok(node) => node,
+                Err(e) => {
+                    tracing::debug!(group = %shared.group_id, error = %e, "coordinator lookup failed");
+                    if last_ok.elapsed() > shared.session_timeout {
+                        shared.rejoin.store(true, Ordering::Release);
+                        shared.wake.notify_waiters();
+                    }
+                    continue;
+                }
+            },
         };
         let req = HeartbeatRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(shared.group_id.clone())))

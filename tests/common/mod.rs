@@ -4,6 +4,7 @@
 pub mod broker;
 #[cfg(feature = "mock")]
 pub mod group_member;
+pub mod java;
 
 use std::time::Duration;
 

@@ -7,11 +7,13 @@
 //!    in Java). Claims on partitions that no longer exist, or whose topic the claimant no
 //!    longer subscribes to, are dropped.
 //! 2. **Identical subscriptions** (Java's "constrained" case): with `n` partitions and `m`
-//!    members each member gets `n / m`, and `n % m` members one more. Each keeps the first
-//!    partitions of its owned list up to its quota; the larger quota goes, in member id order,
-//!    to members owning that many while such slots remain. The free partitions, sorted, are
-//!    dealt in turn to members below `n / m` until all reach it, then one each, in member id
-//!    order, to members at `n / m` while larger-quota slots remain.
+//!    members each member gets `n / m`, and `n % m` members one more. Members are visited in
+//!    the order Java's leader meets them ([`Group::java_order`]: its `HashMap` of member ids).
+//!    Each keeps its lowest owned partitions (by partition, then topic) up to its quota: the
+//!    larger quota while such slots remain and it owns that many, else the smaller one. The
+//!    free partitions, sorted, are dealt in turn (member id order) to members below `n / m`
+//!    until all reach it; a leftover larger quota goes first to owners kept at `n / m` (by
+//!    member id), then to members in the order the dealing brought them to `n / m`.
 //! 3. **Otherwise** (Java's "general" case): every member keeps all it validly owned. Free
 //!    partitions, those with the fewest eligible members first, go one by one to the eligible
 //!    member with the fewest partitions (ties: member id). Then, topic by topic and in passes
@@ -26,12 +28,14 @@
 //! assignment this round; the current owner revokes it, rejoins, and the follow-up rebalance
 //! hands it over.
 //!
-//! The results match Java's for its published test cases where Java's choice does not hang on
-//! `HashMap` iteration order; where it does (several members owning the larger quota in step
-//! 2), we prefer member id order.
+//! The results match Java's for its published test cases and, in step 2, wherever Java's choice
+//! hangs on `HashMap` iteration order (which owners keep a larger quota): we compute that order
+//! (checked against Kafka 4.4's client by `tests/java_peer.rs` and the tables in
+//! `sticky_tests.rs`). Not modelled: a `HashMap` bucket holding nine or more member ids, which
+//! makes Java grow its table early.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::{GroupAssignment, MemberSubscription, partition_count};
 
@@ -127,6 +131,8 @@ struct Group<'a> {
     counts: Vec<i32>,
     /// Members by member id (a repeated id is taken once).
     members: Vec<&'a MemberSubscription>,
+    /// Each member's position in the input (the JoinGroup response's order).
+    join_index: Vec<usize>,
     /// Each member's subscribed topics (indices), existing ones only.
     subscriptions: Vec<BTreeSet<usize>>,
     /// Each member's valid previous partitions, in the order the member listed them.
@@ -138,9 +144,12 @@ impl<'a> Group<'a> {
         members: &'a [MemberSubscription],
         partitions_per_topic: &BTreeMap<String, i32>,
     ) -> Self {
-        let mut sorted: Vec<&MemberSubscription> = members.iter().collect();
-        sorted.sort_by(|a, b| a.member_id.cmp(&b.member_id));
-        sorted.dedup_by(|a, b| a.member_id == b.member_id);
+        let mut sorted: Vec<(usize, &MemberSubscription)> = members.iter().enumerate().collect();
+        // Stable: of a repeated id, the first in the input stays.
+        sorted.sort_by(|a, b| a.1.member_id.cmp(&b.1.member_id));
+        sorted.dedup_by(|a, b| a.1.member_id == b.1.member_id);
+        let join_index: Vec<usize> = sorted.iter().map(|(i, _)| *i).collect();
+        let sorted: Vec<&MemberSubscription> = sorted.into_iter().map(|(_, m)| m).collect();
 
         let topics: Vec<&str> = sorted
             .iter()
@@ -218,6 +227,7 @@ impl<'a> Group<'a> {
             topics,
             counts,
             members: sorted,
+            join_index,
             subscriptions,
             owned,
         }
@@ -235,6 +245,27 @@ impl<'a> Group<'a> {
             .flat_map(|(t, &n)| (0..n).map(move |p| (t, p)))
     }
 
+    /// The order in which Java's leader meets the members in step 2: it iterates a
+    /// `HashMap<String, _>` of member ids (default capacity, load factor 0.75) filled in
+    /// JoinGroup order, that is by bucket (the spread `String.hashCode` of the id, modulo the
+    /// table size the map grew to), then by insertion order within a bucket.
+    fn java_order(&self) -> Vec<usize> {
+        let n = self.members.len();
+        let mut buckets = 16;
+        while n > buckets / 4 * 3 {
+            buckets *= 2;
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| {
+            let h = java_string_hash(&self.members[i].member_id);
+            (
+                ((h ^ (h >> 16)) as usize) & (buckets - 1),
+                self.join_index[i],
+            )
+        });
+        order
+    }
+
     /// Step 2 of the module docs: all members subscribe to the same topics.
     fn constrained(&self) -> Vec<Vec<Tp>> {
         let m = self.members.len();
@@ -243,55 +274,65 @@ impl<'a> Group<'a> {
         }
         let total: usize = self.counts.iter().map(|&n| n as usize).sum();
         let min = total / m;
-        let mut max_slots = total % m;
+        let max = total.div_ceil(m);
+        // Members to end with `max` partitions, and how many have them so far.
+        let max_slots = total % m;
+        let mut at_max = 0;
 
-        let mut assigned: Vec<Vec<Tp>> = Vec::with_capacity(m);
+        let mut assigned: Vec<Vec<Tp>> = vec![Vec::new(); m];
         let mut taken = BTreeSet::new();
-        for owned in &self.owned {
-            let keep = if owned.len() <= min {
+        // Below `min` after keeping what they own; at `min` and still eligible for `max`.
+        let mut under: Vec<usize> = Vec::new();
+        let mut at_min: VecDeque<usize> = VecDeque::new();
+        for i in self.java_order() {
+            let mut owned = self.owned[i].clone();
+            owned.sort_unstable_by_key(|&(t, p)| (p, t));
+            let keep = if owned.len() < min {
+                under.push(i);
                 owned.len()
-            } else if max_slots > 0 {
-                max_slots -= 1;
-                min + 1
+            } else if owned.len() >= max && at_max < max_slots {
+                at_max += 1;
+                if at_max == max_slots {
+                    at_min.clear();
+                }
+                max
             } else {
+                if at_max < max_slots {
+                    at_min.push_back(i);
+                }
                 min
             };
             taken.extend(owned[..keep].iter().copied());
-            assigned.push(owned[..keep].to_vec());
+            assigned[i] = owned[..keep].to_vec();
         }
-        let mut free = self.all_partitions().filter(|tp| !taken.contains(tp));
+        // Indices are in member id order.
+        under.sort_unstable();
+        at_min.make_contiguous().sort_unstable();
 
-        // Deal to members below the minimum quota, one each per round.
-        let mut below: Vec<usize> = (0..m).filter(|&i| assigned[i].len() < min).collect();
-        'fill: while !below.is_empty() {
-            let mut still_below = Vec::with_capacity(below.len());
-            for &i in &below {
-                let Some(tp) = free.next() else {
-                    break 'fill;
-                };
-                assigned[i].push(tp);
-                if assigned[i].len() < min {
-                    still_below.push(i);
-                }
+        // Deal the free partitions round robin to members below `min`, one each per round; a
+        // member reaching `min` queues for `max`. Once none is below, the queue takes the rest.
+        let mut next = 0;
+        for tp in self.all_partitions().filter(|tp| !taken.contains(tp)) {
+            if next >= under.len() {
+                next = 0;
             }
-            below = still_below;
-        }
-        // Then one more each to members at the minimum while larger quotas remain.
-        for list in assigned.iter_mut() {
-            if max_slots == 0 {
-                break;
-            }
-            if list.len() == min
-                && let Some(tp) = free.next()
-            {
-                list.push(tp);
-                max_slots -= 1;
-            }
-        }
-        // Nothing is left by the counting above; never drop a partition if it were.
-        for tp in free {
-            if let Some(list) = assigned.iter_mut().min_by_key(|l| l.len()) {
-                list.push(tp);
+            let (i, from_under) = match under.get(next) {
+                Some(&i) => (i, true),
+                None => match at_min.pop_front() {
+                    Some(i) => (i, false),
+                    // Nothing is left by the counting above; never drop a partition if it were.
+                    None => match (0..m).min_by_key(|&i| assigned[i].len()) {
+                        Some(i) => (i, false),
+                        None => break,
+                    },
+                },
+            };
+            assigned[i].push(tp);
+            if from_under && assigned[i].len() == min {
+                under.remove(next);
+                at_min.push_back(i);
+            } else if from_under {
+                next += 1;
             }
         }
         assigned
@@ -405,4 +446,10 @@ impl Loads {
         }
         moved
     }
+}
+
+/// Java's `String.hashCode` (over UTF-16 code units), as the unsigned bits of the `int`.
+fn java_string_hash(s: &str) -> u32 {
+    s.encode_utf16()
+        .fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c)))
 }

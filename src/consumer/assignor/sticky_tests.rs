@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::MemberSubscription;
 use super::sticky::{assign, assign_cooperative, withhold_transfers};
 use super::tests::{member, owning, parts, topics};
 
@@ -143,10 +144,9 @@ fn owners_keep_quota_and_free_partitions_fill_minimum_first() {
 
 #[test]
 fn more_max_quota_owners_than_slots() {
-    // testMaxQuotaConsumerMoreThanNumExpectedMaxCapacityMembers. Java keeps the larger
-    // quota with consumer2 because its HashMap happens to iterate consumer2 first; we take
-    // member id order, so the roles of consumer1 and consumer2 swap. Same balance, same
-    // number of moves (one: topic2-x to consumer3).
+    // testMaxQuotaConsumerMoreThanNumExpectedMaxCapacityMembers. Java's leader goes through the
+    // members in its HashMap's order: consumer2 (bucket 11) before consumer1 (bucket 12), so
+    // consumer2 keeps the larger quota and consumer1 gives up topic2-0 to consumer3.
     let both = ["topic1", "topic2"];
     let members = [
         owning("consumer1", &both, &[("topic1", 0), ("topic2", 0)], 1),
@@ -155,16 +155,131 @@ fn more_max_quota_owners_than_slots() {
     ];
     let t = topics(&[("topic1", 2), ("topic2", 2)]);
     let a = assign(&members, &t);
-    assert_eq!(a["consumer1"], parts(&[("topic1", 0), ("topic2", 0)]));
-    assert_eq!(a["consumer2"], parts(&[("topic1", 1)]));
-    assert_eq!(a["consumer3"], parts(&[("topic2", 1)]));
+    assert_eq!(a["consumer1"], parts(&[("topic1", 0)]));
+    assert_eq!(a["consumer2"], parts(&[("topic1", 1), ("topic2", 1)]));
+    assert_eq!(a["consumer3"], parts(&[("topic2", 0)]));
     let mut coop = a.clone();
     let withheld = withhold_transfers(&members, &mut coop);
     assert_eq!(
         withheld,
-        BTreeMap::from([(("topic2".to_owned(), 1), "consumer3".to_owned())])
+        BTreeMap::from([(("topic2".to_owned(), 0), "consumer3".to_owned())])
     );
     assert_eq!(coop["consumer3"], parts(&[]));
+}
+
+// The cases below are Java's answers (kafka-clients 4.4.0 `CooperativeStickyAssignor`, run by
+// `JavaPeer assign` of tests/java) for the same input, members given in the order listed.
+
+/// Found by tests/java_peer.rs (mixed group with Java members, cooperative-sticky, our member
+/// the leader): b-java joins; we own 0..=3, a-java 4..=6. Java's leader keeps the larger quota
+/// with us (our id's HashMap bucket, 4, comes before a-java's, 15): we revoke 3, a-java
+/// revokes 6. Ours used to keep it with a-java (member id order): we revoked 2 and 3.
+#[test]
+fn larger_quota_goes_to_owners_in_java_hashmap_order() {
+    let ours = "ferrokafka-8b0c4454-514d-416b-ad78-162e862f84ae";
+    let a_java = "a-java-c8941482-31d3-42b2-8613-c765fcfeb2ad";
+    let b_java = "b-java-aa4752b5-8ae8-4237-8d24-4f853d09c1cf";
+    let t = topics(&[("t", 7)]);
+    let us = owning(ours, &["t"], &[("t", 0), ("t", 1), ("t", 2), ("t", 3)], 3);
+    let a = owning(a_java, &["t"], &[("t", 4), ("t", 5), ("t", 6)], 3);
+    let b = member(b_java, &["t"]);
+    // Different buckets: the JoinGroup order does not matter.
+    for members in [[us.clone(), a.clone(), b.clone()], [a, b, us]] {
+        let got = assign_cooperative(&members, &t);
+        assert_eq!(got[ours], parts(&[("t", 0), ("t", 1), ("t", 2)]));
+        assert_eq!(got[a_java], parts(&[("t", 4), ("t", 5)]));
+        assert_eq!(got[b_java], parts(&[]));
+        // The round after the revocations.
+        let next = [
+            owning(ours, &["t"], &[("t", 0), ("t", 1), ("t", 2)], 4),
+            owning(a_java, &["t"], &[("t", 4), ("t", 5)], 4),
+            owning(b_java, &["t"], &[] as &[(&str, i32)], 4),
+        ];
+        let got = assign_cooperative(&next, &t);
+        assert_eq!(got[b_java], parts(&[("t", 3), ("t", 6)]));
+    }
+}
+
+/// Within one HashMap bucket Java keeps insertion order, which is the JoinGroup response's:
+/// "member-1" and "member-19" share bucket 4.
+#[test]
+fn same_bucket_owners_in_join_order() {
+    let t = topics(&[("t", 7)]);
+    let m19 = owning(
+        "member-19",
+        &["t"],
+        &[("t", 0), ("t", 1), ("t", 2), ("t", 3)],
+        2,
+    );
+    let m1 = owning("member-1", &["t"], &[("t", 4), ("t", 5), ("t", 6)], 2);
+    let new = member("new-member", &["t"]);
+    let got = assign_cooperative(&[m19.clone(), m1.clone(), new.clone()], &t);
+    assert_eq!(got["member-19"], parts(&[("t", 0), ("t", 1), ("t", 2)]));
+    assert_eq!(got["member-1"], parts(&[("t", 4), ("t", 5)]));
+    let got = assign_cooperative(&[m1, m19, new], &t);
+    assert_eq!(got["member-19"], parts(&[("t", 0), ("t", 1)]));
+    assert_eq!(got["member-1"], parts(&[("t", 4), ("t", 5), ("t", 6)]));
+}
+
+/// Past 12 members Java's HashMap has 32 buckets, which reorders members: "member-3" (bucket
+/// 10 of 32) now comes before "member-1" (20; of 16 buckets they are 10 and 4).
+#[test]
+fn hashmap_order_follows_the_table_size() {
+    let others = |n: i32| -> Vec<MemberSubscription> {
+        (2..=n)
+            .filter(|i| *i != 3)
+            .map(|i| member(&format!("member-{i}"), &["t"]))
+            .collect()
+    };
+    let owners = [
+        owning("member-1", &["t"], &[("t", 0), ("t", 1)], 1),
+        owning("member-3", &["t"], &[("t", 2), ("t", 3)], 1),
+    ];
+    // 13 members, 14 partitions: one larger quota.
+    let members: Vec<MemberSubscription> = owners.iter().cloned().chain(others(13)).collect();
+    let got = assign_cooperative(&members, &topics(&[("t", 14)]));
+    assert_eq!(got["member-1"], parts(&[("t", 0)]));
+    assert_eq!(got["member-3"], parts(&[("t", 2), ("t", 3)]));
+    assert_eq!(got["member-10"], parts(&[]));
+    assert_eq!(got["member-11"], parts(&[("t", 4)]));
+    assert_eq!(got["member-9"], parts(&[("t", 13)]));
+    // 11 members, 12 partitions: 16 buckets, member-1 first.
+    let members: Vec<MemberSubscription> = owners.iter().cloned().chain(others(11)).collect();
+    let got = assign_cooperative(&members, &topics(&[("t", 12)]));
+    assert_eq!(got["member-1"], parts(&[("t", 0), ("t", 1)]));
+    assert_eq!(got["member-3"], parts(&[("t", 2)]));
+    assert_eq!(got["member-10"], parts(&[]));
+    assert_eq!(got["member-9"], parts(&[("t", 11)]));
+}
+
+/// Java keeps an owner's lowest partitions (sorted by partition, then topic), not the first
+/// ones it listed: a Java member lists what it owns in the order it got it.
+#[test]
+fn owners_keep_their_lowest_partitions() {
+    let members = [
+        owning("x", &["t"], &[("t", 6), ("t", 0), ("t", 1), ("t", 2)], 1),
+        member("y", &["t"]),
+        member("z", &["t"]),
+    ];
+    let got = assign_cooperative(&members, &topics(&[("t", 7)]));
+    assert_eq!(got["x"], parts(&[("t", 0), ("t", 1), ("t", 2)]));
+    assert_eq!(got["y"], parts(&[("t", 3), ("t", 5)]));
+    assert_eq!(got["z"], parts(&[("t", 4)]));
+}
+
+/// A larger quota left over goes first to owners kept at the minimum (by member id), then to
+/// members in the order the dealing filled them up to the minimum; not simply by member id.
+#[test]
+fn leftover_larger_quota_goes_to_owners_at_the_minimum_first() {
+    let members = [
+        member("a", &["t"]),
+        owning("b", &["t"], &[("t", 0), ("t", 1)], 1),
+        owning("c", &["t"], &[("t", 2), ("t", 3)], 1),
+    ];
+    let got = assign_cooperative(&members, &topics(&[("t", 7)]));
+    assert_eq!(got["a"], parts(&[("t", 4), ("t", 5)]));
+    assert_eq!(got["b"], parts(&[("t", 0), ("t", 1), ("t", 6)]));
+    assert_eq!(got["c"], parts(&[("t", 2), ("t", 3)]));
 }
 
 #[test]
@@ -210,14 +325,16 @@ fn add_and_remove_consumers() {
         member("consumer3", &both),
         member("consumer4", &both),
     ];
+    // Kafka 4.x: owners keep their lowest partitions by (partition, topic), so consumer1 keeps
+    // topic2-1 over topic1-2 (Kafka before 3.5 kept topic1-0 and topic1-2).
     let mut b = assign(&members, &t);
-    assert_eq!(b["consumer1"], parts(&[("topic1", 0), ("topic1", 2)]));
+    assert_eq!(b["consumer1"], parts(&[("topic1", 0), ("topic2", 1)]));
     assert_eq!(b["consumer2"], parts(&[("topic1", 1), ("topic2", 0)]));
-    assert_eq!(b["consumer3"], parts(&[("topic2", 1), ("topic2", 3)]));
+    assert_eq!(b["consumer3"], parts(&[("topic1", 2), ("topic2", 3)]));
     assert_eq!(b["consumer4"], parts(&[("topic2", 2)]));
     let withheld = withhold_transfers(&members, &mut b.clone());
     let expected: BTreeMap<(String, i32), String> = [
-        (("topic2", 1), "consumer3"),
+        (("topic1", 2), "consumer3"),
         (("topic2", 3), "consumer3"),
         (("topic2", 2), "consumer4"),
     ]
@@ -243,11 +360,11 @@ fn add_and_remove_consumers() {
     let c = assign_cooperative(&members, &t);
     assert_eq!(
         c["consumer3"],
-        parts(&[("topic1", 0), ("topic2", 0), ("topic2", 1), ("topic2", 3)])
+        parts(&[("topic1", 0), ("topic1", 2), ("topic2", 1), ("topic2", 3)])
     );
     assert_eq!(
         c["consumer4"],
-        parts(&[("topic1", 1), ("topic1", 2), ("topic2", 2)])
+        parts(&[("topic1", 1), ("topic2", 0), ("topic2", 2)])
     );
 }
 

@@ -22,16 +22,18 @@ pub(crate) async fn run(shared: Arc<GroupShared>) {
         if shared.stopped.load(Ordering::Acquire) {
             return;
         }
-        let (stable, generation, member_id, coordinator) = {
+        let (stable, generation, member_id, coordinator, joining, joins) = {
             let st = shared.state();
             (
                 st.stable,
                 st.generation,
                 st.member_id.clone(),
                 st.coordinator.clone(),
+                st.joining,
+                st.joins,
             )
         };
-        if !stable {
+        if !stable || joining {
             last_ok = Instant::now();
             continue;
         }
@@ -92,8 +94,8 @@ pub(crate) async fn run(shared: Arc<GroupShared>) {
                 let st = shared.state();
                 heartbeat_outcome(
                     code,
-                    (generation, &member_id),
-                    (st.generation, &st.member_id),
+                    (generation, &member_id, joins),
+                    (st.generation, &st.member_id, st.joins),
                 )
             }
             Err(e) => {
@@ -122,8 +124,10 @@ pub(crate) async fn run(shared: Arc<GroupShared>) {
                 tracing::info!(group = %shared.group_id, code, "membership lost; rejoining");
                 {
                     let mut st = shared.state();
-                    // Checked again under the lock: a join may have finished meanwhile.
-                    if st.generation != generation || st.member_id != member_id {
+                    // Checked again under the lock: a join may have started or finished
+                    // meanwhile.
+                    if st.generation != generation || st.member_id != member_id || st.joins != joins
+                    {
                         continue;
                     }
                     st.stable = false;
@@ -155,19 +159,23 @@ pub(crate) enum HeartbeatOutcome {
     },
     CoordinatorUnknown,
     /// The answer speaks for a generation or member id this member has already left behind
-    /// (a join completed while the heartbeat was in flight): Apache Kafka answers such a
-    /// heartbeat ILLEGAL_GENERATION, which must not undo the new membership.
+    /// (a join started or completed while the heartbeat was in flight): Apache Kafka answers
+    /// such a heartbeat ILLEGAL_GENERATION once the join completes, which must not undo the
+    /// new membership.
     Stale,
     Other(i16),
 }
 
-/// Decides what a heartbeat error `code` means, given the (generation, member id) it was sent
-/// with and the member's (generation, member id) now. Java's HeartbeatResponseHandler
-/// likewise ignores errors once the generation has changed.
+/// Decides what a heartbeat error `code` means, given the (generation, member id, JoinGroup
+/// requests sent) it was sent with and the member's now. Java's HeartbeatResponseHandler
+/// likewise ignores errors once the generation has changed. A JoinGroup sent after the
+/// heartbeat makes its answer stale even before that join's own answer is taken in: the
+/// coordinator answers ILLEGAL_GENERATION to the old generation's heartbeat as soon as the
+/// join completes (seen against Apache Kafka 4.4 on every cooperative follow-up rebalance).
 pub(crate) fn heartbeat_outcome(
     code: i16,
-    sent: (i32, &str),
-    now: (i32, &str),
+    sent: (i32, &str, u64),
+    now: (i32, &str, u64),
 ) -> HeartbeatOutcome {
     if code == 0 {
         return HeartbeatOutcome::Alive;
@@ -196,11 +204,13 @@ mod tests {
 
     #[test]
     fn heartbeat_answers_by_membership() {
-        let g5 = (5, "m-1");
-        type Membership<'a> = (i32, &'a str);
-        let cases: [(i16, Membership, Membership, HeartbeatOutcome); 9] = [
+        let g5 = (5, "m-1", 1);
+        // Generation 5, with a JoinGroup sent since (its answer not taken in yet).
+        let g5_joining = (5, "m-1", 2);
+        type Membership<'a> = (i32, &'a str, u64);
+        let cases: [(i16, Membership, Membership, HeartbeatOutcome); 12] = [
             (0, g5, g5, HeartbeatOutcome::Alive),
-            (0, g5, (6, "m-1"), HeartbeatOutcome::Alive),
+            (0, g5, (6, "m-1", 2), HeartbeatOutcome::Alive),
             (REBALANCE_IN_PROGRESS, g5, g5, HeartbeatOutcome::Rejoin),
             (
                 ILLEGAL_GENERATION,
@@ -213,14 +223,35 @@ mod tests {
             ),
             // The race Apache Kafka shows: the heartbeat of generation 5 is answered after
             // this member already joined generation 6.
-            (ILLEGAL_GENERATION, g5, (6, "m-1"), HeartbeatOutcome::Stale),
+            (
+                ILLEGAL_GENERATION,
+                g5,
+                (6, "m-1", 2),
+                HeartbeatOutcome::Stale,
+            ),
+            // The same race, answered before this member took in its JoinGroup answer (seen
+            // in tests/java_peer.rs: the member marked itself lost, and its next cooperative
+            // rebalance gave up every partition it owned instead of revoking only what moved).
+            (ILLEGAL_GENERATION, g5, g5_joining, HeartbeatOutcome::Stale),
+            (UNKNOWN_MEMBER_ID, g5, g5_joining, HeartbeatOutcome::Stale),
             (
                 REBALANCE_IN_PROGRESS,
                 g5,
-                (6, "m-1"),
+                g5_joining,
                 HeartbeatOutcome::Stale,
             ),
-            (UNKNOWN_MEMBER_ID, g5, (5, "m-2"), HeartbeatOutcome::Stale),
+            (
+                REBALANCE_IN_PROGRESS,
+                g5,
+                (6, "m-1", 2),
+                HeartbeatOutcome::Stale,
+            ),
+            (
+                UNKNOWN_MEMBER_ID,
+                g5,
+                (5, "m-2", 1),
+                HeartbeatOutcome::Stale,
+            ),
             (
                 UNKNOWN_MEMBER_ID,
                 g5,

@@ -60,6 +60,25 @@ pub(crate) fn join_retriable(err: &Error) -> bool {
         )
 }
 
+/// Marks a JoinGroup in flight ([`GroupState::joining`]) until dropped: when its answer has
+/// been taken in, or when the join fails or is cancelled.
+struct JoinInFlight<'a>(&'a GroupShared);
+
+impl<'a> JoinInFlight<'a> {
+    fn start(shared: &'a GroupShared) -> Self {
+        let mut st = shared.state();
+        st.joining = true;
+        st.joins += 1;
+        JoinInFlight(shared)
+    }
+}
+
+impl Drop for JoinInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.state().joining = false;
+    }
+}
+
 pub(crate) fn is_coordinator_error(code: i16) -> bool {
     matches!(
         code,
@@ -76,6 +95,14 @@ pub(crate) struct GroupState {
     pub protocol: Option<String>,
     /// Joined and synced, and no rebalance seen since.
     pub stable: bool,
+    /// JoinGroup requests sent so far. A heartbeat's error answer speaks only for the
+    /// membership it was sent with: once a JoinGroup went out after it, the group may have
+    /// moved to a new generation with this member in it.
+    pub joins: u64,
+    /// A JoinGroup is in flight: no heartbeats meanwhile (as Java's client), since the
+    /// coordinator answers one sent for the old generation with ILLEGAL_GENERATION as soon as
+    /// the join completes.
+    pub joining: bool,
 }
 
 /// State shared with the heartbeat task.
@@ -247,6 +274,8 @@ impl ConsumerCoordinator {
                     member_id: String::new(),
                     protocol: None,
                     stable: false,
+                    joins: 0,
+                    joining: false,
                 }),
                 rejoin: AtomicBool::new(true),
                 lost: AtomicBool::new(false),
@@ -390,6 +419,7 @@ impl ConsumerCoordinator {
         // give it that plus a margin, as Java's client does, so the answer is not cut off.
         let join_timeout =
             (self.rebalance_timeout + JOIN_TIMEOUT_MARGIN).max(shared.net.request_timeout());
+        let joining = JoinInFlight::start(&shared);
         let resp: JoinGroupResponse = conn.send_at(req, join_version, Some(join_timeout)).await?;
         match resp.error_code {
             0 => {}
@@ -427,6 +457,7 @@ impl ConsumerCoordinator {
             st.generation = resp.generation_id;
             st.protocol = Some(protocol.clone());
         }
+        drop(joining);
         let cooperative = protocol
             .parse::<Assignor>()
             .is_ok_and(|a| a.is_cooperative());

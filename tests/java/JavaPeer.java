@@ -94,13 +94,26 @@ import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.record.TimestampType;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.apache.kafka.common.utils.internals.AppInfoParser;
 
 public final class JavaPeer {
     private static final PrintStream OUT = new PrintStream(
             new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16),
             false, StandardCharsets.UTF_8);
     private static final char[] HEX = "0123456789abcdef".toCharArray();
+
+    /** The kafka-clients version; AppInfoParser moved to an internals package after 4.0. */
+    static String clientsVersion() {
+        for (String c : new String[] {
+                "org.apache.kafka.common.utils.internals.AppInfoParser",
+                "org.apache.kafka.common.utils.AppInfoParser"}) {
+            try {
+                return (String) Class.forName(c).getMethod("getVersion").invoke(null);
+            } catch (ReflectiveOperationException e) {
+                // try the next location
+            }
+        }
+        return "unknown";
+    }
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
@@ -113,7 +126,7 @@ public final class JavaPeer {
             }
             flags.put(args[i].substring(2), args[i + 1]);
         }
-        log("kafka-clients " + AppInfoParser.getVersion() + ": " + args[0]);
+        log("kafka-clients " + clientsVersion() + ": " + args[0]);
         int rc;
         switch (args[0]) {
             case "partition-for-key": rc = partitionForKey(flags); break;

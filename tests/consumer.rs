@@ -7,18 +7,10 @@ use std::time::{Duration, Instant};
 
 use common::broker::TestBroker;
 use common::{create_topic, produce_values};
+use ferrokafka::Error;
 use ferrokafka::consumer::{ConsumerRecord, KafkaConsumer, TopicPartition};
-use ferrokafka::{ConsumerConfig, Error};
 
-fn consumer(bootstrap: &str, props: &[(&str, &str)]) -> KafkaConsumer {
-    let mut b = ConsumerConfig::builder()
-        .bootstrap_servers(bootstrap)
-        .set("auto.offset.reset", "earliest");
-    for (k, v) in props {
-        b = b.set(*k, *v);
-    }
-    KafkaConsumer::new(b.build().expect("consumer config")).expect("consumer")
-}
+use common::consumer;
 
 /// Polls until `n` records arrived or `limit` passed.
 async fn poll_n(c: &mut KafkaConsumer, n: usize, limit: Duration) -> Vec<ConsumerRecord> {

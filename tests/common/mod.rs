@@ -26,6 +26,17 @@ pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
     r[name].as_ref().expect("topic created");
 }
 
+/// A consumer reading from the earliest offset, with extra properties.
+pub fn consumer(bootstrap: &str, props: &[(&str, &str)]) -> ferrokafka::KafkaConsumer {
+    let mut b = ferrokafka::ConsumerConfig::builder()
+        .bootstrap_servers(bootstrap)
+        .set("auto.offset.reset", "earliest");
+    for (k, v) in props {
+        b = b.set(*k, *v);
+    }
+    ferrokafka::KafkaConsumer::new(b.build().expect("consumer config")).expect("consumer")
+}
+
 /// A producer with extra properties.
 pub fn producer(bootstrap: &str, props: &[(&str, &str)]) -> KafkaProducer {
     let mut b = ProducerConfig::builder().bootstrap_servers(bootstrap);

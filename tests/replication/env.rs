@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::common::broker::TestCluster;
 use ferrokafka::admin::{ListTopicsOptions, NewTopic, TopicPartitionInfo};
 use ferrokafka::consumer::{ConsumerRecord, KafkaConsumer, TopicPartition};
-use ferrokafka::{AdminClient, AdminConfig, ConsumerConfig, Error};
+use ferrokafka::{AdminClient, AdminConfig, Error};
 use tokio::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
@@ -199,15 +199,7 @@ pub(crate) async fn create_topic(admin: &AdminClient, topic: &str, partitions: i
     wait_fully_replicated(admin, Some(topic)).await;
 }
 
-pub(crate) fn consumer(bootstrap: &str, props: &[(&str, &str)]) -> KafkaConsumer {
-    let mut b = ConsumerConfig::builder()
-        .bootstrap_servers(bootstrap)
-        .set("auto.offset.reset", "earliest");
-    for (k, v) in props {
-        b = b.set(*k, *v);
-    }
-    KafkaConsumer::new(b.build().expect("consumer config")).expect("consumer")
-}
+pub(crate) use crate::common::consumer;
 
 pub(crate) fn value_of(r: &ConsumerRecord) -> u64 {
     let v = r.value.as_deref().expect("a value");
@@ -230,13 +222,7 @@ pub(crate) async fn read_all(
         .collect();
     c.assign(tps.clone()).expect("assign");
     c.seek_to_beginning(&tps).expect("seek");
-    let ends: BTreeMap<i32, i64> = c
-        .end_offsets(&tps)
-        .await
-        .expect("end offsets")
-        .into_iter()
-        .map(|(tp, o)| (tp.partition, o))
-        .collect();
+    let ends = end_offsets(&mut c, &tps).await;
     let mut out: BTreeMap<i32, Vec<ConsumerRecord>> = BTreeMap::new();
     let start = Instant::now();
     loop {
@@ -288,3 +274,16 @@ fn java_string_hash_matches_java() {
 // ------------------------------------------------------------------------------------------
 // 1. Idempotent producer across the SIGKILL and restart of the busiest leader.
 // ------------------------------------------------------------------------------------------
+
+/// The end offsets of `tps`, by partition.
+pub(crate) async fn end_offsets(
+    c: &mut KafkaConsumer,
+    tps: &[TopicPartition],
+) -> BTreeMap<i32, i64> {
+    c.end_offsets(tps)
+        .await
+        .expect("end offsets")
+        .into_iter()
+        .map(|(tp, o)| (tp.partition, o))
+        .collect()
+}

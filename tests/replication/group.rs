@@ -260,13 +260,7 @@ pub(crate) async fn consumer_group_moves_to_a_new_coordinator() {
 
     // ... and processed at least once, and the group's committed offsets reach the ends.
     let mut ends = consumer(&env.bootstrap, &[]);
-    let end_offsets: BTreeMap<i32, i64> = ends
-        .end_offsets(&tps)
-        .await
-        .expect("end offsets")
-        .into_iter()
-        .map(|(tp, o)| (tp.partition, o))
-        .collect();
+    let end_offsets = crate::env::end_offsets(&mut ends, &tps).await;
     ends.close().await.expect("close");
     assert_eq!(end_offsets.values().sum::<i64>(), n as i64);
     eventually("every record processed", Duration::from_secs(60), || {

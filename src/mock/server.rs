@@ -15,12 +15,7 @@ use crate::protocol::frame::{MAX_FRAME_BYTES, peek_request_header};
 
 /// Binds broker `id` on `port` (0: any free port) and starts accepting. Returns the port.
 pub(crate) async fn start(shared: Arc<Shared>, id: i32, port: u16) -> Result<u16> {
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|e| Error::Connect {
-            addr: format!("127.0.0.1:{port}"),
-            reason: e.to_string(),
-        })?;
+    let listener = bind(port).await?;
     let port = listener
         .local_addr()
         .map_err(|e| Error::Connect {
@@ -48,6 +43,32 @@ pub(crate) async fn start(shared: Arc<Shared>, id: i32, port: u16) -> Result<u16
         },
     );
     Ok(port)
+}
+
+/// Binds 127.0.0.1:`port`. A restart asks for the port the broker had: the aborted accept task of
+/// its previous life drops that listener on a worker thread a moment later, and a client's
+/// connect attempt may hold the port briefly (a self-connect when nothing listens), so
+/// `AddrInUse` is retried for up to 5 s.
+async fn bind(port: u16) -> Result<TcpListener> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(l) => return Ok(l),
+            Err(e)
+                if port != 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => {
+                return Err(Error::Connect {
+                    addr: format!("127.0.0.1:{port}"),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
 }
 
 async fn connection(shared: Arc<Shared>, broker: i32, stream: TcpStream) {
@@ -106,5 +127,30 @@ async fn connection(shared: Arc<Shared>, broker: i32, stream: TcpStream) {
         if wr.write_all(&bytes).await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mock::MockCluster;
+
+    /// The producer test that restarts a broker failed in CI with "Address already in use": the
+    /// listener of the stopped broker is dropped by its aborted task a moment after
+    /// `stop_broker` returns. Restarting at once must still succeed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn restart_right_after_stop_rebinds_the_same_port() {
+        let c = MockCluster::builder()
+            .brokers(2)
+            .build()
+            .await
+            .expect("mock");
+        let before = c.bootstrap_servers();
+        for round in 0..200 {
+            c.stop_broker(1);
+            c.start_broker(1)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        assert_eq!(c.bootstrap_servers(), before);
     }
 }

@@ -37,7 +37,23 @@ use state::ClusterData;
 struct BrokerSlot {
     port: u16,
     up: bool,
+    /// Reads requests and never answers them ([`Unreachable::Silent`]).
+    silent: bool,
     tasks: Vec<tokio::task::AbortHandle>,
+    /// A listener with a full accept queue and the connections filling it
+    /// ([`Unreachable::DropSyns`]); dropped when the broker starts again.
+    blackhole: Option<server::Blackhole>,
+}
+
+/// How [`MockCluster::make_unreachable`] takes a broker away, as the network does to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// Connections are accepted and requests read, but nothing is ever answered: a broker
+    /// process that hangs, or a proxy in front of a dead one.
+    Silent,
+    /// Connection attempts get no answer at all (the listen queue is full, so the kernel drops
+    /// SYNs): a paused machine, or a firewall that drops packets.
+    DropSyns,
 }
 
 pub(crate) struct Shared {
@@ -304,14 +320,46 @@ impl MockCluster {
         }
     }
 
-    /// Brings a stopped broker back on its old port.
+    /// Makes broker `id` unreachable in the way `how` says, until [`start_broker`]
+    /// (Self::start_broker) brings it back. It stays in the metadata and keeps its partitions.
+    ///
+    /// Errors: [`Error::Connect`] when the port cannot be taken over.
+    pub async fn make_unreachable(&self, id: i32, how: Unreachable) -> Result<()> {
+        match how {
+            Unreachable::Silent => {
+                if let Some(b) = lock(&self.shared.brokers).get_mut(&id) {
+                    b.silent = true;
+                }
+                Ok(())
+            }
+            Unreachable::DropSyns => {
+                self.stop_broker(id);
+                let port = lock(&self.shared.brokers).get(&id).map(|b| b.port);
+                let Some(port) = port else {
+                    return Ok(());
+                };
+                let hole = server::Blackhole::new(port).await?;
+                if let Some(b) = lock(&self.shared.brokers).get_mut(&id) {
+                    b.blackhole = Some(hole);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Brings a stopped or unreachable broker back on its old port.
     ///
     /// Errors: [`Error::Connect`] when the port cannot be bound again.
     pub async fn start_broker(&self, id: i32) -> Result<()> {
-        let port = lock(&self.shared.brokers)
-            .get(&id)
-            .filter(|b| !b.up)
-            .map(|b| b.port);
+        let port = {
+            let mut brokers = lock(&self.shared.brokers);
+            let slot = brokers.get_mut(&id);
+            slot.and_then(|b| {
+                b.silent = false;
+                b.blackhole = None;
+                (!b.up).then_some(b.port)
+            })
+        };
         match port {
             Some(port) => server::start(self.shared.clone(), id, port)
                 .await

@@ -39,7 +39,9 @@ pub(crate) async fn start(shared: Arc<Shared>, id: i32, port: u16) -> Result<u16
         BrokerSlot {
             port,
             up: true,
+            silent: false,
             tasks: vec![accept.abort_handle()],
+            blackhole: None,
         },
     );
     Ok(port)
@@ -71,6 +73,51 @@ async fn bind(port: u16) -> Result<TcpListener> {
     }
 }
 
+/// A port that drops connection attempts: a listener whose accept queue is full and never
+/// drained. Linux drops a SYN that finds the queue full, so a client's connect hangs until its
+/// own timeout, as with a paused host.
+pub(crate) struct Blackhole {
+    _listener: TcpListener,
+    _fill: Vec<TcpStream>,
+}
+
+impl Blackhole {
+    pub(crate) async fn new(port: u16) -> Result<Blackhole> {
+        let err = |e: std::io::Error| Error::Connect {
+            addr: format!("127.0.0.1:{port}"),
+            reason: e.to_string(),
+        };
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            let socket = tokio::net::TcpSocket::new_v4().map_err(err)?;
+            socket.set_reuseaddr(true).map_err(err)?;
+            match socket.bind(addr) {
+                Ok(()) => break socket.listen(0).map_err(err)?,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => return Err(err(e)),
+            }
+        };
+        // Fill the accept queue: connect until an attempt no longer completes.
+        let mut fill = Vec::new();
+        while fill.len() < 16 {
+            match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => fill.push(s),
+                _ => break,
+            }
+        }
+        Ok(Blackhole {
+            _listener: listener,
+            _fill: fill,
+        })
+    }
+}
+
 async fn connection(shared: Arc<Shared>, broker: i32, stream: TcpStream) {
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
@@ -89,6 +136,9 @@ async fn connection(shared: Arc<Shared>, broker: i32, stream: TcpStream) {
         let Some((api_key, _, _)) = peek_request_header(&frame) else {
             return;
         };
+        if lock(&shared.brokers).get(&broker).is_some_and(|b| b.silent) {
+            continue;
+        }
         let fault = shared.take_fault(api_key, broker);
         let mut injected = None;
         match fault {

@@ -47,7 +47,8 @@ pub(crate) struct NetworkClient {
     needs_update: AtomicBool,
     /// Ask brokers to create unknown topics on Metadata (the producer's default, as Java's).
     allow_auto_topic_creation: AtomicBool,
-    /// Set while a refresh started by [`metadata_detached`](Self::metadata_detached) runs.
+    /// Set while a refresh started by [`metadata_detached`](Self::metadata_detached) or
+    /// [`metadata_nowait`](Self::metadata_nowait) runs.
     detached_refresh: AtomicBool,
 }
 
@@ -56,6 +57,15 @@ impl std::fmt::Debug for NetworkClient {
         f.debug_struct("NetworkClient")
             .field("bootstrap", &self.bootstrap)
             .finish()
+    }
+}
+
+/// Marks a detached refresh as running; clears the mark however its task ends (even aborted).
+struct DetachedRefresh(Arc<NetworkClient>);
+
+impl Drop for DetachedRefresh {
+    fn drop(&mut self) {
+        self.0.detached_refresh.store(false, Ordering::Release);
     }
 }
 
@@ -160,17 +170,31 @@ impl NetworkClient {
         if !self.refresh_due() || self.detached_refresh.swap(true, Ordering::AcqRel) {
             return Ok(self.cluster());
         }
-        /// Clears the flag however the task ends.
-        struct Running(Arc<NetworkClient>);
-        impl Drop for Running {
-            fn drop(&mut self) {
-                self.0.detached_refresh.store(false, Ordering::Release);
-            }
-        }
-        let running = Running(Arc::clone(self));
+        let running = DetachedRefresh(Arc::clone(self));
         tokio::spawn(async move { running.0.metadata().await })
             .await
             .unwrap_or_else(|e| Err(Error::Protocol(format!("metadata refresh task: {e}"))))
+    }
+
+    /// The current snapshot, at once. When a refresh is due and none started here is running,
+    /// one starts on a task of its own and `done` runs when it ends (whatever its outcome): for
+    /// loops that must never wait on a broker, like the producer's sender, which would
+    /// otherwise stall every partition behind one broker that does not answer.
+    pub(crate) fn metadata_nowait(
+        self: &Arc<Self>,
+        done: impl FnOnce() + Send + 'static,
+    ) -> Arc<Cluster> {
+        if self.refresh_due() && !self.detached_refresh.swap(true, Ordering::AcqRel) {
+            let running = DetachedRefresh(Arc::clone(self));
+            tokio::spawn(async move {
+                if let Err(e) = running.0.metadata().await {
+                    tracing::debug!(error = %e, "metadata refresh failed");
+                }
+                drop(running);
+                done();
+            });
+        }
+        self.cluster()
     }
 
     /// Fetches metadata for the topics of interest now. Concurrent callers share one request:
@@ -252,7 +276,11 @@ impl NetworkClient {
         let node = cluster
             .brokers
             .get(&id)
-            .ok_or_else(|| Error::Unknown(format!("broker {id} is not in the cluster metadata")))?;
+            // Retriable: a restarting broker leaves the metadata for a while and comes back.
+            .ok_or_else(|| Error::Connect {
+                addr: format!("broker {id}"),
+                reason: "not in the cluster metadata".into(),
+            })?;
         self.pool.get(&node.addr(), id).await
     }
 

@@ -11,6 +11,7 @@ pub(crate) mod delivery; // pub(crate) for `bench_support`
 mod idempotence;
 mod partitioner;
 mod record;
+mod response;
 mod sender;
 
 use std::str::FromStr;
@@ -413,12 +414,18 @@ impl KafkaProducer {
     /// not delivered within `timeout` completes with [`Error::DeliveryTimeout`] (saying
     /// whether it may have been written). Later sends fail with [`Error::Closed`].
     ///
+    /// Returns within `timeout` plus a few milliseconds whatever the brokers do (a broker
+    /// that never answers, or a connection attempt that hangs, is abandoned).
+    ///
     /// # Cancel safety
     /// Dropped early, delivery goes on in the background (bounded by `delivery.timeout.ms`).
     pub async fn close(&self, timeout: Duration) {
         let inner = &*self.inner;
+        let deadline = tokio::time::Instant::now() + timeout;
         inner.acc.close();
-        let flushed = tokio::time::timeout(timeout, self.flush()).await.is_ok();
+        let flushed = tokio::time::timeout_at(deadline, self.flush())
+            .await
+            .is_ok();
         if !flushed {
             inner.shared.force_close.store(true, Ordering::Release);
             inner.acc.wakeup.notify_one();
@@ -428,8 +435,14 @@ impl KafkaProducer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(h) = handle {
-            let _ = h.await;
+        if let Some(mut h) = handle {
+            // The sender loop never waits on a broker, so it ends at once when told to; the
+            // bound only guards against a loop that cannot be scheduled.
+            let grace = deadline.max(tokio::time::Instant::now()) + Duration::from_millis(20);
+            if tokio::time::timeout_at(grace, &mut h).await.is_err() {
+                h.abort();
+                sender::force_fail_all(&inner.shared);
+            }
         }
         inner.net.close();
     }

@@ -1,9 +1,12 @@
 //! The Sender task: drain ready batches, send one Produce request per broker, then complete,
 //! retry or fail every batch from the answer.
 //!
-//! Each request runs in its own task (so compression and response handling use every core);
-//! the loop itself only drains and schedules, waking on a new/full batch, a finished request,
-//! the linger or backoff deadline, flush or close.
+//! The loop itself never waits on a broker. Metadata refreshes and InitProducerId run on tasks
+//! of their own, and each broker has a dispatch task that connects and queues its requests in
+//! drain order, so a broker that hangs (or drops SYNs) delays only its own partitions. The
+//! answer of each request is handled on a task of its own (so response handling uses every
+//! core). The loop only drains and schedules, waking on a new/full batch, a finished request,
+//! a refresh, the linger or backoff deadline, flush or close.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,25 +14,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::accumulator::Accumulator;
 use super::batch::ProducerBatch;
 use super::delivery::BatchOutcome;
-use super::idempotence::{ProducerIdAndEpoch, init_producer_id};
-use crate::error::{Error, ErrorCode};
+use super::idempotence::{IdState, IdempotenceManager};
+use super::response::{BatchFacts, PartitionAction, PartitionAnswer, partition_action};
+use crate::error::Error;
 use crate::network::{NetworkClient, Target};
 use crate::protocol::StrBytes;
 use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use crate::protocol::messages::produce_response::PartitionProduceResponse;
 use crate::protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
-
-use crate::error::code::DUPLICATE_SEQUENCE_NUMBER;
-use crate::error::code::INVALID_PRODUCER_EPOCH;
-use crate::error::code::MESSAGE_TOO_LARGE;
-use crate::error::code::OUT_OF_ORDER_SEQUENCE_NUMBER;
-use crate::error::code::RECORD_LIST_TOO_LARGE;
-use crate::error::code::UNKNOWN_PRODUCER_ID;
 
 #[derive(Debug, Clone)]
 pub(crate) struct SenderConfig {
@@ -49,9 +48,9 @@ pub(crate) struct SenderShared {
     pub net: Arc<NetworkClient>,
     pub acc: Arc<Accumulator>,
     pub cfg: SenderConfig,
+    /// Guards the count of unanswered requests per broker (`max.in.flight.requests.per.connection`).
     in_flight: Mutex<HashMap<i32, usize>>,
-    producer_id: Mutex<Option<ProducerIdAndEpoch>>,
-    needs_bump: AtomicBool,
+    pub(crate) idempotence: IdempotenceManager,
     /// Set by `close` when its timeout ran out: fail what is left and stop.
     pub force_close: AtomicBool,
 }
@@ -63,14 +62,9 @@ impl SenderShared {
             acc,
             cfg,
             in_flight: Mutex::new(HashMap::new()),
-            producer_id: Mutex::new(None),
-            needs_bump: AtomicBool::new(false),
+            idempotence: IdempotenceManager::default(),
             force_close: AtomicBool::new(false),
         }
-    }
-
-    fn producer_id(&self) -> Option<ProducerIdAndEpoch> {
-        *self.producer_id.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn in_flight_total(&self) -> usize {
@@ -142,7 +136,7 @@ impl SenderShared {
         if self.cfg.idempotent && batch.sequence.is_some() {
             // A sent batch that will never be acknowledged leaves a sequence gap: later batches
             // of its partition can only be accepted under a new epoch.
-            self.needs_bump.store(true, Ordering::Release);
+            self.idempotence.request_bump();
         }
         tracing::debug!(topic = %batch.shared.topic, partition = batch.partition(),
             error = %err, "batch failed");
@@ -150,9 +144,45 @@ impl SenderShared {
     }
 }
 
+/// Each broker's dispatch task, fed in drain order.
+#[derive(Default)]
+struct Dispatchers {
+    queues: HashMap<i32, mpsc::UnboundedSender<Vec<ProducerBatch>>>,
+    /// Dropped with the loop (also when `close` aborts it): the tasks stop with it.
+    tasks: JoinSet<()>,
+}
+
+impl Dispatchers {
+    /// Hands one request's batches to `node`'s task. The queue holds at most
+    /// `max.in.flight.requests.per.connection` requests: drain counts them in flight.
+    fn send(&mut self, shared: &Arc<SenderShared>, node: i32, batches: Vec<ProducerBatch>) {
+        let queue = self.queues.entry(node).or_insert_with(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<Vec<ProducerBatch>>();
+            let shared = shared.clone();
+            self.tasks.spawn(async move {
+                while let Some(batches) = rx.recv().await {
+                    dispatch(&shared, node, batches).await;
+                }
+            });
+            tx
+        });
+        if let Err(mpsc::error::SendError(batches)) = queue.send(batches) {
+            // The task is gone (it panicked): put the batches back and start a new one.
+            self.queues.remove(&node);
+            complete_request(
+                shared.clone(),
+                node,
+                batches,
+                Err((false, Error::Protocol("dispatch task ended".into()))),
+            );
+        }
+    }
+}
+
 /// Runs until the producer is closed and every batch has completed.
 pub(crate) async fn run(shared: Arc<SenderShared>) {
     let acc = shared.acc.clone();
+    let mut dispatchers = Dispatchers::default();
     loop {
         let now = Instant::now();
         if shared.force_close.load(Ordering::Acquire) {
@@ -164,56 +194,45 @@ pub(crate) async fn run(shared: Arc<SenderShared>) {
         }
         let mut sequence = None;
         if shared.cfg.idempotent {
-            let needs_bump = shared.needs_bump.load(Ordering::Acquire);
-            let current = shared.producer_id();
-            if current.is_none() || needs_bump {
-                if shared.in_flight_total() > 0 {
-                    // Bump only once nothing of the old epoch is in flight.
+            let wake = {
+                let acc = acc.clone();
+                move || acc.wakeup.notify_one()
+            };
+            match shared.idempotence.poll(
+                &shared.net,
+                shared.in_flight_total(),
+                shared.cfg.transaction_timeout,
+                now + shared.cfg.max_block,
+                wake,
+                || acc.reset_sequences(),
+            ) {
+                IdState::Ready(id) => sequence = Some((id.producer_id, id.epoch)),
+                IdState::Waiting => {
+                    expire_only(&shared, now, "no producer id yet");
                     wait_for_wake(&shared, Some(now + Duration::from_millis(50))).await;
                     continue;
                 }
-                let deadline = now + shared.cfg.max_block;
-                match init_producer_id(
-                    &shared.net,
-                    current.filter(|_| needs_bump),
-                    shared.cfg.transaction_timeout,
-                    deadline,
-                )
-                .await
-                {
-                    Ok(id) => {
-                        *shared.producer_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
-                        if needs_bump {
-                            acc.reset_sequences();
-                            shared.needs_bump.store(false, Ordering::Release);
+                IdState::Failed(e) => {
+                    tracing::warn!(error = %e, "InitProducerId failed");
+                    if e.is_retriable() {
+                        expire_only(&shared, now, "no producer id");
+                    } else {
+                        // Without a producer id nothing can be sent: every queued record
+                        // fails with the reason instead of waiting for its timeout.
+                        for b in acc.take_all() {
+                            shared.release(b, BatchOutcome::Failed(e.clone()));
                         }
+                        acc.prune_incomplete();
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "InitProducerId failed");
-                        if e.is_retriable() {
-                            expire_only(&shared, now);
-                        } else {
-                            // Without a producer id nothing can be sent: every queued record
-                            // fails with the reason instead of waiting for its timeout.
-                            for b in acc.take_all() {
-                                shared.release(b, BatchOutcome::Failed(e.clone()));
-                            }
-                            acc.prune_incomplete();
-                        }
-                        // Not woken by appends: back off for real.
-                        tokio::time::sleep(shared.net.retry_backoff(1)).await;
-                        continue;
-                    }
+                    // Not woken by appends: back off for real.
+                    tokio::time::sleep(shared.net.retry_backoff(1)).await;
+                    continue;
                 }
             }
-            sequence = shared.producer_id().map(|id| (id.producer_id, id.epoch));
         }
-        let cluster = match shared.net.metadata().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::debug!(error = %e, "metadata refresh failed");
-                shared.net.cluster()
-            }
+        let cluster = {
+            let acc = acc.clone();
+            shared.net.metadata_nowait(move || acc.wakeup.notify_one())
         };
         let pass = {
             let in_flight = shared.in_flight.lock().unwrap_or_else(|p| p.into_inner());
@@ -235,7 +254,7 @@ pub(crate) async fn run(shared: Arc<SenderShared>) {
                 .unwrap_or_else(|p| p.into_inner())
                 .entry(d.node)
                 .or_default() += 1;
-            dispatch(&shared, d.node, d.batches).await;
+            dispatchers.send(&shared, d.node, d.batches);
         }
         acc.prune_incomplete();
         let mut next = pass.next_wake;
@@ -258,17 +277,17 @@ async fn wait_for_wake(shared: &SenderShared, until: Option<Instant>) {
     }
 }
 
-fn expire_only(shared: &SenderShared, now: Instant) {
+fn expire_only(shared: &SenderShared, now: Instant, idle_reason: &str) {
     let cluster = shared.net.cluster();
     let pass = shared.acc.drain(&cluster, now, |_| false, None);
     for b in pass.expired {
-        shared.expire(b, "no producer id");
+        shared.expire(b, idle_reason);
     }
 }
 
 /// `close` ran out of time: every queued batch fails now; batches in flight fail their waiters
 /// now and run their callbacks when their request ends.
-fn force_fail_all(shared: &SenderShared) {
+pub(crate) fn force_fail_all(shared: &SenderShared) {
     for b in shared.acc.take_all() {
         let err = Error::DeliveryTimeout {
             timeout_ms: shared.cfg.delivery_timeout.as_millis() as u64,
@@ -385,23 +404,17 @@ fn complete_request(
                     by_partition.insert((t.name.0.as_str(), p.index), p);
                 }
             }
-            let mut outcomes = Vec::with_capacity(batches.len());
             for b in batches {
                 let key = (&*b.shared.topic, b.partition());
-                let r = by_partition.get(&key).map(|p| {
-                    (
-                        p.error_code,
-                        p.base_offset,
-                        p.log_append_time_ms,
-                        p.error_message.as_ref().map(|m| m.to_string()),
-                    )
-                });
-                outcomes.push((b, r));
-            }
-            for (b, r) in outcomes {
-                match r {
-                    Some((code, base, lat, msg)) => {
-                        handle_partition(&shared, b, code, base, lat, msg, now)
+                match by_partition.get(&key) {
+                    Some(p) => {
+                        let answer = PartitionAnswer {
+                            code: p.error_code,
+                            base_offset: p.base_offset,
+                            log_append_time: p.log_append_time_ms,
+                            message: p.error_message.as_ref().map(|m| m.to_string()),
+                        };
+                        handle_partition(&shared, b, &answer, now);
                     }
                     None => {
                         let err = Error::Protocol(format!(
@@ -443,26 +456,28 @@ fn complete_request(
     shared.acc.wakeup.notify_one();
 }
 
+/// Applies [`partition_action`] to the batch.
 fn handle_partition(
     shared: &SenderShared,
     batch: ProducerBatch,
-    code: i16,
-    base_offset: i64,
-    log_append_time: i64,
-    message: Option<String>,
+    answer: &PartitionAnswer,
     now: Instant,
 ) {
-    let context = || {
-        let mut c = format!("{}-{}", batch.shared.topic, batch.partition());
-        if let Some(m) = &message {
-            c.push_str(": ");
-            c.push_str(m);
-        }
-        c
+    let facts = BatchFacts {
+        topic: &batch.shared.topic,
+        partition: batch.partition(),
+        record_count: batch.record_count(),
+        size: batch.size(),
+        epoch: batch.sequence.map(|s| s.epoch),
+        idempotent: shared.cfg.idempotent,
+        current_epoch: shared.idempotence.current().map(|c| c.epoch),
     };
-    match code {
-        0 | DUPLICATE_SEQUENCE_NUMBER => {
-            let base_offset = if code == 0 { base_offset } else { -1 };
+    let action = partition_action(answer, facts, || shared.acc.has_pending_predecessor(&batch));
+    match action {
+        PartitionAction::Complete {
+            base_offset,
+            log_append_time,
+        } => {
             shared.acc.acknowledged(&batch);
             shared.release(
                 batch,
@@ -472,69 +487,40 @@ fn handle_partition(
                 },
             );
         }
-        MESSAGE_TOO_LARGE | RECORD_LIST_TOO_LARGE if batch.record_count() > 1 => {
-            let had_sequence = batch.sequence.is_some();
-            match batch.split(shared.cfg.batch_size, now) {
-                Ok(children) => {
-                    if had_sequence {
-                        // The split batches need fresh sequences: renumber under a new epoch.
-                        shared.needs_bump.store(true, Ordering::Release);
-                    }
-                    for c in children.into_iter().rev() {
-                        shared.acc.reenqueue(c);
-                    }
+        PartitionAction::Split { bump_epoch } => match batch.split(shared.cfg.batch_size, now) {
+            Ok(children) => {
+                if bump_epoch {
+                    shared.idempotence.request_bump();
                 }
-                Err(e) => tracing::error!(error = %e, "could not split an oversized batch"),
+                for c in children.into_iter().rev() {
+                    shared.acc.reenqueue(c);
+                }
             }
-        }
-        MESSAGE_TOO_LARGE | RECORD_LIST_TOO_LARGE => {
-            let size = batch.size();
-            shared.fail(
-                batch,
-                Error::RecordTooLarge {
-                    size,
-                    limit: size.saturating_sub(1),
-                    setting: "the broker's message.max.bytes",
-                },
-            );
-        }
-        OUT_OF_ORDER_SEQUENCE_NUMBER | UNKNOWN_PRODUCER_ID if shared.cfg.idempotent => {
-            let current = shared.producer_id();
-            let stale = batch.sequence.map(|s| s.epoch) != current.map(|c| c.epoch);
-            if !stale && !shared.acc.has_pending_predecessor(&batch) {
-                // The broker lost (or never saw) the batches before this one: a new epoch lets
-                // the partition start over at sequence 0 (KIP-360).
-                tracing::info!(context = %context(), code, sequence = ?batch.sequence,
+            Err(e) => tracing::error!(error = %e, "could not split an oversized batch"),
+        },
+        PartitionAction::Retry {
+            error,
+            bump_epoch,
+            refresh_metadata,
+        } => {
+            if bump_epoch {
+                tracing::info!(error = %error, sequence = ?batch.sequence,
                     attempts = batch.attempts, "sequence gap: bumping producer epoch");
-                shared.needs_bump.store(true, Ordering::Release);
+                shared.idempotence.request_bump();
             }
-            let err = Error::Broker {
-                code: ErrorCode(code),
-                context: context(),
-            };
-            shared.retry_or_fail_as(batch, err, true, now);
-        }
-        INVALID_PRODUCER_EPOCH
-            if batch.sequence.map(|s| s.epoch) != shared.producer_id().map(|c| c.epoch) =>
-        {
-            // Sent under an epoch we have since bumped: resend under the new one.
-            let err = Error::broker(code, context());
-            shared.retry_or_fail_as(batch, err, true, now);
-        }
-        _ => {
-            let code = ErrorCode(code);
-            if code.invalidates_metadata() {
+            if refresh_metadata {
                 shared.net.request_update();
             }
-            let err = Error::Broker {
-                code,
-                context: context(),
-            };
-            if code.is_retriable() {
-                shared.retry_or_fail(batch, err, now);
-            } else {
-                shared.fail(batch, err);
+            shared.retry_or_fail_as(batch, error, true, now);
+        }
+        PartitionAction::Fail {
+            error,
+            refresh_metadata,
+        } => {
+            if refresh_metadata {
+                shared.net.request_update();
             }
+            shared.fail(batch, error);
         }
     }
 }

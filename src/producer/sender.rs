@@ -334,12 +334,44 @@ fn build_request(
         ))
 }
 
+/// Encoding (compressing) a request's batches longer than this, in microseconds, runs on the
+/// blocking pool: an async worker blocked for milliseconds stalls every task queued on it.
+const BLOCKING_ENCODE_US: usize = 1_000;
+
+/// Builds and caches every batch's wire bytes on the blocking pool. A panic in a codec leaves
+/// the batches to be encoded (and fail) on the caller's thread instead of losing them.
+async fn encode_off_runtime(mut batches: Vec<ProducerBatch>) -> Vec<ProducerBatch> {
+    let encoded = tokio::task::spawn_blocking(move || {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for b in batches.iter_mut() {
+                // An error is cached nowhere: build_request meets it again and reports it.
+                let _ = b.wire_bytes();
+            }
+        }));
+        batches
+    })
+    .await;
+    match encoded {
+        Ok(batches) => batches,
+        // Only when the runtime shuts down: the batches are gone with it.
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Sends one Produce request for `batches` to `node`. The frame is queued on the connection
 /// before this returns, so requests reach the broker in drain order (sequence order for an
 /// idempotent producer); the answer is awaited and handled on a task of its own.
 async fn dispatch(shared: &Arc<SenderShared>, node: i32, mut batches: Vec<ProducerBatch>) {
     for b in batches.iter_mut() {
         b.attempts += 1;
+    }
+    let cost: usize = batches.iter().map(ProducerBatch::encode_cost_us).sum();
+    if cost >= BLOCKING_ENCODE_US {
+        batches = encode_off_runtime(batches).await;
+        if batches.is_empty() {
+            complete_request(shared.clone(), node, batches, Ok(None));
+            return;
+        }
     }
     let started = async {
         let conn = shared.net.connection(Target::Node(node)).await?;
@@ -522,5 +554,60 @@ fn handle_partition(
             }
             shared.fail(batch, error);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::protocol::compression::Compression;
+
+    /// `records` records of 100 random alphanumeric bytes (gzip cannot shrink them much).
+    fn batch(codec: Compression, records: usize) -> ProducerBatch {
+        let mut b = ProducerBatch::new("t".into(), 0, codec, None, 1 << 20, Instant::now());
+        let mut rng = fastrand::Rng::with_seed(3);
+        for i in 0..records {
+            let v: Vec<u8> = (0..100).map(|_| rng.alphanumeric() as u8).collect();
+            b.builder.append(i as i64, None, Some(&v), &[]);
+        }
+        b
+    }
+
+    #[test]
+    fn only_costly_encodings_leave_the_runtime() {
+        assert!(batch(Compression::Gzip, 10_000).encode_cost_us() >= BLOCKING_ENCODE_US);
+        assert!(batch(Compression::Zstd, 10_000).encode_cost_us() >= BLOCKING_ENCODE_US);
+        assert!(batch(Compression::Lz4, 150).encode_cost_us() < BLOCKING_ENCODE_US);
+        assert!(batch(Compression::None, 10_000).encode_cost_us() < BLOCKING_ENCODE_US);
+        let mut cached = batch(Compression::Gzip, 10_000);
+        cached.wire_bytes().expect("encode");
+        assert_eq!(cached.encode_cost_us(), 0, "encoded once, resent as is");
+    }
+
+    /// On a single-threaded runtime another task can run during the encoding only if the
+    /// encoding is off the runtime's thread.
+    #[tokio::test(flavor = "current_thread")]
+    async fn encoding_off_the_runtime_lets_other_tasks_run() {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let t = ticks.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                t.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        });
+        tokio::task::yield_now().await;
+        let before = ticks.load(Ordering::Relaxed);
+        let batches = encode_off_runtime(vec![batch(Compression::Gzip, 10_000)]).await;
+        let during = ticks.load(Ordering::Relaxed) - before;
+        ticker.abort();
+        assert!(
+            during > 0,
+            "the runtime's thread was blocked while compressing"
+        );
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].encode_cost_us(), 0, "wire bytes cached");
     }
 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::batch::{ProducerBatch, SequenceInfo};
+use super::batch::ProducerBatch;
 use super::delivery::{BatchShared, Callback, DeliveryFuture, RecordInfo};
+use super::idempotence::{PartitionSequences, sequence_precedes};
 use super::partitioner::{PartitionLoads, StickyState};
 use super::record::ProducerRecord;
 use crate::error::{Error, Result};
@@ -37,15 +38,9 @@ pub(crate) struct PartitionQueue {
     batches: VecDeque<ProducerBatch>,
     /// Batches of this partition in requests not yet answered.
     pub in_flight: u32,
-    /// Next sequence number to assign (idempotence).
-    next_sequence: i32,
-    /// Base sequences of this partition's batches in flight.
-    in_flight_sequences: Vec<i32>,
-    /// The (producer id, epoch) under which the broker last acknowledged a batch of this
-    /// partition. Until it matches the current one, one batch at a time: Apache Kafka accepts
-    /// any first sequence from a producer the partition has no state for, so a second batch
-    /// overtaking a failed first one would be written ahead of it.
-    acked_under: Option<(i64, i16)>,
+    /// Sequence numbers (idempotence); the rules live with the producer id in
+    /// [`super::idempotence`].
+    seq: PartitionSequences,
 }
 
 pub(crate) struct TopicState {
@@ -389,7 +384,9 @@ impl Accumulator {
                 if head.sequence.is_some() && q.in_flight > 0 {
                     continue;
                 }
-                if sequence.is_some() && q.acked_under != sequence && q.in_flight > 0 {
+                if let Some(current) = sequence
+                    && !q.seq.may_pipeline(current, q.in_flight)
+                {
                     continue;
                 }
                 let ready = force
@@ -414,24 +411,15 @@ impl Accumulator {
                 let Some(mut batch) = q.batches.pop_front() else {
                     continue;
                 };
-                if let Some((producer_id, epoch)) = sequence
+                if let Some(current) = sequence
                     && batch.sequence.is_none()
                 {
-                    batch.sequence = Some(SequenceInfo {
-                        producer_id,
-                        epoch,
-                        base_sequence: q.next_sequence,
-                    });
-                    // Sequences wrap at i32::MAX, as the broker expects.
-                    q.next_sequence = q
-                        .next_sequence
-                        .checked_add(batch.record_count())
-                        .unwrap_or(batch.record_count() - (i32::MAX - q.next_sequence) - 1);
+                    batch.sequence = Some(q.seq.assign(current, batch.record_count()));
                 }
                 batch.closed = true;
                 q.in_flight += 1;
                 if let Some(s) = batch.sequence {
-                    q.in_flight_sequences.push(s.base_sequence);
+                    q.seq.sent(s.base_sequence);
                 }
                 entry.0 += batch.size();
                 entry.1.push(batch);
@@ -451,10 +439,8 @@ impl Accumulator {
         let mut st = t.lock();
         if let Some(q) = st.partitions.get_mut(partition as usize) {
             q.in_flight = q.in_flight.saturating_sub(1);
-            if let Some(s) = sequence
-                && let Some(i) = q.in_flight_sequences.iter().position(|x| *x == s)
-            {
-                q.in_flight_sequences.swap_remove(i);
+            if let Some(s) = sequence {
+                q.seq.answered(s);
             }
         }
     }
@@ -468,7 +454,7 @@ impl Accumulator {
         let t = self.topic(&batch.shared.topic);
         let mut st = t.lock();
         if let Some(q) = st.partitions.get_mut(batch.partition() as usize) {
-            q.acked_under = Some((s.producer_id, s.epoch));
+            q.seq.acknowledged(s);
         }
     }
 
@@ -484,12 +470,11 @@ impl Accumulator {
         let Some(q) = st.partitions.get(batch.partition() as usize) else {
             return false;
         };
-        let lower = |s: i32| s != mine.base_sequence && s.wrapping_sub(mine.base_sequence) < 0;
-        q.in_flight_sequences.iter().any(|s| lower(*s))
+        q.seq.has_lower_in_flight(mine)
             || q.batches
                 .iter()
                 .filter_map(|b| b.sequence)
-                .any(|s| s.epoch == mine.epoch && lower(s.base_sequence))
+                .any(|s| s.epoch == mine.epoch && PartitionSequences::precedes(s, mine))
     }
 
     /// Puts a batch back for another attempt, ahead of unsent batches and in sequence order
@@ -508,7 +493,7 @@ impl Accumulator {
             .iter()
             .position(|b| match (b.sequence, seq) {
                 (None, _) => true,
-                (Some(other), Some(mine)) => other.base_sequence > mine,
+                (Some(other), Some(mine)) => sequence_precedes(mine, other.base_sequence),
                 (Some(_), None) => false,
             })
             .unwrap_or(q.batches.len());
@@ -523,7 +508,7 @@ impl Accumulator {
         for t in self.all_topics() {
             let mut st = t.lock();
             for q in st.partitions.iter_mut() {
-                q.next_sequence = 0;
+                q.seq.reset();
                 for b in q.batches.iter_mut() {
                     b.sequence = None;
                 }

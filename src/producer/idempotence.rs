@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use std::future::Future;
 
+use super::batch::SequenceInfo;
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::{NetworkClient, Target};
 use crate::protocol::messages::{InitProducerIdRequest, ProducerId};
@@ -23,6 +24,87 @@ use crate::protocol::messages::{InitProducerIdRequest, ProducerId};
 pub(crate) struct ProducerIdAndEpoch {
     pub producer_id: i64,
     pub epoch: i16,
+}
+
+/// One partition's sequence numbers (KIP-98). Stored with the partition's queue, under its
+/// topic's lock, so a drain numbers batches without a second lock.
+#[derive(Debug, Default)]
+pub(crate) struct PartitionSequences {
+    /// Next sequence number to assign.
+    next: i32,
+    /// Base sequences of this partition's batches in flight.
+    in_flight: Vec<i32>,
+    /// The (producer id, epoch) under which the broker last acknowledged a batch of this
+    /// partition. Until it matches the current one, one batch at a time: Apache Kafka accepts
+    /// any first sequence from a producer the partition has no state for, so a second batch
+    /// overtaking a failed first one would be written ahead of it.
+    acked_under: Option<(i64, i16)>,
+}
+
+impl PartitionSequences {
+    /// Numbers a batch of `records` records under `current` (producer id, epoch). Sequences
+    /// wrap at i32::MAX, as the broker expects.
+    pub(crate) fn assign(&mut self, current: (i64, i16), records: i32) -> SequenceInfo {
+        let info = SequenceInfo {
+            producer_id: current.0,
+            epoch: current.1,
+            base_sequence: self.next,
+        };
+        self.next = self
+            .next
+            .checked_add(records)
+            .unwrap_or(records - (i32::MAX - self.next) - 1);
+        info
+    }
+
+    /// Whether another batch may be sent while `in_flight` are unanswered.
+    pub(crate) fn may_pipeline(&self, current: (i64, i16), in_flight: u32) -> bool {
+        in_flight == 0 || self.acked_under == Some(current)
+    }
+
+    /// A batch with this base sequence went out.
+    pub(crate) fn sent(&mut self, base: i32) {
+        self.in_flight.push(base);
+    }
+
+    /// The request of the batch with this base sequence has ended (however it ended).
+    pub(crate) fn answered(&mut self, base: i32) {
+        if let Some(i) = self.in_flight.iter().position(|x| *x == base) {
+            self.in_flight.swap_remove(i);
+        }
+    }
+
+    /// The broker acknowledged a batch sent under `s`: it now has state for this producer and
+    /// epoch and checks every later sequence.
+    pub(crate) fn acknowledged(&mut self, s: SequenceInfo) {
+        self.acked_under = Some((s.producer_id, s.epoch));
+    }
+
+    /// Whether a batch numbered before `mine` is in flight.
+    pub(crate) fn has_lower_in_flight(&self, mine: SequenceInfo) -> bool {
+        self.in_flight
+            .iter()
+            .any(|s| sequence_precedes(*s, mine.base_sequence))
+    }
+
+    /// Whether `a` comes before `b` in sequence order (wrapping).
+    pub(crate) fn precedes(a: SequenceInfo, b: SequenceInfo) -> bool {
+        sequence_precedes(a.base_sequence, b.base_sequence)
+    }
+
+    /// After an epoch bump (KIP-360) the partition starts over at sequence 0.
+    pub(crate) fn reset(&mut self) {
+        self.next = 0;
+    }
+}
+
+/// Whether sequence `a` comes before `b`. Sequences run from 0 to i32::MAX and then start
+/// at 0 again (not at i32::MIN, so two's-complement wrapping arithmetic does not order them):
+/// `a` precedes `b` when `b` lies less than half the space ahead of it.
+pub(crate) fn sequence_precedes(a: i32, b: i32) -> bool {
+    const SPACE: i64 = i32::MAX as i64 + 1;
+    let ahead = (i64::from(b) - i64::from(a)).rem_euclid(SPACE);
+    ahead != 0 && ahead < SPACE / 2
 }
 
 /// What the sender may do about the producer id this turn.
@@ -187,5 +269,60 @@ pub(crate) async fn init_producer_id(
                 tokio::time::sleep(wait).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: (i64, i16) = (7, 0);
+
+    #[test]
+    fn sequences_count_records_and_wrap_at_i32_max() {
+        let mut s = PartitionSequences::default();
+        assert_eq!(s.assign(ID, 5).base_sequence, 0);
+        assert_eq!(s.assign(ID, 3).base_sequence, 5);
+        assert_eq!(s.assign(ID, 1).base_sequence, 8);
+        s.next = i32::MAX - 1;
+        assert_eq!(s.assign(ID, 4).base_sequence, i32::MAX - 1);
+        // i32::MAX - 1, i32::MAX, 0, 1: the next batch starts at 2.
+        assert_eq!(s.assign(ID, 1).base_sequence, 2);
+        s.reset();
+        assert_eq!(s.assign(ID, 1).base_sequence, 0);
+    }
+
+    #[test]
+    fn one_batch_at_a_time_until_acknowledged_under_the_current_epoch() {
+        let mut s = PartitionSequences::default();
+        assert!(s.may_pipeline(ID, 0));
+        assert!(!s.may_pipeline(ID, 1), "nothing acknowledged yet");
+        let first = s.assign(ID, 1);
+        s.acknowledged(first);
+        assert!(s.may_pipeline(ID, 3));
+        assert!(!s.may_pipeline((7, 1), 1), "a bumped epoch starts over");
+    }
+
+    #[test]
+    fn lower_sequences_in_flight_are_predecessors_also_across_the_wrap() {
+        let mut s = PartitionSequences::default();
+        let at = |base| SequenceInfo {
+            producer_id: 7,
+            epoch: 0,
+            base_sequence: base,
+        };
+        s.sent(i32::MAX - 2);
+        assert!(
+            s.has_lower_in_flight(at(3)),
+            "3 follows i32::MAX - 2 after the wrap"
+        );
+        assert!(
+            !s.has_lower_in_flight(at(i32::MAX - 2)),
+            "not its own predecessor"
+        );
+        s.answered(i32::MAX - 2);
+        assert!(!s.has_lower_in_flight(at(3)));
+        assert!(PartitionSequences::precedes(at(10), at(20)));
+        assert!(!PartitionSequences::precedes(at(20), at(10)));
     }
 }

@@ -351,11 +351,8 @@ async fn encode_off_runtime(mut batches: Vec<ProducerBatch>) -> Vec<ProducerBatc
         batches
     })
     .await;
-    match encoded {
-        Ok(batches) => batches,
-        // Only when the runtime shuts down: the batches are gone with it.
-        Err(_) => Vec::new(),
-    }
+    // An error only when the runtime shuts down: the batches are gone with it.
+    encoded.unwrap_or_default()
 }
 
 /// Sends one Produce request for `batches` to `node`. The frame is queued on the connection

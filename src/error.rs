@@ -54,6 +54,8 @@ error_codes! {
     NOT_COORDINATOR = 16;
     /// A produce request is larger than the broker accepts (code 18).
     RECORD_LIST_TOO_LARGE = 18;
+    /// The batch was appended on the leader, then too few replicas were in sync (code 20).
+    NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20;
     /// The member's generation is not the group's (code 22).
     ILLEGAL_GENERATION = 22;
     /// The member's protocol type or assignors do not match the group's (code 23).

@@ -100,6 +100,56 @@ async fn fatal_code_is_surfaced(code: i16) {
     assert_eq!(stored(&c, "t", 0), vec![0, 2]);
 }
 
+/// A record that keeps failing with `code` until `delivery.timeout.ms` ends in DeliveryTimeout
+/// saying whether the broker may hold it: only answers that mean "appended, then something
+/// went wrong" (or no answer at all) make it so.
+async fn delivery_timeout_says_if_written(code: i16, written: bool) {
+    let c = cluster(1, "t", 1).await;
+    let p = producer(
+        &c.bootstrap_servers(),
+        &[
+            ("delivery.timeout.ms", "600"),
+            ("request.timeout.ms", "500"),
+        ],
+    );
+    p.send(ProducerRecord::new("t", "0").partition(0))
+        .await
+        .expect("warm up");
+    c.inject(Fault::new(PRODUCE, FaultAction::Error(code)).forever());
+    let err = p
+        .send(ProducerRecord::new("t", "1").partition(0))
+        .await
+        .expect_err("never accepted");
+    match err {
+        Error::DeliveryTimeout {
+            may_have_been_written,
+            ref reason,
+            ..
+        } => assert_eq!(may_have_been_written, written, "code {code}: {reason}"),
+        other => panic!("code {code}: want DeliveryTimeout, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn delivery_timeout_after_not_enough_replicas_was_never_written() {
+    delivery_timeout_says_if_written(19, false).await;
+}
+
+#[tokio::test]
+async fn delivery_timeout_after_not_leader_was_never_written() {
+    delivery_timeout_says_if_written(6, false).await;
+}
+
+#[tokio::test]
+async fn delivery_timeout_after_not_enough_replicas_after_append_may_have_been_written() {
+    delivery_timeout_says_if_written(20, true).await;
+}
+
+#[tokio::test]
+async fn delivery_timeout_after_request_timed_out_may_have_been_written() {
+    delivery_timeout_says_if_written(7, true).await;
+}
+
 macro_rules! retriable {
     ($($name:ident = $code:expr),* $(,)?) => {$(
         #[tokio::test]

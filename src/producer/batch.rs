@@ -27,6 +27,10 @@ pub(crate) struct ProducerBatch {
     pub reserved: usize,
     /// Times sent so far.
     pub attempts: u32,
+    /// Some attempt may have been appended to the log: its request got no answer, or the
+    /// answer said the batch was appended before something else failed. Reported by
+    /// [`Error::DeliveryTimeout`].
+    pub maybe_written: bool,
     pub retry_at: Option<Instant>,
     /// Assigned at first drain when idempotent, kept across retries so the broker can
     /// deduplicate; cleared by an epoch bump.
@@ -67,6 +71,7 @@ impl ProducerBatch {
             created: now,
             reserved: 0,
             attempts: 0,
+            maybe_written: false,
             retry_at: None,
             sequence: None,
             wire: None,

@@ -6,8 +6,10 @@ use crate::error::{Error, ErrorCode};
 use crate::error::code::DUPLICATE_SEQUENCE_NUMBER;
 use crate::error::code::INVALID_PRODUCER_EPOCH;
 use crate::error::code::MESSAGE_TOO_LARGE;
+use crate::error::code::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
 use crate::error::code::OUT_OF_ORDER_SEQUENCE_NUMBER;
 use crate::error::code::RECORD_LIST_TOO_LARGE;
+use crate::error::code::REQUEST_TIMED_OUT;
 use crate::error::code::UNKNOWN_PRODUCER_ID;
 
 /// One partition's answer in a Produce response.
@@ -47,10 +49,12 @@ pub(crate) enum PartitionAction {
     /// numbers the halves need fresh ones, so under a new epoch.
     Split { bump_epoch: bool },
     /// Send again if `retries` and `delivery.timeout.ms` allow, else fail with `error`.
+    /// `maybe_written`: the broker appended the batch before failing (it may hold it).
     Retry {
         error: Error,
         bump_epoch: bool,
         refresh_metadata: bool,
+        maybe_written: bool,
     },
     /// Fail now with `error`.
     Fail {
@@ -112,6 +116,7 @@ pub(crate) fn partition_action(
                 },
                 bump_epoch,
                 refresh_metadata: false,
+                maybe_written: false,
             }
         }
         // Sent under an epoch since bumped: resend under the new one.
@@ -119,6 +124,7 @@ pub(crate) fn partition_action(
             error: Error::broker(code, context()),
             bump_epoch: false,
             refresh_metadata: false,
+            maybe_written: false,
         },
         _ => {
             let code = ErrorCode(code);
@@ -132,6 +138,13 @@ pub(crate) fn partition_action(
                     error,
                     bump_epoch: false,
                     refresh_metadata,
+                    // Appended on the leader, then replication failed or timed out (acks=all):
+                    // the record may show up once the followers catch up. Every other error
+                    // is a refusal before the append.
+                    maybe_written: matches!(
+                        code.0,
+                        REQUEST_TIMED_OUT | NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                    ),
                 }
             } else {
                 PartitionAction::Fail {
@@ -181,7 +194,10 @@ mod tests {
                 error,
                 bump_epoch,
                 refresh_metadata,
-            } => format!("retry bump={bump_epoch} refresh={refresh_metadata} {error}"),
+                maybe_written,
+            } => format!(
+                "retry bump={bump_epoch} refresh={refresh_metadata} written={maybe_written} {error}"
+            ),
             PartitionAction::Fail {
                 error,
                 refresh_metadata,
@@ -202,14 +218,16 @@ mod tests {
             ("too large, idempotent: split under a new epoch", code::MESSAGE_TOO_LARGE, fresh, false, "split bump=true"),
             ("list too large, plain: split", code::RECORD_LIST_TOO_LARGE, plain, false, "split bump=false"),
             ("one record too large: fail", code::MESSAGE_TOO_LARGE, single, false, "fail refresh=false"),
-            ("sequence gap, current epoch: bump", code::OUT_OF_ORDER_SEQUENCE_NUMBER, fresh, false, "retry bump=true refresh=false"),
-            ("gap behind a pending predecessor: resend", code::OUT_OF_ORDER_SEQUENCE_NUMBER, fresh, true, "retry bump=false refresh=false"),
-            ("gap of a bumped epoch: resend", code::OUT_OF_ORDER_SEQUENCE_NUMBER, stale, false, "retry bump=false refresh=false"),
-            ("unknown producer id: bump", code::UNKNOWN_PRODUCER_ID, fresh, false, "retry bump=true refresh=false"),
-            ("invalid epoch of a bumped epoch: resend", code::INVALID_PRODUCER_EPOCH, stale, false, "retry bump=false refresh=false"),
+            ("sequence gap, current epoch: bump", code::OUT_OF_ORDER_SEQUENCE_NUMBER, fresh, false, "retry bump=true refresh=false written=false"),
+            ("gap behind a pending predecessor: resend", code::OUT_OF_ORDER_SEQUENCE_NUMBER, fresh, true, "retry bump=false refresh=false written=false"),
+            ("gap of a bumped epoch: resend", code::OUT_OF_ORDER_SEQUENCE_NUMBER, stale, false, "retry bump=false refresh=false written=false"),
+            ("unknown producer id: bump", code::UNKNOWN_PRODUCER_ID, fresh, false, "retry bump=true refresh=false written=false"),
+            ("invalid epoch of a bumped epoch: resend", code::INVALID_PRODUCER_EPOCH, stale, false, "retry bump=false refresh=false written=false"),
             ("invalid epoch now: fatal", code::INVALID_PRODUCER_EPOCH, fresh, false, "fail refresh=false"),
-            ("not leader: retry and refresh", code::NOT_LEADER_OR_FOLLOWER, fresh, false, "retry bump=false refresh=true"),
-            ("not enough replicas: retry", 19 /* NOT_ENOUGH_REPLICAS */, plain, false, "retry bump=false refresh=false"),
+            ("not leader: retry and refresh", code::NOT_LEADER_OR_FOLLOWER, fresh, false, "retry bump=false refresh=true written=false"),
+            ("not enough replicas: retry", 19 /* NOT_ENOUGH_REPLICAS */, plain, false, "retry bump=false refresh=false written=false"),
+            ("timed out on the broker: maybe written", 7 /* REQUEST_TIMED_OUT */, plain, false, "retry bump=false refresh=false written=true"),
+            ("appended, too few replicas: maybe written", 20 /* NOT_ENOUGH_REPLICAS_AFTER_APPEND */, plain, false, "retry bump=false refresh=false written=true"),
             ("topic authorization: fail", 29 /* TOPIC_AUTHORIZATION_FAILED */, plain, false, "fail refresh=false"),
         ];
         for (what, code, batch, predecessor, expected) in rows {

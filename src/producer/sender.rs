@@ -109,7 +109,7 @@ impl SenderShared {
         let err = if retriable && now >= deadline {
             Error::DeliveryTimeout {
                 timeout_ms: self.cfg.delivery_timeout.as_millis() as u64,
-                may_have_been_written: batch.attempts > 0,
+                may_have_been_written: batch.maybe_written,
                 reason: err.to_string(),
             }
         } else {
@@ -123,7 +123,7 @@ impl SenderShared {
     fn expire(&self, batch: ProducerBatch, idle_reason: &str) {
         let err = Error::DeliveryTimeout {
             timeout_ms: self.cfg.delivery_timeout.as_millis() as u64,
-            may_have_been_written: batch.attempts > 0,
+            may_have_been_written: batch.maybe_written,
             reason: batch
                 .last_error
                 .as_ref()
@@ -291,7 +291,7 @@ pub(crate) fn force_fail_all(shared: &SenderShared) {
     for b in shared.acc.take_all() {
         let err = Error::DeliveryTimeout {
             timeout_ms: shared.cfg.delivery_timeout.as_millis() as u64,
-            may_have_been_written: b.attempts > 0,
+            may_have_been_written: b.maybe_written,
             reason: "producer closed before the record was delivered".into(),
         };
         shared.release(b, BatchOutcome::Failed(err));
@@ -461,8 +461,11 @@ fn complete_request(
                 shared.net.request_update();
             }
             for mut b in batches {
-                if !maybe_sent {
-                    // Never reached the broker: this attempt does not count as a write.
+                if maybe_sent {
+                    // Sent and never answered: the broker may have appended it.
+                    b.maybe_written = true;
+                } else {
+                    // Never reached the broker: this attempt does not count.
                     b.attempts -= 1;
                 }
                 shared.retry_or_fail(b, e.clone(), now);
@@ -531,7 +534,10 @@ fn handle_partition(
             error,
             bump_epoch,
             refresh_metadata,
+            maybe_written,
         } => {
+            let mut batch = batch;
+            batch.maybe_written |= maybe_written;
             if bump_epoch {
                 tracing::info!(error = %error, sequence = ?batch.sequence,
                     attempts = batch.attempts, "sequence gap: bumping producer epoch");

@@ -312,6 +312,17 @@ pub enum Error {
     /// A caller passed an argument that cannot work.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// Application code the client calls (a [`Partitioner`](crate::producer::Partitioner), a
+    /// delivery callback, a [`RebalanceListener`](crate::RebalanceListener)) panicked. The
+    /// client caught the panic, logged it at error level, and keeps working.
+    #[error("{what} panicked: {message}")]
+    UserCode {
+        /// Which code panicked, e.g. `partitioner`.
+        what: &'static str,
+        /// The panic message (`<non-string panic payload>` when the payload was not a string).
+        message: String,
+    },
 }
 
 fn fmt_context(ctx: &str) -> String {

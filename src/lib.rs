@@ -16,6 +16,7 @@ pub mod record;
 
 pub(crate) mod network;
 pub(crate) mod protocol;
+pub(crate) mod user_code;
 
 pub use admin::AdminClient;
 pub use config::{AdminConfig, ConsumerConfig, ProducerConfig};

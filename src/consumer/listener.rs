@@ -15,6 +15,10 @@ use crate::record::TopicPartition;
 ///
 /// With the eager protocols (range, roundrobin, sticky) every owned partition is revoked
 /// before each rebalance; with cooperative-sticky (KIP-429) only the partitions that move.
+///
+/// A panic in a method is caught and logged at error level, and the rebalance goes on as if the
+/// method had returned; `poll` then returns [`Error::UserCode`](crate::Error::UserCode) once (as
+/// Java's consumer throws a listener's exception from `poll`), and the listener stays installed.
 pub trait RebalanceListener: Send + 'static {
     /// Partitions about to be taken away; their records will no longer be returned.
     fn on_partitions_revoked(

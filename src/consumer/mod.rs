@@ -48,6 +48,9 @@ pub struct KafkaConsumer {
     fetcher: Fetcher,
     coordinator: Option<ConsumerCoordinator>,
     listener: Option<Box<dyn DynListener>>,
+    /// The first listener panic not yet reported: `poll` returns it once the rebalance that
+    /// ran the listener has completed (Java's KafkaException from a listener).
+    listener_error: Option<Error>,
     next_auto_commit: Instant,
     async_commits: tokio::task::JoinSet<()>,
     /// Partition counts of the subscribed topics when the group last assigned; a change
@@ -92,6 +95,7 @@ impl KafkaConsumer {
             net,
             coordinator,
             listener: None,
+            listener_error: None,
             async_commits: tokio::task::JoinSet::new(),
             assigned_counts: BTreeMap::new(),
             closed: false,
@@ -160,6 +164,8 @@ impl KafkaConsumer {
 
     /// Stops reading: revokes the assignment (listener, auto-commit) and leaves the group.
     ///
+    /// Errors: [`Error::UserCode`] when the listener panicked (the group was left anyway).
+    ///
     /// # Cancel safety
     /// Not cancel safe: dropped midway, the group may not have been left.
     pub async fn unsubscribe(&mut self) -> Result<()> {
@@ -168,7 +174,7 @@ impl KafkaConsumer {
         if let Some(c) = &self.coordinator {
             c.shared.leave_group("the consumer unsubscribed").await;
         }
-        Ok(())
+        self.listener_error.take().map_or(Ok(()), Err)
     }
 
     /// The partitions assigned now.
@@ -198,7 +204,10 @@ impl KafkaConsumer {
     /// `max.poll.records`, waiting up to `timeout` for some.
     ///
     /// Errors: [`Error::NoOffsetForPartition`] with `auto.offset.reset=none`, group errors
-    /// that retries could not clear, corrupt record data.
+    /// that retries could not clear, corrupt record data, and [`Error::UserCode`] when the
+    /// rebalance listener panicked: the rebalance still completes (the new assignment holds and
+    /// the listener stays installed), that poll returns the error instead of records, and the
+    /// next poll goes on as usual.
     ///
     /// `timeout` saturates: `Duration::MAX` waits until records arrive.
     ///
@@ -217,6 +226,9 @@ impl KafkaConsumer {
         }
         loop {
             self.ensure_group(deadline).await?;
+            if let Some(e) = self.listener_error.take() {
+                return Err(e);
+            }
             self.update_positions().await?;
             // The last await of an iteration: a metadata refresh (when due) happens before any
             // record is taken, so a poll dropped anywhere loses nothing.
@@ -346,14 +358,25 @@ impl KafkaConsumer {
         self.subs.set_assignment([], PositionSource::Committed);
     }
 
+    /// Runs the listener. A panic in it is caught (its rebalance step goes on) and kept in
+    /// `listener_error` for `poll` to report, the first one winning, as Java keeps the first
+    /// listener exception.
     async fn run_listener(&mut self, which: Callback, parts: &[TopicPartition]) {
         if let Some(mut l) = self.listener.take() {
-            match which {
-                Callback::Revoked => l.revoked(self, parts).await,
-                Callback::Assigned => l.assigned(self, parts).await,
-                Callback::Lost => l.lost(self, parts).await,
-            }
+            // Building the future runs application code too (a listener may do work before
+            // returning its future): do it inside the caught poll.
+            let run = async {
+                match which {
+                    Callback::Revoked => l.revoked(self, parts).await,
+                    Callback::Assigned => l.assigned(self, parts).await,
+                    Callback::Lost => l.lost(self, parts).await,
+                }
+            };
+            let result = crate::user_code::call_async("rebalance listener", run).await;
             self.listener = Some(l);
+            if let Err(e) = result {
+                self.listener_error.get_or_insert(e);
+            }
         }
     }
 
@@ -725,6 +748,9 @@ impl KafkaConsumer {
     /// Commits positions (with auto-commit on), runs the listener's revocation, waits for
     /// pending async commits and leaves the group, all within `timeout`.
     ///
+    /// Errors: [`Error::Timeout`] when `timeout` ran out, else the commit's error, else
+    /// [`Error::UserCode`] for a listener panic not yet reported (the consumer closes anyway).
+    ///
     /// # Cancel safety
     /// Not cancel safe: dropped midway, the group may not have been left (the coordinator
     /// then removes this member after `session.timeout.ms`).
@@ -750,7 +776,8 @@ impl KafkaConsumer {
             if let Some(c) = &mut self.coordinator {
                 c.close().await;
             }
-            result
+            let listener_error = self.listener_error.take();
+            result.and(listener_error.map_or(Ok(()), Err))
         };
         let r = tokio::time::timeout(timeout, work)
             .await

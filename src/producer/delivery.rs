@@ -229,13 +229,18 @@ impl Future for DeliveryFuture {
 }
 
 /// Runs `callback` with the result of record `index` of `batch` (which must be complete).
+///
+/// A panicking callback is caught and logged at error level: it runs on the sender (or a
+/// request's completion task), which still has to run the batch's other callbacks, wake its
+/// waiters, give back its `buffer.memory` and its in-flight slot.
 pub(crate) fn run_callback(batch: &Arc<BatchShared>, index: i32, info: RecordInfo, cb: Callback) {
     let result = batch.result_now(index, info).unwrap_or_else(|| {
         Err(Error::Protocol(
             "callback run before its batch completed".into(),
         ))
     });
-    cb(result);
+    // The error was logged by `call`; the callback was this record's only consumer.
+    let _ = crate::user_code::call("delivery callback", || cb(result));
 }
 
 #[cfg(test)]

@@ -220,7 +220,8 @@ impl KafkaProducer {
     /// Errors (with the record handed back): [`Error::Timeout`] when metadata or memory did not
     /// come in time, [`Error::RecordTooLarge`] for a record over `max.request.size` or
     /// `buffer.memory`, [`Error::InvalidArgument`] for a partition that does not exist,
-    /// [`Error::Closed`] after `close`.
+    /// [`Error::UserCode`] when the custom [`Partitioner`] panicked (nothing is enqueued; the
+    /// producer keeps working), [`Error::Closed`] after `close`.
     ///
     /// # Cancel safety
     /// Cancel safe: dropped before it completes, the record was not enqueued (and is lost
@@ -233,6 +234,9 @@ impl KafkaProducer {
 
     /// Appends `record` and runs `callback` with its delivery result. The callback runs on the
     /// producer's sender task: keep it short and never block in it.
+    ///
+    /// A panic in the callback is caught and logged at error level; the other records of its
+    /// batch, their callbacks, and the producer are not affected.
     ///
     /// Errors as [`enqueue`](Self::enqueue), in which case the callback is not called.
     ///
@@ -340,9 +344,10 @@ impl KafkaProducer {
     fn choose_partition(&self, record: &ProducerRecord, n: i32) -> Result<Option<i32>> {
         let p = match (record.partition, &self.inner.partitioner, &record.key) {
             (Some(p), _, _) => p,
-            (None, Some(user), key) => {
+            // Before any `buffer.memory` is reserved: a panic fails this send and holds nothing.
+            (None, Some(user), key) => crate::user_code::call("partitioner", || {
                 user.partition(&record.topic, key.as_deref(), record.value.as_deref(), n)
-            }
+            })?,
             (None, None, Some(key)) if !self.inner.ignore_keys => {
                 partitioner::keyed_partition(key, n)
             }

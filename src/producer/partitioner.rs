@@ -57,6 +57,10 @@ pub fn default_partition_for_key(key: &[u8], num_partitions: i32) -> i32 {
 /// producer fails that record with an error (and sends nothing) for any other value. Keep it
 /// quick and non-blocking, since it runs on the sending path.
 ///
+/// A panic in `partition` fails that send with [`Error::UserCode`](crate::Error::UserCode)
+/// (logged at error level, the record handed back, nothing enqueued); later sends call it
+/// again.
+///
 /// Implementations are shared by every clone of the producer and called from many tasks at
 /// once, hence `Send + Sync`; use atomics or short locks for state.
 pub trait Partitioner: Send + Sync + 'static {

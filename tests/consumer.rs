@@ -253,7 +253,8 @@ async fn poll_cancelled_at_random_points_delivers_every_record_once() {
     let mut seen = vec![0u8; TOTAL];
     let mut delivered = 0usize;
     let (mut cancelled, mut completed) = (0u32, 0u32);
-    // Join the group first (a join cancelled over and over would make no progress here).
+    // Join the group first: these cancellations are aimed at fetching and positions
+    // (`a_join_made_of_cancelled_polls_completes` cancels joins).
     while delivered == 0 {
         for r in &c.poll(Duration::from_secs(5)).await.expect("poll") {
             seen[value(r).parse::<usize>().expect("number")] += 1;
@@ -302,5 +303,82 @@ async fn poll_cancelled_at_random_points_delivers_every_record_once() {
     );
     eprintln!("{cancelled} polls cancelled, {completed} completed");
     assert!(cancelled >= 5, "only {cancelled} polls were cancelled");
+    c.close().await.expect("close");
+}
+
+/// Every poll is dropped after a few scheduler turns, from the very first one: the join
+/// (JoinGroup, SyncGroup) and the committed-offset lookup must go on in the background across
+/// the dropped polls, or the consumer starts them over every time and never reads anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_made_of_cancelled_polls_completes() {
+    const TOTAL: usize = 3000;
+    let b = TestBroker::shared();
+    let topic = "join-cancel";
+    create_topic(&b.bootstrap(), topic, 3).await;
+    produce_values(
+        &b.bootstrap(),
+        topic,
+        3,
+        (0..TOTAL).map(|i| i.to_string()),
+        "none",
+    )
+    .await;
+    let props = [("group.id", "join-cancel"), ("enable.auto.commit", "false")];
+    // Committed offsets for every partition, so positions come from the group (OffsetFetch)
+    // and not from a ListOffsets reset.
+    let mut setup = consumer(&b.bootstrap(), &props);
+    let start_at: ferrokafka::consumer::Offsets = (0..3)
+        .map(|p| {
+            (
+                TopicPartition::new(topic, p),
+                ferrokafka::consumer::OffsetAndMetadata {
+                    offset: 0,
+                    leader_epoch: None,
+                    metadata: String::new(),
+                },
+            )
+        })
+        .collect();
+    setup.commit_offsets_sync(start_at).await.expect("commit");
+    setup.close().await.expect("close");
+
+    let mut c = consumer(&b.bootstrap(), &props);
+    c.subscribe([topic]).expect("subscribe");
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut seen = vec![0u8; TOTAL];
+    let mut delivered = 0usize;
+    let (mut cancelled, mut completed) = (0u32, 0u32);
+    let mut progress = Instant::now();
+    while delivered < TOTAL && progress.elapsed() < Duration::from_secs(20) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let turns = rng % 64;
+        let cancel = async move {
+            for _ in 0..turns {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::select! {
+            r = c.poll(Duration::from_millis(500)) => {
+                completed += 1;
+                for r in &r.expect("poll") {
+                    seen[value(r).parse::<usize>().expect("number")] += 1;
+                    delivered += 1;
+                    progress = Instant::now();
+                }
+            }
+            _ = cancel => cancelled += 1,
+        }
+    }
+    let repeated: Vec<usize> = (0..TOTAL).filter(|v| seen[*v] > 1).take(10).collect();
+    let missing: Vec<usize> = (0..TOTAL).filter(|v| seen[*v] == 0).take(10).collect();
+    assert!(
+        repeated.is_empty() && missing.is_empty(),
+        "{delivered} of {TOTAL} delivered (assigned {:?}): repeated {repeated:?}, missing \
+         {missing:?} ({cancelled} polls cancelled, {completed} completed)",
+        c.assignment()
+    );
+    eprintln!("{cancelled} polls cancelled, {completed} completed");
     c.close().await.expect("close");
 }

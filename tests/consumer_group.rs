@@ -284,3 +284,124 @@ async fn cooperative_sticky_rebalances_incrementally() {
     first.task.await.expect("closed");
     second.task.await.expect("closed");
 }
+
+/// Values of `records`, as numbers.
+fn values(records: &ferrokafka::consumer::ConsumerRecords) -> Vec<usize> {
+    records
+        .iter()
+        .map(|r| {
+            std::str::from_utf8(r.value.as_deref().expect("value"))
+                .expect("utf8")
+                .parse()
+                .expect("number")
+        })
+        .collect()
+}
+
+/// KIP-266: `poll(t)` returns within `t` while a join is in progress, and the join goes on
+/// across polls. Member A owns every partition and polls only every 3 s, so the broker holds
+/// B's JoinGroup until A's next poll rejoins; B polls every 100 ms meanwhile. B's join must
+/// complete (its JoinGroup kept across its polls) and no poll of B's may wait for A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_joining_member_polls_within_its_timeout_while_the_group_waits_for_a_slow_member() {
+    const TOTAL: usize = 2000;
+    const POLL: Duration = Duration::from_millis(100);
+    // Generous: the spec under test is "within the timeout", not a latency figure.
+    const SLACK: Duration = Duration::from_millis(500);
+    let b = TestBroker::shared();
+    let topic = "group-slow-member";
+    create_topic(&b.bootstrap(), topic, 4).await;
+    produce_values(
+        &b.bootstrap(),
+        topic,
+        4,
+        (0..TOTAL).map(|i| i.to_string()),
+        "none",
+    )
+    .await;
+    let extra = [
+        ("max.poll.records", "50"),
+        ("max.poll.interval.ms", "30000"),
+    ];
+    let seen = Arc::new(Mutex::new(vec![0u32; TOTAL]));
+    let b_assigned = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let record = |seen: &Mutex<Vec<u32>>, vs: Vec<usize>| {
+        let mut s = seen.lock().unwrap();
+        for v in vs {
+            s[v] += 1;
+        }
+    };
+
+    let mut a = KafkaConsumer::new(config(&b.bootstrap(), "slow-member", &extra)).expect("a");
+    a.subscribe([topic]).expect("subscribe");
+    let start = Instant::now();
+    while a.assignment().len() < 4 {
+        assert!(start.elapsed() < Duration::from_secs(30), "A never joined");
+        let records = a.poll(POLL).await.expect("poll A");
+        if !records.is_empty() {
+            record(&seen, values(&records));
+            a.commit_sync().await.expect("commit A");
+        }
+    }
+    let slow = {
+        let (seen, b_assigned, done) = (seen.clone(), b_assigned.clone(), done.clone());
+        tokio::spawn(async move {
+            while !done.load(Ordering::Acquire) {
+                let records = a.poll(POLL).await.expect("poll A");
+                if !records.is_empty() {
+                    record(&seen, values(&records));
+                    a.commit_sync().await.expect("commit A");
+                }
+                if !b_assigned.load(Ordering::Acquire) {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+            }
+            a.close().await.expect("close A");
+        })
+    };
+
+    let mut c = KafkaConsumer::new(config(&b.bootstrap(), "slow-member", &extra)).expect("b");
+    c.subscribe([topic]).expect("subscribe");
+    let start = Instant::now();
+    let (mut polls, mut slowest) = (0u32, Duration::ZERO);
+    loop {
+        let total: u32 = seen.lock().unwrap().iter().sum();
+        if total as usize >= TOTAL && b_assigned.load(Ordering::Acquire) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "stuck: {total} of {TOTAL} records, B assigned: {}",
+            !c.assignment().is_empty()
+        );
+        let began = Instant::now();
+        let records = c.poll(POLL).await.expect("poll B");
+        let took = began.elapsed();
+        polls += 1;
+        slowest = slowest.max(took);
+        assert!(
+            took <= POLL + SLACK,
+            "B's poll #{polls} took {took:?} with a {POLL:?} timeout (assigned: {:?})",
+            c.assignment()
+        );
+        if !c.assignment().is_empty() {
+            b_assigned.store(true, Ordering::Release);
+        }
+        if !records.is_empty() {
+            record(&seen, values(&records));
+            c.commit_sync().await.expect("commit B");
+        }
+    }
+    done.store(true, Ordering::Release);
+    slow.await.expect("A");
+    c.close().await.expect("close B");
+    eprintln!("B: {polls} polls, slowest {slowest:?}");
+    let seen = seen.lock().unwrap();
+    let repeated: Vec<usize> = (0..TOTAL).filter(|v| seen[*v] > 1).take(10).collect();
+    let missing: Vec<usize> = (0..TOTAL).filter(|v| seen[*v] == 0).take(10).collect();
+    assert!(
+        repeated.is_empty() && missing.is_empty(),
+        "repeated {repeated:?}, missing {missing:?}"
+    );
+}

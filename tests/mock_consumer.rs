@@ -195,3 +195,79 @@ async fn coordinator_move_keeps_the_generation() {
     let (state, generation, members) = c.group_state("moving").expect("group");
     assert_eq!((state.as_str(), generation, members), ("Stable", before, 1));
 }
+
+/// KIP-266: `poll(t)` returns within `t` while the committed offsets of a new assignment are
+/// looked up (OffsetFetch held back by the broker), and a later poll uses that lookup's answer:
+/// reading starts at the committed offset, with no record skipped or repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_returns_within_its_timeout_while_the_committed_offset_lookup_is_slow() {
+    const OFFSET_FETCH: i16 = 9;
+    const POLL: Duration = Duration::from_millis(100);
+    // Generous: the spec under test is "within the timeout", not a latency figure.
+    const SLACK: Duration = Duration::from_millis(500);
+    let c = MockCluster::builder()
+        .brokers(1)
+        .seed(6)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("slow-committed", 1);
+    preload(&c, "slow-committed", 1000).await;
+    let config = || {
+        ConsumerConfig::builder()
+            .bootstrap_servers(c.bootstrap_servers())
+            .set("group.id", "slow-committed")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .set("max.poll.records", "100")
+            .set("retry.backoff.ms", "10")
+            .build()
+            .expect("config")
+    };
+    let tp = TopicPartition::new("slow-committed", 0);
+    let mut first = KafkaConsumer::new(config()).expect("consumer");
+    first.assign([tp.clone()]).expect("assign");
+    first
+        .commit_offsets_sync(
+            [(
+                tp.clone(),
+                ferrokafka::consumer::OffsetAndMetadata {
+                    offset: 400,
+                    leader_epoch: None,
+                    metadata: String::new(),
+                },
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .await
+        .expect("commit 400");
+    first.close().await.expect("close");
+
+    c.inject(Fault::new(
+        OFFSET_FETCH,
+        FaultAction::Delay(Duration::from_secs(2)),
+    ));
+    let mut con = KafkaConsumer::new(config()).expect("consumer");
+    con.subscribe(["slow-committed"]).expect("subscribe");
+    let start = Instant::now();
+    let (mut got, mut polls) = (Vec::new(), 0u32);
+    while got.len() < 600 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "stuck at {} records",
+            got.len()
+        );
+        let began = Instant::now();
+        let records = con.poll(POLL).await.expect("poll");
+        let took = began.elapsed();
+        polls += 1;
+        assert!(
+            took <= POLL + SLACK,
+            "poll #{polls} took {took:?} with a {POLL:?} timeout"
+        );
+        got.extend(records.iter().map(|r| r.offset));
+    }
+    assert_eq!(got, (400..1000).collect::<Vec<i64>>());
+    assert!(polls > 3, "the lookup spanned several polls ({polls})");
+}

@@ -185,3 +185,45 @@ async fn three_members_under_churn_process_everything_and_never_share_a_partitio
         log.owners.len()
     );
 }
+
+/// The join runs on in the background across polls; subscribing to other topics meanwhile
+/// must bring another join with them once it finishes (Java compares the subscription it
+/// joined with), not be forgotten when the finished join clears the request to rejoin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_while_a_join_runs_joins_again_with_the_new_topics() {
+    let c = MockCluster::builder()
+        .brokers(1)
+        .seed(11)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("first", 2);
+    c.create_topic("second", 2);
+    let mut con = ferrokafka::KafkaConsumer::new(member_config(&c.bootstrap_servers(), "resub"))
+        .expect("consumer");
+    con.subscribe(["first"]).expect("subscribe");
+    // Starts the join (FindCoordinator, JoinGroup, SyncGroup take several round trips).
+    con.poll(Duration::ZERO).await.expect("poll");
+    con.subscribe(["first", "second"]).expect("subscribe again");
+    let want: BTreeSet<(String, i32)> = ["first", "second"]
+        .iter()
+        .flat_map(|t| (0..2).map(move |p| (t.to_string(), p)))
+        .collect();
+    let start = Instant::now();
+    loop {
+        let got: BTreeSet<(String, i32)> = con
+            .assignment()
+            .into_iter()
+            .map(|tp| (tp.topic, tp.partition))
+            .collect();
+        if got == want {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "assignment {got:?}, subscribed to both topics"
+        );
+        con.poll(Duration::from_millis(50)).await.expect("poll");
+    }
+    con.close().await.expect("close");
+}

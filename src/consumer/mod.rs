@@ -3,10 +3,12 @@
 //! rebalance listener.
 
 pub(crate) mod assignor;
+mod background;
 mod coordinator;
 mod fetcher;
 mod listener;
 mod offsets;
+mod positions;
 mod record;
 mod subscription;
 
@@ -56,6 +58,10 @@ pub struct KafkaConsumer {
     /// Partition counts of the subscribed topics when the group last assigned; a change
     /// (partitions added, a topic created) triggers a rebalance, as Java's coordinator does.
     assigned_counts: BTreeMap<String, usize>,
+    /// A finished join whose assignment is not fully applied yet (a poll dropped during the
+    /// cooperative revocation runs it again).
+    joined: Option<coordinator::Joined>,
+    committed_lookup: Option<positions::CommittedLookup>,
     closed: bool,
 }
 
@@ -98,6 +104,8 @@ impl KafkaConsumer {
             listener_error: None,
             async_commits: tokio::task::JoinSet::new(),
             assigned_counts: BTreeMap::new(),
+            joined: None,
+            committed_lookup: None,
             closed: false,
             config,
         })
@@ -171,7 +179,10 @@ impl KafkaConsumer {
     pub async fn unsubscribe(&mut self) -> Result<()> {
         self.revoke_all().await;
         self.subs.unsubscribe();
-        if let Some(c) = &self.coordinator {
+        self.joined = None;
+        self.committed_lookup = None;
+        if let Some(c) = &mut self.coordinator {
+            c.abort_join();
             c.shared.leave_group("the consumer unsubscribed").await;
         }
         self.listener_error.take().map_or(Ok(()), Err)
@@ -209,13 +220,19 @@ impl KafkaConsumer {
     /// the listener stays installed), that poll returns the error instead of records, and the
     /// next poll goes on as usual.
     ///
-    /// `timeout` saturates: `Duration::MAX` waits until records arrive.
+    /// `timeout` saturates: `Duration::MAX` waits until records arrive. A group join
+    /// (JoinGroup, which the broker holds until every member rejoined, up to their
+    /// `max.poll.interval.ms`, then SyncGroup) and the lookup of committed offsets run in the
+    /// background (KIP-266): `poll` returns (empty) when `timeout` passes while they run, and a
+    /// later `poll` takes their outcome. Only the rebalance listener, a commit before
+    /// revocation and a ListOffsets reset may hold it past `timeout`.
     ///
     /// # Cancel safety
     /// Cancel safe: records are taken from the buffer (and positions advanced) only after the
-    /// last await, and returned at once, so a dropped poll loses nothing (a rebalance in
-    /// progress resumes on the next call). Tested by
-    /// `tests/consumer.rs::poll_cancelled_at_random_points_delivers_every_record_once`.
+    /// last await, and returned at once, so a dropped poll loses nothing; a join or offset
+    /// lookup in progress goes on and the next call takes its outcome. Tested by
+    /// `tests/consumer.rs::poll_cancelled_at_random_points_delivers_every_record_once` and
+    /// `a_join_made_of_cancelled_polls_completes`.
     pub async fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
         if self.closed {
             return Err(Error::Closed);
@@ -225,11 +242,13 @@ impl KafkaConsumer {
             c.record_poll();
         }
         loop {
-            self.ensure_group(deadline).await?;
+            // Joins and committed-offset lookups run on tasks of their own: these only look
+            // whether they finished (KIP-266), and the wait below wakes when one does.
+            self.ensure_group().await?;
             if let Some(e) = self.listener_error.take() {
                 return Err(e);
             }
-            self.update_positions().await?;
+            self.update_positions(Instant::now()).await?;
             // The last await of an iteration: a metadata refresh (when due) happens before any
             // record is taken, so a poll dropped anywhere loses nothing.
             let cluster =
@@ -263,19 +282,56 @@ impl KafkaConsumer {
         }
     }
 
-    async fn ensure_group(&mut self, poll_deadline: Instant) -> Result<()> {
-        let Some(topics) = self.subs.subscribed_topics().cloned() else {
-            return Ok(());
-        };
+    /// Starts a join when one is needed and applies the assignment of a finished one. The join
+    /// runs on a task of its own (KIP-266): this only looks whether it has finished, so `poll`
+    /// keeps its timeout while the broker holds JoinGroup for slower members.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a join goes on across dropped polls, and a finished one stays in
+    /// `self.joined` until its assignment is applied.
+    async fn ensure_group(&mut self) -> Result<()> {
+        if self.joined.is_none() {
+            let Some(topics) = self.subs.subscribed_topics().cloned() else {
+                return Ok(());
+            };
+            let Some(c) = &self.coordinator else {
+                return Ok(());
+            };
+            if !c.join_running() && !self.prepare_join(&topics).await {
+                return Ok(());
+            }
+            let Some(c) = &mut self.coordinator else {
+                return Ok(());
+            };
+            self.joined = match c.wait_join(Instant::now()).await {
+                None => return Ok(()),
+                Some(Ok(j)) => Some(j),
+                // Not joined yet (coordinator moving or loading, rebalance racing): the next
+                // look starts another join, as Java's poll does, instead of failing the
+                // application's poll.
+                Some(Err(e)) if coordinator::join_retriable(&e) => {
+                    tracing::debug!(error = %e, "join not complete; rejoining");
+                    return Ok(());
+                }
+                Some(Err(e)) => return Err(e),
+            };
+        }
+        self.apply_join().await;
+        Ok(())
+    }
+
+    /// When the group needs (re)joining, hands over what must go first (lost partitions, or
+    /// everything with the eager protocols) and starts the join. Returns whether one runs.
+    async fn prepare_join(&mut self, topics: &BTreeSet<String>) -> bool {
         let Some(c) = &self.coordinator else {
-            return Ok(());
+            return false;
         };
-        if !c.needs_join() && self.partition_counts(&topics) != self.assigned_counts {
+        if !c.needs_join() && self.partition_counts(topics) != self.assigned_counts {
             tracing::info!("subscribed topics changed partition counts: rebalancing");
             c.request_rejoin();
         }
         if !c.needs_join() {
-            return Ok(());
+            return false;
         }
         let cooperative = c.prefers_cooperative();
         let lost = c.take_lost();
@@ -292,27 +348,28 @@ impl KafkaConsumer {
         } else {
             Vec::new()
         };
-        let deadline = poll_deadline.min(Instant::now() + self.config.max_poll_interval);
-        let joined = match &mut self.coordinator {
-            Some(c) => match c.join_group(&topics, &keep, deadline).await {
-                Ok(j) => j,
-                // Not joined yet (coordinator moving or loading, rebalance racing): the next
-                // poll tries again, as Java's does, instead of failing the application's poll.
-                Err(e) if coordinator::join_retriable(&e) => {
-                    tracing::debug!(error = %e, "join not complete; retrying on the next poll");
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            },
-            None => return Ok(()),
-        };
-        // Compare later snapshots against one taken now, not against a stale one.
-        if let Err(e) = self.net.refresh().await {
-            tracing::debug!(error = %e, "metadata refresh after join failed");
+        match &mut self.coordinator {
+            Some(c) => {
+                c.start_join(topics, &keep);
+                true
+            }
+            None => false,
         }
-        self.assigned_counts = self.partition_counts(&topics);
-        let new: BTreeSet<TopicPartition> = joined.assignment.into_iter().collect();
-        if joined.cooperative {
+    }
+
+    /// Applies the assignment of the finished join in `self.joined`: the partition state
+    /// changes with no await between them and taking `self.joined`, so a dropped poll either
+    /// applied all of it or runs it again (only the cooperative revocation, commit and
+    /// listener, runs before them).
+    async fn apply_join(&mut self) {
+        let Some(joined) = &self.joined else {
+            return;
+        };
+        // Counted for the topics joined with: a subscription changed while the join ran
+        // differs from them, and the next look joins again.
+        self.assigned_counts = self.partition_counts(&joined.topics);
+        let new: BTreeSet<TopicPartition> = joined.assignment.iter().cloned().collect();
+        let assigned: Vec<TopicPartition> = if joined.cooperative {
             let current = self.subs.assigned();
             let revoked: Vec<TopicPartition> = current.difference(&new).cloned().collect();
             if !revoked.is_empty() {
@@ -326,15 +383,16 @@ impl KafkaConsumer {
             }
             let added: Vec<TopicPartition> = new.difference(&current).cloned().collect();
             self.subs.add_partitions(&added, PositionSource::Committed);
-            self.run_listener(Callback::Assigned, &added).await;
+            added
         } else {
             let parts: Vec<TopicPartition> = new.into_iter().collect();
             self.subs
                 .set_assignment(parts.iter().cloned(), PositionSource::Committed);
-            self.run_listener(Callback::Assigned, &parts).await;
-        }
+            parts
+        };
+        self.joined = None;
         self.fetcher.discard_stale(&self.subs);
-        Ok(())
+        self.run_listener(Callback::Assigned, &assigned).await;
     }
 
     fn partition_counts(&self, topics: &BTreeSet<String>) -> BTreeMap<String, usize> {
@@ -405,64 +463,6 @@ impl KafkaConsumer {
         if let Err(e) = self.commit_offsets_sync(offsets).await {
             tracing::warn!(error = %e, "commit before revocation failed");
         }
-    }
-
-    /// Resolves positions of partitions that have none: the committed offset, else the reset
-    /// policy via ListOffsets.
-    async fn update_positions(&mut self) -> Result<()> {
-        let pending = self.subs.pending_positions();
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let committed: Vec<TopicPartition> = pending
-            .iter()
-            .filter(|(_, s)| *s == PositionSource::Committed)
-            .map(|(tp, _)| tp.clone())
-            .collect();
-        if !committed.is_empty() {
-            let found = match &self.coordinator {
-                Some(c) => fetch_committed(&c.shared, &committed, self.api_deadline()).await?,
-                None => BTreeMap::new(),
-            };
-            let reset = self.subs.default_reset();
-            for tp in committed {
-                match found.get(&tp).cloned().flatten() {
-                    Some(om) => {
-                        self.subs.seek(&tp, om.offset)?;
-                        self.subs.state_mut(&tp)?.position_epoch = om.leader_epoch;
-                    }
-                    None => self.subs.request_position(&tp, reset)?,
-                }
-            }
-        }
-        let mut lookups = Vec::new();
-        for (tp, source) in self.subs.pending_positions() {
-            match source {
-                PositionSource::Earliest => lookups.push((tp, offsets::EARLIEST)),
-                PositionSource::Latest => lookups.push((tp, offsets::LATEST)),
-                PositionSource::NoReset => {
-                    return Err(Error::NoOffsetForPartition {
-                        partition: tp.to_string(),
-                    });
-                }
-                PositionSource::Committed => {}
-            }
-        }
-        if lookups.is_empty() {
-            return Ok(());
-        }
-        let read_committed = self.read_committed();
-        let found = offsets::list_offsets(&self.net, &lookups, read_committed).await?;
-        for (tp, r) in found {
-            match r {
-                Ok(Some(o)) => {
-                    self.subs.seek(&tp, o.offset)?;
-                }
-                Ok(None) => {}
-                Err(e) => tracing::debug!(%tp, error = %e, "offset lookup failed; will retry"),
-            }
-        }
-        Ok(())
     }
 
     fn read_committed(&self) -> bool {
@@ -604,7 +604,7 @@ impl KafkaConsumer {
             if let Some(p) = self.subs.state(partition)?.position {
                 return Ok(p);
             }
-            self.update_positions().await?;
+            self.update_positions(deadline).await?;
             if Instant::now() >= deadline {
                 return Err(Error::Timeout(format!(
                     "position of {partition} not found within default.api.timeout.ms"

@@ -1,44 +1,36 @@
 //! ConsumerCoordinator: FindCoordinator, JoinGroup/SyncGroup (the classic group protocol),
 //! heartbeats, LeaveGroup, and offset commit/fetch.
 //!
-//! The join/sync state machine runs inside `poll` (so the rebalance listener runs there too);
-//! heartbeats run on a background task that flags a needed rejoin and enforces
-//! `max.poll.interval.ms`.
+//! A join (JoinGroup, SyncGroup) runs on a task of its own that `poll` starts and a later
+//! `poll` takes the outcome of (then runs the rebalance listener); heartbeats run on a
+//! background task that flags a needed rejoin and enforces `max.poll.interval.ms`.
 
 mod commit;
 mod heartbeat;
+mod join;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::assignor;
+use super::background::Background;
 use crate::config::{Assignor, ConsumerConfig};
 use crate::error::{Error, Result};
 use crate::network::NetworkClient;
 use crate::network::metadata::Node;
 use crate::protocol::StrBytes;
-use crate::protocol::consumer_protocol::{
-    Assignment, NO_GENERATION, PROTOCOL_TYPE, SUBSCRIPTION_MAX_VERSION, Subscription,
-    TopicPartitions,
-};
+use crate::protocol::consumer_protocol::{NO_GENERATION, TopicPartitions};
 use crate::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
-use crate::protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use crate::protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-use crate::protocol::messages::{
-    GroupId, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, SyncGroupRequest,
-};
+use crate::protocol::messages::{GroupId, LeaveGroupRequest};
 use crate::record::TopicPartition;
 
 pub(crate) use commit::{commit_offsets, fetch_committed, issue_commit};
-
-/// Added to the rebalance timeout for JoinGroup/SyncGroup (Java's JOIN_GROUP_TIMEOUT_LAPSE).
-const JOIN_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
+use join::JoinPlan;
+pub(crate) use join::Joined;
 
 pub(crate) use crate::error::code::COORDINATOR_LOAD_IN_PROGRESS;
 pub(crate) use crate::error::code::COORDINATOR_NOT_AVAILABLE;
@@ -58,25 +50,6 @@ pub(crate) fn join_retriable(err: &Error) -> bool {
                 MEMBER_ID_REQUIRED | UNKNOWN_MEMBER_ID | ILLEGAL_GENERATION | REBALANCE_IN_PROGRESS
             )
         )
-}
-
-/// Marks a JoinGroup in flight ([`GroupState::joining`]) until dropped: when its answer has
-/// been taken in, or when the join fails or is cancelled.
-struct JoinInFlight<'a>(&'a GroupShared);
-
-impl<'a> JoinInFlight<'a> {
-    fn start(shared: &'a GroupShared) -> Self {
-        let mut st = shared.state();
-        st.joining = true;
-        st.joins += 1;
-        JoinInFlight(shared)
-    }
-}
-
-impl Drop for JoinInFlight<'_> {
-    fn drop(&mut self) {
-        self.0.state().joining = false;
-    }
 }
 
 pub(crate) fn is_coordinator_error(code: i16) -> bool {
@@ -244,18 +217,14 @@ pub(crate) struct ConsumerCoordinator {
     assignors: Vec<Assignor>,
     rebalance_timeout: Duration,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
+    /// The join in progress: it goes on across polls until a poll takes its outcome, and is
+    /// aborted when dropped (close, unsubscribe, the consumer dropped).
+    join: Option<Background<Joined>>,
     rack: Option<String>,
     /// What the last completed generation gave this member (sticky assignors carry it in
     /// their subscription user data).
     last_assignment: Vec<(String, i32)>,
     last_generation: i32,
-}
-
-/// What a finished join/sync hands back.
-pub(crate) struct Joined {
-    pub assignment: Vec<TopicPartition>,
-    /// Whether the group runs the cooperative protocol (KIP-429).
-    pub cooperative: bool,
 }
 
 impl ConsumerCoordinator {
@@ -287,6 +256,7 @@ impl ConsumerCoordinator {
             assignors: cfg.partition_assignment_strategy.clone(),
             rebalance_timeout: cfg.max_poll_interval,
             heartbeat: None,
+            join: None,
             rack: Some(cfg.client_rack.clone()).filter(|r| !r.is_empty()),
             last_assignment: Vec::new(),
             last_generation: NO_GENERATION,
@@ -333,253 +303,57 @@ impl ConsumerCoordinator {
         }
     }
 
-    /// Joins the group and syncs, retrying retriable failures until `deadline`. `owned` are the
-    /// partitions this member keeps (cooperative protocol; empty for eager).
-    pub(crate) async fn join_group(
-        &mut self,
-        topics: &BTreeSet<String>,
-        owned: &[TopicPartition],
-        deadline: Instant,
-    ) -> Result<Joined> {
+    /// Whether a join runs (or finished and awaits [`wait_join`](Self::wait_join)).
+    pub(crate) fn join_running(&self) -> bool {
+        self.join.is_some()
+    }
+
+    /// Starts joining the group with `topics` on a task of its own; `owned` are the
+    /// partitions this member keeps (cooperative protocol; empty for eager). Retriable
+    /// failures are retried for up to `max.poll.interval.ms` (the rebalance timeout).
+    pub(crate) fn start_join(&mut self, topics: &BTreeSet<String>, owned: &[TopicPartition]) {
         self.ensure_heartbeat();
-        let mut attempt = 0u32;
-        loop {
-            let err = match self.join_once(topics, owned).await {
-                Ok(j) => return Ok(j),
-                Err(e) => e,
-            };
-            let code = err.code().map(|c| c.0);
-            if !join_retriable(&err) {
-                return Err(err);
-            }
-            if code.is_some_and(is_coordinator_error) || code.is_none() {
-                self.shared.mark_coordinator_unknown();
-            }
-            attempt += 1;
-            let wait = if code == Some(MEMBER_ID_REQUIRED) {
-                Duration::ZERO
-            } else {
-                self.shared.net.retry_backoff(attempt)
-            };
-            if Instant::now() + wait >= deadline {
-                return Err(err);
-            }
-            tracing::debug!(group = %self.shared.group_id, error = %err, "join retry");
-            tokio::time::sleep(wait).await;
-        }
+        let plan = JoinPlan {
+            shared: self.shared.clone(),
+            assignors: self.assignors.clone(),
+            rebalance_timeout: self.rebalance_timeout,
+            rack: self.rack.clone(),
+            last_assignment: self.last_assignment.clone(),
+            last_generation: self.last_generation,
+            topics: topics.clone(),
+            owned: owned.to_vec(),
+        };
+        let deadline = Instant::now() + self.rebalance_timeout;
+        self.join = Some(Background::spawn(plan.run(deadline)));
     }
 
-    async fn join_once(
-        &mut self,
-        topics: &BTreeSet<String>,
-        owned: &[TopicPartition],
-    ) -> Result<Joined> {
-        let shared = self.shared.clone();
-        let node = shared.coordinator().await?;
-        let conn = shared.net.coordinator_connection(&node).await?;
-        let join_version = conn.version_for::<JoinGroupRequest>()?;
-        let (member_id, generation) = {
-            let st = shared.state();
-            (st.member_id.clone(), st.generation)
-        };
-        let owned_partitions = group_by_topic(owned);
-        let protocols: Vec<JoinGroupRequestProtocol> = self
-            .assignors
-            .iter()
-            .map(|a| {
-                let metadata = Subscription {
-                    topics: topics.iter().cloned().collect(),
-                    user_data: a
-                        .subscription_user_data(&self.last_assignment, self.last_generation),
-                    owned_partitions: owned_partitions.clone(),
-                    generation_id: generation,
-                    rack_id: self.rack.clone(),
-                }
-                .encode(SUBSCRIPTION_MAX_VERSION);
-                JoinGroupRequestProtocol::default()
-                    .with_name(StrBytes::from_static_str(a.as_str()))
-                    .with_metadata(metadata)
-            })
-            .collect();
-        let req = JoinGroupRequest::default()
-            .with_group_id(GroupId(StrBytes::from_string(shared.group_id.clone())))
-            .with_session_timeout_ms(millis(shared.session_timeout))
-            .with_rebalance_timeout_ms(millis(self.rebalance_timeout))
-            .with_member_id(StrBytes::from_string(member_id))
-            .with_group_instance_id(
-                shared
-                    .instance_id
-                    .clone()
-                    .filter(|_| join_version >= 5)
-                    .map(StrBytes::from_string),
-            )
-            .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE))
-            .with_protocols(protocols);
-        // The broker holds JoinGroup until every member joined, up to the rebalance timeout;
-        // give it that plus a margin, as Java's client does, so the answer is not cut off.
-        let join_timeout =
-            (self.rebalance_timeout + JOIN_TIMEOUT_MARGIN).max(shared.net.request_timeout());
-        let joining = JoinInFlight::start(&shared);
-        let resp: JoinGroupResponse = conn.send_at(req, join_version, Some(join_timeout)).await?;
-        match resp.error_code {
-            0 => {}
-            MEMBER_ID_REQUIRED => {
-                shared.state().member_id = resp.member_id.to_string();
-                return Err(Error::broker(MEMBER_ID_REQUIRED, "JoinGroup"));
-            }
-            UNKNOWN_MEMBER_ID | ILLEGAL_GENERATION => {
-                let mut st = shared.state();
-                st.member_id.clear();
-                st.generation = -1;
-                return Err(Error::broker(resp.error_code, "JoinGroup"));
-            }
-            code => {
-                return Err(Error::broker(
-                    code,
-                    format!("JoinGroup {}", shared.group_id),
-                ));
-            }
+    /// The outcome of the running join once it has finished, waiting for it until
+    /// `deadline`; `None` while it runs on (or when none runs).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped wait leaves the join running and its outcome for the next call.
+    pub(crate) async fn wait_join(&mut self, deadline: Instant) -> Option<Result<Joined>> {
+        let outcome = self.join.as_mut()?.wait_until(deadline).await?;
+        self.join = None;
+        if let Ok(j) = &outcome {
+            self.last_assignment = j
+                .assignment
+                .iter()
+                .map(|tp| (tp.topic.clone(), tp.partition))
+                .collect();
+            self.last_generation = j.generation;
         }
-        let member_id = resp.member_id.to_string();
-        let protocol = resp
-            .protocol_name
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| {
-                self.assignors
-                    .first()
-                    .map_or("range", |a| a.as_str())
-                    .into()
-            });
-        {
-            let mut st = shared.state();
-            st.member_id = member_id.clone();
-            st.generation = resp.generation_id;
-            st.protocol = Some(protocol.clone());
-        }
-        drop(joining);
-        let cooperative = protocol
-            .parse::<Assignor>()
-            .is_ok_and(|a| a.is_cooperative());
-        let assignments = if resp.leader.as_str() == member_id && !resp.skip_assignment {
-            self.assign(&protocol, &resp).await?
-        } else {
-            Vec::new()
-        };
-        let sync_version = conn.version_for::<SyncGroupRequest>()?;
-        let sync = SyncGroupRequest::default()
-            .with_group_id(GroupId(StrBytes::from_string(shared.group_id.clone())))
-            .with_generation_id(resp.generation_id)
-            .with_member_id(StrBytes::from_string(member_id))
-            .with_group_instance_id(
-                shared
-                    .instance_id
-                    .clone()
-                    .filter(|_| sync_version >= 3)
-                    .map(StrBytes::from_string),
-            )
-            .with_protocol_type(
-                Some(StrBytes::from_static_str("consumer")).filter(|_| sync_version >= 5),
-            )
-            .with_protocol_name(
-                Some(StrBytes::from_string(protocol.clone())).filter(|_| sync_version >= 5),
-            )
-            .with_assignments(assignments);
-        let sync_resp = conn.send_at(sync, sync_version, Some(join_timeout)).await?;
-        if sync_resp.error_code != 0 {
-            if matches!(sync_resp.error_code, UNKNOWN_MEMBER_ID | ILLEGAL_GENERATION) {
-                let mut st = shared.state();
-                st.member_id.clear();
-                st.generation = -1;
-            }
-            return Err(Error::broker(
-                sync_resp.error_code,
-                format!("SyncGroup {}", shared.group_id),
-            ));
-        }
-        let assignment = if sync_resp.assignment.is_empty() {
-            Vec::new()
-        } else {
-            Assignment::decode(sync_resp.assignment)?
-                .partitions
-                .into_iter()
-                .flat_map(|t| {
-                    let topic = t.topic;
-                    t.partitions
-                        .into_iter()
-                        .map(move |p| TopicPartition::new(topic.clone(), p))
-                })
-                .collect()
-        };
-        shared.state().stable = true;
-        shared.rejoin.store(false, Ordering::Release);
-        self.last_assignment = assignment
-            .iter()
-            .map(|tp| (tp.topic.clone(), tp.partition))
-            .collect();
-        self.last_generation = resp.generation_id;
-        tracing::info!(group = %shared.group_id, generation = resp.generation_id,
-            partitions = assignment.len(), %protocol, "joined group");
-        Ok(Joined {
-            assignment,
-            cooperative,
-        })
+        Some(outcome)
     }
 
-    /// The leader's job: run the chosen assignor over every member's subscription.
-    async fn assign(
-        &self,
-        protocol: &str,
-        resp: &JoinGroupResponse,
-    ) -> Result<Vec<SyncGroupRequestAssignment>> {
-        let strategy = protocol
-            .parse::<Assignor>()
-            .map_err(|_| Error::Protocol(format!("group chose unknown assignor {protocol}")))?;
-        let mut members = Vec::with_capacity(resp.members.len());
-        let mut all_topics = BTreeSet::new();
-        for m in &resp.members {
-            let sub = Subscription::decode(m.metadata.clone())?;
-            all_topics.extend(sub.topics.iter().cloned());
-            members.push(assignor::MemberSubscription::from_subscription(
-                strategy,
-                m.member_id.to_string(),
-                m.group_instance_id.as_ref().map(|i| i.to_string()),
-                &sub,
-            ));
-        }
-        let net = &self.shared.net;
-        net.add_topics(&all_topics.iter().cloned().collect::<Vec<_>>());
-        let cluster = net.refresh().await?;
-        let counts: BTreeMap<String, i32> = all_topics
-            .iter()
-            .filter_map(|t| {
-                let meta = cluster.topic(t)?;
-                (meta.error.is_none() && !meta.partitions.is_empty())
-                    .then(|| (t.clone(), meta.partitions.len() as i32))
-            })
-            .collect();
-        let plan = assignor::assign(strategy, &members, &counts);
-        Ok(plan
-            .into_iter()
-            .map(|(member, parts)| {
-                let owned: Vec<TopicPartition> = parts
-                    .into_iter()
-                    .map(|(t, p)| TopicPartition::new(t, p))
-                    .collect();
-                let bytes: Bytes = Assignment {
-                    partitions: group_by_topic(&owned),
-                    user_data: None,
-                }
-                .encode(1);
-                SyncGroupRequestAssignment::default()
-                    .with_member_id(StrBytes::from_string(member))
-                    .with_assignment(bytes)
-            })
-            .collect())
+    /// Stops a running join (its JoinGroup or SyncGroup is abandoned).
+    pub(crate) fn abort_join(&mut self) {
+        self.join = None;
     }
 
     /// Stops heartbeats and leaves the group.
     pub(crate) async fn close(&mut self) {
+        self.abort_join();
         self.shared.stopped.store(true, Ordering::Release);
         if let Some(h) = self.heartbeat.take() {
             h.abort();

@@ -382,3 +382,52 @@ async fn a_join_made_of_cancelled_polls_completes() {
     eprintln!("{cancelled} polls cancelled, {completed} completed");
     c.close().await.expect("close");
 }
+
+/// Counts its calls; `on_partitions_assigned` takes a second, longer than the polls that run it.
+#[derive(Clone, Default)]
+struct SlowListener {
+    assigned: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    revoked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ferrokafka::RebalanceListener for SlowListener {
+    async fn on_partitions_revoked(&mut self, _: &mut KafkaConsumer, _: &[TopicPartition]) {
+        self.revoked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    async fn on_partitions_assigned(&mut self, _: &mut KafkaConsumer, _: &[TopicPartition]) {
+        self.assigned
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A poll dropped while the rebalance listener runs keeps the listener installed: it runs on
+/// the next rebalance (here, the revocation on close).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_dropped_inside_the_listener_keeps_the_listener() {
+    use std::sync::atomic::Ordering;
+    let b = TestBroker::shared();
+    create_topic(&b.bootstrap(), "listener-cancel", 2).await;
+    let listener = SlowListener::default();
+    let mut c = consumer(&b.bootstrap(), &[("group.id", "listener-cancel")]);
+    c.subscribe_with(["listener-cancel"], listener.clone())
+        .expect("subscribe");
+    let start = Instant::now();
+    while listener.assigned.load(Ordering::Relaxed) == 0 {
+        // Dropped after 100 ms: the poll that runs the listener is dropped inside its sleep.
+        let _ = tokio::time::timeout(
+            Duration::from_millis(100),
+            c.poll(Duration::from_millis(100)),
+        )
+        .await;
+        assert!(start.elapsed() < Duration::from_secs(30), "never assigned");
+    }
+    c.close().await.expect("close");
+    assert_eq!(
+        listener.revoked.load(Ordering::Relaxed),
+        1,
+        "the listener survived the dropped poll and ran on close"
+    );
+}

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use super::KafkaConsumer;
 use crate::record::TopicPartition;
@@ -79,5 +80,52 @@ impl<L: RebalanceListener> DynListener for L {
     }
     fn lost<'a>(&'a mut self, c: &'a mut KafkaConsumer, p: &'a [TopicPartition]) -> BoxFuture<'a> {
         Box::pin(self.on_partitions_lost(c, p))
+    }
+}
+
+/// The consumer's listener. It is lent out while it runs (it gets `&mut KafkaConsumer`), and
+/// the loan puts it back when dropped, so a poll dropped inside the listener does not lose it.
+#[derive(Default)]
+pub(crate) struct ListenerSlot(Arc<Mutex<Option<Box<dyn DynListener>>>>);
+
+impl ListenerSlot {
+    /// Installs `l`, replacing any listener.
+    pub(crate) fn set(&self, l: Box<dyn DynListener>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(l);
+    }
+
+    /// Takes the listener out until the loan is dropped; `None` without a listener (or while
+    /// it is lent out already).
+    pub(crate) fn lend(&self) -> Option<ListenerLoan> {
+        let l = self.0.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        Some(ListenerLoan {
+            slot: Arc::clone(&self.0),
+            listener: Some(l),
+        })
+    }
+}
+
+/// A listener taken out of its [`ListenerSlot`]; dropping it puts the listener back unless
+/// another was installed meanwhile (`subscribe_with` called from inside the listener).
+pub(crate) struct ListenerLoan {
+    /// Guards the installed listener; `None` while lent out.
+    slot: Arc<Mutex<Option<Box<dyn DynListener>>>>,
+    listener: Option<Box<dyn DynListener>>,
+}
+
+impl ListenerLoan {
+    pub(crate) fn listener(&mut self) -> Option<&mut Box<dyn DynListener>> {
+        self.listener.as_mut()
+    }
+}
+
+impl Drop for ListenerLoan {
+    fn drop(&mut self) {
+        if let Some(l) = self.listener.take() {
+            let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(l);
+            }
+        }
     }
 }

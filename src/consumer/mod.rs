@@ -348,7 +348,8 @@ impl KafkaConsumer {
         let offsets = self.consumed_offsets();
         let Some(c) = &self.coordinator else {
             if let Some(cb) = callback {
-                cb(Err(Error::InvalidArgument("commit needs group.id".into())));
+                let err = Error::InvalidArgument("commit needs group.id".into());
+                let _ = crate::user_code::call("commit callback", || cb(Err(err)));
             }
             return;
         };
@@ -363,7 +364,8 @@ impl KafkaConsumer {
                 tracing::debug!(error = %e, "async commit failed");
             }
             if let Some(cb) = callback {
-                cb(r.map(|()| offsets));
+                // Logged at error level if it panics; the commit itself is done.
+                let _ = crate::user_code::call("commit callback", || cb(r.map(|()| offsets)));
             }
         });
     }

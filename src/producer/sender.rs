@@ -6,6 +6,8 @@
 //! the linger or backoff deadline, flush or close.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -293,7 +295,7 @@ fn build_request(
 ) -> Result<ProduceRequest, (usize, Error)> {
     let mut topics: BTreeMap<Arc<str>, Vec<PartitionProduceData>> = BTreeMap::new();
     for (i, b) in batches.iter_mut().enumerate() {
-        let bytes: Bytes = b.wire_bytes().map_err(|e| (i, e))?;
+        let bytes: Bytes = b.wire_bytes(&shared.acc.pool).map_err(|e| (i, e))?;
         topics.entry(b.shared.topic.clone()).or_default().push(
             PartitionProduceData::default()
                 .with_index(b.partition())
@@ -315,6 +317,9 @@ fn build_request(
         ))
 }
 
+/// The answer to a Produce request: the response, or `None` once an acks=0 request is written.
+type Answer = Pin<Box<dyn Future<Output = Result<Option<ProduceResponse>, Error>> + Send>>;
+
 /// Sends one Produce request for `batches` to `node`. The frame is queued on the connection
 /// before this returns, so requests reach the broker in drain order (sequence order for an
 /// idempotent producer); the answer is awaited and handled on a task of its own.
@@ -326,21 +331,32 @@ async fn dispatch(shared: &Arc<SenderShared>, node: i32, mut batches: Vec<Produc
         let conn = shared.net.connection(Target::Node(node)).await?;
         let version = conn.version_for::<ProduceRequest>()?;
         let req = build_request(shared, &mut batches).map_err(|(_, e)| e)?;
-        if shared.cfg.acks == 0 {
-            conn.send_no_response(req, version)?;
-            return Ok(None);
-        }
-        let pending = conn.start_request(req, version, None)?;
-        Ok(Some((conn, pending)))
+        // The frame is one more copy of every batch's wire bytes: counted in buffer.memory until
+        // written (acks=0) or answered.
+        let frame = shared
+            .acc
+            .pool
+            .hold(batches.iter().map(ProducerBatch::wire_len).sum());
+        let answer: Answer = if shared.cfg.acks == 0 {
+            // Done once written, not once queued: until then the batches keep their memory and
+            // the request counts as in flight, so a broker that reads slowly holds senders
+            // back instead of frames piling up in the connection's queue.
+            let written = conn.send_no_response(req, version)?;
+            Box::pin(async move { written.wait().await.map(|()| None) })
+        } else {
+            let pending = conn.start_request(req, version, None)?;
+            Box::pin(async move { pending.finish(&conn).await.map(Some) })
+        };
+        Ok((answer, frame))
     }
     .await;
     match started {
         Err(e) => complete_request(shared.clone(), node, batches, Err((false, e))),
-        Ok(None) => complete_request(shared.clone(), node, batches, Ok(None)),
-        Ok(Some((conn, pending))) => {
+        Ok((answer, frame)) => {
             let shared = shared.clone();
             tokio::spawn(async move {
-                let result = pending.finish(&conn).await.map(Some).map_err(|e| (true, e));
+                let result = answer.await.map_err(|e| (true, e));
+                drop(frame);
                 complete_request(shared, node, batches, result);
             });
         }
@@ -474,7 +490,7 @@ fn handle_partition(
         }
         MESSAGE_TOO_LARGE | RECORD_LIST_TOO_LARGE if batch.record_count() > 1 => {
             let had_sequence = batch.sequence.is_some();
-            match batch.split(shared.cfg.batch_size, now) {
+            match batch.split(shared.cfg.batch_size, now, &shared.acc.pool) {
                 Ok(children) => {
                     if had_sequence {
                         // The split batches need fresh sequences: renumber under a new epoch.

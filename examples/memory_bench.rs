@@ -30,7 +30,8 @@ struct Args {
     acks: String,
     #[arg(long, default_value_t = 8)]
     partitions: i32,
-    /// How fast each broker connection reads requests, in MB (10^6 bytes) per second.
+    /// How fast each broker connection reads requests, in MB (10^6 bytes) per second; 0: as
+    /// fast as requests come.
     #[arg(long, default_value_t = 100.0)]
     read_mb_per_s: f64,
     /// `buffer.memory` in bytes (the producer's default: 32 MiB).
@@ -99,7 +100,7 @@ async fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         producer.send(record(i)).await?; // warm-up: metadata, connection, producer id
     }
     let baseline = status_mb("VmRSS:");
-    cluster.set_read_rate(Some((args.read_mb_per_s * 1e6) as u64));
+    cluster.set_read_rate((args.read_mb_per_s > 0.0).then_some((args.read_mb_per_s * 1e6) as u64));
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
 use crate::network::metadata::{Cluster, Node, PartitionMeta, TopicId, TopicMeta};
-use crate::producer::accumulator::{Accumulator, AccumulatorConfig};
+use crate::producer::accumulator::{Accumulator, AccumulatorConfig, Append};
 use crate::producer::delivery::{BatchOutcome, Callback};
 use crate::producer::{ProducerRecord, default_partition_for_key};
 use crate::protocol::compression::Compression;
@@ -31,8 +31,8 @@ const PRODUCER_ID: (i64, i16) = (4242, 0);
 /// A real `Accumulator` for one topic led by one synthetic broker, driven without I/O.
 ///
 /// [`append`](Self::append) follows `KafkaProducer::append` step for step (topic lookup, size
-/// estimate, keyed partitioning, `buffer.memory` reservation, timestamp, `Accumulator::append`,
-/// sender wake-up) minus the async waits; [`drain_encode`](Self::drain_encode) does what the
+/// estimate, keyed partitioning, timestamp, `Accumulator::append` with its `buffer.memory`
+/// reservation for a new batch, sender wake-up) minus the async waits; [`drain_encode`](Self::drain_encode) does what the
 /// sender does with every ready batch except the network round trip.
 pub struct AppendBench {
     acc: Accumulator,
@@ -181,27 +181,27 @@ impl AppendBench {
             (None, Some(k)) => Some(default_partition_for_key(k, n)),
             (None, None) => None,
         };
-        assert!(
-            self.acc.pool.try_reserve(size),
-            "buffer.memory spent: drain more often"
-        );
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        match self
-            .acc
-            .append(&topic, partition, &record, timestamp, size, callback)
-        {
-            Ok(appended) => {
+        let mut callback = callback;
+        match self.acc.append(
+            &topic,
+            partition,
+            &record,
+            timestamp,
+            size,
+            0,
+            &mut callback,
+        ) {
+            Ok(Append::Done(appended)) => {
                 if appended.wake_sender {
                     self.acc.wakeup.notify_one();
                 }
                 drop(appended.future);
             }
-            Err(e) => {
-                self.acc.pool.release(size);
-                panic!("append failed: {e}");
-            }
+            Ok(Append::NeedsMemory(_)) => panic!("buffer.memory spent: drain more often"),
+            Err(e) => panic!("append failed: {e}"),
         }
     }
 
@@ -238,7 +238,7 @@ impl AppendBench {
                 for mut b in d.batches {
                     let records = b.record_count();
                     if encode {
-                        total += b.wire_bytes().expect("encode batch").len();
+                        total += b.wire_bytes(&self.acc.pool).expect("encode batch").len();
                     } else {
                         total += records as usize;
                     }

@@ -130,7 +130,11 @@ pub struct ProducerConfig {
     /// `batch.size` (default 16384 bytes): target batch size per partition; 0 disables
     /// batching.
     pub batch_size: usize,
-    /// `buffer.memory` (default 32 MiB): memory for unsent records, in bytes.
+    /// `buffer.memory` (default 32 MiB): bytes the producer may hold for records not yet
+    /// delivered. A new batch reserves `batch.size` (or its one larger record) before it is
+    /// allocated, a sent batch the size of its (compressed) wire bytes, and a Produce request
+    /// its frame until written (acks=0) or answered; a send waits up to `max.block.ms` for
+    /// room. `batch.size` is capped at this value.
     pub buffer_memory: usize,
     /// `max.block.ms` (default 60 s): longest a send blocks for metadata or buffer space.
     pub max_block: Duration,

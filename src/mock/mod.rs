@@ -20,7 +20,7 @@ mod server;
 mod state;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     rng: Mutex<fastrand::Rng>,
     brokers: Mutex<BTreeMap<i32, BrokerSlot>>,
     discard: AtomicBool,
+    /// Bytes per second each connection reads; 0: reads paused; `u64::MAX`: unthrottled.
+    read_rate: AtomicU64,
     auto_create: bool,
     default_partitions: i32,
     coordinator: AtomicI32,
@@ -140,6 +142,7 @@ impl MockClusterBuilder {
             rng: Mutex::new(fastrand::Rng::with_seed(self.seed)),
             brokers: Mutex::new(BTreeMap::new()),
             discard: AtomicBool::new(false),
+            read_rate: AtomicU64::new(u64::MAX),
             auto_create: self.auto_create,
             default_partitions: self.default_partitions,
             coordinator: AtomicI32::new(1),
@@ -260,6 +263,18 @@ impl MockCluster {
     /// benchmarks that measure the client alone.
     pub fn set_discard(&self, on: bool) {
         self.shared.discard.store(on, Ordering::Release);
+    }
+
+    /// Throttles how fast every broker reads requests, to play a slow broker: after reading a
+    /// request of n bytes, a connection waits n / `bytes_per_sec` seconds before handling it and
+    /// reading the next, so each connection takes in at most `bytes_per_sec` bytes of requests
+    /// per second. `Some(0)` stops brokers: a request read from now on waits unanswered (in the
+    /// kernel's socket buffers, then the client's writes block) until the rate is raised. `None`
+    /// (the default) reads as fast as requests come.
+    pub fn set_read_rate(&self, bytes_per_sec: Option<u64>) {
+        self.shared
+            .read_rate
+            .store(bytes_per_sec.unwrap_or(u64::MAX), Ordering::Release);
     }
 
     /// Moves a partition's leadership to `broker`, bumping its leader epoch.

@@ -2,11 +2,13 @@
 //! Requests on one connection are handled in order, as a Kafka broker does.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 use super::faults::FaultAction;
 use super::{BrokerSlot, Shared, group_api, handlers, lock};
@@ -118,9 +120,32 @@ impl Blackhole {
     }
 }
 
+/// Waits as [`MockCluster::set_read_rate`](super::MockCluster::set_read_rate) asks after a
+/// request of `read_bytes` bytes was read, before it is handled and the next one read: a paused
+/// broker leaves even a request it was already reading unanswered.
+async fn throttle_reads(shared: &Shared, next_read: &mut Instant, read_bytes: usize) {
+    let rate = |s: &Shared| s.read_rate.load(Ordering::Acquire);
+    while rate(shared) == 0 {
+        // Paused: poll, so that resuming needs no wake-up plumbing.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        *next_read = Instant::now();
+    }
+    let rate = rate(shared);
+    if rate == u64::MAX {
+        return;
+    }
+    // Sleeps overshoot by up to a timer tick: lagging up to 50 ms behind the schedule is made
+    // up by not sleeping, so the rate holds; a connection idle for longer gets no more credit.
+    let now = Instant::now();
+    let lag = now.checked_sub(Duration::from_millis(50)).unwrap_or(now);
+    *next_read = (*next_read).max(lag) + Duration::from_secs_f64(read_bytes as f64 / rate as f64);
+    tokio::time::sleep_until(*next_read).await;
+}
+
 async fn connection(shared: Arc<Shared>, broker: i32, stream: TcpStream) {
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut next_read = Instant::now();
     loop {
         let Ok(size) = rd.read_i32().await else {
             return;
@@ -132,6 +157,7 @@ async fn connection(shared: Arc<Shared>, broker: i32, stream: TcpStream) {
         if rd.read_exact(&mut buf).await.is_err() {
             return;
         }
+        throttle_reads(&shared, &mut next_read, 4 + size as usize).await;
         let frame = buf.freeze();
         let Some((api_key, _, _)) = peek_request_header(&frame) else {
             return;

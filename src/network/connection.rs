@@ -8,7 +8,7 @@
 //! waiter fails with the same typed error and the pool makes a new connection on next use.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,8 @@ use crate::protocol::frame::{self, MAX_FRAME_BYTES, api_name};
 use crate::protocol::versions::BrokerVersions;
 
 type Waiter = oneshot::Sender<Result<Bytes>>;
+/// A whole frame for the writer, and whom to tell once it is written.
+type Outgoing = (Bytes, Option<oneshot::Sender<()>>);
 
 /// Settings a connection needs, taken from the client config.
 #[derive(Debug, Clone)]
@@ -77,6 +79,8 @@ struct Pending {
 struct Shared {
     addr: String,
     pending: Mutex<Pending>,
+    /// Bytes of frames handed to the writer and not yet written to the socket.
+    queued: AtomicUsize,
 }
 
 impl Shared {
@@ -101,6 +105,32 @@ impl Shared {
             let _ = w.send(Err(err.clone()));
         }
     }
+
+    /// Why the connection cannot be used (it was poisoned, or its writer stopped).
+    fn closed_error(&self) -> Error {
+        self.lock().closed.clone().unwrap_or(Error::Disconnected {
+            addr: self.addr.clone(),
+            reason: "writer stopped".into(),
+        })
+    }
+}
+
+/// Resolves once a frame queued by [`Connection::send_no_response`] is written whole to the
+/// socket.
+pub(crate) struct FrameWritten {
+    rx: oneshot::Receiver<()>,
+    shared: Arc<Shared>,
+}
+
+impl FrameWritten {
+    /// Waits until the frame is written. Errors: the connection's error when it failed (or was
+    /// closed) first; the frame may then have been written in part.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the frame is written or not regardless.
+    pub(crate) async fn wait(self) -> Result<()> {
+        self.rx.await.map_err(|_| self.shared.closed_error())
+    }
 }
 
 /// A live connection to one broker. Cheap to share behind an `Arc`.
@@ -108,7 +138,7 @@ pub(crate) struct Connection {
     shared: Arc<Shared>,
     node_id: i32,
     next_correlation: AtomicI32,
-    writer: mpsc::UnboundedSender<Bytes>,
+    writer: mpsc::UnboundedSender<Outgoing>,
     versions: BrokerVersions,
     settings: ConnectionSettings,
     tasks: [tokio::task::AbortHandle; 2],
@@ -169,6 +199,7 @@ impl Connection {
                 waiters: HashMap::new(),
                 last_active: std::time::Instant::now(),
             }),
+            queued: AtomicUsize::new(0),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_loop(shared.clone(), rd));
@@ -223,6 +254,12 @@ impl Connection {
         })
     }
 
+    /// Bytes of frames queued for the socket and not yet written.
+    #[cfg(test)]
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
     /// Whether the connection has failed; a failed connection is never reused.
     pub(crate) fn is_poisoned(&self) -> bool {
         self.shared.lock().closed.is_some()
@@ -256,8 +293,12 @@ impl Connection {
     }
 
     /// Sends a request the broker will not answer (Produce with acks=0). Returns once the frame
-    /// is queued for the writer.
-    pub(crate) fn send_no_response<R: Request>(&self, req: R, version: i16) -> Result<()> {
+    /// is queued for the writer, with a handle that tells when it is written.
+    pub(crate) fn send_no_response<R: Request>(
+        &self,
+        req: R,
+        version: i16,
+    ) -> Result<FrameWritten> {
         let id = self.next_correlation_id();
         let frame = frame::encode_request(id, &self.settings.client_id, version, &req)?;
         {
@@ -267,7 +308,22 @@ impl Connection {
             }
             p.last_active = std::time::Instant::now();
         }
-        self.writer.send(frame).map_err(|_| self.closed_error())
+        let (tx, rx) = oneshot::channel();
+        self.queue(frame, Some(tx))?;
+        Ok(FrameWritten {
+            rx,
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// Hands a whole frame to the writer.
+    fn queue(&self, frame: Bytes, written: Option<oneshot::Sender<()>>) -> Result<()> {
+        let len = frame.len();
+        self.shared.queued.fetch_add(len, Ordering::AcqRel);
+        self.writer.send((frame, written)).map_err(|_| {
+            self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+            self.closed_error()
+        })
     }
 
     fn next_correlation_id(&self) -> i32 {
@@ -276,14 +332,7 @@ impl Connection {
     }
 
     fn closed_error(&self) -> Error {
-        self.shared
-            .lock()
-            .closed
-            .clone()
-            .unwrap_or(Error::Disconnected {
-                addr: self.shared.addr.clone(),
-                reason: "writer stopped".into(),
-            })
+        self.shared.closed_error()
     }
 
     /// Sends at an explicit version.
@@ -318,9 +367,7 @@ impl Connection {
             p.last_active = std::time::Instant::now();
         }
         // No await between registering the waiter and queueing the whole frame.
-        if self.writer.send(frame).is_err() {
-            return Err(self.closed_error());
-        }
+        self.queue(frame, None)?;
         Ok(PendingRequest {
             id,
             version,
@@ -397,31 +444,41 @@ impl<R: Request> PendingRequest<R> {
 async fn write_loop(
     shared: Arc<Shared>,
     mut wr: OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
 ) {
     const COALESCE_BYTES: usize = 256 * 1024;
     let mut batch = BytesMut::new();
-    while let Some(first) = rx.recv().await {
+    let mut written: Vec<oneshot::Sender<()>> = Vec::new();
+    while let Some((first, notify)) = rx.recv().await {
+        written.extend(notify);
         // Coalesce whatever else is queued into one write: one syscall per burst, not per request.
-        let result = if first.len() >= COALESCE_BYTES {
-            wr.write_all(&first).await
+        let (result, len) = if first.len() >= COALESCE_BYTES {
+            (wr.write_all(&first).await, first.len())
         } else {
             batch.clear();
             batch.extend_from_slice(&first);
             while batch.len() < COALESCE_BYTES {
                 match rx.try_recv() {
-                    Ok(f) => batch.extend_from_slice(&f),
+                    Ok((f, notify)) => {
+                        batch.extend_from_slice(&f);
+                        written.extend(notify);
+                    }
                     Err(_) => break,
                 }
             }
-            wr.write_all(&batch).await
+            (wr.write_all(&batch).await, batch.len())
         };
+        shared.queued.fetch_sub(len, Ordering::AcqRel);
         if let Err(e) = result {
+            // Poisoned before the senders drop, so their waits report this error.
             shared.poison(Error::Disconnected {
                 addr: shared.addr.clone(),
                 reason: format!("write failed: {e}"),
             });
             return;
+        }
+        for tx in written.drain(..) {
+            let _ = tx.send(());
         }
     }
     let _ = wr.shutdown().await;

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::batch::ProducerBatch;
+use super::buffer_pool::BufferPool;
 use super::delivery::{BatchShared, Callback, DeliveryFuture, RecordInfo};
 use super::idempotence::{PartitionSequences, sequence_precedes};
 use super::partitioner::{PartitionLoads, StickyState};
@@ -20,6 +21,7 @@ use super::record::ProducerRecord;
 use crate::error::{Error, Result};
 use crate::network::metadata::Cluster;
 use crate::protocol::compression::Compression;
+use crate::protocol::record_batch::BATCH_HEADER_LEN;
 
 /// Settings the accumulator needs, from [`ProducerConfig`](crate::ProducerConfig).
 #[derive(Debug, Clone)]
@@ -85,6 +87,14 @@ pub(crate) struct Appended {
     pub wake_sender: bool,
 }
 
+/// The outcome of [`Accumulator::append`].
+pub(crate) enum Append {
+    Done(Appended),
+    /// The record needs a new batch and `buffer.memory` lacks the bytes for it right now: the
+    /// caller waits for this many, then appends again with them reserved.
+    NeedsMemory(usize),
+}
+
 /// Batches drained for one broker.
 pub(crate) struct Drained {
     pub node: i32,
@@ -106,7 +116,7 @@ pub(crate) struct DrainPass {
 pub(crate) struct Accumulator {
     pub cfg: AccumulatorConfig,
     topics: RwLock<HashMap<Arc<str>, Arc<TopicQueues>, foldhash::fast::RandomState>>,
-    pub pool: super::buffer_pool::BufferPool,
+    pub pool: Arc<BufferPool>,
     /// Woken on a new or full batch, on flush and on close.
     pub wakeup: Notify,
     incomplete: Mutex<HashMap<u64, Arc<BatchShared>>>,
@@ -120,11 +130,14 @@ fn set_wake(next: &mut Option<Instant>, at: Instant) {
 }
 
 impl Accumulator {
-    pub(crate) fn new(cfg: AccumulatorConfig, buffer_memory: usize) -> Accumulator {
+    pub(crate) fn new(mut cfg: AccumulatorConfig, buffer_memory: usize) -> Accumulator {
+        let pool = Arc::new(BufferPool::new(buffer_memory));
+        // A batch reserves its whole allocation, which can never be more than the budget.
+        cfg.batch_size = cfg.batch_size.min(pool.total()).max(1);
         Accumulator {
             cfg,
             topics: RwLock::new(HashMap::default()),
-            pool: super::buffer_pool::BufferPool::new(buffer_memory),
+            pool,
             wakeup: Notify::new(),
             incomplete: Mutex::new(HashMap::new()),
             next_batch_id: AtomicU64::new(0),
@@ -214,9 +227,20 @@ impl Accumulator {
             .any(|b| !b.is_complete())
     }
 
-    /// Appends one record whose `reserved` bytes of `buffer.memory` the caller already holds.
-    /// `partition` is the explicit or keyed choice; `None` uses the sticky partitioner.
-    /// The caller has checked that `num_partitions > 0`.
+    /// `buffer.memory` bytes a new batch whose first record takes `size` bytes reserves: what it
+    /// allocates (as Java, `batch.size`, or the record and a batch header when larger).
+    fn batch_allocation(&self, size: usize) -> usize {
+        self.cfg.batch_size.max(size + BATCH_HEADER_LEN)
+    }
+
+    /// Appends one record of at most `size` encoded bytes. `partition` is the explicit or keyed
+    /// choice; `None` uses the sticky partitioner. The caller has checked that
+    /// `num_partitions > 0` and that `size` fits a batch in `buffer.memory`.
+    ///
+    /// A record that needs a new batch reserves the batch's allocation first: from `reserved`,
+    /// bytes the caller reserved after an earlier [`Append::NeedsMemory`] (0 otherwise), else
+    /// from the pool without waiting. `reserved` is always used or given back; `callback` is
+    /// taken only when the record is appended.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn append(
         &self,
@@ -224,16 +248,12 @@ impl Accumulator {
         partition: Option<i32>,
         record: &ProducerRecord,
         timestamp: i64,
+        size: usize,
         reserved: usize,
-        callback: Option<Callback>,
-    ) -> Result<Appended> {
+        callback: &mut Option<Callback>,
+    ) -> Result<Append> {
         let key = record.key.as_deref();
         let value = record.value.as_deref();
-        let info = RecordInfo {
-            timestamp,
-            key_size: key.map_or(-1, |k| k.len() as i32),
-            value_size: value.map_or(-1, |v| v.len() as i32),
-        };
         let mut st = topic.lock();
         let st = &mut *st;
         let n = st.num_partitions;
@@ -242,6 +262,7 @@ impl Accumulator {
             None => st.sticky.partition(n, &mut st.rng),
         };
         if partition < 0 || partition >= n {
+            self.pool.release(reserved);
             return Err(Error::InvalidArgument(format!(
                 "partition {partition} of topic {} does not exist ({n} partitions)",
                 topic.name
@@ -253,21 +274,35 @@ impl Accumulator {
         }
         let q = &mut st.partitions[partition as usize];
         let batch_size = self.cfg.batch_size;
-        // `reserved` is the caller's upper bound of the record's encoded size (as Java's
+        // `size` is the caller's upper bound of the record's encoded size (as Java's
         // estimate): exact enough for the fit, and not computed again.
         let fits = q.batches.back().is_some_and(|b| {
-            !b.closed && b.builder.record_count() > 0 && b.size() + reserved <= batch_size
+            !b.closed && b.builder.record_count() > 0 && b.size() + size <= batch_size
         });
         let mut wake = false;
-        if !fits {
-            let batch = ProducerBatch::new(
+        if fits {
+            // Another caller opened a batch with room while this one waited for memory.
+            self.pool.release(reserved);
+        } else {
+            let allocation = self.batch_allocation(size);
+            let held = if reserved >= allocation {
+                reserved
+            } else {
+                self.pool.release(reserved);
+                if !self.pool.try_reserve(allocation) {
+                    return Ok(Append::NeedsMemory(allocation));
+                }
+                allocation
+            };
+            let mut batch = ProducerBatch::new(
                 topic.name.clone(),
                 partition,
                 self.cfg.compression,
                 self.cfg.compression_level,
-                batch_size.min(self.cfg.max_request_size),
+                held - BATCH_HEADER_LEN,
                 Instant::now(),
             );
+            batch.reserved = held;
             let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
             self.incomplete
                 .lock()
@@ -281,22 +316,26 @@ impl Accumulator {
             return Err(Error::Protocol("batch vanished while appending".into()));
         };
         let index = batch.builder.append(timestamp, key, value, &record.headers);
-        batch.reserved += reserved;
         if batch.size() >= batch_size {
             wake = true;
         }
-        let future = match callback {
+        let info = RecordInfo {
+            timestamp,
+            key_size: key.map_or(-1, |k| k.len() as i32),
+            value_size: value.map_or(-1, |v| v.len() as i32),
+        };
+        let future = match callback.take() {
             Some(cb) => {
                 batch.callbacks.push((index, info, cb));
                 None
             }
             None => Some(DeliveryFuture::new(batch.shared.clone(), index, info)),
         };
-        st.sticky.on_append(partition, reserved);
-        Ok(Appended {
+        st.sticky.on_append(partition, size);
+        Ok(Append::Done(Appended {
             future,
             wake_sender: wake,
-        })
+        }))
     }
 
     /// One pass over every queue: expire what is past `delivery.timeout.ms`, and drain, per

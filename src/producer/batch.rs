@@ -5,10 +5,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::buffer_pool::BufferPool;
 use super::delivery::{BatchOutcome, BatchShared, Callback, RecordInfo, run_callback};
 use crate::error::{Error, Result};
 use crate::protocol::compression::Compression;
-use crate::protocol::record_batch::{RecordBatchBuilder, decode_batches};
+use crate::protocol::record_batch::{RecordBatchBuilder, decode_batches, restamp};
 
 /// Producer id, epoch and base sequence a batch was (or will be) sent with (KIP-98).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +24,8 @@ pub(crate) struct ProducerBatch {
     pub builder: RecordBatchBuilder,
     pub callbacks: Vec<(i32, RecordInfo, Callback)>,
     pub created: Instant,
-    /// `buffer.memory` bytes this batch holds until it completes.
+    /// `buffer.memory` bytes this batch holds until it completes: what its builder allocated,
+    /// then the size of its wire bytes once built.
     pub reserved: usize,
     /// Times sent so far.
     pub attempts: u32,
@@ -35,7 +37,8 @@ pub(crate) struct ProducerBatch {
     /// Assigned at first drain when idempotent, kept across retries so the broker can
     /// deduplicate; cleared by an epoch bump.
     pub sequence: Option<SequenceInfo>,
-    /// Wire bytes built for `sequence` (compression is done once, not per retry).
+    /// Wire bytes built for `sequence` (compression is done once, not per retry). Once built,
+    /// they are the batch's only copy of its records.
     wire: Option<(Option<SequenceInfo>, Bytes)>,
     pub last_error: Option<Error>,
     /// Set once drained: a sent batch never takes more records (its bytes are fixed for
@@ -92,12 +95,12 @@ impl ProducerBatch {
         self.builder.uncompressed_size()
     }
 
-    /// Roughly how long building the wire bytes takes, in microseconds: 0 when they are
-    /// cached, else the records' size over the codec's speed (measured on the 2-core CI
+    /// Roughly how long building the wire bytes takes, in microseconds: 0 once built (a
+    /// renumbering only rewrites the header), else the records' size over the codec's speed (measured on the 2-core CI
     /// machine with `examples`-style timing of drain + encode: gzip 64 KiB 1.7 ms, zstd and
     /// lz4 1 MiB 2.3 ms, snappy 1 MiB 1.3 ms, none 1 MiB 0.12 ms).
     pub(crate) fn encode_cost_us(&self) -> usize {
-        if matches!(&self.wire, Some((seq, _)) if *seq == self.sequence) {
+        if self.wire.is_some() {
             return 0;
         }
         let bytes_per_us = match self.builder.compression() {
@@ -109,20 +112,43 @@ impl ProducerBatch {
         self.size() / bytes_per_us
     }
 
-    /// The batch as sent on the wire, built (and compressed) once per sequence assignment.
-    pub(crate) fn wire_bytes(&mut self) -> Result<Bytes> {
-        if let Some((seq, bytes)) = &self.wire
-            && *seq == self.sequence
-        {
-            return Ok(bytes.clone());
-        }
+    /// The batch as sent on the wire, built (and compressed) once; a new sequence assignment
+    /// (an epoch bump) only rewrites its header. Building frees the uncompressed records, and
+    /// the batch's reservation in `pool` becomes the size of the wire bytes.
+    pub(crate) fn wire_bytes(&mut self, pool: &BufferPool) -> Result<Bytes> {
         let (pid, epoch, base) = match self.sequence {
             Some(s) => (s.producer_id, s.epoch, s.base_sequence),
             None => (-1, -1, -1),
         };
+        if let Some((seq, bytes)) = &self.wire {
+            if *seq == self.sequence {
+                return Ok(bytes.clone());
+            }
+            let bytes = restamp(bytes, pid, epoch, base)?;
+            self.wire = Some((self.sequence, bytes.clone()));
+            return Ok(bytes);
+        }
         let bytes = self.builder.build(pid, epoch, base, false)?;
+        self.builder.release_records();
+        self.settle(pool, bytes.len());
         self.wire = Some((self.sequence, bytes.clone()));
         Ok(bytes)
+    }
+
+    /// Length of the wire bytes once built (0 before).
+    pub(crate) fn wire_len(&self) -> usize {
+        self.wire.as_ref().map_or(0, |(_, b)| b.len())
+    }
+
+    /// Makes the reservation `held` bytes: the surplus goes back to `pool` at once, a shortfall
+    /// is taken from it without waiting.
+    fn settle(&mut self, pool: &BufferPool, held: usize) {
+        if held < self.reserved {
+            pool.release(self.reserved - held);
+        } else {
+            pool.force_reserve(held - self.reserved);
+        }
+        self.reserved = held;
     }
 
     /// Completes every record of the batch and runs their callbacks. Returns the
@@ -141,23 +167,33 @@ impl ProducerBatch {
     /// most `batch_size` bytes each (at least one record each). The parent's waiters follow
     /// their records into the children.
     ///
+    /// The children's reservations in `pool` are what their builders allocated; the parent's
+    /// is traded for them.
+    ///
     /// On failure (it cannot happen for a batch this producer built) the batch completes with
     /// the error, so no waiter is left hanging.
-    pub(crate) fn split(self, batch_size: usize, now: Instant) -> Result<Vec<ProducerBatch>> {
+    pub(crate) fn split(
+        mut self,
+        batch_size: usize,
+        now: Instant,
+        pool: &BufferPool,
+    ) -> Result<Vec<ProducerBatch>> {
         // At least halve: the broker refused this size, even when it was under batch.size.
         let target = batch_size.min(self.size() / 2).max(1);
-        let decoded = match self
-            .builder
-            .build(-1, -1, -1, false)
-            .and_then(|plain| decode_batches(plain, false))
-        {
+        // The builder's copy of the records is gone once the wire bytes exist. Those live on in
+        // the decoded records until the children have copied them.
+        let built = match self.wire.take() {
+            Some((_, bytes)) => Ok(bytes),
+            None => self.builder.build(-1, -1, -1, false),
+        };
+        let decoded = match built.and_then(|b| decode_batches(b, false)) {
             Ok(d) => d,
             Err(e) => {
-                self.complete(BatchOutcome::Failed(e.clone()));
+                pool.release(self.complete(BatchOutcome::Failed(e.clone())));
                 return Err(e);
             }
         };
-        self.split_records(decoded, target, now)
+        self.split_records(decoded, target, now, pool)
     }
 
     fn split_records(
@@ -165,6 +201,7 @@ impl ProducerBatch {
         decoded: Vec<crate::protocol::record_batch::DecodedBatch>,
         batch_size: usize,
         now: Instant,
+        pool: &BufferPool,
     ) -> Result<Vec<ProducerBatch>> {
         let topic = self.shared.topic.clone();
         let partition = self.shared.partition;
@@ -208,11 +245,13 @@ impl ProducerBatch {
         }
         if children.len() < 2 {
             let e = Error::InvalidArgument("a batch of one record cannot be split".into());
-            self.complete(BatchOutcome::Failed(e.clone()));
+            pool.release(self.complete(BatchOutcome::Failed(e.clone())));
             return Err(e);
         }
-        if let Some(first) = children.first_mut() {
-            first.reserved = self.reserved;
+        let allocated: usize = children.iter().map(|c| c.builder.allocated()).sum();
+        self.settle(pool, allocated);
+        for c in children.iter_mut() {
+            c.reserved = c.builder.allocated();
         }
         self.reserved = 0;
         for (i, cb_index, info, cb) in self
@@ -252,6 +291,82 @@ mod tests {
     use crate::producer::delivery::DeliveryFuture;
     use std::sync::Mutex;
 
+    use crate::protocol::record_batch::BATCH_HEADER_LEN;
+
+    fn done() -> BatchOutcome {
+        BatchOutcome::Done {
+            base_offset: 0,
+            log_append_time: -1,
+        }
+    }
+
+    #[test]
+    fn built_wire_bytes_replace_the_records_in_the_reservation() {
+        let pool = BufferPool::new(1 << 20);
+        for codec in [Compression::None, Compression::Lz4] {
+            let now = Instant::now();
+            let mut batch =
+                ProducerBatch::new("t".into(), 0, codec, None, 16384 - BATCH_HEADER_LEN, now);
+            assert!(pool.try_reserve(16384));
+            batch.reserved = 16384;
+            for i in 0..100 {
+                batch
+                    .builder
+                    .append(1000 + i, None, Some(&[b'a'; 100]), &[]);
+            }
+            let plain = batch.builder.clone();
+            let wire = batch.wire_bytes(&pool).expect("build");
+            assert_eq!(batch.reserved, wire.len(), "{codec:?}");
+            assert_eq!(
+                pool.in_use(),
+                wire.len(),
+                "{codec:?}: the surplus is given back"
+            );
+            assert_eq!(
+                batch.builder.allocated(),
+                BATCH_HEADER_LEN,
+                "{codec:?}: the uncompressed records are freed"
+            );
+            assert_eq!(batch.size(), plain.uncompressed_size(), "{codec:?}");
+            // An epoch bump renumbers the batch: a new header on the same wire bytes.
+            batch.sequence = Some(SequenceInfo {
+                producer_id: 5,
+                epoch: 1,
+                base_sequence: 40,
+            });
+            let renumbered = batch.wire_bytes(&pool).expect("restamp");
+            assert_eq!(renumbered, plain.build(5, 1, 40, false).expect("build"));
+            assert_eq!(pool.in_use(), wire.len(), "{codec:?}");
+            pool.release(batch.complete(done()));
+            assert_eq!(pool.in_use(), 0, "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn wire_bytes_larger_than_the_reservation_are_counted() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let noise: Vec<u8> = (0..10_000).map(|_| rng.u8(..)).collect();
+        let mut batch = ProducerBatch::new(
+            "t".into(),
+            0,
+            Compression::Lz4,
+            None,
+            10_100,
+            Instant::now(),
+        );
+        batch.builder.append(1000, None, Some(&noise), &[]);
+        let records = batch.size();
+        let pool = BufferPool::new(records);
+        assert!(pool.try_reserve(records));
+        batch.reserved = records;
+        let wire = batch.wire_bytes(&pool).expect("build");
+        assert!(wire.len() > records, "lz4 framing makes noise larger");
+        assert_eq!(pool.in_use(), wire.len(), "the excess is owed, not ignored");
+        pool.release(batch.complete(done()));
+        assert_eq!(pool.in_use(), 0);
+        assert_eq!(pool.available(), records);
+    }
+
     #[tokio::test]
     async fn split_keeps_every_record_and_its_waiter() {
         let now = Instant::now();
@@ -278,23 +393,37 @@ mod tests {
                 futures.push((i, DeliveryFuture::new(batch.shared.clone(), idx, info(i))));
             }
         }
+        let pool = BufferPool::new(1 << 20);
+        assert!(pool.try_reserve(1234));
         batch.reserved = 1234;
         batch.attempts = 1;
-        let children = batch.split(350, now).expect("split");
+        // As sent: the wire bytes are the only copy of the records.
+        batch.wire_bytes(&pool).expect("build");
+        let children = batch.split(350, now, &pool).expect("split");
         assert!(children.len() >= 3, "{} children", children.len());
         assert_eq!(children.iter().map(|c| c.record_count()).sum::<i32>(), 10);
-        assert_eq!(children.iter().map(|c| c.reserved).sum::<usize>(), 1234);
+        let allocated: usize = children.iter().map(|c| c.builder.allocated()).sum();
+        assert_eq!(
+            children.iter().map(|c| c.reserved).sum::<usize>(),
+            allocated
+        );
+        assert_eq!(
+            pool.in_use(),
+            allocated,
+            "the parent's reservation went to the children"
+        );
         let mut base = 500;
         for c in children {
             assert!(c.size() <= 350 || c.record_count() == 1);
             assert!(c.sequence.is_none());
             let n = i64::from(c.record_count());
-            c.complete(BatchOutcome::Done {
+            pool.release(c.complete(BatchOutcome::Done {
                 base_offset: base,
                 log_append_time: -1,
-            });
+            }));
             base += n;
         }
+        assert_eq!(pool.in_use(), 0);
         for (i, f) in futures {
             let md = f.await.expect("delivered");
             assert_eq!(md.offset, 500 + i, "record {i} keeps its place");

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::network::NetworkClient;
 use crate::protocol::compression::Compression;
 use crate::protocol::record_batch::RecordBatchBuilder;
-use accumulator::{Accumulator, AccumulatorConfig, TopicQueues};
+use accumulator::{Accumulator, AccumulatorConfig, Append, TopicQueues};
 use delivery::Callback;
 pub use delivery::DeliveryFuture;
 pub use partitioner::{Partitioner, RoundRobinPartitioner, default_partition_for_key};
@@ -299,10 +299,11 @@ impl KafkaProducer {
                 record,
             );
         }
-        if size > inner.acc.pool.total() {
+        // A record's batch holds a batch header too, and must fit in buffer.memory.
+        if size + BATCH_OVERHEAD > inner.acc.pool.total() {
             return fail(
                 Error::RecordTooLarge {
-                    size,
+                    size: size + BATCH_OVERHEAD,
                     limit: inner.acc.pool.total(),
                     setting: "buffer.memory",
                 },
@@ -313,30 +314,44 @@ impl KafkaProducer {
             Ok(p) => p,
             Err(e) => return fail(e, record),
         };
-        if !inner.acc.pool.try_reserve(size) && !inner.acc.pool.reserve(size, deadline()).await {
-            return fail(
-                Error::Timeout(format!(
-                    "no {size} bytes of buffer.memory ({} bytes) free within max.block.ms ({} ms)",
-                    inner.acc.pool.total(),
-                    inner.max_block.as_millis()
-                )),
-                record,
-            );
-        }
-        let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        match inner
-            .acc
-            .append(&topic, partition, &record, timestamp, size, callback)
-        {
-            Ok(appended) => {
-                if appended.wake_sender {
-                    inner.acc.wakeup.notify_one();
+        let mut callback = callback;
+        let mut reserved = 0;
+        let mut timestamp = record.timestamp.unwrap_or_else(now_ms);
+        loop {
+            match inner.acc.append(
+                &topic,
+                partition,
+                &record,
+                timestamp,
+                size,
+                reserved,
+                &mut callback,
+            ) {
+                Ok(Append::Done(appended)) => {
+                    if appended.wake_sender {
+                        inner.acc.wakeup.notify_one();
+                    }
+                    return Ok(appended.future);
                 }
-                Ok(appended.future)
-            }
-            Err(e) => {
-                inner.acc.pool.release(size);
-                fail(e, record)
+                Ok(Append::NeedsMemory(n)) => {
+                    // Wait outside every lock; the append then takes these bytes (or gives them
+                    // back if another caller opened a batch with room meanwhile).
+                    if !inner.acc.pool.reserve(n, deadline()).await {
+                        return fail(
+                            Error::Timeout(format!(
+                                "no {n} bytes of buffer.memory ({} bytes) free within \
+                                 max.block.ms ({} ms)",
+                                inner.acc.pool.total(),
+                                inner.max_block.as_millis()
+                            )),
+                            record,
+                        );
+                    }
+                    reserved = n;
+                    // Stamped when appended, not before the wait.
+                    timestamp = record.timestamp.unwrap_or_else(now_ms);
+                }
+                Err(e) => return fail(e, record),
             }
         }
     }
@@ -453,5 +468,7 @@ impl KafkaProducer {
     }
 }
 
+#[cfg(all(test, feature = "mock"))]
+mod mock_tests;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,8 @@
 //! a refresh, the linger or backoff deadline, flush or close.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +22,7 @@ use tokio::time::Instant;
 
 use super::accumulator::Accumulator;
 use super::batch::ProducerBatch;
+use super::buffer_pool::BufferPool;
 use super::delivery::BatchOutcome;
 use super::idempotence::{IdState, IdempotenceManager};
 use super::response::{BatchFacts, PartitionAction, PartitionAnswer, partition_action};
@@ -312,7 +315,7 @@ fn build_request(
 ) -> Result<ProduceRequest, (usize, Error)> {
     let mut topics: BTreeMap<Arc<str>, Vec<PartitionProduceData>> = BTreeMap::new();
     for (i, b) in batches.iter_mut().enumerate() {
-        let bytes: Bytes = b.wire_bytes().map_err(|e| (i, e))?;
+        let bytes: Bytes = b.wire_bytes(&shared.acc.pool).map_err(|e| (i, e))?;
         topics.entry(b.shared.topic.clone()).or_default().push(
             PartitionProduceData::default()
                 .with_index(b.partition())
@@ -340,12 +343,15 @@ const BLOCKING_ENCODE_US: usize = 1_000;
 
 /// Builds and caches every batch's wire bytes on the blocking pool. A panic in a codec leaves
 /// the batches to be encoded (and fail) on the caller's thread instead of losing them.
-async fn encode_off_runtime(mut batches: Vec<ProducerBatch>) -> Vec<ProducerBatch> {
+async fn encode_off_runtime(
+    mut batches: Vec<ProducerBatch>,
+    pool: Arc<BufferPool>,
+) -> Vec<ProducerBatch> {
     let encoded = tokio::task::spawn_blocking(move || {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             for b in batches.iter_mut() {
                 // An error is cached nowhere: build_request meets it again and reports it.
-                let _ = b.wire_bytes();
+                let _ = b.wire_bytes(&pool);
             }
         }));
         batches
@@ -354,6 +360,9 @@ async fn encode_off_runtime(mut batches: Vec<ProducerBatch>) -> Vec<ProducerBatc
     // An error only when the runtime shuts down: the batches are gone with it.
     encoded.unwrap_or_default()
 }
+
+/// The answer to a Produce request: the response, or `None` once an acks=0 request is written.
+type Answer = Pin<Box<dyn Future<Output = Result<Option<ProduceResponse>, Error>> + Send>>;
 
 /// Sends one Produce request for `batches` to `node`. The frame is queued on the connection
 /// before this returns, so requests reach the broker in drain order (sequence order for an
@@ -364,7 +373,7 @@ async fn dispatch(shared: &Arc<SenderShared>, node: i32, mut batches: Vec<Produc
     }
     let cost: usize = batches.iter().map(ProducerBatch::encode_cost_us).sum();
     if cost >= BLOCKING_ENCODE_US {
-        batches = encode_off_runtime(batches).await;
+        batches = encode_off_runtime(batches, shared.acc.pool.clone()).await;
         if batches.is_empty() {
             complete_request(shared.clone(), node, batches, Ok(None));
             return;
@@ -374,21 +383,32 @@ async fn dispatch(shared: &Arc<SenderShared>, node: i32, mut batches: Vec<Produc
         let conn = shared.net.connection(Target::Node(node)).await?;
         let version = conn.version_for::<ProduceRequest>()?;
         let req = build_request(shared, &mut batches).map_err(|(_, e)| e)?;
-        if shared.cfg.acks == 0 {
-            conn.send_no_response(req, version)?;
-            return Ok(None);
-        }
-        let pending = conn.start_request(req, version, None)?;
-        Ok(Some((conn, pending)))
+        // The frame is one more copy of every batch's wire bytes: counted in buffer.memory until
+        // written (acks=0) or answered.
+        let frame = shared
+            .acc
+            .pool
+            .hold(batches.iter().map(ProducerBatch::wire_len).sum());
+        let answer: Answer = if shared.cfg.acks == 0 {
+            // Done once written, not once queued: until then the batches keep their memory and
+            // the request counts as in flight, so a broker that reads slowly holds senders
+            // back instead of frames piling up in the connection's queue.
+            let written = conn.send_no_response(req, version)?;
+            Box::pin(async move { written.wait().await.map(|()| None) })
+        } else {
+            let pending = conn.start_request(req, version, None)?;
+            Box::pin(async move { pending.finish(&conn).await.map(Some) })
+        };
+        Ok((answer, frame))
     }
     .await;
     match started {
         Err(e) => complete_request(shared.clone(), node, batches, Err((false, e))),
-        Ok(None) => complete_request(shared.clone(), node, batches, Ok(None)),
-        Ok(Some((conn, pending))) => {
+        Ok((answer, frame)) => {
             let shared = shared.clone();
             tokio::spawn(async move {
-                let result = pending.finish(&conn).await.map(Some).map_err(|e| (true, e));
+                let result = answer.await.map_err(|e| (true, e));
+                drop(frame);
                 complete_request(shared, node, batches, result);
             });
         }
@@ -519,17 +539,19 @@ fn handle_partition(
                 },
             );
         }
-        PartitionAction::Split { bump_epoch } => match batch.split(shared.cfg.batch_size, now) {
-            Ok(children) => {
-                if bump_epoch {
-                    shared.idempotence.request_bump();
+        PartitionAction::Split { bump_epoch } => {
+            match batch.split(shared.cfg.batch_size, now, &shared.acc.pool) {
+                Ok(children) => {
+                    if bump_epoch {
+                        shared.idempotence.request_bump();
+                    }
+                    for c in children.into_iter().rev() {
+                        shared.acc.reenqueue(c);
+                    }
                 }
-                for c in children.into_iter().rev() {
-                    shared.acc.reenqueue(c);
-                }
+                Err(e) => tracing::error!(error = %e, "could not split an oversized batch"),
             }
-            Err(e) => tracing::error!(error = %e, "could not split an oversized batch"),
-        },
+        }
         PartitionAction::Retry {
             error,
             bump_epoch,
@@ -585,7 +607,9 @@ mod tests {
         assert!(batch(Compression::Lz4, 150).encode_cost_us() < BLOCKING_ENCODE_US);
         assert!(batch(Compression::None, 10_000).encode_cost_us() < BLOCKING_ENCODE_US);
         let mut cached = batch(Compression::Gzip, 10_000);
-        cached.wire_bytes().expect("encode");
+        cached
+            .wire_bytes(&BufferPool::new(64 << 20))
+            .expect("encode");
         assert_eq!(cached.encode_cost_us(), 0, "encoded once, resent as is");
     }
 
@@ -603,7 +627,8 @@ mod tests {
         });
         tokio::task::yield_now().await;
         let before = ticks.load(Ordering::Relaxed);
-        let batches = encode_off_runtime(vec![batch(Compression::Gzip, 10_000)]).await;
+        let pool = Arc::new(BufferPool::new(64 << 20));
+        let batches = encode_off_runtime(vec![batch(Compression::Gzip, 10_000)], pool).await;
         let during = ticks.load(Ordering::Relaxed) - before;
         ticker.abort();
         assert!(

@@ -46,12 +46,16 @@ const MIN_HEADER_LEN: usize = 2;
 ///
 /// [`build`](Self::build) takes `&self` and is deterministic: building again with the same
 /// producer id, epoch and sequence (a retry) yields identical bytes. It recompresses each time,
-/// so callers that retry should keep the built `Bytes` rather than rebuild.
+/// so callers that retry should keep the built `Bytes` rather than rebuild (and
+/// [`restamp`] it for another sequence), and may then
+/// [`release_records`](Self::release_records).
 #[derive(Debug, Clone)]
 pub(crate) struct RecordBatchBuilder {
     compression: Compression,
     compression_level: Option<i32>,
     records: Vec<u8>,
+    /// Length `records` had when released; `None` while they are kept.
+    released: Option<usize>,
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
@@ -68,6 +72,7 @@ impl RecordBatchBuilder {
             compression,
             compression_level,
             records: Vec::with_capacity(capacity_hint),
+            released: None,
             count: 0,
             base_timestamp: 0,
             max_timestamp: 0,
@@ -131,7 +136,22 @@ impl RecordBatchBuilder {
     /// Size in bytes of this batch built without compression, header included. With a codec
     /// the built batch is usually smaller, but `batch.size` is checked against this bound.
     pub(crate) fn uncompressed_size(&self) -> usize {
-        BATCH_HEADER_LEN + self.records.len()
+        BATCH_HEADER_LEN + self.released.unwrap_or(self.records.len())
+    }
+
+    /// Bytes this builder holds allocated, counting a batch header: what a producer reserves
+    /// for it.
+    pub(crate) fn allocated(&self) -> usize {
+        BATCH_HEADER_LEN + self.records.capacity()
+    }
+
+    /// Frees the encoded records once the caller keeps the built batch instead; `build` fails
+    /// from then on. Counts and sizes stay.
+    pub(crate) fn release_records(&mut self) {
+        if self.released.is_none() {
+            self.released = Some(self.records.len());
+            self.records = Vec::new();
+        }
     }
 
     /// The exact encoded size of the record [`append`](Self::append) would add next (tests
@@ -180,6 +200,11 @@ impl RecordBatchBuilder {
                 "a record batch needs at least one record".into(),
             ));
         }
+        if self.released.is_some() {
+            return Err(Error::InvalidArgument(
+                "the batch's records were released after it was built".into(),
+            ));
+        }
         let expected = match self.compression {
             Compression::None => self.records.len(),
             _ => self.records.len() / 2,
@@ -220,8 +245,38 @@ impl RecordBatchBuilder {
         out[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
         let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
         out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        if self.compression != Compression::None {
+            // The guess above may have doubled on growth, and `Bytes` keeps a `Vec`'s spare
+            // capacity: a producer counts what the batch holds, so hold only the batch.
+            out.shrink_to_fit();
+        }
         Ok(Bytes::from(out))
     }
+}
+
+/// `batch` (one batch as `build` made it) under another producer id, epoch and base sequence:
+/// only the header changes, so nothing is recompressed.
+///
+/// Errors: [`Error::InvalidArgument`] when `batch` is shorter than a batch header.
+pub(crate) fn restamp(
+    batch: &[u8],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Result<Bytes> {
+    if batch.len() < BATCH_HEADER_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "a record batch of {} bytes has no header to restamp",
+            batch.len()
+        )));
+    }
+    let mut out = batch.to_vec();
+    out[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
+    out[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&producer_epoch.to_be_bytes());
+    out[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(Bytes::from(out))
 }
 
 fn record_body_size(

@@ -123,6 +123,34 @@ fn builds_the_documented_header() {
 }
 
 #[test]
+fn restamped_batch_equals_one_built_with_the_new_sequence() {
+    let records = sample_records(50, "restamp");
+    for codec in [Compression::None, Compression::Lz4, Compression::Gzip] {
+        let mut b = builder_with(codec, &records);
+        let first = b.build(7, 1, 100, false).expect("build");
+        let expected = b.build(9, 2, 0, false).expect("build");
+        assert_eq!(
+            restamp(&first, 9, 2, 0).expect("restamp"),
+            expected,
+            "{codec:?}"
+        );
+        assert_eq!(
+            restamp(&expected, -1, -1, -1).expect("restamp"),
+            b.build(-1, -1, -1, false).expect("build")
+        );
+        let size = b.uncompressed_size();
+        b.release_records();
+        assert_eq!(b.uncompressed_size(), size, "sizes survive the release");
+        assert_eq!(b.allocated(), BATCH_HEADER_LEN, "records freed");
+        assert!(
+            b.build(7, 1, 100, false).is_err(),
+            "nothing left to build from"
+        );
+    }
+    assert!(restamp(&[0; 60], 1, 1, 1).is_err());
+}
+
+#[test]
 fn empty_builder_does_not_build() {
     let b = RecordBatchBuilder::new(Compression::None, None, 16);
     assert_eq!(b.record_count(), 0);

@@ -1,0 +1,180 @@
+//! `buffer.memory` accounting against the MockCluster: what the producer holds for records
+//! (batches, their wire copies, request frames) is reserved before it is held, and a broker
+//! that stops reading makes senders wait, then time out, instead of queueing without bound.
+
+use std::time::Duration;
+
+use super::*;
+use crate::mock::MockCluster;
+use crate::network::Target;
+use crate::protocol::record_batch::BATCH_HEADER_LEN;
+
+const MEMORY: usize = 1 << 20;
+
+async fn cluster() -> MockCluster {
+    let c = MockCluster::builder().build().await.expect("mock");
+    assert!(c.create_topic("t", 1));
+    c
+}
+
+fn producer(bootstrap: &str, props: &[(&str, &str)]) -> KafkaProducer {
+    let mut b = ProducerConfig::builder()
+        .bootstrap_servers(bootstrap)
+        .set("buffer.memory", MEMORY.to_string())
+        .set("request.timeout.ms", "30000");
+    for (k, v) in props {
+        b = b.set(*k, *v);
+    }
+    KafkaProducer::new(b.build().expect("config")).expect("producer")
+}
+
+/// Bytes of `buffer.memory` reserved now.
+fn in_use(p: &KafkaProducer) -> usize {
+    let pool = &p.inner.acc.pool;
+    pool.total() - pool.available()
+}
+
+/// Bytes of `buffer.memory` reserved once the completions under way have given theirs back
+/// (a waiter may wake before the sender releases its batch's bytes).
+async fn settled_in_use(p: &KafkaProducer) -> usize {
+    for _ in 0..500 {
+        if in_use(p) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    in_use(p)
+}
+
+/// The exact encoded size of a record with no key or headers: the first record of a batch.
+fn record_size(value: &[u8]) -> usize {
+    RecordBatchBuilder::estimate_record_size(0, 0, None, Some(value), &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_batch_reserves_batch_size_and_records_in_it_reserve_nothing() {
+    let c = cluster().await;
+    let p = producer(
+        &c.bootstrap_servers(),
+        &[("linger.ms", "60000"), ("batch.size", "16384")],
+    );
+    let warm = p.enqueue(ProducerRecord::new("t", "warm")).await;
+    p.flush().await;
+    warm.expect("enqueue").await.expect("warm up");
+    assert_eq!(
+        settled_in_use(&p).await,
+        0,
+        "everything given back after the flush"
+    );
+
+    let mut futures = Vec::new();
+    let rec = |v: Vec<u8>| ProducerRecord::new("t", v).partition(0);
+    futures.push(p.enqueue(rec(vec![1; 100])).await.expect("enqueue"));
+    assert_eq!(in_use(&p), 16384, "the new batch reserves batch.size");
+    futures.push(p.enqueue(rec(vec![2; 100])).await.expect("enqueue"));
+    assert_eq!(
+        in_use(&p),
+        16384,
+        "a record in an open batch reserves nothing"
+    );
+    // Larger than batch.size: a batch of its own, reserving the record and a batch header.
+    let big = vec![3; 20_000];
+    let big_alloc = record_size(&big) + DELTA_SLACK + BATCH_OVERHEAD;
+    futures.push(p.enqueue(rec(big)).await.expect("enqueue"));
+    assert_eq!(in_use(&p), 16384 + big_alloc);
+    p.flush().await;
+    for f in futures {
+        f.await.expect("delivered");
+    }
+    assert_eq!(settled_in_use(&p).await, 0, "every reservation given back");
+    p.close(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks0_to_a_broker_that_stops_reading_blocks_within_buffer_memory_then_times_out() {
+    let c = cluster().await;
+    let p = producer(
+        &c.bootstrap_servers(),
+        &[("acks", "0"), ("linger.ms", "0"), ("max.block.ms", "300")],
+    );
+    p.send(ProducerRecord::new("t", "warm"))
+        .await
+        .expect("warm up");
+    let conn = p
+        .inner
+        .net
+        .connection(Target::Node(1))
+        .await
+        .expect("connection");
+    c.set_read_rate(Some(0));
+    // Far more than buffer.memory plus what the kernel's socket buffers take.
+    const LIMIT: usize = 64 * 1024;
+    let mut accepted = Vec::new();
+    let mut max_queued = 0;
+    let refused = loop {
+        match p.enqueue(ProducerRecord::new("t", vec![b'x'; 1000])).await {
+            Ok(f) => accepted.push(f),
+            Err(e) => break Some(e.error),
+        }
+        max_queued = max_queued.max(conn.queued_bytes());
+        if accepted.len() == LIMIT {
+            break None;
+        }
+    };
+    assert!(
+        max_queued <= MEMORY,
+        "{max_queued} bytes queued for a socket the broker does not read, over buffer.memory \
+         ({MEMORY}); {} records accepted",
+        accepted.len()
+    );
+    match refused {
+        Some(Error::Timeout(_)) => {}
+        other => panic!(
+            "expected a max.block.ms timeout, got {other:?} after {} records",
+            accepted.len()
+        ),
+    }
+    c.set_read_rate(None);
+    for f in accepted {
+        f.await.expect("written once the broker reads again");
+    }
+    assert_eq!(settled_in_use(&p).await, 0, "every reservation given back");
+    p.close(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_flight_holds_its_batch_and_its_frame() {
+    let c = cluster().await;
+    let p = producer(&c.bootstrap_servers(), &[("acks", "1"), ("linger.ms", "0")]);
+    p.send(ProducerRecord::new("t", "warm"))
+        .await
+        .expect("warm up");
+    c.set_read_rate(Some(0));
+    let value = vec![b'y'; 1000];
+    let f = p
+        .enqueue(ProducerRecord::new("t", value.clone()))
+        .await
+        .expect("enqueue");
+    // The batch shrinks to its wire bytes once built, and the request frame copies them.
+    let wire = BATCH_HEADER_LEN + record_size(&value);
+    let mut seen = Vec::new();
+    for _ in 0..500 {
+        let now = in_use(&p);
+        if seen.last() != Some(&now) {
+            seen.push(now);
+        }
+        if now == 2 * wire {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        seen.last(),
+        Some(&(2 * wire)),
+        "reserved bytes seen while the request is in flight: {seen:?}"
+    );
+    c.set_read_rate(None);
+    f.await.expect("delivered");
+    assert_eq!(settled_in_use(&p).await, 0, "every reservation given back");
+    p.close(Duration::from_secs(5)).await;
+}

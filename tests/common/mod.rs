@@ -37,6 +37,19 @@ pub fn consumer(bootstrap: &str, props: &[(&str, &str)]) -> ferrokafka::KafkaCon
     ferrokafka::KafkaConsumer::new(b.build().expect("consumer config")).expect("consumer")
 }
 
+/// Closes `p` with a 500 ms timeout and asserts it returned in time: the design bound is the
+/// timeout plus 100 ms, and 200 ms more is slack for a loaded test machine.
+pub async fn close_in_time(what: &str, p: KafkaProducer) {
+    let timeout = Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    p.close(timeout).await;
+    let took = started.elapsed();
+    assert!(
+        took < timeout + Duration::from_millis(300),
+        "{what}: close({timeout:?}) took {took:?}"
+    );
+}
+
 /// A producer with extra properties.
 pub fn producer(bootstrap: &str, props: &[(&str, &str)]) -> KafkaProducer {
     let mut b = ProducerConfig::builder().bootstrap_servers(bootstrap);

@@ -13,6 +13,7 @@ pub mod fuzzing;
 pub mod mock;
 pub mod producer;
 pub mod record;
+pub mod types;
 
 pub(crate) mod network;
 pub(crate) mod protocol;
@@ -23,7 +24,7 @@ pub use config::{AdminConfig, ConsumerConfig, ProducerConfig};
 pub use consumer::{ConsumerRecord, ConsumerRecords, KafkaConsumer, RebalanceListener};
 pub use error::{ConfigError, Error, ErrorCode, Result};
 pub use producer::{KafkaProducer, ProducerRecord, RecordMetadata};
-pub use protocol::compression::Compression;
+pub use types::{Compression, Node, TopicId, TopicPartition};
 
 #[cfg(test)]
 pub(crate) mod test_support;

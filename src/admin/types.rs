@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-pub use crate::network::metadata::{Node, TopicId};
+pub use crate::types::{Node, TopicId};
 
 /// A topic to create ([`AdminClient::create_topics`](super::AdminClient::create_topics)).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -33,7 +33,7 @@ pub use record::{
 };
 use subscription::{PositionSource, SubscriptionState};
 
-pub use crate::record::TopicPartition;
+pub use crate::types::TopicPartition;
 
 /// Java's default close timeout.
 const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);

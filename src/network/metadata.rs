@@ -4,78 +4,13 @@
 //! in, so readers never see half an update.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::time::Instant;
 
 use crate::protocol::messages::MetadataResponse;
 
 use crate::error::ErrorCode;
 
-/// A topic's id (KIP-516), shown as Kafka shows it: URL-safe base64 without padding.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct TopicId(pub [u8; 16]);
-
-impl TopicId {
-    /// Whether this is the all-zero id (a broker that does not track topic ids sends it).
-    pub fn is_nil(&self) -> bool {
-        self.0 == [0; 16]
-    }
-}
-
-impl fmt::Display for TopicId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut bits: u32 = 0;
-        let mut nbits = 0;
-        for &b in &self.0 {
-            bits = (bits << 8) | u32::from(b);
-            nbits += 8;
-            while nbits >= 6 {
-                nbits -= 6;
-                f.write_fmt(format_args!(
-                    "{}",
-                    ALPHABET[((bits >> nbits) & 63) as usize] as char
-                ))?;
-            }
-        }
-        if nbits > 0 {
-            let idx = ((bits << (6 - nbits)) & 63) as usize;
-            f.write_fmt(format_args!("{}", ALPHABET[idx] as char))?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for TopicId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TopicId({self})")
-    }
-}
-
-/// A broker as the cluster metadata describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    /// The broker id (`node.id`).
-    pub id: i32,
-    /// The advertised host name.
-    pub host: String,
-    /// The advertised port.
-    pub port: u16,
-    /// The broker's rack (`broker.rack`), if set.
-    pub rack: Option<String>,
-}
-
-impl Node {
-    /// `host:port`, ready to connect to.
-    pub fn addr(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
+pub use crate::types::{Node, TopicId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PartitionMeta {
@@ -296,14 +231,5 @@ mod tests {
             .map(|p| p.id)
             .collect();
         assert_eq!(ids, [0, 1]);
-    }
-
-    #[test]
-    fn topic_id_display() {
-        assert_eq!(TopicId([0; 16]).to_string(), "AAAAAAAAAAAAAAAAAAAAAA");
-        let mut b = [0u8; 16];
-        b[15] = 1;
-        assert_eq!(TopicId(b).to_string(), "AAAAAAAAAAAAAAAAAAAAAQ");
-        assert_eq!(TopicId([255; 16]).to_string(), "_____________________w");
     }
 }

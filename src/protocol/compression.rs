@@ -5,38 +5,12 @@
 
 use std::fmt;
 use std::io::{Read, Write};
-use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
-/// The codec applied to the records of a batch (producer config `compression.type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Compression {
-    /// No compression.
-    #[default]
-    None,
-    /// gzip (deflate), levels 1 to 9.
-    Gzip,
-    /// Snappy, written in the xerial stream framing the Java client uses.
-    Snappy,
-    /// LZ4, in the standard LZ4 frame format.
-    Lz4,
-    /// Zstandard. Needs the `zstd` cargo feature; without it, using it is an error.
-    Zstd,
-}
+pub use crate::types::Compression;
 
 impl Compression {
-    /// The codec's name as in `compression.type`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Snappy => "snappy",
-            Compression::Lz4 => "lz4",
-            Compression::Zstd => "zstd",
-        }
-    }
-
     /// The codec id stored in attribute bits 0-2 of a record batch.
     pub(crate) fn attribute_bits(self) -> i16 {
         match self {
@@ -60,31 +34,6 @@ impl Compression {
                 "unknown compression codec id {id} in batch attributes"
             ))),
         }
-    }
-}
-
-impl fmt::Display for Compression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Compression {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ]
-        .into_iter()
-        .find(|c| c.name().eq_ignore_ascii_case(s.trim()))
-        .ok_or_else(|| {
-            format!("unknown compression type `{s}` (expected none, gzip, snappy, lz4 or zstd)")
-        })
     }
 }
 

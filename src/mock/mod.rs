@@ -335,8 +335,8 @@ impl MockCluster {
         }
     }
 
-    /// Makes broker `id` unreachable in the way `how` says, until [`start_broker`]
-    /// (Self::start_broker) brings it back. It stays in the metadata and keeps its partitions.
+    /// Makes broker `id` unreachable in the way `how` says, until
+    /// [`start_broker`](Self::start_broker) brings it back. It stays in the metadata and keeps its partitions.
     ///
     /// Errors: [`Error::Connect`] when the port cannot be taken over.
     pub async fn make_unreachable(&self, id: i32, how: Unreachable) -> Result<()> {

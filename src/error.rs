@@ -287,6 +287,29 @@ pub enum Error {
         setting: &'static str,
     },
 
+    /// A fetched record batch decodes to more than `limit` bytes in memory: its records
+    /// decompress to more, or one of its records has more headers than that holds. A
+    /// decompression bomb, or a batch far larger than producers write. `poll` returns it for
+    /// this partition only (other partitions keep flowing), each time it reaches the batch: the
+    /// position stays before it. `seek` to `next_offset` skips the batch; a larger
+    /// `max.partition.fetch.bytes` raises the limit (64 times it, at least 64 MiB, at most
+    /// 1 GiB).
+    #[error(
+        "record batch at offset {offset} of {partition} ({codec}) decodes to more than {limit} bytes"
+    )]
+    BatchTooLarge {
+        /// The partition, as `topic-partition`.
+        partition: String,
+        /// The batch's first offset.
+        offset: i64,
+        /// The offset after the batch: where to `seek` to skip it.
+        next_offset: i64,
+        /// The batch's compression codec (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
+        codec: &'static str,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
     /// A partition has no committed offset and `auto.offset.reset` is `none`, or its position
     /// fell outside the log with that setting.
     #[error("no offset for partition {partition} and auto.offset.reset is none")]

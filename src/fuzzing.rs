@@ -44,7 +44,7 @@ pub fn record_batches(data: &[u8]) {
 /// Decompresses `data` with the codec `codec_byte` selects (modulo the number of codecs).
 pub fn decompress(codec_byte: u8, data: &[u8]) {
     let codec = CODECS[usize::from(codec_byte) % CODECS.len()];
-    let _ = compression::decompress(codec, data);
+    let _ = compression::decompress(codec, data, compression::MAX_DECOMPRESSED_SIZE);
 }
 
 /// Decodes `data` as a response frame (correlation id onwards, no size prefix) of the API

@@ -256,7 +256,9 @@ pub struct ConsumerConfig {
     pub fetch_min_bytes: usize,
     /// `fetch.max.bytes` (default 50 MiB, KIP-74).
     pub fetch_max_bytes: usize,
-    /// `max.partition.fetch.bytes` (default 1 MiB).
+    /// `max.partition.fetch.bytes` (default 1 MiB). Also sets the most one fetched batch may
+    /// decompress to: 64 times this, at least 64 MiB, at most 1 GiB
+    /// ([`Error::BatchTooLarge`](crate::Error::BatchTooLarge) past it).
     pub max_partition_fetch_bytes: usize,
     /// `fetch.max.wait.ms` (default 500 ms).
     pub fetch_max_wait: Duration,

@@ -1,13 +1,15 @@
-//! The fetcher: one Fetch in flight per leader, decoded off the caller's task, buffered until
-//! `poll` takes them (prefetch: the next fetch runs while the application processes).
+//! The fetcher: one Fetch in flight per leader, buffered until `poll` takes its records
+//! (prefetch: the next fetch runs while the application processes). Responses are decoded a
+//! step at a time on the blocking pool (`decode.rs`), ahead of `poll` but within a budget of
+//! decoded bytes over all partitions.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use super::decode::{DecodeLimits, PartitionDecoder, Step};
 use super::record::ConsumerRecord;
 use super::subscription::{PositionSource, SubscriptionState};
 use crate::config::{ConsumerConfig, IsolationLevel};
@@ -17,7 +19,6 @@ use crate::network::{NetworkClient, Target};
 use crate::protocol::StrBytes;
 use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use crate::protocol::messages::{BrokerId, FetchRequest, TopicName};
-use crate::protocol::record_batch::{DecodedBatch, decode_batches};
 use crate::record::TopicPartition;
 
 use crate::error::code::OFFSET_OUT_OF_RANGE;
@@ -31,6 +32,7 @@ pub(crate) struct FetchConfig {
     pub read_committed: bool,
     pub check_crcs: bool,
     pub max_poll_records: usize,
+    pub limits: DecodeLimits,
 }
 
 impl FetchConfig {
@@ -44,38 +46,128 @@ impl FetchConfig {
             read_committed: c.isolation_level == IsolationLevel::ReadCommitted,
             check_crcs: c.check_crcs,
             max_poll_records: c.max_poll_records.max(1),
+            limits: DecodeLimits::new(c.max_partition_fetch_bytes),
         }
     }
 }
 
-/// One partition's part of a fetch response, decoded.
+/// One partition's part of a fetch response, decoded as `poll` takes its records.
 #[derive(Debug)]
 struct CompletedFetch {
+    /// Tells a decoded step which fetch it belongs to (one may be discarded while it runs).
+    id: u64,
     tp: TopicPartition,
     /// The position the fetch was sent for; a position moved since (seek, reset) makes it stale.
     fetch_offset: i64,
     records: VecDeque<ConsumerRecord>,
-    /// Offset after the last batch seen (control batches included): where to go once drained.
+    /// The decoded steps whose records are in `records`, oldest first: (records of it left,
+    /// bytes it holds), released as they are taken.
+    steps: VecDeque<(usize, usize)>,
+    /// The data not decoded yet; `None` once decoded to the end or failed, and while a step
+    /// runs (`decoding`).
+    decoder: Option<Box<PartitionDecoder>>,
+    decoding: bool,
+    /// Bytes the decoder holds between steps (a batch read partway).
+    decoder_held: usize,
+    /// Offset after the last batch decoded (control batches included): where to go once drained.
     end_offset: i64,
     high_watermark: i64,
+    /// Comes after `records`.
     error: Option<Error>,
 }
 
-struct FetchResult {
-    node: i32,
-    fetches: Result<Vec<CompletedFetch>>,
+impl CompletedFetch {
+    fn new(tp: TopicPartition, fetch_offset: i64, high_watermark: i64) -> Self {
+        CompletedFetch {
+            id: 0,
+            tp,
+            fetch_offset,
+            records: VecDeque::new(),
+            steps: VecDeque::new(),
+            decoder: None,
+            decoding: false,
+            decoder_held: 0,
+            end_offset: fetch_offset,
+            high_watermark,
+            error: None,
+        }
+    }
+
+    /// Decoded bytes this fetch holds.
+    fn held(&self) -> usize {
+        self.decoder_held + self.steps.iter().map(|s| s.1).sum::<usize>()
+    }
+
+    /// Records are buffered, or may still be decoded.
+    fn has_records(&self) -> bool {
+        !self.records.is_empty() || self.decoding || self.decoder.is_some()
+    }
+
+    /// Whether nothing more can come from this fetch but its error (if any).
+    fn is_drained(&self) -> bool {
+        self.records.is_empty() && !self.decoding && self.decoder.is_none()
+    }
+
+    fn take(&mut self, n: usize, out: &mut Vec<ConsumerRecord>) {
+        out.extend(self.records.drain(..n));
+        let mut left = n;
+        while left > 0 {
+            let Some(front) = self.steps.front_mut() else {
+                break;
+            };
+            let t = left.min(front.0);
+            front.0 -= t;
+            left -= t;
+            if front.0 == 0 {
+                self.steps.pop_front();
+            }
+        }
+    }
+
+    fn apply(&mut self, decoder: Option<Box<PartitionDecoder>>, end_offset: i64, step: Step) {
+        self.decoding = false;
+        self.decoder_held = decoder.as_ref().map_or(0, |d| d.held());
+        self.decoder = decoder;
+        self.end_offset = self.end_offset.max(end_offset);
+        if !step.records.is_empty() {
+            self.steps.push_back((step.records.len(), step.cost));
+            self.records.extend(step.records);
+        }
+        if step.error.is_some() {
+            self.error = step.error;
+        }
+    }
+}
+
+/// What the fetch and decode tasks report to the fetcher.
+enum Event {
+    Fetched {
+        node: i32,
+        fetches: Result<Vec<CompletedFetch>>,
+    },
+    Decoded {
+        id: u64,
+        /// `None` once the data is decoded to the end (or failed).
+        decoder: Option<Box<PartitionDecoder>>,
+        end_offset: i64,
+        step: Step,
+    },
 }
 
 pub(crate) struct Fetcher {
     net: Arc<NetworkClient>,
     cfg: FetchConfig,
     in_flight: HashSet<i32>,
-    tx: mpsc::UnboundedSender<FetchResult>,
-    rx: mpsc::UnboundedReceiver<FetchResult>,
+    tx: mpsc::UnboundedSender<Event>,
+    rx: mpsc::UnboundedReceiver<Event>,
     buffered: VecDeque<CompletedFetch>,
     topics: HashMap<String, Arc<str>>,
     /// An error met after records were taken in the same `collect`: returned by the next one.
     pending_error: Option<Error>,
+    next_id: u64,
+    /// Decode steps under way, each counted in the budget at its most
+    /// ([`DecodeLimits::step_max`]) until it reports.
+    decoding: usize,
 }
 
 impl Fetcher {
@@ -90,6 +182,8 @@ impl Fetcher {
             buffered: VecDeque::new(),
             topics: HashMap::new(),
             pending_error: None,
+            next_id: 0,
+            decoding: 0,
         }
     }
 
@@ -102,12 +196,15 @@ impl Fetcher {
         t
     }
 
-    /// Drops buffered data for partitions no longer assigned or moved by a seek.
+    /// Drops buffered data (and errors) for partitions no longer assigned or moved by a seek:
+    /// an error met at the old position says nothing about the new one (a seek past a batch
+    /// too large to decode must not return its error again). A step still decoding for a
+    /// dropped fetch is discarded when it reports.
     pub(crate) fn discard_stale(&mut self, subs: &SubscriptionState) {
         self.buffered.retain(|f| {
             subs.assignment
                 .get(&f.tp)
-                .is_some_and(|s| s.position == Some(f.fetch_offset) || f.error.is_some())
+                .is_some_and(|s| s.position == Some(f.fetch_offset))
         });
     }
 
@@ -152,9 +249,7 @@ impl Fetcher {
             .buffered
             .iter()
             // Paused partitions keep their records until resumed: they must not hold others back.
-            .filter(|f| {
-                !f.records.is_empty() && subs.assignment.get(&f.tp).is_some_and(|s| !s.paused)
-            })
+            .filter(|f| f.has_records() && subs.assignment.get(&f.tp).is_some_and(|s| !s.paused))
             .filter_map(|f| {
                 let t = cluster.topic(&f.tp.topic)?;
                 t.partitions
@@ -185,40 +280,135 @@ impl Fetcher {
             let tx = self.tx.clone();
             tokio::spawn(async move {
                 let fetches = fetch(&net, &cfg, node, topics).await;
-                let _ = tx.send(FetchResult { node, fetches });
+                let _ = tx.send(Event::Fetched { node, fetches });
             });
         }
     }
 
-    /// Waits for a fetch response (or until `deadline`), buffering it.
+    /// Waits for a fetch response or a decoded step (or until `deadline`), buffering it and
+    /// starting the decode steps it allows.
     ///
     /// # Cancel safety
-    /// Cancel safe: a response not yet taken stays in the channel.
-    pub(crate) async fn wait(&mut self, deadline: tokio::time::Instant) {
-        if self.in_flight.is_empty() {
+    /// Cancel safe: a report not yet taken stays in the channel.
+    pub(crate) async fn wait(&mut self, subs: &SubscriptionState, deadline: tokio::time::Instant) {
+        if self.in_flight.is_empty() && self.decoding == 0 {
             tokio::time::sleep_until(deadline).await;
             return;
         }
-        if let Ok(Some(r)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
-            self.accept(r);
+        if let Ok(Some(ev)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            self.accept(ev);
+            self.start_decoding(subs);
         }
     }
 
-    /// Buffers every response that has already arrived.
-    pub(crate) fn drain_responses(&mut self) {
-        while let Ok(r) = self.rx.try_recv() {
-            self.accept(r);
+    /// Buffers every response and step that has already arrived, and starts the decode steps
+    /// they allow.
+    pub(crate) fn drain_responses(&mut self, subs: &SubscriptionState) {
+        while let Ok(ev) = self.rx.try_recv() {
+            self.accept(ev);
         }
+        self.start_decoding(subs);
     }
 
-    fn accept(&mut self, r: FetchResult) {
-        self.in_flight.remove(&r.node);
-        match r.fetches {
-            Ok(f) => self.buffered.extend(f),
-            Err(e) => {
-                tracing::debug!(node = r.node, error = %e, "fetch failed");
-                self.net.request_update();
+    fn accept(&mut self, ev: Event) {
+        match ev {
+            Event::Fetched { node, fetches } => {
+                self.in_flight.remove(&node);
+                match fetches {
+                    Ok(fetches) => {
+                        for mut f in fetches {
+                            f.id = self.next_id;
+                            self.next_id += 1;
+                            self.buffered.push_back(f);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(node, error = %e, "fetch failed");
+                        self.net.request_update();
+                    }
+                }
             }
+            Event::Decoded {
+                id,
+                decoder,
+                end_offset,
+                step,
+            } => {
+                self.decoding -= 1;
+                // Not found: discarded (seek, revocation) while the step ran.
+                if let Some(f) = self.buffered.iter_mut().find(|f| f.id == id) {
+                    f.apply(decoder, end_offset, step);
+                }
+            }
+        }
+    }
+
+    /// Decoded bytes held by buffered fetches, plus the most the steps under way can add.
+    fn decoded_bytes(&self) -> usize {
+        self.buffered
+            .iter()
+            .map(CompletedFetch::held)
+            .sum::<usize>()
+            + self.decoding * self.cfg.limits.step_max()
+    }
+
+    /// Starts a decode step, on the blocking pool, for each unpaused fetch with fewer than two
+    /// decoded steps buffered (the next one decodes while `poll` hands out the current one),
+    /// while the budget allows. When it does not, paused partitions give up their decoded
+    /// records first (they are fetched again on resume): they must not starve the others.
+    /// Never awaits.
+    pub(crate) fn start_decoding(&mut self, subs: &SubscriptionState) {
+        let limits = self.cfg.limits;
+        let paused = |f: &CompletedFetch| subs.assignment.get(&f.tp).is_none_or(|s| s.paused);
+        loop {
+            let wanted = self
+                .buffered
+                .iter()
+                .position(|f| f.decoder.is_some() && f.steps.len() < 2 && !paused(f));
+            let Some(i) = wanted else {
+                return;
+            };
+            if self.decoded_bytes() + limits.step_max() > limits.budget() {
+                let before = self.buffered.len();
+                self.buffered
+                    .retain(|f| f.decoding || f.held() == 0 || !paused(f));
+                if self.buffered.len() == before {
+                    return;
+                }
+                continue;
+            }
+            let f = &mut self.buffered[i];
+            let Some(mut decoder) = f.decoder.take() else {
+                return;
+            };
+            f.decoding = true;
+            self.decoding += 1;
+            let (id, tx) = (f.id, self.tx.clone());
+            tokio::task::spawn_blocking(move || {
+                // A panic would leave the fetch waiting for this step and its budget counted
+                // forever: report it as the partition's error instead.
+                let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    decoder.step(&limits)
+                }));
+                let ev = match step {
+                    Ok(step) => Event::Decoded {
+                        id,
+                        end_offset: decoder.end_offset(),
+                        decoder: decoder.has_more().then_some(decoder),
+                        step,
+                    },
+                    Err(_) => Event::Decoded {
+                        id,
+                        decoder: None,
+                        end_offset: i64::MIN,
+                        step: Step {
+                            error: Some(Error::CorruptRecord("record decoder panicked".into())),
+                            ..Step::default()
+                        },
+                    },
+                };
+                let _ = tx.send(ev);
+            });
         }
     }
 
@@ -240,7 +430,8 @@ impl Fetcher {
                 self.buffered.remove(i);
                 continue;
             };
-            if let Some(e) = f.error.take() {
+            // An error comes after the records decoded before it.
+            if let Some(e) = f.error.take_if(|_| f.records.is_empty()) {
                 let tp = f.tp.clone();
                 self.buffered.remove(i);
                 let fatal = match e.code() {
@@ -282,17 +473,21 @@ impl Fetcher {
             }
             state.high_watermark = f.high_watermark;
             let take = (self.cfg.max_poll_records - out.len()).min(f.records.len());
-            out.extend(f.records.drain(..take));
+            f.take(take, &mut out);
             if let Some(last) = out.last().filter(|_| take > 0) {
                 state.position = Some(last.offset + 1);
                 state.position_epoch = last.leader_epoch;
             }
-            if f.records.is_empty() {
+            if f.is_drained() && f.error.is_none() {
                 if state.position.is_some_and(|p| p < f.end_offset) {
                     state.position = Some(f.end_offset);
                 }
                 self.buffered.remove(i);
+            } else if f.records.is_empty() && f.error.is_some() {
+                // Its error, on the next turn (this entry's second and last look).
+                continue;
             } else {
+                // More records buffered, or a step still to decode (started after this call).
                 f.fetch_offset = state.position.unwrap_or(f.fetch_offset);
                 i += 1;
             }
@@ -360,14 +555,7 @@ async fn fetch(
             }) else {
                 continue;
             };
-            let mut done = CompletedFetch {
-                tp: tp.clone(),
-                fetch_offset: *offset,
-                records: VecDeque::new(),
-                end_offset: *offset,
-                high_watermark: p.high_watermark,
-                error: None,
-            };
+            let mut done = CompletedFetch::new(tp.clone(), *offset, p.high_watermark);
             if p.error_code != 0 {
                 done.error = Some(Error::broker(p.error_code, format!("fetch {tp}")));
                 out.push(done);
@@ -379,279 +567,23 @@ async fn fetch(
                 .iter()
                 .map(|a| (a.producer_id.0, a.first_offset))
                 .collect();
-            match decode_batches(p.records.unwrap_or_default(), cfg.check_crcs) {
-                Ok(batches) => {
-                    let (records, end) = to_records(
-                        topic,
-                        tp.partition,
-                        *offset,
-                        batches,
-                        cfg.read_committed,
-                        aborted,
-                    );
-                    done.records = records;
-                    done.end_offset = end.max(*offset);
-                }
-                Err(e) => done.error = Some(e),
-            }
+            // Decoded later, a step at a time off the runtime (`Fetcher::start_decoding`).
+            done.decoder = p.records.filter(|r| !r.is_empty()).map(|data| {
+                Box::new(PartitionDecoder::new(
+                    topic.clone(),
+                    tp.partition,
+                    data,
+                    *offset,
+                    cfg.check_crcs,
+                    cfg.read_committed,
+                    aborted,
+                ))
+            });
             out.push(done);
         }
     }
     Ok(out)
 }
 
-/// Turns decoded batches into records from `fetch_offset` on, skipping control batches and,
-/// with read_committed, the batches of aborted transactions (KIP-98's aborted-transaction
-/// index). Returns the records and the offset after the last batch.
-fn to_records(
-    topic: &Arc<str>,
-    partition: i32,
-    fetch_offset: i64,
-    batches: Vec<DecodedBatch>,
-    read_committed: bool,
-    mut aborted: Vec<(i64, i64)>,
-) -> (VecDeque<ConsumerRecord>, i64) {
-    aborted.sort_by_key(|a| a.1);
-    let mut aborted = aborted.into_iter().peekable();
-    let mut aborting: HashSet<i64> = HashSet::new();
-    let mut out = VecDeque::new();
-    let mut end = fetch_offset;
-    for b in batches {
-        let last = b.base_offset + i64::from(b.last_offset_delta);
-        end = end.max(last + 1);
-        if read_committed {
-            while let Some((pid, _)) = aborted.next_if(|(_, first)| *first <= last) {
-                aborting.insert(pid);
-            }
-        }
-        if b.is_control {
-            if read_committed && is_abort_marker(&b) {
-                aborting.remove(&b.producer_id);
-            }
-            continue;
-        }
-        if read_committed && b.is_transactional && aborting.contains(&b.producer_id) {
-            continue;
-        }
-        let epoch = (b.partition_leader_epoch >= 0).then_some(b.partition_leader_epoch);
-        let ts_type = b.timestamp_type;
-        for r in b.records {
-            if r.offset < fetch_offset {
-                continue;
-            }
-            out.push_back(ConsumerRecord {
-                topic: topic.clone(),
-                partition,
-                offset: r.offset,
-                timestamp: r.timestamp,
-                timestamp_type: ts_type,
-                key: r.key,
-                value: r.value,
-                headers: r.headers,
-                leader_epoch: epoch,
-            });
-        }
-    }
-    (out, end)
-}
-
-/// A control record's key is (version i16, type i16); type 0 is ABORT, 1 is COMMIT.
-fn is_abort_marker(b: &DecodedBatch) -> bool {
-    b.records
-        .first()
-        .and_then(|r| r.key.as_ref())
-        .is_some_and(|k: &Bytes| k.len() >= 4 && i16::from_be_bytes([k[2], k[3]]) == 0)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::compression::Compression;
-    use crate::protocol::record_batch::RecordBatchBuilder;
-
-    /// A batch at `base` from producer `pid`; `control` makes it a transaction marker
-    /// (key: version 0, type 0 = ABORT / 1 = COMMIT).
-    fn batch(
-        base: i64,
-        pid: i64,
-        values: &[&str],
-        transactional: bool,
-        control: Option<i16>,
-    ) -> Bytes {
-        let mut b = RecordBatchBuilder::new(Compression::None, None, 1024);
-        match control {
-            Some(kind) => {
-                let key = [0u8, 0, (kind >> 8) as u8, kind as u8];
-                b.append(0, Some(&key), Some(b""), &[]);
-            }
-            None => {
-                for v in values {
-                    b.append(0, None, Some(v.as_bytes()), &[]);
-                }
-            }
-        }
-        let mut bytes = b.build(pid, 0, 0, transactional).unwrap().to_vec();
-        bytes[..8].copy_from_slice(&base.to_be_bytes());
-        if control.is_some() {
-            // Attribute bit 5 marks a control batch; the CRC covers the attributes.
-            bytes[22] |= 0x20;
-            let crc = crc32c::crc32c(&bytes[21..]);
-            bytes[17..21].copy_from_slice(&crc.to_be_bytes());
-        }
-        Bytes::from(bytes)
-    }
-
-    fn values(
-        read_committed: bool,
-        fetch_offset: i64,
-        aborted: Vec<(i64, i64)>,
-    ) -> (Vec<String>, i64) {
-        let mut blob = Vec::new();
-        blob.extend_from_slice(&batch(0, 7, &["a0", "a1"], true, None)); // txn of pid 7, aborted
-        blob.extend_from_slice(&batch(2, 9, &["b2"], false, None)); // plain
-        blob.extend_from_slice(&batch(3, 7, &[], true, Some(0))); // ABORT marker for pid 7
-        blob.extend_from_slice(&batch(4, 8, &["c4", "c5"], true, None)); // txn of pid 8, committed
-        blob.extend_from_slice(&batch(6, 8, &[], true, Some(1))); // COMMIT marker
-        let batches = decode_batches(Bytes::from(blob), true).unwrap();
-        let (records, end) = to_records(
-            &Arc::from("t"),
-            0,
-            fetch_offset,
-            batches,
-            read_committed,
-            aborted,
-        );
-        let vals = records
-            .iter()
-            .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
-            .collect();
-        (vals, end)
-    }
-
-    fn fetcher() -> Fetcher {
-        let cfg = ConsumerConfig::builder()
-            .bootstrap_servers("127.0.0.1:1")
-            .build()
-            .expect("config");
-        Fetcher::new(
-            Arc::new(NetworkClient::new(&cfg.common)),
-            FetchConfig::from_config(&cfg),
-        )
-    }
-
-    /// `n` records of `tp` from offset `from`, as a fetch response would buffer them.
-    fn completed(tp: &TopicPartition, from: i64, n: i64) -> CompletedFetch {
-        let topic: Arc<str> = Arc::from(tp.topic.as_str());
-        CompletedFetch {
-            tp: tp.clone(),
-            fetch_offset: from,
-            records: (from..from + n)
-                .map(|offset| ConsumerRecord {
-                    topic: topic.clone(),
-                    partition: tp.partition,
-                    offset,
-                    timestamp: 0,
-                    timestamp_type: Default::default(),
-                    key: None,
-                    value: Some(Bytes::from(offset.to_string())),
-                    headers: Vec::new(),
-                    leader_epoch: None,
-                })
-                .collect(),
-            end_offset: from + n,
-            high_watermark: from + n,
-            error: None,
-        }
-    }
-
-    /// Every partition of `tps` assigned at position 0.
-    fn assigned(tps: &[TopicPartition]) -> SubscriptionState {
-        let mut subs = SubscriptionState::new(crate::config::AutoOffsetReset::Earliest);
-        subs.assign_manual(tps.iter().cloned(), PositionSource::Earliest)
-            .expect("assign");
-        for tp in tps {
-            subs.seek(tp, 0).expect("seek");
-        }
-        subs
-    }
-
-    /// Runs `collect` on a thread of its own: a spinning `collect` never yields, so only the
-    /// test thread's timeout can tell it apart from a slow one.
-    fn collect_within(
-        mut f: Fetcher,
-        mut subs: SubscriptionState,
-        limit: Duration,
-    ) -> (Fetcher, SubscriptionState, Result<Vec<ConsumerRecord>>) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let r = f.collect(&mut subs);
-            let _ = tx.send((f, subs, r));
-        });
-        rx.recv_timeout(limit)
-            .expect("collect did not return (spinning over paused partitions)")
-    }
-
-    #[tokio::test]
-    async fn collect_visits_paused_partitions_once() {
-        let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new("t", p)).collect();
-        let mut f = fetcher();
-        let mut subs = assigned(&tps);
-        for tp in &tps {
-            f.buffered.push_back(completed(tp, 0, 5));
-        }
-        subs.state_mut(&tps[0]).expect("state").paused = true;
-        subs.state_mut(&tps[1]).expect("state").paused = true;
-        let (f, subs, r) = collect_within(f, subs, Duration::from_secs(5));
-        let got: Vec<(i32, i64)> = r
-            .expect("collect")
-            .iter()
-            .map(|r| (r.partition, r.offset))
-            .collect();
-        assert_eq!(got, (0..5).map(|o| (2, o)).collect::<Vec<_>>());
-        // Only paused partitions left: returns at once with nothing.
-        let (mut f, mut subs, r) = collect_within(f, subs, Duration::from_secs(5));
-        assert!(r.expect("collect").is_empty());
-        // The paused partitions kept their records for after resume.
-        subs.state_mut(&tps[0]).expect("state").paused = false;
-        let again = f.collect(&mut subs).expect("collect");
-        assert!(
-            again.iter().all(|r| r.partition == 0) && again.len() == 5,
-            "{again:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn partition_error_after_records_were_taken_comes_on_the_next_call() {
-        let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
-        let mut f = fetcher();
-        let mut subs = assigned(&tps);
-        f.buffered.push_back(completed(&tps[0], 0, 5));
-        let mut bad = completed(&tps[1], 0, 0);
-        bad.error = Some(Error::Protocol("corrupt batch".into()));
-        f.buffered.push_back(bad);
-        let first = f
-            .collect(&mut subs)
-            .expect("records taken before the error come back");
-        assert_eq!(first.len(), 5);
-        assert_eq!(subs.state(&tps[0]).expect("state").position, Some(5));
-        let err = f.collect(&mut subs).expect_err("then the error");
-        assert!(matches!(err, Error::Protocol(_)), "{err}");
-        assert!(f.collect(&mut subs).expect("once").is_empty());
-    }
-
-    #[test]
-    fn read_committed_drops_aborted_transactions_and_markers() {
-        let (all, end) = values(false, 0, vec![]);
-        assert_eq!(
-            all,
-            ["a0", "a1", "b2", "c4", "c5"],
-            "read_uncommitted skips only markers"
-        );
-        assert_eq!(end, 7, "position moves past the trailing marker");
-        let (committed, _) = values(true, 0, vec![(7, 0)]);
-        assert_eq!(committed, ["b2", "c4", "c5"]);
-        // Records before the fetch offset (inside the first returned batch) are skipped.
-        let (from_b, _) = values(false, 1, vec![]);
-        assert_eq!(from_b, ["a1", "b2", "c4", "c5"]);
-    }
-}
+mod tests;

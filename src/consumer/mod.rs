@@ -5,6 +5,7 @@
 pub(crate) mod assignor;
 mod background;
 mod coordinator;
+mod decode;
 mod fetcher;
 mod listener;
 mod offsets;
@@ -211,10 +212,18 @@ impl KafkaConsumer {
     /// `max.poll.records`, waiting up to `timeout` for some.
     ///
     /// Errors: [`Error::NoOffsetForPartition`] with `auto.offset.reset=none`, group errors
-    /// that retries could not clear, corrupt record data, and [`Error::UserCode`] when the
-    /// rebalance listener panicked: the rebalance still completes (the new assignment holds and
-    /// the listener stays installed), that poll returns the error instead of records, and the
-    /// next poll goes on as usual.
+    /// that retries could not clear, corrupt record data, [`Error::BatchTooLarge`] for a batch
+    /// that decodes to more than the consumer holds for one (a decompression bomb). A
+    /// partition's error comes after the records before it, and only once those are returned;
+    /// other partitions keep flowing. [`Error::UserCode`] when the rebalance listener panicked:
+    /// the rebalance still completes (the new assignment holds and the listener stays
+    /// installed), that poll returns the error instead of records, and the next poll goes on
+    /// as usual.
+    ///
+    /// Memory: fetched data is decoded a step (about 1 MiB) at a time off the runtime's worker
+    /// threads, as `poll` takes records; what is decoded and not yet returned stays under 258
+    /// MiB with the default `max.partition.fetch.bytes` (two steps' worth at most, each at most
+    /// 1 MiB plus twice the per-batch limit of [`Error::BatchTooLarge`]).
     ///
     /// `timeout` saturates: `Duration::MAX` waits until records arrive. A group join
     /// (JoinGroup, which the broker holds until every member rejoined, up to their
@@ -253,9 +262,11 @@ impl KafkaConsumer {
                     _ => self.net.cluster(),
                 };
             self.maybe_auto_commit();
-            self.fetcher.drain_responses();
+            self.fetcher.drain_responses(&self.subs);
             let records = self.fetcher.collect(&mut self.subs)?;
             self.fetcher.send_fetches(&self.subs, &cluster);
+            // Decodes ahead what this poll took, for the next one.
+            self.fetcher.start_decoding(&self.subs);
             if !records.is_empty() {
                 return Ok(ConsumerRecords::new(records));
             }
@@ -269,11 +280,11 @@ impl KafkaConsumer {
                 Some(c) => {
                     let shared = c.shared.clone();
                     tokio::select! {
-                        _ = self.fetcher.wait(until) => {}
+                        _ = self.fetcher.wait(&self.subs, until) => {}
                         _ = shared.wake.notified() => {}
                     }
                 }
-                None => self.fetcher.wait(until).await,
+                None => self.fetcher.wait(&self.subs, until).await,
             }
         }
     }

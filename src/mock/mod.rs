@@ -407,6 +407,27 @@ impl MockCluster {
         Ok(out)
     }
 
+    /// Appends `batch`, one encoded record batch (magic 2), to a partition's log as a Produce
+    /// request holding it would (same checks; base offset and leader epoch rewritten), for
+    /// tests that need batches no producer writes: hand-made, corrupt, decompression bombs.
+    /// Returns the batch's base offset.
+    ///
+    /// Errors: [`Error::Unknown`] for an unknown partition, [`Error::Broker`] with the code a
+    /// broker would answer (e.g. CORRUPT_MESSAGE for a batch that does not parse).
+    pub fn append_batch(&self, topic: &str, partition: i32, batch: Bytes) -> Result<i64> {
+        let base = {
+            let mut data = self.shared.data();
+            let epochs = data.producer_epochs.clone();
+            let log = data
+                .partition_mut(topic, partition)
+                .ok_or_else(|| Error::Unknown(format!("{topic}-{partition}")))?;
+            log.append(batch, &epochs, false)
+                .map_err(|code| Error::broker(code, format!("append to {topic}-{partition}")))?
+        };
+        self.shared.appended.notify_waiters();
+        Ok(base)
+    }
+
     /// The next offset of a partition (its high watermark).
     pub fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
         self.shared

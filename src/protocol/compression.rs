@@ -37,9 +37,20 @@ impl Compression {
     }
 }
 
-/// Most bytes one records section may decompress to. Far above any sane batch, it only stops a
-/// small malicious or corrupt input from exhausting memory.
+/// Most bytes one records section may decompress to anywhere. The consumer's own bound is lower
+/// (see `consumer/decode.rs`); this one serves decoders of data the client wrote itself.
 pub(crate) const MAX_DECOMPRESSED_SIZE: usize = 1 << 30;
+
+/// Largest zstd window a frame may ask for (zstd's default limit, 128 MiB, named here because
+/// the decoder allocates it whatever the output size: Java producers at levels 20 to 22 write
+/// frames with windows this large).
+#[cfg(feature = "zstd")]
+const ZSTD_WINDOW_LOG_MAX: u32 = 27;
+
+/// Bounds of the first output buffer of a streaming decoder, sized from the input: small
+/// sections get one allocation, large ones start small and double.
+const FIRST_OUTPUT_MIN: usize = 4 * 1024;
+const FIRST_OUTPUT_MAX: usize = 1 << 20;
 
 const GZIP_DEFAULT_LEVEL: i32 = 6;
 #[cfg(feature = "zstd")]
@@ -100,53 +111,78 @@ pub(crate) fn compress(
     }
 }
 
-/// Decompresses a records section. Never panics on garbage, and refuses output larger than
-/// [`MAX_DECOMPRESSED_SIZE`].
-pub(crate) fn decompress(codec: Compression, input: &[u8]) -> Result<Vec<u8>> {
+/// Decompresses a records section into at most `limit` bytes. Never panics on garbage.
+///
+/// `Ok(None)` when the output would exceed `limit`: decoding stops there, and the output buffer
+/// never grows past `limit + 1` bytes whatever the input claims (a decompression bomb costs
+/// at most that, plus the codec's own state: up to 128 MiB of window for zstd).
+pub(crate) fn decompress(
+    codec: Compression,
+    input: &[u8],
+    limit: usize,
+) -> Result<Option<Vec<u8>>> {
     match codec {
-        Compression::None => {
-            if input.len() > MAX_DECOMPRESSED_SIZE {
-                return Err(too_large(codec));
-            }
-            Ok(input.to_vec())
-        }
+        Compression::None => Ok((input.len() <= limit).then(|| input.to_vec())),
         // Multi-member, as a concatenation of gzip streams is still one valid gzip input.
         Compression::Gzip => read_capped(
             codec,
             flate2::read::MultiGzDecoder::new(input),
-            input,
-            MAX_DECOMPRESSED_SIZE,
+            input.len(),
+            limit,
         ),
-        Compression::Snappy => snappy_decompress(input),
+        Compression::Snappy => snappy_decompress(input, limit),
         Compression::Lz4 => read_capped(
             codec,
             lz4_flex::frame::FrameDecoder::new(input),
-            input,
-            MAX_DECOMPRESSED_SIZE,
+            input.len(),
+            limit,
         ),
-        Compression::Zstd => zstd_decompress(input),
+        Compression::Zstd => zstd_decompress(input, limit),
     }
 }
 
-fn too_large(codec: Compression) -> Error {
-    codec_error(codec, "decompressed size exceeds the limit for one batch")
-}
-
+/// Reads `reader` to its end into a buffer that doubles but never grows past `limit + 1`
+/// bytes (the extra byte tells "exactly `limit`" from "more"); `Ok(None)` past `limit`.
 fn read_capped(
     codec: Compression,
-    reader: impl Read,
-    input: &[u8],
+    mut reader: impl Read,
+    input_len: usize,
     limit: usize,
-) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len().saturating_mul(4).min(limit).min(1 << 20));
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| codec_error(codec, e))?;
-    if out.len() > limit {
-        return Err(too_large(codec));
+) -> Result<Option<Vec<u8>>> {
+    let cap = limit.saturating_add(1);
+    let first = input_len
+        .saturating_mul(4)
+        .clamp(FIRST_OUTPUT_MIN, FIRST_OUTPUT_MAX);
+    let mut out = Vec::new();
+    let mut filled = 0;
+    while filled < cap {
+        if filled == out.len() {
+            let len = out.len().saturating_mul(2).max(first).min(cap);
+            grow_zeroed(&mut out, len, cap);
+        }
+        match reader.read(&mut out[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(codec_error(codec, e)),
+        }
     }
-    Ok(out)
+    if filled > limit {
+        return Ok(None);
+    }
+    out.truncate(filled);
+    Ok(Some(out))
+}
+
+/// Zero-extends `out` to `len` bytes, at least doubling its capacity when it must grow (so
+/// many small extensions stay linear) but never reserving past `cap`. (`Vec`'s own growth
+/// may double past any limit, and reading into uninitialised memory would need `unsafe`.)
+fn grow_zeroed(out: &mut Vec<u8>, len: usize, cap: usize) {
+    if len > out.capacity() {
+        let target = out.capacity().saturating_mul(2).clamp(len, cap.max(len));
+        out.reserve_exact(target - out.len());
+    }
+    out.resize(len, 0);
 }
 
 fn snappy_compress_xerial(input: &[u8], out: &mut Vec<u8>) -> Result<()> {
@@ -170,19 +206,18 @@ fn snappy_compress_xerial(input: &[u8], out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-/// Reads xerial-framed snappy (what Java producers write) or a bare raw snappy block.
-fn snappy_decompress(input: &[u8]) -> Result<Vec<u8>> {
+/// Reads xerial-framed snappy (what Java producers write) or a bare raw snappy block, into at
+/// most `limit` bytes (`Ok(None)` past it).
+fn snappy_decompress(input: &[u8], limit: usize) -> Result<Option<Vec<u8>>> {
     let codec = Compression::Snappy;
+    let mut out = Vec::new();
     let Some(mut rest) = input.strip_prefix(&XERIAL_MAGIC[..]) else {
-        let mut out = Vec::new();
-        snappy_raw_block(input, &mut out)?;
-        return Ok(out);
+        return Ok(snappy_raw_block(input, &mut out, limit)?.then_some(out));
     };
     // Version and compatible version: both 1 in every known writer; not worth rejecting others.
     rest = rest
         .get(XERIAL_HEADER_LEN - XERIAL_MAGIC.len()..)
         .ok_or_else(|| codec_error(codec, "truncated xerial header"))?;
-    let mut out = Vec::new();
     while !rest.is_empty() {
         let (len, tail) = rest
             .split_first_chunk::<4>()
@@ -200,18 +235,21 @@ fn snappy_decompress(input: &[u8]) -> Result<Vec<u8>> {
                     ),
                 )
             })?;
-        snappy_raw_block(block, &mut out)?;
+        if !snappy_raw_block(block, &mut out, limit)? {
+            return Ok(None);
+        }
         rest = &tail[block.len()..];
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Decodes one raw snappy block onto the end of `out`, checking its declared size first.
-fn snappy_raw_block(block: &[u8], out: &mut Vec<u8>) -> Result<()> {
+/// `Ok(false)` (nothing decoded) when `out` would exceed `limit` bytes.
+fn snappy_raw_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<bool> {
     let codec = Compression::Snappy;
     let n = snap::raw::decompress_len(block).map_err(|e| codec_error(codec, e))?;
-    if n > MAX_DECOMPRESSED_SIZE - out.len() {
-        return Err(too_large(codec));
+    if n > limit.saturating_sub(out.len()) {
+        return Ok(false);
     }
     // A snappy copy element needs at least 3 input bytes per 64 output bytes, so a block can
     // never expand more than ~22x; a larger claim is corrupt, and must not size an allocation.
@@ -225,12 +263,12 @@ fn snappy_raw_block(block: &[u8], out: &mut Vec<u8>) -> Result<()> {
         ));
     }
     let start = out.len();
-    out.resize(start + n, 0);
+    grow_zeroed(out, start + n, limit);
     let written = snap::raw::Decoder::new()
         .decompress(block, &mut out[start..])
         .map_err(|e| codec_error(codec, e))?;
     out.truncate(start + written);
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(feature = "zstd")]
@@ -240,10 +278,13 @@ fn zstd_compress(level: Option<i32>, input: &[u8], out: &mut Vec<u8>) -> Result<
 }
 
 #[cfg(feature = "zstd")]
-fn zstd_decompress(input: &[u8]) -> Result<Vec<u8>> {
+fn zstd_decompress(input: &[u8], limit: usize) -> Result<Option<Vec<u8>>> {
     let codec = Compression::Zstd;
-    let dec = zstd::stream::read::Decoder::with_buffer(input).map_err(|e| codec_error(codec, e))?;
-    read_capped(codec, dec, input, MAX_DECOMPRESSED_SIZE)
+    let mut dec =
+        zstd::stream::read::Decoder::with_buffer(input).map_err(|e| codec_error(codec, e))?;
+    dec.window_log_max(ZSTD_WINDOW_LOG_MAX)
+        .map_err(|e| codec_error(codec, e))?;
+    read_capped(codec, dec, input.len(), limit)
 }
 
 #[cfg(not(feature = "zstd"))]
@@ -252,7 +293,7 @@ fn zstd_compress(_level: Option<i32>, _input: &[u8], _out: &mut Vec<u8>) -> Resu
 }
 
 #[cfg(not(feature = "zstd"))]
-fn zstd_decompress(_input: &[u8]) -> Result<Vec<u8>> {
+fn zstd_decompress(_input: &[u8], _limit: usize) -> Result<Option<Vec<u8>>> {
     Err(zstd_missing())
 }
 
@@ -260,6 +301,9 @@ fn zstd_decompress(_input: &[u8]) -> Result<Vec<u8>> {
 fn zstd_missing() -> Error {
     codec_error(Compression::Zstd, "built without the `zstd` cargo feature")
 }
+
+#[cfg(test)]
+pub(crate) mod bombs;
 
 #[cfg(test)]
 mod tests {
@@ -278,11 +322,17 @@ mod tests {
         codec != Compression::Zstd || cfg!(feature = "zstd")
     }
 
+    /// Decompresses under the crate-wide limit; over it is an error here.
+    fn unpack(codec: Compression, input: &[u8]) -> Result<Vec<u8>> {
+        decompress(codec, input, MAX_DECOMPRESSED_SIZE)?
+            .ok_or_else(|| codec_error(codec, "over the limit"))
+    }
+
     fn roundtrip(codec: Compression, level: Option<i32>, data: &[u8]) -> Vec<u8> {
         let mut out = b"prefix".to_vec();
         compress(codec, level, data, &mut out).expect("compress");
         assert_eq!(&out[..6], b"prefix", "compress must append");
-        decompress(codec, &out[6..]).expect("decompress")
+        unpack(codec, &out[6..]).expect("decompress")
     }
 
     /// Compressible but not trivial: repeated words with a counter.
@@ -395,7 +445,7 @@ mod tests {
     fn snappy_reads_raw_and_hand_made_xerial() {
         let data = sample(5_000);
         let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
-        assert_eq!(decompress(Compression::Snappy, &raw).unwrap(), data);
+        assert_eq!(unpack(Compression::Snappy, &raw).unwrap(), data);
 
         // Xerial with uneven blocks, as another writer might produce.
         let mut framed = XERIAL_MAGIC.to_vec();
@@ -405,9 +455,9 @@ mod tests {
             framed.extend_from_slice(&(block.len() as i32).to_be_bytes());
             framed.extend_from_slice(&block);
         }
-        assert_eq!(decompress(Compression::Snappy, &framed).unwrap(), data);
+        assert_eq!(unpack(Compression::Snappy, &framed).unwrap(), data);
         // Header only: no blocks, no bytes.
-        assert_eq!(decompress(Compression::Snappy, &framed[..16]).unwrap(), b"");
+        assert_eq!(unpack(Compression::Snappy, &framed[..16]).unwrap(), b"");
 
         // Truncated header, truncated length, block length past the end, negative length.
         for bad in [
@@ -417,7 +467,7 @@ mod tests {
             [&framed[..16], &(-5i32).to_be_bytes()[..]].concat(),
         ] {
             assert!(matches!(
-                decompress(Compression::Snappy, &bad),
+                unpack(Compression::Snappy, &bad),
                 Err(Error::Compression {
                     codec: "snappy",
                     ..
@@ -431,7 +481,7 @@ mod tests {
         // A raw block whose varint header claims ~4 GiB from a 6-byte input.
         let bomb = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
         assert!(matches!(
-            decompress(Compression::Snappy, &bomb),
+            unpack(Compression::Snappy, &bomb),
             Err(Error::Compression { .. })
         ));
         // 100 MiB claimed by a 5-byte block: under the global cap, over any possible ratio.
@@ -443,7 +493,7 @@ mod tests {
         }
         claim.push(n as u8);
         claim.push(0);
-        assert!(decompress(Compression::Snappy, &claim).is_err());
+        assert!(unpack(Compression::Snappy, &claim).is_err());
     }
 
     #[test]
@@ -451,14 +501,60 @@ mod tests {
         let data = vec![0u8; 100_000];
         let mut gz = Vec::new();
         compress(Compression::Gzip, None, &data, &mut gz).unwrap();
-        let dec = flate2::read::MultiGzDecoder::new(&gz[..]);
-        let err = read_capped(Compression::Gzip, dec, &gz, 99_999).unwrap_err();
-        assert!(matches!(err, Error::Compression { codec: "gzip", .. }));
-        let dec = flate2::read::MultiGzDecoder::new(&gz[..]);
+        for (limit, fits) in [(99_999, false), (100_000, true), (0, false)] {
+            let out = decompress(Compression::Gzip, &gz, limit).unwrap();
+            assert_eq!(out.is_some(), fits, "limit {limit}");
+            if let Some(out) = out {
+                assert_eq!(out, data);
+            }
+        }
+        assert_eq!(decompress(Compression::None, b"abc", 2).unwrap(), None);
         assert_eq!(
-            read_capped(Compression::Gzip, dec, &gz, 100_000).unwrap(),
-            data
+            decompress(Compression::None, b"abc", 3).unwrap().as_deref(),
+            Some(&b"abc"[..])
         );
+    }
+
+    #[test]
+    fn output_never_grows_past_the_limit() {
+        // 3 MiB under a limit of exactly 3 MiB: a buffer that doubles would reach 4 MiB.
+        let data = sample(3 << 20);
+        for codec in ALL.into_iter().filter(|&c| available(c)) {
+            let mut packed = Vec::new();
+            compress(codec, None, &data, &mut packed).unwrap();
+            let out = decompress(codec, &packed, data.len())
+                .unwrap()
+                .expect("fits");
+            assert_eq!(out, data);
+            assert!(
+                out.capacity() <= data.len() + 1,
+                "{codec}: capacity {} for {} bytes",
+                out.capacity(),
+                data.len()
+            );
+        }
+    }
+
+    /// GiB of zeros from a few MiB (snappy: 256 MiB from 12): refused at the limit, never expanded
+    /// past it.
+    #[test]
+    fn bombs_are_refused_at_the_limit() {
+        let limit = 64 << 20;
+        let bombs = [
+            (Compression::Gzip, bombs::gzip(4096)),
+            (Compression::Lz4, bombs::lz4(2048)),
+            (Compression::Snappy, bombs::snappy(256)),
+            #[cfg(feature = "zstd")]
+            (Compression::Zstd, bombs::zstd(4096)),
+        ];
+        for (codec, bomb) in bombs {
+            assert!(
+                bomb.len() < 16 << 20,
+                "{codec} bomb of {} bytes",
+                bomb.len()
+            );
+            assert_eq!(decompress(codec, &bomb, limit).unwrap(), None, "{codec}");
+        }
     }
 
     #[test]
@@ -467,7 +563,7 @@ mod tests {
         let mut gz = Vec::new();
         compress(Compression::Gzip, None, &a, &mut gz).unwrap();
         compress(Compression::Gzip, None, &b, &mut gz).unwrap();
-        assert_eq!(decompress(Compression::Gzip, &gz).unwrap(), [a, b].concat());
+        assert_eq!(unpack(Compression::Gzip, &gz).unwrap(), [a, b].concat());
     }
 
     #[cfg(not(feature = "zstd"))]
@@ -475,7 +571,7 @@ mod tests {
     fn zstd_without_feature_is_an_error() {
         for r in [
             compress(Compression::Zstd, None, b"x", &mut Vec::new()).err(),
-            decompress(Compression::Zstd, b"x").err(),
+            unpack(Compression::Zstd, b"x").err(),
         ] {
             match r {
                 Some(Error::Compression { codec, reason }) => {
@@ -504,7 +600,7 @@ mod tests {
 
         #[test]
         fn prop_garbage_never_panics(c in codec(), data in proptest::collection::vec(any::<u8>(), 0..2000)) {
-            let _ = decompress(c, &data);
+            let _ = unpack(c, &data);
         }
 
         #[test]
@@ -521,8 +617,8 @@ mod tests {
                 let i = at.index(out.len());
                 out[i] ^= byte;
             }
-            let _ = decompress(c, &out);
-            let _ = decompress(c, &out[..cut.index(out.len() + 1)]);
+            let _ = unpack(c, &out);
+            let _ = unpack(c, &out[..cut.index(out.len() + 1)]);
         }
     }
 }

@@ -404,6 +404,31 @@ impl BatchHeader {
     pub(crate) fn total_size(&self) -> usize {
         LOG_OVERHEAD + self.batch_length.unsigned_abs() as usize
     }
+
+    /// The offset after this batch, which is where the next fetch starts even when the last
+    /// records were compacted away.
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.base_offset
+            .wrapping_add(self.last_offset_delta.into())
+            .wrapping_add(1)
+    }
+
+    /// Transaction markers and the like: consumers skip these, but must still move past them.
+    pub(crate) fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
+    }
+
+    pub(crate) fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+
+    pub(crate) fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & TIMESTAMP_TYPE_BIT != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
 }
 
 fn corrupt(msg: impl Into<String>) -> Error {
@@ -469,7 +494,9 @@ fn i64_at(b: &[u8], at: usize) -> i64 {
     i64::from_be_bytes(a)
 }
 
-/// Decodes every complete batch in a fetch response's records blob, in order.
+/// Decodes every complete batch in a fetch response's records blob, in order, each into at most
+/// [`MAX_DECOMPRESSED_SIZE`](compression::MAX_DECOMPRESSED_SIZE) bytes: for data the client
+/// wrote itself (the consumer reads a batch at a time, within its own bounds: `consumer/decode.rs`).
 ///
 /// An incomplete last batch is dropped (see [`read_batch_header`]). Uncompressed records
 /// borrow from `data`; compressed ones from their decompressed section.
@@ -477,81 +504,157 @@ pub(crate) fn decode_batches(data: Bytes, check_crcs: bool) -> Result<Vec<Decode
     let mut batches = Vec::new();
     let mut pos = 0;
     while let Some(header) = read_batch_header(&data[pos..])? {
-        let end = pos + header.total_size();
-        batches.push(decode_batch(&data, pos, end, &header, check_crcs)?);
-        pos = end;
+        if check_crcs {
+            check_crc(&data, pos, &header)?;
+        }
+        let mut batch = BatchRecords::open(&data, pos, header, compression::MAX_DECOMPRESSED_SIZE)?;
+        // Never trust the count for an allocation: bound it by what the bytes can hold.
+        let mut records = Vec::with_capacity(batch.left.min(batch.section.len() / MIN_RECORD_LEN));
+        while let Some(r) = batch.next_record()? {
+            records.push(r);
+        }
+        let h = &batch.header;
+        batches.push(DecodedBatch {
+            base_offset: h.base_offset,
+            partition_leader_epoch: h.partition_leader_epoch,
+            last_offset_delta: h.last_offset_delta,
+            base_timestamp: h.base_timestamp,
+            max_timestamp: h.max_timestamp,
+            producer_id: h.producer_id,
+            producer_epoch: h.producer_epoch,
+            base_sequence: h.base_sequence,
+            compression: batch.compression,
+            timestamp_type: h.timestamp_type(),
+            is_transactional: h.is_transactional(),
+            is_control: h.is_control(),
+            records,
+        });
+        pos += header.total_size();
     }
     Ok(batches)
 }
 
-fn decode_batch(
-    data: &Bytes,
-    start: usize,
-    end: usize,
-    h: &BatchHeader,
-    check_crcs: bool,
-) -> Result<DecodedBatch> {
-    let base = h.base_offset;
-    if check_crcs {
-        let computed = crc32c::crc32c(&data[start + ATTRIBUTES_AT..end]);
-        if computed != h.crc {
-            return Err(corrupt(format!(
-                "record batch at offset {base} failed its CRC check (stored {:#010x}, computed {computed:#010x})",
-                h.crc
-            )));
-        }
-    }
-    let compression = Compression::from_attributes(h.attributes)?;
-    let timestamp_type = if h.attributes & TIMESTAMP_TYPE_BIT != 0 {
-        TimestampType::LogAppendTime
-    } else {
-        TimestampType::CreateTime
-    };
-    let count = usize::try_from(h.record_count).map_err(|_| {
-        corrupt(format!(
-            "record batch at offset {base} has negative record count {}",
-            h.record_count
-        ))
-    })?;
-    let section = data.slice(start + BATCH_HEADER_LEN..end);
-    let section = match compression {
-        Compression::None => section,
-        codec => Bytes::from(compression::decompress(codec, &section)?),
-    };
-
-    let mut reader = Reader {
-        data: &section,
-        pos: 0,
-        end: section.len(),
-    };
-    // Never trust the count for an allocation: bound it by what the bytes can hold.
-    let mut records = Vec::with_capacity(count.min(section.len() / MIN_RECORD_LEN));
-    for _ in 0..count {
-        let record = decode_record(&mut reader, h, timestamp_type)
-            .map_err(|e| corrupt(format!("record batch at offset {base}: {e}")))?;
-        records.push(record);
-    }
-    if reader.remaining() != 0 {
+/// Checks the CRC of the batch at `data[start..]`, whose header is `h`.
+pub(crate) fn check_crc(data: &[u8], start: usize, h: &BatchHeader) -> Result<()> {
+    let computed = crc32c::crc32c(&data[start + ATTRIBUTES_AT..start + h.total_size()]);
+    if computed != h.crc {
         return Err(corrupt(format!(
-            "record batch at offset {base} declares {count} records but {} bytes follow them",
-            reader.remaining()
+            "record batch at offset {} failed its CRC check (stored {:#010x}, computed {computed:#010x})",
+            h.base_offset, h.crc
         )));
     }
-    Ok(DecodedBatch {
-        base_offset: base,
-        partition_leader_epoch: h.partition_leader_epoch,
-        last_offset_delta: h.last_offset_delta,
-        base_timestamp: h.base_timestamp,
-        max_timestamp: h.max_timestamp,
-        producer_id: h.producer_id,
-        producer_epoch: h.producer_epoch,
-        base_sequence: h.base_sequence,
-        compression,
-        timestamp_type,
-        is_transactional: h.attributes & TRANSACTIONAL_BIT != 0,
-        is_control: h.attributes & CONTROL_BIT != 0,
-        records,
-    })
+    Ok(())
+}
+
+/// The records of one batch, decoded one at a time from its (decompressed) records section:
+/// a reader holds one record's worth of decoded data beyond the section, whatever the count.
+#[derive(Debug)]
+pub(crate) struct BatchRecords {
+    header: BatchHeader,
+    compression: Compression,
+    section: Bytes,
+    pos: usize,
+    /// Records the header declares that are not read yet.
+    left: usize,
+    /// Bytes decompressed for the section (0 when it is a slice of the fetched data).
+    decompressed: usize,
+    /// Most bytes the section may decompress to, and one record's headers take decoded.
+    limit: usize,
+}
+
+impl BatchRecords {
+    /// Opens the batch at `data[start..]`, whose header is `h` (CRC already checked, if at
+    /// all), decompressing its records section into at most `limit` bytes.
+    ///
+    /// Errors: [`Error::BatchTooLarge`] (with an empty partition, for the caller to fill in)
+    /// when the section decompresses to more than `limit`; [`Error::CorruptRecord`] or
+    /// [`Error::Compression`] for a malformed batch.
+    pub(crate) fn open(
+        data: &Bytes,
+        start: usize,
+        h: BatchHeader,
+        limit: usize,
+    ) -> Result<BatchRecords> {
+        let base = h.base_offset;
+        let compression = Compression::from_attributes(h.attributes)?;
+        let left = usize::try_from(h.record_count).map_err(|_| {
+            corrupt(format!(
+                "record batch at offset {base} has negative record count {}",
+                h.record_count
+            ))
+        })?;
+        let section = data.slice(start + BATCH_HEADER_LEN..start + h.total_size());
+        let (section, decompressed) = match compression {
+            Compression::None => (section, 0),
+            codec => match compression::decompress(codec, &section, limit)? {
+                Some(v) => {
+                    let n = v.len();
+                    (Bytes::from(v), n)
+                }
+                None => return Err(too_large(&h, codec, limit)),
+            },
+        };
+        Ok(BatchRecords {
+            header: h,
+            compression,
+            section,
+            pos: 0,
+            left,
+            decompressed,
+            limit,
+        })
+    }
+
+    pub(crate) fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    /// Bytes allocated for the decompressed records section; 0 for an uncompressed batch,
+    /// whose records are slices of the fetched data.
+    pub(crate) fn decompressed_len(&self) -> usize {
+        self.decompressed
+    }
+
+    /// The next record, `Ok(None)` after the last one the header declares.
+    ///
+    /// Errors: [`Error::CorruptRecord`] for a malformed record, or bytes left after the last;
+    /// [`Error::BatchTooLarge`] (partition empty) for a record with more headers than the
+    /// limit holds decoded.
+    pub(crate) fn next_record(&mut self) -> Result<Option<DecodedRecord>> {
+        let base = self.header.base_offset;
+        let mut reader = Reader {
+            data: &self.section,
+            pos: self.pos,
+            end: self.section.len(),
+        };
+        if self.left == 0 {
+            if reader.remaining() != 0 {
+                return Err(corrupt(format!(
+                    "record batch at offset {base} declares {} records but {} bytes follow them",
+                    self.header.record_count,
+                    reader.remaining()
+                )));
+            }
+            return Ok(None);
+        }
+        let record = decode_record(&mut reader, &self.header, self.limit).map_err(|e| match e {
+            RecordError::Corrupt(e) => corrupt(format!("record batch at offset {base}: {e}")),
+            RecordError::TooManyHeaders => too_large(&self.header, self.compression, self.limit),
+        })?;
+        self.pos = reader.pos;
+        self.left -= 1;
+        Ok(Some(record))
+    }
+}
+
+fn too_large(h: &BatchHeader, codec: Compression, limit: usize) -> Error {
+    Error::BatchTooLarge {
+        partition: String::new(),
+        offset: h.base_offset,
+        next_offset: h.next_offset(),
+        codec: codec.name(),
+        limit,
+    }
 }
 
 /// A bounds-checked cursor over `data[..end]` that slices values out without copying.
@@ -561,8 +664,20 @@ struct Reader<'a> {
     end: usize,
 }
 
-/// Record-level failures; `decode_batch` adds the batch context.
+/// Record-level failures; `BatchRecords::next_record` adds the batch context.
 type RecordResult<T> = std::result::Result<T, String>;
+
+enum RecordError {
+    Corrupt(String),
+    /// Headers that take more than the batch's limit decoded (`Header`s and their keys).
+    TooManyHeaders,
+}
+
+impl From<String> for RecordError {
+    fn from(e: String) -> Self {
+        RecordError::Corrupt(e)
+    }
+}
 
 impl Reader<'_> {
     fn remaining(&self) -> usize {
@@ -628,15 +743,16 @@ impl Reader<'_> {
 fn decode_record(
     batch: &mut Reader<'_>,
     h: &BatchHeader,
-    timestamp_type: TimestampType,
-) -> RecordResult<DecodedRecord> {
+    header_limit: usize,
+) -> std::result::Result<DecodedRecord, RecordError> {
     let len = batch.varint()?;
     let len = usize::try_from(len).map_err(|_| format!("negative record length {len}"))?;
     if len > batch.remaining() {
         return Err(format!(
             "record length {len} exceeds the {} bytes left",
             batch.remaining()
-        ));
+        )
+        .into());
     }
     let mut r = Reader {
         data: batch.data,
@@ -653,11 +769,22 @@ fn decode_record(
     let header_count = r.varint()?;
     let header_count = usize::try_from(header_count)
         .map_err(|_| format!("negative header count {header_count}"))?;
+    // Each header takes far more decoded than its two bytes on the wire: bound what the
+    // headers of one record take in memory, counted before the vector is sized.
+    const HEADER_SIZE: usize = std::mem::size_of::<Header>();
+    if header_count > header_limit / HEADER_SIZE {
+        return Err(RecordError::TooManyHeaders);
+    }
+    let mut decoded = header_count * HEADER_SIZE;
     let mut headers = Vec::with_capacity(header_count.min(r.remaining() / MIN_HEADER_LEN));
     for _ in 0..header_count {
         let key_len = r.varint()?;
         let key_len = usize::try_from(key_len)
             .map_err(|_| format!("header key length {key_len} (header keys cannot be null)"))?;
+        decoded += key_len;
+        if decoded > header_limit {
+            return Err(RecordError::TooManyHeaders);
+        }
         let key = r.bytes(key_len, "header key")?;
         let key = std::str::from_utf8(&key)
             .map_err(|_| "header key is not valid UTF-8".to_string())?
@@ -666,12 +793,9 @@ fn decode_record(
         headers.push(Header { key, value });
     }
     if r.remaining() != 0 {
-        return Err(format!(
-            "record of length {len} has {} unread bytes",
-            r.remaining()
-        ));
+        return Err(format!("record of length {len} has {} unread bytes", r.remaining()).into());
     }
-    let timestamp = match timestamp_type {
+    let timestamp = match h.timestamp_type() {
         TimestampType::LogAppendTime => h.max_timestamp,
         TimestampType::CreateTime => h.base_timestamp.wrapping_add(timestamp_delta),
     };

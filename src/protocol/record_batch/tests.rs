@@ -399,7 +399,9 @@ fn kp_decode(mut bytes: Bytes) -> Vec<kp::Record> {
         let set = kp::RecordBatchDecoder::decode_with_custom_compression(
             &mut bytes,
             Some(|section: &mut Bytes, c| {
-                Ok(Bytes::from(compression::decompress(our_codec(c), section)?))
+                let limit = compression::MAX_DECOMPRESSED_SIZE;
+                let out = compression::decompress(our_codec(c), section, limit)?;
+                Ok(Bytes::from(out.expect("our batches fit the limit")))
             }),
         )
         .expect("kafka-protocol decodes our batch");

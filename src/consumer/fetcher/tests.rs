@@ -1,0 +1,268 @@
+//! Fetcher tests: collect over buffered fetches, decode steps within the budget.
+
+use bytes::Bytes;
+
+use super::*;
+
+fn fetcher() -> Fetcher {
+    let cfg = ConsumerConfig::builder()
+        .bootstrap_servers("127.0.0.1:1")
+        .build()
+        .expect("config");
+    Fetcher::new(
+        Arc::new(NetworkClient::new(&cfg.common)),
+        FetchConfig::from_config(&cfg),
+    )
+}
+
+/// `n` records of `tp` from offset `from`, as a decoded step would buffer them.
+fn completed(tp: &TopicPartition, from: i64, n: i64) -> CompletedFetch {
+    let topic: Arc<str> = Arc::from(tp.topic.as_str());
+    let mut f = CompletedFetch::new(tp.clone(), from, from + n);
+    f.apply(
+        None,
+        from + n,
+        Step {
+            records: (from..from + n)
+                .map(|offset| ConsumerRecord {
+                    topic: topic.clone(),
+                    partition: tp.partition,
+                    offset,
+                    timestamp: 0,
+                    timestamp_type: Default::default(),
+                    key: None,
+                    value: Some(Bytes::from(offset.to_string())),
+                    headers: Vec::new(),
+                    leader_epoch: None,
+                })
+                .collect(),
+            cost: 0,
+            error: None,
+        },
+    );
+    f
+}
+
+/// Every partition of `tps` assigned at position 0.
+fn assigned(tps: &[TopicPartition]) -> SubscriptionState {
+    let mut subs = SubscriptionState::new(crate::config::AutoOffsetReset::Earliest);
+    subs.assign_manual(tps.iter().cloned(), PositionSource::Earliest)
+        .expect("assign");
+    for tp in tps {
+        subs.seek(tp, 0).expect("seek");
+    }
+    subs
+}
+
+/// Runs `collect` on a thread of its own: a spinning `collect` never yields, so only the
+/// test thread's timeout can tell it apart from a slow one.
+fn collect_within(
+    mut f: Fetcher,
+    mut subs: SubscriptionState,
+    limit: Duration,
+) -> (Fetcher, SubscriptionState, Result<Vec<ConsumerRecord>>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = f.collect(&mut subs);
+        let _ = tx.send((f, subs, r));
+    });
+    rx.recv_timeout(limit)
+        .expect("collect did not return (spinning over paused partitions)")
+}
+
+#[tokio::test]
+async fn collect_visits_paused_partitions_once() {
+    let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new("t", p)).collect();
+    let mut f = fetcher();
+    let mut subs = assigned(&tps);
+    for tp in &tps {
+        f.buffered.push_back(completed(tp, 0, 5));
+    }
+    subs.state_mut(&tps[0]).expect("state").paused = true;
+    subs.state_mut(&tps[1]).expect("state").paused = true;
+    let (f, subs, r) = collect_within(f, subs, Duration::from_secs(5));
+    let got: Vec<(i32, i64)> = r
+        .expect("collect")
+        .iter()
+        .map(|r| (r.partition, r.offset))
+        .collect();
+    assert_eq!(got, (0..5).map(|o| (2, o)).collect::<Vec<_>>());
+    // Only paused partitions left: returns at once with nothing.
+    let (mut f, mut subs, r) = collect_within(f, subs, Duration::from_secs(5));
+    assert!(r.expect("collect").is_empty());
+    // The paused partitions kept their records for after resume.
+    subs.state_mut(&tps[0]).expect("state").paused = false;
+    let again = f.collect(&mut subs).expect("collect");
+    assert!(
+        again.iter().all(|r| r.partition == 0) && again.len() == 5,
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn partition_error_after_records_were_taken_comes_on_the_next_call() {
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
+    let mut f = fetcher();
+    let mut subs = assigned(&tps);
+    f.buffered.push_back(completed(&tps[0], 0, 5));
+    let mut bad = completed(&tps[1], 0, 0);
+    bad.error = Some(Error::Protocol("corrupt batch".into()));
+    f.buffered.push_back(bad);
+    let first = f
+        .collect(&mut subs)
+        .expect("records taken before the error come back");
+    assert_eq!(first.len(), 5);
+    assert_eq!(subs.state(&tps[0]).expect("state").position, Some(5));
+    let err = f.collect(&mut subs).expect_err("then the error");
+    assert!(matches!(err, Error::Protocol(_)), "{err}");
+    assert!(f.collect(&mut subs).expect("once").is_empty());
+}
+
+const MIB: usize = 1 << 20;
+
+/// A fetcher whose budget is small enough for tests: batches of up to 4 MiB, steps of 64 KiB.
+fn small_budget_fetcher() -> Fetcher {
+    let mut f = fetcher();
+    f.cfg.limits = DecodeLimits {
+        batch_bytes: 4 * MIB,
+        step_bytes: 64 * 1024,
+    };
+    f
+}
+
+/// A gzip batch of `n` records of 1000 bytes (1 MiB decompressed per 1000 records), values
+/// "partition/offset" padded.
+fn big_batch(partition: i32, n: i64) -> Bytes {
+    use crate::protocol::compression::Compression;
+    use crate::protocol::record_batch::RecordBatchBuilder;
+    let mut b = RecordBatchBuilder::new(Compression::Gzip, None, 0);
+    for o in 0..n {
+        b.append(
+            0,
+            None,
+            Some(format!("{partition}/{o:>995}").as_bytes()),
+            &[],
+        );
+    }
+    b.build(-1, -1, -1, false).expect("batch")
+}
+
+/// Buffers `data` for `tp` as a fetch response not decoded yet.
+fn buffer_undecoded(f: &mut Fetcher, tp: &TopicPartition, data: Bytes) {
+    let mut c = CompletedFetch::new(tp.clone(), 0, i64::MAX);
+    c.decoder = Some(Box::new(PartitionDecoder::new(
+        Arc::from(tp.topic.as_str()),
+        tp.partition,
+        data,
+        0,
+        true,
+        false,
+        Vec::new(),
+    )));
+    c.id = f.next_id;
+    f.next_id += 1;
+    f.buffered.push_back(c);
+}
+
+/// Polls the fetcher as `KafkaConsumer::poll` does (decode reports, collect, decode ahead)
+/// until `want` records came, checking the budget at every turn. Returns the records.
+async fn poll_all(
+    f: &mut Fetcher,
+    subs: &mut SubscriptionState,
+    want: usize,
+) -> Vec<ConsumerRecord> {
+    let budget = f.cfg.limits.budget();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while out.len() < want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stuck at {} records",
+            out.len()
+        );
+        f.drain_responses(subs);
+        assert!(
+            f.decoded_bytes() <= budget,
+            "{} > {budget}",
+            f.decoded_bytes()
+        );
+        out.extend(f.collect(subs).expect("collect"));
+        f.start_decoding(subs);
+        assert!(
+            f.decoded_bytes() <= budget,
+            "{} > {budget}",
+            f.decoded_bytes()
+        );
+        f.wait(
+            subs,
+            tokio::time::Instant::now() + Duration::from_millis(50),
+        )
+        .await;
+    }
+    out
+}
+
+/// 8 partitions of 3 MiB decompressed each, three times the budget: every record comes out,
+/// in order per partition, while what is decoded and not taken stays within the budget.
+#[tokio::test]
+async fn decoding_stays_within_the_budget() {
+    let tps: Vec<TopicPartition> = (0..8).map(|p| TopicPartition::new("t", p)).collect();
+    let mut f = small_budget_fetcher();
+    assert!(f.cfg.limits.budget() < 24 * MIB);
+    let mut subs = assigned(&tps);
+    for tp in &tps {
+        buffer_undecoded(&mut f, tp, big_batch(tp.partition, 3000));
+    }
+    let records = poll_all(&mut f, &mut subs, 8 * 3000).await;
+    let mut next = [0i64; 8];
+    for r in &records {
+        let p = r.partition as usize;
+        assert_eq!(r.offset, next[p]);
+        assert_eq!(text(r), format!("{p}/{:>995}", next[p]));
+        next[p] += 1;
+    }
+    assert_eq!(next, [3000; 8]);
+    for tp in &tps {
+        assert_eq!(subs.state(tp).expect("state").position, Some(3000));
+    }
+    assert_eq!(f.decoded_bytes(), 0);
+}
+
+/// A paused partition holding decoded records gives them up when another needs the budget, and
+/// is read from its position once resumed (fetched again: here, buffered again).
+#[tokio::test]
+async fn paused_partitions_give_up_decoded_records_to_others() {
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
+    let mut f = small_budget_fetcher();
+    let mut subs = assigned(&tps);
+    buffer_undecoded(&mut f, &tps[0], big_batch(0, 3000));
+    // Partition 0 decodes and hands out its first records, then is paused with more decoded.
+    let first = poll_all(&mut f, &mut subs, 1).await;
+    assert!(first.iter().all(|r| r.partition == 0));
+    subs.state_mut(&tps[0]).expect("state").paused = true;
+    while f.decoding > 0 {
+        f.wait(&subs, tokio::time::Instant::now() + Duration::from_secs(5))
+            .await;
+    }
+    assert!(f.buffered[0].held() > 0, "partition 0 holds decoded data");
+    // Fill the budget with partition 0's data so partition 1 cannot start.
+    f.buffered[0].decoder_held = f.cfg.limits.budget();
+    buffer_undecoded(&mut f, &tps[1], big_batch(1, 10));
+    let second = poll_all(&mut f, &mut subs, 10).await;
+    assert_eq!(second.len(), 10);
+    assert!(second.iter().all(|r| r.partition == 1));
+    assert!(
+        f.buffered.iter().all(|b| b.tp != tps[0]),
+        "partition 0's fetch was given up"
+    );
+    let position = subs
+        .state(&tps[0])
+        .expect("state")
+        .position
+        .expect("position");
+    assert_eq!(position, first.len() as i64);
+}
+
+fn text(r: &ConsumerRecord) -> String {
+    String::from_utf8(r.value.clone().expect("value").to_vec()).expect("utf-8")
+}

@@ -393,6 +393,9 @@ def versions():
     ]
 
 
+KEPT_SECTION = "## Producer memory against a slow broker"
+
+
 def write_report(path, args, clients, brokers, results, command, elapsed):
     L = []
     w = L.append
@@ -474,8 +477,16 @@ def write_report(path, args, clients, brokers, results, command, elapsed):
                     w("| %d/s | %s | %s | %s | %s | %s | %.2f | %.0f |" % (
                         rate, c, f["p50_ms"], f["p99_ms"], f["p999_ms"], f["max_ms"], r.cpu, r.rss_mb))
             w("")
+    # Sections written by other tools (scripts/bench-memory) follow the generated tables: keep them.
+    kept = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+        at = old.find(KEPT_SECTION)
+        if at >= 0:
+            kept = "\n" + old[at:]
     with open(path, "w") as f:
-        f.write("\n".join(L) + "\n")
+        f.write("\n".join(L) + "\n" + kept)
 
 
 def main():

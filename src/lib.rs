@@ -21,7 +21,7 @@ pub(crate) mod user_code;
 pub use admin::AdminClient;
 pub use config::{AdminConfig, ConsumerConfig, ProducerConfig};
 pub use consumer::{ConsumerRecord, ConsumerRecords, KafkaConsumer, RebalanceListener};
-pub use error::{ConfigError, Error, ErrorCode, Result};
+pub use error::{ConfigError, Error, ErrorCode, Result, TlsFailure};
 pub use producer::{KafkaProducer, ProducerRecord, RecordMetadata};
 pub use protocol::compression::Compression;
 

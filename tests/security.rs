@@ -1,0 +1,327 @@
+//! TLS and SASL against Apache Kafka: one broker with a listener per setup
+//! (tests/common/secure_broker.rs), certificates made at test time.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::secure_broker::{ALICE_PASSWORD, P12_PASSWORD, SecureBroker};
+use ferrokafka::admin::NewTopic;
+use ferrokafka::consumer::TopicPartition;
+use ferrokafka::{
+    AdminClient, AdminConfig, ConsumerConfig, Error, KafkaConsumer, KafkaProducer, ProducerConfig,
+    ProducerRecord, TlsFailure,
+};
+
+const SCRAM: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
+const PLAIN: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
+
+fn jaas(module: &str, password: &str) -> String {
+    format!("{module} required username=\"alice\" password=\"{password}\";")
+}
+
+/// Properties to reach `listener` with the test CA trusted, plus `extra` (later wins).
+fn props(b: &SecureBroker, listener: &str, extra: &[(&str, String)]) -> Vec<(String, String)> {
+    let protocol = match listener {
+        "MTLS" | "WRONGHOST" => "SSL",
+        other => other,
+    };
+    let mut p = vec![
+        ("bootstrap.servers".to_owned(), b.bootstrap(listener)),
+        ("security.protocol".to_owned(), protocol.to_owned()),
+        ("request.timeout.ms".to_owned(), "10000".to_owned()),
+        (
+            "socket.connection.setup.timeout.ms".to_owned(),
+            "5000".to_owned(),
+        ),
+    ];
+    if protocol.ends_with("SSL") {
+        p.push(("ssl.truststore.location".into(), b.file("ca.pem")));
+    }
+    p.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    p
+}
+
+fn admin(p: &[(String, String)]) -> AdminClient {
+    AdminClient::new(AdminConfig::from_properties(p.to_vec()).expect("admin config"))
+}
+
+/// Creates a topic through `p`'s listener, then produces `n` records and reads them back,
+/// checking every value.
+async fn round_trip(p: &[(String, String)], topic: &str, n: usize) {
+    let r = admin(p)
+        .create_topics([NewTopic::new(topic, 2, 1)])
+        .await
+        .expect("create_topics");
+    r[topic].as_ref().expect("topic created");
+    let mut pc = p.to_vec();
+    pc.push(("linger.ms".into(), "5".into()));
+    let producer =
+        KafkaProducer::new(ProducerConfig::from_properties(pc).expect("producer config"))
+            .expect("producer");
+    let mut acks = Vec::with_capacity(n);
+    for i in 0..n {
+        let rec = ProducerRecord::new(topic, format!("v{i}")).partition(i as i32 % 2);
+        acks.push(producer.enqueue(rec).await.expect("enqueue"));
+    }
+    for a in acks {
+        a.await.expect("delivery");
+    }
+    producer.close(Duration::from_secs(10)).await;
+    let mut cc = p.to_vec();
+    cc.push(("auto.offset.reset".into(), "earliest".into()));
+    let mut consumer =
+        KafkaConsumer::new(ConsumerConfig::from_properties(cc).expect("consumer config"))
+            .expect("consumer");
+    consumer
+        .assign([TopicPartition::new(topic, 0), TopicPartition::new(topic, 1)])
+        .expect("assign");
+    let mut seen = vec![false; n];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut count = 0;
+    while count < n && Instant::now() < deadline {
+        for rec in consumer
+            .poll(Duration::from_millis(500))
+            .await
+            .expect("poll")
+        {
+            let v = String::from_utf8(rec.value.expect("value").to_vec()).expect("utf8");
+            let i: usize = v[1..].parse().expect("index");
+            assert!(!seen[i], "record {i} read twice");
+            seen[i] = true;
+            count += 1;
+        }
+    }
+    assert_eq!(count, n, "records read back over {topic}");
+}
+
+/// A metadata request through `p`, which must fail: the error and how long it took.
+async fn failure(p: &[(String, String)]) -> (Error, Duration) {
+    let started = Instant::now();
+    let e = admin(p)
+        .list_topics()
+        .await
+        .expect_err("a connection that must fail succeeded");
+    (e, started.elapsed())
+}
+
+/// The error at the bottom of a `NoBrokerReachable`.
+fn root(e: Error) -> Error {
+    match e {
+        Error::NoBrokerReachable { last, .. } => root(*last),
+        other => other,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssl_produce_and_consume_10k() {
+    let b = SecureBroker::shared();
+    round_trip(&props(b, "SSL", &[]), "ssl-10k", 10_000).await;
+}
+
+/// Asserts `e` is a TLS failure of `kind` naming `listener`'s address.
+fn assert_tls(b: &SecureBroker, e: Error, kind: TlsFailure, listener: &str) {
+    match root(e) {
+        Error::Tls {
+            addr,
+            kind: k,
+            reason,
+        } => {
+            assert_eq!(k, kind, "{reason}");
+            assert_eq!(addr, b.bootstrap(listener));
+        }
+        other => panic!("expected a TLS failure ({kind:?}), got: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssl_host_name_check_on_and_off() {
+    let b = SecureBroker::shared();
+    // WRONGHOST's certificate, by the trusted CA, names only wrong.example.
+    let (e, took) = failure(&props(b, "WRONGHOST", &[])).await;
+    assert!(e.to_string().contains(&b.bootstrap("WRONGHOST")), "{e}");
+    assert_tls(b, e, TlsFailure::HostnameMismatch, "WRONGHOST");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let off = props(
+        b,
+        "WRONGHOST",
+        &[("ssl.endpoint.identification.algorithm", String::new())],
+    );
+    round_trip(&off, "ssl-no-name-check", 100).await;
+    // The check on, with a certificate that names the host: works (the 10k test covers it too).
+    round_trip(&props(b, "SSL", &[]), "ssl-name-check", 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssl_wrong_ca_fails_clearly() {
+    let b = SecureBroker::shared();
+    let p = props(
+        b,
+        "SSL",
+        &[("ssl.truststore.location", b.file("other-ca.pem"))],
+    );
+    let (e, took) = failure(&p).await;
+    eprintln!("wrong CA: failed after {took:?}: {e}");
+    assert_tls(b, e, TlsFailure::UntrustedCertificate, "SSL");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_without_client_certificate_fails_clearly() {
+    let b = SecureBroker::shared();
+    let (e, took) = failure(&props(b, "MTLS", &[])).await;
+    eprintln!("mTLS without a client certificate: failed after {took:?}: {e}");
+    assert_tls(b, e, TlsFailure::ClientCertificateRejected, "MTLS");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_with_pem_and_pkcs12_key_stores() {
+    let b = SecureBroker::shared();
+    let file = props(
+        b,
+        "MTLS",
+        &[("ssl.keystore.location", b.file("client.pem"))],
+    );
+    round_trip(&file, "mtls-pem-file", 100).await;
+    let read = |n: &str| std::fs::read_to_string(b.file(n)).expect("read PEM");
+    let inline = props(
+        b,
+        "MTLS",
+        &[
+            ("ssl.keystore.certificate.chain", read("client-cert.pem")),
+            ("ssl.keystore.key", read("client-key.pem")),
+            ("ssl.truststore.location", String::new()),
+            ("ssl.truststore.certificates", read("ca.pem")),
+        ],
+    );
+    round_trip(&inline, "mtls-pem-inline", 100).await;
+    let p12 = props(
+        b,
+        "MTLS",
+        &[
+            ("ssl.keystore.location", b.file("client.p12")),
+            ("ssl.keystore.type", "PKCS12".into()),
+            ("ssl.keystore.password", P12_PASSWORD.into()),
+        ],
+    );
+    round_trip(&p12, "mtls-pkcs12", 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_plaintext_plain() {
+    let b = SecureBroker::shared();
+    let p = props(
+        b,
+        "SASL_PLAINTEXT",
+        &[
+            ("sasl.mechanism", "PLAIN".into()),
+            ("sasl.jaas.config", jaas(PLAIN, ALICE_PASSWORD)),
+        ],
+    );
+    round_trip(&p, "sasl-plain", 1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_ssl_scram_sha_256_and_512() {
+    let b = SecureBroker::shared();
+    for m in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let p = props(
+            b,
+            "SASL_SSL",
+            &[
+                ("sasl.mechanism", m.into()),
+                ("sasl.jaas.config", jaas(SCRAM, ALICE_PASSWORD)),
+            ],
+        );
+        round_trip(&p, &format!("sasl-ssl-{}", m.to_lowercase()), 1000).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_fails_within_request_timeout() {
+    let b = SecureBroker::shared();
+    for (listener, m, module) in [
+        ("SASL_SSL", "SCRAM-SHA-512", SCRAM),
+        ("SASL_SSL", "SCRAM-SHA-256", SCRAM),
+        ("SASL_PLAINTEXT", "PLAIN", PLAIN),
+    ] {
+        let p = props(
+            b,
+            listener,
+            &[
+                ("sasl.mechanism", m.into()),
+                ("sasl.jaas.config", jaas(module, "not-the-password")),
+            ],
+        );
+        let (e, took) = failure(&p).await;
+        eprintln!("{m} wrong password: failed after {took:?}: {e}");
+        assert!(!e.is_retriable(), "{e}");
+        assert!(!e.to_string().contains("not-the-password"), "{e}");
+        match root(e) {
+            Error::AuthenticationFailed {
+                addr,
+                mechanism,
+                message,
+            } => {
+                assert_eq!(addr, b.bootstrap(listener));
+                assert_eq!(mechanism, m);
+                assert!(message.contains("Authentication failed"), "{message}");
+            }
+            other => panic!("expected AuthenticationFailed, got: {other}"),
+        }
+        // request.timeout.ms is 10 s in these settings.
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_mechanism_names_the_enabled_ones() {
+    let b = SecureBroker::shared();
+    let p = props(
+        b,
+        "SASL_PLAINTEXT",
+        &[
+            ("sasl.mechanism", "SCRAM-SHA-256".into()),
+            ("sasl.jaas.config", jaas(SCRAM, ALICE_PASSWORD)),
+        ],
+    );
+    let (e, _) = failure(&p).await;
+    assert!(!e.is_retriable(), "{e}");
+    match root(e) {
+        Error::UnsupportedSaslMechanism {
+            addr,
+            mechanism,
+            enabled,
+        } => {
+            assert_eq!(addr, b.bootstrap("SASL_PLAINTEXT"));
+            assert_eq!(mechanism, "SCRAM-SHA-256");
+            assert_eq!(enabled, ["PLAIN"]);
+        }
+        other => panic!("expected UnsupportedSaslMechanism, got: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_client_on_tls_port_fails_clearly() {
+    let b = SecureBroker::shared();
+    let mut p = props(b, "SSL", &[]);
+    p.retain(|(k, _)| !k.starts_with("ssl.") && k != "security.protocol");
+    let (e, took) = failure(&p).await;
+    eprintln!("plaintext client on a TLS port: failed after {took:?}: {e}");
+    assert!(!e.is_retriable(), "{e}");
+    assert_tls(b, e, TlsFailure::TlsListener, "SSL");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_client_on_plaintext_port_fails_clearly() {
+    let b = SecureBroker::shared();
+    let mut p = props(b, "SSL", &[]);
+    p[0].1 = b.bootstrap("PLAINTEXT");
+    let (e, took) = failure(&p).await;
+    eprintln!("TLS client on a plaintext port: failed after {took:?}: {e}");
+    assert!(!e.is_retriable(), "{e}");
+    assert_tls(b, e, TlsFailure::NotTlsListener, "PLAINTEXT");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}

@@ -425,6 +425,19 @@ impl Error {
         }
     }
 
+    /// Whether this is a TLS or SASL failure (bad certificate, wrong password, ...), also at
+    /// the bottom of a [`Error::NoBrokerReachable`]: retrying with the same settings cannot
+    /// help, so callers waiting for metadata give up at once (as Java's clients do).
+    pub(crate) fn is_security_failure(&self) -> bool {
+        match self {
+            Error::Tls { .. }
+            | Error::AuthenticationFailed { .. }
+            | Error::UnsupportedSaslMechanism { .. } => true,
+            Error::NoBrokerReachable { last, .. } => last.is_security_failure(),
+            _ => false,
+        }
+    }
+
     /// The broker error code, when the error came from a broker.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {

@@ -23,7 +23,7 @@ fn jaas(module: &str, password: &str) -> String {
 /// Properties to reach `listener` with the test CA trusted, plus `extra` (later wins).
 fn props(b: &SecureBroker, listener: &str, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let protocol = match listener {
-        "MTLS" | "WRONGHOST" => "SSL",
+        "MTLS" | "WRONGHOST" | "EXPIRED" => "SSL",
         other => other,
     };
     let mut p = vec![
@@ -42,8 +42,16 @@ fn props(b: &SecureBroker, listener: &str, extra: &[(&str, String)]) -> Vec<(Str
     p
 }
 
+/// `p` without producer-only keys, for admin clients and consumers.
+fn shared_keys(p: &[(String, String)]) -> Vec<(String, String)> {
+    p.iter()
+        .filter(|(k, _)| k != "compression.type")
+        .cloned()
+        .collect()
+}
+
 fn admin(p: &[(String, String)]) -> AdminClient {
-    AdminClient::new(AdminConfig::from_properties(p.to_vec()).expect("admin config"))
+    AdminClient::new(AdminConfig::from_properties(shared_keys(p)).expect("admin config"))
 }
 
 /// Creates a topic through `p`'s listener, then produces `n` records and reads them back,
@@ -68,7 +76,7 @@ async fn round_trip(p: &[(String, String)], topic: &str, n: usize) {
         a.await.expect("delivery");
     }
     producer.close(Duration::from_secs(10)).await;
-    let mut cc = p.to_vec();
+    let mut cc = shared_keys(p);
     cc.push(("auto.offset.reset".into(), "earliest".into()));
     let mut consumer =
         KafkaConsumer::new(ConsumerConfig::from_properties(cc).expect("consumer config"))
@@ -114,9 +122,12 @@ fn root(e: Error) -> Error {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ssl_produce_and_consume_10k() {
+async fn ssl_produce_and_consume_10k_each_codec() {
     let b = SecureBroker::shared();
-    round_trip(&props(b, "SSL", &[]), "ssl-10k", 10_000).await;
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let p = props(b, "SSL", &[("compression.type", codec.into())]);
+        round_trip(&p, &format!("ssl-10k-{codec}"), 10_000).await;
+    }
 }
 
 /// Asserts `e` is a TLS failure of `kind` naming `listener`'s address.
@@ -163,6 +174,15 @@ async fn ssl_wrong_ca_fails_clearly() {
     let (e, took) = failure(&p).await;
     eprintln!("wrong CA: failed after {took:?}: {e}");
     assert_tls(b, e, TlsFailure::UntrustedCertificate, "SSL");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssl_expired_broker_certificate_fails_clearly() {
+    let b = SecureBroker::shared();
+    let (e, took) = failure(&props(b, "EXPIRED", &[])).await;
+    eprintln!("expired broker certificate: failed after {took:?}: {e}");
+    assert_tls(b, e, TlsFailure::ExpiredCertificate, "EXPIRED");
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
 
@@ -324,4 +344,118 @@ async fn tls_client_on_plaintext_port_fails_clearly() {
     assert!(!e.is_retriable(), "{e}");
     assert_tls(b, e, TlsFailure::NotTlsListener, "PLAINTEXT");
     assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+/// Producers and consumers stop at a wrong password too, with the broker's message, instead of
+/// retrying until max.block.ms / the poll timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_stops_producer_and_consumer() {
+    let b = SecureBroker::shared();
+    let p = props(
+        b,
+        "SASL_SSL",
+        &[
+            ("sasl.mechanism", "SCRAM-SHA-256".into()),
+            ("sasl.jaas.config", jaas(SCRAM, "not-the-password")),
+        ],
+    );
+    let producer = KafkaProducer::new(ProducerConfig::from_properties(p.clone()).expect("config"))
+        .expect("producer");
+    let started = Instant::now();
+    let e = producer
+        .send(ProducerRecord::new("wrong-password", "v"))
+        .await
+        .expect_err("send with a wrong password succeeded");
+    let took = started.elapsed();
+    eprintln!("producer, wrong password: failed after {took:?}: {e}");
+    assert!(
+        matches!(root(e.clone()), Error::AuthenticationFailed { .. }),
+        "{e}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    producer.close(Duration::from_secs(1)).await;
+
+    let mut c = p.clone();
+    c.push(("group.id".into(), "wrong-password".into()));
+    let mut consumer =
+        KafkaConsumer::new(ConsumerConfig::from_properties(c).expect("config")).expect("consumer");
+    consumer.subscribe(["wrong-password"]).expect("subscribe");
+    let started = Instant::now();
+    let e = consumer
+        .poll(Duration::from_secs(30))
+        .await
+        .expect_err("poll with a wrong password succeeded");
+    let took = started.elapsed();
+    eprintln!("consumer, wrong password: failed after {took:?}: {e}");
+    assert!(
+        matches!(root(e.clone()), Error::AuthenticationFailed { .. }),
+        "{e}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+/// A `MakeWriter` for tracing that keeps everything in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Connecting with SASL logs at every level, yet never the password or the JAAS config, and
+/// no config's Debug output holds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_out_of_logs() {
+    let b = SecureBroker::shared();
+    let logs = Captured::default();
+    let sink = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .init();
+    let wrong = "wrong-Pa55-xyz";
+    for (listener, m, module, password) in [
+        ("SASL_SSL", "SCRAM-SHA-512", SCRAM, ALICE_PASSWORD),
+        ("SASL_SSL", "SCRAM-SHA-512", SCRAM, wrong),
+        ("SASL_PLAINTEXT", "PLAIN", PLAIN, ALICE_PASSWORD),
+        ("SASL_PLAINTEXT", "PLAIN", PLAIN, wrong),
+    ] {
+        let p = props(
+            b,
+            listener,
+            &[
+                ("sasl.mechanism", m.into()),
+                ("sasl.jaas.config", jaas(module, password)),
+            ],
+        );
+        let config = AdminConfig::from_properties(p.clone()).expect("config");
+        let result = admin(&p).list_topics().await;
+        assert_eq!(result.is_ok(), password == ALICE_PASSWORD, "{m} {result:?}");
+        let text = format!("{config:?} {result:?}");
+        assert!(!text.contains(password), "{text}");
+    }
+    let logs =
+        String::from_utf8_lossy(&logs.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    assert!(
+        logs.contains("SASL authentication succeeded"),
+        "nothing logged?"
+    );
+    for secret in [
+        ALICE_PASSWORD,
+        wrong,
+        "ScramLoginModule",
+        "PlainLoginModule",
+    ] {
+        assert!(!logs.contains(secret), "`{secret}` in the logs");
+    }
 }

@@ -2,7 +2,8 @@
 //! generated at test time with rcgen (nothing secret is committed):
 //!
 //! - `PLAINTEXT` (also inter-broker), `SSL`, `MTLS` (SSL with `ssl.client.auth=required`),
-//!   `WRONGHOST` (SSL with a certificate for another host name), `SASL_PLAINTEXT` (PLAIN only)
+//!   `WRONGHOST` (SSL with a certificate for another host name), `EXPIRED` (SSL with a
+//!   certificate that expired in 2001), `SASL_PLAINTEXT` (PLAIN only)
 //!   and `SASL_SSL` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
 //! - Files in the run folder: `ca.pem` (the test CA), `other-ca.pem` (a CA nobody uses),
 //!   `client.pem` / `client-cert.pem` / `client-key.pem` (a client certificate by the test CA)
@@ -24,11 +25,12 @@ pub const ALICE_PASSWORD: &str = "alice-secret";
 pub const P12_PASSWORD: &str = "p12-secret";
 
 /// The listeners, by name.
-pub const LISTENERS: [&str; 6] = [
+pub const LISTENERS: [&str; 7] = [
     "PLAINTEXT",
     "SSL",
     "MTLS",
     "WRONGHOST",
+    "EXPIRED",
     "SASL_PLAINTEXT",
     "SASL_SSL",
 ];
@@ -53,9 +55,17 @@ fn leaf(
     usage: ExtendedKeyUsagePurpose,
     issuer: &Issuer<'_, &KeyPair>,
 ) -> (String, String) {
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-            .expect("leaf params");
+    let params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        .expect("leaf params");
+    leaf_with(params, cn, usage, issuer)
+}
+
+fn leaf_with(
+    mut params: CertificateParams,
+    cn: &str,
+    usage: ExtendedKeyUsagePurpose,
+    issuer: &Issuer<'_, &KeyPair>,
+) -> (String, String) {
     params.distinguished_name.push(DnType::CommonName, cn);
     params.extended_key_usages = vec![usage];
     let key = KeyPair::generate().expect("leaf key");
@@ -91,13 +101,19 @@ impl SecureBroker {
             server.clone(),
             &issuer,
         );
-        let (wrong_cert, wrong_key) = leaf(&["wrong.example"], "wrong", server, &issuer);
+        let (wrong_cert, wrong_key) = leaf(&["wrong.example"], "wrong", server.clone(), &issuer);
+        let mut old = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".into()])
+            .expect("expired params");
+        old.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        old.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        let (old_cert, old_key) = leaf_with(old, "expired", server, &issuer);
         let (client_cert, client_key) =
             leaf(&[], "client", ExtendedKeyUsagePurpose::ClientAuth, &issuer);
         let ca_pem = write(&dir, "ca.pem", ca_cert.pem());
         write(&dir, "other-ca.pem", other_cert.pem());
         let broker_pem = write(&dir, "broker.pem", format!("{broker_key}{broker_cert}"));
         let wrong_pem = write(&dir, "wrong.pem", format!("{wrong_key}{wrong_cert}"));
+        let old_pem = write(&dir, "expired.pem", format!("{old_key}{old_cert}"));
         write(&dir, "client.pem", format!("{client_key}{client_cert}"));
         write(&dir, "client-cert.pem", &client_cert);
         write(&dir, "client-key.pem", &client_key);
@@ -116,7 +132,7 @@ impl SecureBroker {
             .keys()
             .map(|l| {
                 let proto = match *l {
-                    "MTLS" | "WRONGHOST" => "SSL",
+                    "MTLS" | "WRONGHOST" | "EXPIRED" => "SSL",
                     other => other,
                 };
                 format!("{l}:{proto}")
@@ -144,6 +160,8 @@ impl SecureBroker {
             "listener.name.mtls.ssl.client.auth=required".into(),
             "listener.name.wronghost.ssl.keystore.type=PEM".into(),
             format!("listener.name.wronghost.ssl.keystore.location={wrong_pem}"),
+            "listener.name.expired.ssl.keystore.type=PEM".into(),
+            format!("listener.name.expired.ssl.keystore.location={old_pem}"),
             "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512".into(),
             "listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN".into(),
             format!("listener.name.sasl_plaintext.plain.sasl.jaas.config={plain_jaas}"),

@@ -23,7 +23,7 @@ fn jaas(module: &str, password: &str) -> String {
 /// Properties to reach `listener` with the test CA trusted, plus `extra` (later wins).
 fn props(b: &SecureBroker, listener: &str, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let protocol = match listener {
-        "MTLS" | "WRONGHOST" | "EXPIRED" => "SSL",
+        "MTLS" | "WRONGHOST" | "EXPIRED" | "TLS13" => "SSL",
         other => other,
     };
     let mut p = vec![
@@ -161,6 +161,21 @@ async fn ssl_host_name_check_on_and_off() {
     round_trip(&off, "ssl-no-name-check", 100).await;
     // The check on, with a certificate that names the host: works (the 10k test covers it too).
     round_trip(&props(b, "SSL", &[]), "ssl-name-check", 10).await;
+}
+
+/// Either TLS version alone works with a broker that enables both; a TLSv1.3-only listener
+/// refuses a client held to TLSv1.2 by `ssl.protocol`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssl_each_tls_version() {
+    let b = SecureBroker::shared();
+    let v12 = props(b, "SSL", &[("ssl.protocol", "TLSv1.2".into())]);
+    round_trip(&v12, "ssl-tls12", 100).await;
+    let v13 = props(b, "SSL", &[("ssl.enabled.protocols", "TLSv1.3".into())]);
+    round_trip(&v13, "ssl-tls13", 100).await;
+    round_trip(&props(b, "TLS13", &[]), "ssl-tls13-only", 10).await;
+    let (e, took) = failure(&props(b, "TLS13", &[("ssl.protocol", "TLSv1.2".into())])).await;
+    eprintln!("TLSv1.2 client, TLSv1.3 listener: failed after {took:?}: {e}");
+    assert_tls(b, e, TlsFailure::Handshake, "TLS13");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,5 +472,92 @@ async fn secrets_stay_out_of_logs() {
         "PlainLoginModule",
     ] {
         assert!(!logs.contains(secret), "`{secret}` in the logs");
+    }
+}
+
+/// librdkafka reads, over each secured listener with the same credentials, what ferrokafka
+/// wrote there: the broker setup is standard, not tailored to this client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_reads_over_the_same_listeners() {
+    let b = SecureBroker::shared();
+    let ca = b.file("ca.pem");
+    let rd_tls = |extra: &[(&'static str, String)]| {
+        let mut v = vec![
+            ("security.protocol", "SSL".to_owned()),
+            ("ssl.ca.location", ca.clone()),
+        ];
+        v.extend(extra.iter().cloned());
+        v
+    };
+    let rd_sasl = |protocol: &str, mechanism: &str| {
+        let mut v = vec![
+            ("security.protocol", protocol.to_owned()),
+            ("sasl.mechanisms", mechanism.to_owned()),
+            ("sasl.username", "alice".to_owned()),
+            ("sasl.password", ALICE_PASSWORD.to_owned()),
+        ];
+        if protocol == "SASL_SSL" {
+            v.push(("ssl.ca.location", ca.clone()));
+        }
+        v
+    };
+    // (listener, our extra settings, librdkafka's settings)
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
+        ("SSL", vec![], rd_tls(&[])),
+        (
+            "MTLS",
+            vec![("ssl.keystore.location", b.file("client.pem"))],
+            rd_tls(&[
+                ("ssl.certificate.location", b.file("client-cert.pem")),
+                ("ssl.key.location", b.file("client-key.pem")),
+            ]),
+        ),
+        (
+            "SASL_PLAINTEXT",
+            vec![
+                ("sasl.mechanism", "PLAIN".into()),
+                ("sasl.jaas.config", jaas(PLAIN, ALICE_PASSWORD)),
+            ],
+            rd_sasl("SASL_PLAINTEXT", "PLAIN"),
+        ),
+        (
+            "SASL_SSL",
+            vec![
+                ("sasl.mechanism", "SCRAM-SHA-256".into()),
+                ("sasl.jaas.config", jaas(SCRAM, ALICE_PASSWORD)),
+            ],
+            rd_sasl("SASL_SSL", "SCRAM-SHA-256"),
+        ),
+        (
+            "SASL_SSL",
+            vec![
+                ("sasl.mechanism", "SCRAM-SHA-512".into()),
+                ("sasl.jaas.config", jaas(SCRAM, ALICE_PASSWORD)),
+            ],
+            rd_sasl("SASL_SSL", "SCRAM-SHA-512"),
+        ),
+    ];
+    for (i, (listener, ours, theirs)) in cases.into_iter().enumerate() {
+        let topic = format!("rdkafka-secure-{i}");
+        let p = props(b, listener, &ours);
+        round_trip(&p, &topic, 200).await;
+        let mut cmd = std::process::Command::new(common::python());
+        cmd.arg(common::repo().join("tests/interop/rdkafka_secure.py"))
+            .args(["--topic", &topic, "--count", "200"])
+            .args([
+                "-X",
+                &format!("bootstrap.servers={}", b.bootstrap(listener)),
+            ]);
+        for (k, v) in &theirs {
+            cmd.args(["-X", &format!("{k}={v}")]);
+        }
+        let out = cmd.output().expect("run rdkafka_secure.py");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.trim() == "read 200",
+            "librdkafka over {listener} ({theirs:?}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

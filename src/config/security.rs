@@ -127,6 +127,8 @@ impl TlsVersion {
 /// missing file or a wrong store password fails at build, naming its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityConfig {
+    /// `ssl.protocol` (default TLSv1.3): the highest version; `Tls12` turns TLSv1.3 off.
+    pub ssl_protocol: TlsVersion,
     /// `ssl.enabled.protocols` (default TLSv1.2, TLSv1.3).
     pub ssl_enabled_protocols: Vec<TlsVersion>,
     /// `ssl.endpoint.identification.algorithm` (default `https`: true): check that the broker's
@@ -206,6 +208,10 @@ impl SecurityConfig {
                 "must list TLSv1.2, TLSv1.3 or both",
             ));
         }
+        let ssl_protocol = match props.choice("ssl.protocol")? {
+            "TLSv1.2" => TlsVersion::Tls12,
+            _ => TlsVersion::Tls13,
+        };
         let sasl_mechanism = match props.choice("sasl.mechanism")? {
             "PLAIN" => Some(SaslMechanism::Plain),
             "SCRAM-SHA-256" => Some(SaslMechanism::ScramSha256),
@@ -213,6 +219,7 @@ impl SecurityConfig {
             _ => None,
         };
         let cfg = SecurityConfig {
+            ssl_protocol,
             ssl_enabled_protocols: versions,
             ssl_endpoint_identification: !props
                 .choice("ssl.endpoint.identification.algorithm")?
@@ -302,6 +309,7 @@ impl SecurityConfig {
             .map(|v| v.as_str())
             .collect();
         let pairs = [
+            ("ssl.protocol", self.ssl_protocol.as_str().to_owned()),
             ("ssl.enabled.protocols", versions.join(",")),
             (
                 "ssl.endpoint.identification.algorithm",
@@ -373,6 +381,7 @@ pub(crate) const DEFAULTS: &[(&str, &str)] = &[
     ("ssl.keystore.location", ""),
     ("ssl.keystore.password", ""),
     ("ssl.keystore.type", ""),
+    ("ssl.protocol", "TLSv1.3"),
     ("ssl.truststore.certificates", ""),
     ("ssl.truststore.location", ""),
     ("ssl.truststore.password", ""),

@@ -8,6 +8,14 @@ const STORE_TYPES: &[&str] = &["", "PEM", "PKCS12", "JKS"];
 
 pub(super) const ROWS: &[Property] = &[
     p(
+        "ssl.protocol",
+        Scope::COMMON,
+        Enum(&["TLSv1.3", "TLSv1.2", "TLS"]),
+        D("TLSv1.3"),
+        "Highest TLS version: TLSv1.2 keeps TLSv1.3 off even when ssl.enabled.protocols lists \
+         it (as Java's clients do); TLSv1.3 and TLS allow both.",
+    ),
+    p(
         "ssl.enabled.protocols",
         Scope::COMMON,
         EnumList(&["TLSv1.2", "TLSv1.3"]),

@@ -138,6 +138,16 @@ fn tls_settings_and_round_trip() {
         d.common.security.ssl_enabled_protocols,
         [TlsVersion::Tls12, TlsVersion::Tls13]
     );
+    let e = admin(&[
+        ("security.protocol", "SSL"),
+        ("ssl.protocol", "TLSv1.2"),
+        ("ssl.enabled.protocols", "TLSv1.3"),
+    ])
+    .unwrap_err();
+    assert_eq!(e.key, "ssl.protocol");
+    let c = admin(&[("security.protocol", "SSL"), ("ssl.protocol", "tlsv1.2")]).unwrap();
+    assert_eq!(c.common.security.ssl_protocol, TlsVersion::Tls12);
+    assert_eq!(AdminConfig::from_properties(c.to_properties()).unwrap(), c);
     let e = admin(&[("ssl.enabled.protocols", "TLSv1.1")]).unwrap_err();
     assert_eq!(e.key, "ssl.enabled.protocols");
     let e = admin(&[("security.protocol", "SSL"), ("ssl.truststore.type", "JKS")]).unwrap_err();

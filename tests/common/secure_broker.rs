@@ -3,7 +3,7 @@
 //!
 //! - `PLAINTEXT` (also inter-broker), `SSL`, `MTLS` (SSL with `ssl.client.auth=required`),
 //!   `WRONGHOST` (SSL with a certificate for another host name), `EXPIRED` (SSL with a
-//!   certificate that expired in 2001), `SASL_PLAINTEXT` (PLAIN only)
+//!   certificate that expired in 2001), `TLS13` (SSL, TLSv1.3 only), `SASL_PLAINTEXT` (PLAIN only)
 //!   and `SASL_SSL` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
 //! - Files in the run folder: `ca.pem` (the test CA), `other-ca.pem` (a CA nobody uses),
 //!   `client.pem` / `client-cert.pem` / `client-key.pem` (a client certificate by the test CA)
@@ -25,9 +25,10 @@ pub const ALICE_PASSWORD: &str = "alice-secret";
 pub const P12_PASSWORD: &str = "p12-secret";
 
 /// The listeners, by name.
-pub const LISTENERS: [&str; 7] = [
+pub const LISTENERS: [&str; 8] = [
     "PLAINTEXT",
     "SSL",
+    "TLS13",
     "MTLS",
     "WRONGHOST",
     "EXPIRED",
@@ -132,7 +133,7 @@ impl SecureBroker {
             .keys()
             .map(|l| {
                 let proto = match *l {
-                    "MTLS" | "WRONGHOST" | "EXPIRED" => "SSL",
+                    "MTLS" | "WRONGHOST" | "EXPIRED" | "TLS13" => "SSL",
                     other => other,
                 };
                 format!("{l}:{proto}")
@@ -160,6 +161,7 @@ impl SecureBroker {
             "listener.name.mtls.ssl.client.auth=required".into(),
             "listener.name.wronghost.ssl.keystore.type=PEM".into(),
             format!("listener.name.wronghost.ssl.keystore.location={wrong_pem}"),
+            "listener.name.tls13.ssl.enabled.protocols=TLSv1.3".into(),
             "listener.name.expired.ssl.keystore.type=PEM".into(),
             format!("listener.name.expired.ssl.keystore.location={old_pem}"),
             "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512".into(),

@@ -24,6 +24,7 @@ pub(crate) fn client_config(cfg: &SecurityConfig) -> Result<Arc<ClientConfig>, C
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = cfg
         .ssl_enabled_protocols
         .iter()
+        .filter(|v| **v <= cfg.ssl_protocol)
         .map(|v| match v {
             TlsVersion::Tls12 => &rustls::version::TLS12,
             TlsVersion::Tls13 => &rustls::version::TLS13,
@@ -42,6 +43,12 @@ pub(crate) fn client_config(cfg: &SecurityConfig) -> Result<Arc<ClientConfig>, C
         inner: webpki,
         check_name: cfg.ssl_endpoint_identification,
     });
+    if versions.is_empty() {
+        return Err(ConfigError::new(
+            "ssl.protocol",
+            "TLSv1.2 with ssl.enabled.protocols=TLSv1.3 leaves no version to use",
+        ));
+    }
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
         .map_err(|e| ConfigError::new("ssl.enabled.protocols", e.to_string()))?

@@ -89,7 +89,8 @@ pub struct SaslCredentials {
 /// The format of a trust store or key store (`ssl.truststore.type`, `ssl.keystore.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StoreType {
-    /// PEM: certificates (and, for a key store, an unencrypted PKCS#8, PKCS#1 or SEC1 key).
+    /// PEM: certificates (and, for a key store, a PKCS#8, PKCS#1 or SEC1 key; an encrypted one
+    /// must be PKCS#8 with `ssl.key.password`).
     Pem,
     /// PKCS#12 (`.p12`, `.pfx`), protected by the store password.
     Pkcs12,
@@ -154,8 +155,8 @@ pub struct SecurityConfig {
     pub ssl_keystore_certificate_chain: Option<Password>,
     /// `ssl.keystore.key`: the client's private key as inline PEM.
     pub ssl_keystore_key: Option<Password>,
-    /// `ssl.key.password`: password of the key inside a PKCS12 key store (default: the store
-    /// password).
+    /// `ssl.key.password`: password of an encrypted PEM key (PKCS#8, PBES2), or of the key
+    /// inside a PKCS12 key store (default: the store password).
     pub ssl_key_password: Option<Password>,
     /// `sasl.mechanism` (Java's default GSSAPI is not supported: set one when using SASL).
     pub sasl_mechanism: Option<SaslMechanism>,

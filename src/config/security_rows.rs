@@ -74,7 +74,7 @@ pub(super) const ROWS: &[Property] = &[
         Str,
         D(""),
         "File with this client's certificate chain and private key, for brokers that require \
-         client certificates (mutual TLS). PEM keys must be unencrypted.",
+         client certificates (mutual TLS). An encrypted PEM key needs ssl.key.password.",
     ),
     p(
         "ssl.keystore.password",
@@ -96,16 +96,16 @@ pub(super) const ROWS: &[Property] = &[
         Scope::COMMON,
         Secret,
         D(""),
-        "This client's unencrypted private key as inline PEM (with \
-         ssl.keystore.certificate.chain). Secret: never printed.",
+        "This client's private key as inline PEM (with ssl.keystore.certificate.chain; \
+         encrypted: with ssl.key.password). Secret: never printed.",
     ),
     p(
         "ssl.key.password",
         Scope::COMMON,
         Secret,
         D(""),
-        "Password of the private key in a PKCS12 key store; empty: the store password. \
-         Encrypted PEM keys are not supported yet. Secret: never printed.",
+        "Password of an encrypted PEM private key (PKCS#8, PBES2), or of the key in a PKCS12 \
+         key store (must then equal the store password). Secret: never printed.",
     ),
     p(
         "sasl.mechanism",

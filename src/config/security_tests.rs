@@ -180,6 +180,61 @@ fn tls_stores_are_loaded_at_build() {
         ("ssl.keystore.certificate.chain", "x"),
     ])
     .unwrap_err();
-    assert!(e.reason.contains("encrypted"), "{e}");
+    assert!(e.reason.contains("ssl.key.password"), "{e}");
     assert!(!e.reason.contains("AAAA"), "{e}");
+}
+
+/// An encrypted PKCS#8 key (PBES2) and a certificate for it, as PEM: (chain, encrypted key).
+fn encrypted_identity(password: &str) -> (String, String) {
+    use pkcs8::der::Decode;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let der = key.serialize_der();
+    let info = pkcs8::PrivateKeyInfo::from_der(&der).unwrap();
+    let params =
+        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[7; 16])
+            .unwrap();
+    let encrypted = info.encrypt_with_params(params, password).unwrap();
+    let pem = encrypted
+        .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+        .unwrap();
+    (cert.pem(), pem.to_string())
+}
+
+#[test]
+fn encrypted_pem_keys_need_the_right_key_password() {
+    let (chain, key) = encrypted_identity(SECRET);
+    let with = |password: Option<&str>| {
+        let mut p = vec![
+            ("security.protocol", "SSL"),
+            ("ssl.keystore.certificate.chain", chain.as_str()),
+            ("ssl.keystore.key", key.as_str()),
+        ];
+        if let Some(pw) = password {
+            p.push(("ssl.key.password", pw));
+        }
+        admin(&p)
+    };
+    assert!(with(Some(SECRET)).is_ok(), "{:?}", with(Some(SECRET)));
+    let e = with(Some("wrong")).unwrap_err();
+    assert_eq!(e.key, "ssl.keystore.key");
+    assert!(e.reason.contains("wrong ssl.key.password"), "{e}");
+    let e = with(None).unwrap_err();
+    assert!(e.reason.contains("set ssl.key.password"), "{e}");
+    // A key file with the certificate in it works the same.
+    let dir = std::env::temp_dir().join(format!("ferrokafka-enc-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("client.pem");
+    std::fs::write(&file, format!("{key}{chain}")).unwrap();
+    let path = file.display().to_string();
+    let c = admin(&[
+        ("security.protocol", "SSL"),
+        ("ssl.keystore.location", &path),
+        ("ssl.key.password", SECRET),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(c.is_ok(), "{c:?}");
 }

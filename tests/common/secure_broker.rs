@@ -7,7 +7,8 @@
 //!   and `SASL_SSL` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
 //! - Files in the run folder: `ca.pem` (the test CA), `other-ca.pem` (a CA nobody uses),
 //!   `client.pem` / `client-cert.pem` / `client-key.pem` (a client certificate by the test CA)
-//!   and `client.p12` (the same, PKCS12, password [`P12_PASSWORD`]).
+//!   `client.p12` (the same, PKCS12, password [`P12_PASSWORD`]) and `client-enc.pem` (the
+//!   same with the key encrypted, PKCS#8 PBES2, password [`KEY_PASSWORD`]).
 //! - Users: `alice` / [`ALICE_PASSWORD`] for PLAIN and both SCRAM mechanisms.
 #![allow(dead_code)]
 
@@ -23,6 +24,7 @@ use super::broker::{Node, free_port, kafka_libs, run_folder};
 
 pub const ALICE_PASSWORD: &str = "alice-secret";
 pub const P12_PASSWORD: &str = "p12-secret";
+pub const KEY_PASSWORD: &str = "key-secret";
 
 /// The listeners, by name.
 pub const LISTENERS: [&str; 8] = [
@@ -119,6 +121,11 @@ impl SecureBroker {
         write(&dir, "client-cert.pem", &client_cert);
         write(&dir, "client-key.pem", &client_key);
         write(&dir, "client.p12", pkcs12(&client_cert, &client_key));
+        write(
+            &dir,
+            "client-enc.pem",
+            format!("{}{client_cert}", encrypt_key(&client_key)),
+        );
 
         let mut ports: BTreeMap<&'static str, u16> = BTreeMap::new();
         for l in LISTENERS {
@@ -235,6 +242,24 @@ fn pkcs12(cert_pem: &str, key_pem: &str) -> Vec<u8> {
         p12_keystore::KeyStoreEntry::PrivateKeyChain(chain),
     );
     store.writer(P12_PASSWORD).write().expect("write PKCS12")
+}
+
+/// `key_pem` (PKCS#8) encrypted with [`KEY_PASSWORD`] (PBES2: PBKDF2-SHA256, AES-256-CBC).
+fn encrypt_key(key_pem: &str) -> String {
+    use pkcs8::der::Decode;
+    use rustls_pki_types::pem::PemObject;
+    let der =
+        rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
+    let info = pkcs8::PrivateKeyInfo::from_der(der.secret_pkcs8_der()).expect("PKCS#8");
+    let params =
+        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"test-salt", &[9; 16])
+            .expect("PBES2 params");
+    let doc = info
+        .encrypt_with_params(params, KEY_PASSWORD)
+        .expect("encrypt");
+    doc.to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+        .expect("PEM")
+        .to_string()
 }
 
 impl Drop for SecureBroker {

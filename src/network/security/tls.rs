@@ -107,12 +107,48 @@ fn pem_certificates(key: &str, data: &[u8]) -> Result<Vec<CertificateDer<'static
     Ok(certs)
 }
 
-fn pem_key(key: &str, data: &[u8]) -> Result<PrivateKeyDer<'static>, ConfigError> {
-    if data.windows(9).any(|w| w == b"ENCRYPTED") {
+const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+
+/// The private key in `data` (PEM), decrypted with `password` (`ssl.key.password`) when it is
+/// an encrypted PKCS#8 key.
+fn pem_key(
+    key: &str,
+    data: &[u8],
+    password: Option<&Password>,
+) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    let text = String::from_utf8_lossy(data);
+    if let Some(start) = text.find(ENCRYPTED_BEGIN) {
+        let end = text[start..]
+            .find(ENCRYPTED_END)
+            .map(|e| start + e + ENCRYPTED_END.len())
+            .ok_or_else(|| {
+                ConfigError::new(key, "the encrypted private key block is not closed")
+            })?;
+        let password = password.ok_or_else(|| {
+            ConfigError::new(key, "the private key is encrypted: set ssl.key.password")
+        })?;
+        // Errors below say what failed, never the data (key material) or the password.
+        let (_, doc) = pkcs8::der::SecretDocument::from_pem(&text[start..end])
+            .map_err(|_| ConfigError::new(key, "malformed encrypted private key"))?;
+        let info = pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes())
+            .map_err(|_| ConfigError::new(key, "malformed encrypted private key"))?;
+        let plain = info.decrypt(password.expose()).map_err(|_| {
+            ConfigError::new(
+                key,
+                "cannot decrypt the private key (wrong ssl.key.password, or an unsupported \
+                 cipher: PBES2 with AES-CBC is supported)",
+            )
+        })?;
+        return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            plain.as_bytes().to_vec(),
+        )));
+    }
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
         return Err(ConfigError::new(
             key,
-            "encrypted PEM private keys are not supported yet: decrypt it (`openssl pkcs8 -topk8 \
-             -nocrypt`) or use a PKCS12 key store",
+            "legacy OpenSSL-encrypted keys are not supported: convert it to encrypted PKCS#8 \
+             (`openssl pkcs8 -topk8`) or use a PKCS12 key store",
         ));
     }
     // The parser's error could echo key material: say only what is missing.
@@ -206,7 +242,10 @@ fn client_identity(cfg: &SecurityConfig) -> Result<Option<Identity>, ConfigError
         let key = "ssl.keystore.location";
         let data = read_file(key, path)?;
         return match store_type(cfg.ssl_keystore_type, &data) {
-            StoreType::Pem => Ok(Some((pem_certificates(key, &data)?, pem_key(key, &data)?))),
+            StoreType::Pem => Ok(Some((
+                pem_certificates(key, &data)?,
+                pem_key(key, &data, cfg.ssl_key_password.as_ref())?,
+            ))),
             StoreType::Pkcs12 => {
                 if cfg.ssl_key_password.is_some()
                     && cfg.ssl_key_password != cfg.ssl_keystore_password
@@ -233,7 +272,11 @@ fn client_identity(cfg: &SecurityConfig) -> Result<Option<Identity>, ConfigError
     match inline {
         (None, None) => Ok(None),
         (Some(chain), Some(key)) => {
-            let key = pem_key("ssl.keystore.key", key.expose().as_bytes())?;
+            let key = pem_key(
+                "ssl.keystore.key",
+                key.expose().as_bytes(),
+                cfg.ssl_key_password.as_ref(),
+            )?;
             let chain =
                 pem_certificates("ssl.keystore.certificate.chain", chain.expose().as_bytes())?;
             Ok(Some((chain, key)))

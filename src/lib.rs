@@ -24,6 +24,9 @@ pub use consumer::{ConsumerRecord, ConsumerRecords, KafkaConsumer, RebalanceList
 pub use error::{ConfigError, Error, ErrorCode, Result, TlsFailure};
 pub use producer::{KafkaProducer, ProducerRecord, RecordMetadata};
 pub use protocol::compression::Compression;
+/// The rustls version ferrokafka's TLS uses, for
+/// [`RustlsClientConfig`](config::RustlsClientConfig).
+pub use rustls;
 
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -614,3 +614,46 @@ async fn consumer_group_over_sasl_ssl_scram_512() {
     assert_eq!(total, 500);
     consumer.close().await.expect("close");
 }
+
+/// A rustls `ClientConfig` built by the application replaces the `ssl.*` settings: here one
+/// that trusts the test CA, on a config whose own settings (system roots) would refuse the
+/// broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_rustls_client_config() {
+    use ferrokafka::config::RustlsClientConfig;
+    use ferrokafka::rustls;
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let b = SecureBroker::shared();
+    let mut p = props(b, "SSL", &[]);
+    p.retain(|(k, _)| k != "ssl.truststore.location");
+    let (e, _) = failure(&p).await;
+    assert_tls(b, e, TlsFailure::UntrustedCertificate, "SSL");
+
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(b.file("ca.pem")).expect("ca.pem") {
+        roots.add(c.expect("CA certificate")).expect("add CA");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let custom = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let custom = RustlsClientConfig::new(std::sync::Arc::new(custom));
+    let mut config = AdminConfig::from_properties(p.clone()).expect("config");
+    config.common.security.rustls_client_config = Some(custom.clone());
+    assert!(format!("{config:?}").contains("RustlsClientConfig"));
+    let topics = AdminClient::new(config).list_topics().await;
+    assert!(topics.is_ok(), "{topics:?}");
+
+    let mut pc = ProducerConfig::from_properties(p.clone()).expect("producer config");
+    pc.common.security.rustls_client_config = Some(custom);
+    let producer = KafkaProducer::new(pc).expect("producer");
+    let meta = producer
+        .send(ProducerRecord::new("custom-rustls", "v"))
+        .await
+        .expect("send over the custom config");
+    assert_eq!(meta.offset, 0);
+    producer.close(Duration::from_secs(5)).await;
+}

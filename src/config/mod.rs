@@ -59,7 +59,8 @@ pub use consumer::{
 };
 pub use producer::{Acks, PartitionerKind, ProducerConfig, ProducerConfigBuilder};
 pub use security::{
-    Password, SaslCredentials, SaslMechanism, SecurityConfig, StoreType, TlsVersion,
+    Password, RustlsClientConfig, SaslCredentials, SaslMechanism, SecurityConfig, StoreType,
+    TlsVersion,
 };
 pub use table::{DefaultValue, Kind, PROPERTIES, Property, Scope, lookup, properties_for};
 

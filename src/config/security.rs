@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use super::Props;
 use super::common::SecurityProtocol;
@@ -35,6 +36,34 @@ impl fmt::Debug for Password {
 impl fmt::Display for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[hidden]")
+    }
+}
+
+/// A rustls client config built by the application, used for TLS instead of the `ssl.*`
+/// settings (its roots, client certificate, versions and verifier). Host names are checked as
+/// its verifier decides. Two are equal when they are the same `Arc`.
+#[derive(Clone)]
+pub struct RustlsClientConfig(pub Arc<rustls::ClientConfig>);
+
+impl RustlsClientConfig {
+    /// Wraps `config`.
+    pub fn new(config: Arc<rustls::ClientConfig>) -> RustlsClientConfig {
+        RustlsClientConfig(config)
+    }
+}
+
+impl PartialEq for RustlsClientConfig {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for RustlsClientConfig {}
+
+impl fmt::Debug for RustlsClientConfig {
+    // rustls's own Debug is long and may show key material handles: name it only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RustlsClientConfig(..)")
     }
 }
 
@@ -162,6 +191,10 @@ pub struct SecurityConfig {
     pub sasl_mechanism: Option<SaslMechanism>,
     /// `sasl.jaas.config`: the login module and its credentials, in Java's syntax.
     pub sasl_jaas_config: Option<Password>,
+    /// Not a property (default `None`): a rustls config to use instead of the `ssl.*`
+    /// settings when `security.protocol` is SSL or SASL_SSL. Set it on the built config;
+    /// `to_properties` does not carry it.
+    pub rustls_client_config: Option<RustlsClientConfig>,
 }
 
 /// The `sasl.mechanism` names the table accepts.
@@ -237,6 +270,7 @@ impl SecurityConfig {
             ssl_key_password: props.password("ssl.key.password")?,
             sasl_mechanism,
             sasl_jaas_config: props.password("sasl.jaas.config")?,
+            rustls_client_config: None,
         };
         if protocol.uses_sasl() {
             let name = props.choice("sasl.mechanism")?;

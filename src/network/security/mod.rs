@@ -33,7 +33,10 @@ impl Security {
         let mut s = Security::default();
         let prepared = (|| -> std::result::Result<(), ConfigError> {
             if protocol.uses_tls() {
-                s.tls = Some(tls::client_config(cfg)?);
+                s.tls = Some(match &cfg.rustls_client_config {
+                    Some(custom) => custom.0.clone(),
+                    None => tls::client_config(cfg)?,
+                });
             }
             if protocol.uses_sasl()
                 && let Some(m) = cfg.sasl_mechanism

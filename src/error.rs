@@ -332,6 +332,45 @@ pub enum Error {
         reason: String,
     },
 
+    /// The TLS handshake with a broker failed, or one side spoke TLS and the other did not.
+    /// Not retriable: the same settings fail the same way (fix the certificates or
+    /// `security.protocol`).
+    #[error("TLS connection to {addr} failed: {kind}: {reason}")]
+    Tls {
+        /// The broker address.
+        addr: String,
+        /// What kind of failure.
+        kind: TlsFailure,
+        /// The details (from rustls or the connection).
+        reason: String,
+    },
+
+    /// The broker rejected the SASL credentials (`SASL_AUTHENTICATION_FAILED`). Not retriable.
+    #[error("SASL {mechanism} authentication with {addr} failed: {message}")]
+    AuthenticationFailed {
+        /// The broker address.
+        addr: String,
+        /// The mechanism used, e.g. `SCRAM-SHA-512`.
+        mechanism: &'static str,
+        /// The broker's message (it never holds the password), or what the client found wrong
+        /// (e.g. a server signature that does not verify).
+        message: String,
+    },
+
+    /// The broker does not enable the configured `sasl.mechanism`. Not retriable.
+    #[error(
+        "broker {addr} does not enable SASL mechanism {mechanism}; it enables: {}",
+        .enabled.join(", ")
+    )]
+    UnsupportedSaslMechanism {
+        /// The broker address.
+        addr: String,
+        /// The mechanism asked for.
+        mechanism: &'static str,
+        /// The mechanisms the broker enables on this listener.
+        enabled: Vec<String>,
+    },
+
     /// A caller passed an argument that cannot work.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -348,6 +387,43 @@ pub enum Error {
     },
 }
 
+/// Why a TLS connection failed ([`Error::Tls`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsFailure {
+    /// The broker's certificate is not signed by a trusted CA (`ssl.truststore.*`).
+    UntrustedCertificate,
+    /// The broker's certificate does not name the host connected to
+    /// (`ssl.endpoint.identification.algorithm`).
+    HostnameMismatch,
+    /// The broker's certificate has expired or is not valid yet.
+    ExpiredCertificate,
+    /// The broker rejected this client's certificate, or needs one and got none
+    /// (`ssl.keystore.*`).
+    ClientCertificateRejected,
+    /// The broker's port does not speak TLS (a PLAINTEXT or SASL_PLAINTEXT listener).
+    NotTlsListener,
+    /// The client does not use TLS but the broker's port does (set `security.protocol` to SSL
+    /// or SASL_SSL).
+    TlsListener,
+    /// Any other handshake failure.
+    Handshake,
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsFailure::UntrustedCertificate => "broker certificate not trusted",
+            TlsFailure::HostnameMismatch => "broker certificate does not match the host name",
+            TlsFailure::ExpiredCertificate => "broker certificate expired or not yet valid",
+            TlsFailure::ClientCertificateRejected => "client certificate missing or rejected",
+            TlsFailure::NotTlsListener => "the broker port does not speak TLS",
+            TlsFailure::TlsListener => "the broker port expects TLS",
+            TlsFailure::Handshake => "handshake failed",
+        })
+    }
+}
+
 fn fmt_context(ctx: &str) -> String {
     if ctx.is_empty() {
         String::new()
@@ -361,12 +437,26 @@ impl Error {
     pub fn is_retriable(&self) -> bool {
         match self {
             Error::Broker { code, .. } => code.is_retriable(),
+            // Bad credentials or certificates at every bootstrap server: retrying cannot help.
+            Error::NoBrokerReachable { last, .. } => last.is_retriable(),
             Error::Connect { .. }
-            | Error::NoBrokerReachable { .. }
             | Error::Disconnected { .. }
             | Error::RequestTimeout { .. }
             | Error::Timeout(_)
             | Error::DeliveryTimeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether this is a TLS or SASL failure (bad certificate, wrong password, ...), also at
+    /// the bottom of a [`Error::NoBrokerReachable`]: retrying with the same settings cannot
+    /// help, so callers waiting for metadata give up at once (as Java's clients do).
+    pub(crate) fn is_security_failure(&self) -> bool {
+        match self {
+            Error::Tls { .. }
+            | Error::AuthenticationFailed { .. }
+            | Error::UnsupportedSaslMechanism { .. } => true,
+            Error::NoBrokerReachable { last, .. } => last.is_security_failure(),
             _ => false,
         }
     }

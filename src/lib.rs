@@ -22,8 +22,11 @@ pub(crate) mod user_code;
 pub use admin::AdminClient;
 pub use config::{AdminConfig, ConsumerConfig, ProducerConfig};
 pub use consumer::{ConsumerRecord, ConsumerRecords, KafkaConsumer, RebalanceListener};
-pub use error::{ConfigError, Error, ErrorCode, Result};
+pub use error::{ConfigError, Error, ErrorCode, Result, TlsFailure};
 pub use producer::{KafkaProducer, ProducerRecord, RecordMetadata};
+/// The rustls version ferrokafka's TLS uses, for
+/// [`RustlsClientConfig`](config::RustlsClientConfig).
+pub use rustls;
 pub use types::{Compression, Node, TopicId, TopicPartition};
 
 #[cfg(test)]

@@ -111,6 +111,7 @@ mod tests {
         let cfg = AdminConfig::from_properties([("bootstrap.servers", "localhost:9092")]).unwrap();
         let expected: BTreeMap<String, String> = JAVA_DEFAULTS
             .iter()
+            .chain(crate::config::security::DEFAULTS)
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         assert_eq!(cfg.to_properties(), expected);

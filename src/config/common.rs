@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::security::SecurityConfig;
 use super::{Props, millis};
 use crate::error::ConfigError;
 
@@ -51,22 +52,50 @@ impl fmt::Display for ClientDnsLookup {
     }
 }
 
-/// Transport to the brokers (`security.protocol`). Only plaintext is supported so far; the
-/// Java values SSL, SASL_PLAINTEXT and SASL_SSL are recognised and refused.
+/// Transport to the brokers (`security.protocol`).
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SecurityProtocol {
     /// `PLAINTEXT` (default): unauthenticated, unencrypted TCP.
     #[default]
     Plaintext,
+    /// `SSL`: TLS, optionally with a client certificate (mutual TLS).
+    Ssl,
+    /// `SASL_PLAINTEXT`: SASL authentication over unencrypted TCP.
+    SaslPlaintext,
+    /// `SASL_SSL`: SASL authentication over TLS.
+    SaslSsl,
 }
 
 impl SecurityProtocol {
+    const ALL: [SecurityProtocol; 4] = [
+        SecurityProtocol::Plaintext,
+        SecurityProtocol::Ssl,
+        SecurityProtocol::SaslPlaintext,
+        SecurityProtocol::SaslSsl,
+    ];
+
     /// The property value, e.g. `PLAINTEXT`.
     pub const fn as_str(self) -> &'static str {
         match self {
             SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
         }
+    }
+
+    /// Whether connections run over TLS (SSL, SASL_SSL).
+    pub const fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether connections authenticate with SASL (SASL_PLAINTEXT, SASL_SSL).
+    pub const fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
     }
 }
 
@@ -75,23 +104,15 @@ impl FromStr for SecurityProtocol {
 
     fn from_str(s: &str) -> Result<Self, ConfigError> {
         let s = s.trim();
-        let key = "security.protocol";
-        if s.eq_ignore_ascii_case("PLAINTEXT") {
-            Ok(SecurityProtocol::Plaintext)
-        } else if ["SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(s))
-        {
-            Err(ConfigError::new(
-                key,
-                format!("`{s}` is not supported yet; only PLAINTEXT is"),
-            ))
-        } else {
-            Err(ConfigError::new(
-                key,
-                format!("`{s}` is not one of: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
-            ))
-        }
+        SecurityProtocol::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "security.protocol",
+                    format!("`{s}` is not one of: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
+                )
+            })
     }
 }
 
@@ -139,8 +160,10 @@ pub struct CommonConfig {
     /// `receive.buffer.bytes` (default 65536; producer 32768): SO_RCVBUF in bytes; -1 keeps
     /// the OS default.
     pub receive_buffer_bytes: i32,
-    /// `security.protocol` (default PLAINTEXT; the only one supported so far).
+    /// `security.protocol` (default PLAINTEXT).
     pub security_protocol: SecurityProtocol,
+    /// The `ssl.*` and `sasl.*` settings.
+    pub security: SecurityConfig,
     /// `api.versions.max` (ferrokafka only, default empty): API key -> highest protocol version
     /// to use for it. Written back by [`to_properties`](super::ProducerConfig::to_properties)
     /// with numeric API keys (`1=12`), which parse like names.
@@ -152,6 +175,7 @@ impl CommonConfig {
         let reconnect_backoff = props.duration("reconnect.backoff.ms")?;
         let retry_backoff = props.duration("retry.backoff.ms")?;
         let setup_timeout = props.duration("socket.connection.setup.timeout.ms")?;
+        let security_protocol: SecurityProtocol = props.choice("security.protocol")?.parse()?;
         Ok(CommonConfig {
             bootstrap_servers: props.list("bootstrap.servers")?,
             client_id: props.string("client.id")?,
@@ -182,7 +206,8 @@ impl CommonConfig {
             connections_max_idle: props.duration("connections.max.idle.ms")?,
             send_buffer_bytes: props.int("send.buffer.bytes")?,
             receive_buffer_bytes: props.int("receive.buffer.bytes")?,
-            security_protocol: props.choice("security.protocol")?.parse()?,
+            security_protocol,
+            security: SecurityConfig::from_props(props, security_protocol)?,
             api_versions_max: props.api_versions("api.versions.max")?,
         })
     }
@@ -225,6 +250,7 @@ impl CommonConfig {
             ("api.versions.max", caps.join(",")),
         ];
         out.extend(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        self.security.write(out);
     }
 }
 
@@ -330,8 +356,8 @@ mod tests {
         );
         let e = admin(&[("no.such.thing", "1")]).unwrap_err();
         assert_eq!(e.reason, "unknown property");
-        let e = admin(&[("ssl.truststore.location", "/x")]).unwrap_err();
-        assert!(e.reason.contains("not supported yet"), "{e}");
+        let e = admin(&[("ssl.truststore.locaton", "/x")]).unwrap_err();
+        assert!(e.reason.contains("`ssl.truststore.location`"), "{e}");
         let e = admin(&[("linger.ms", "1")]).unwrap_err();
         assert_eq!(e.key, "linger.ms");
         assert_eq!(
@@ -360,10 +386,13 @@ mod tests {
     fn security_protocol() {
         let a = admin(&[("security.protocol", "plaintext")]).unwrap();
         assert_eq!(a.common.security_protocol, SecurityProtocol::Plaintext);
-        for p in ["SSL", "sasl_ssl", "SASL_PLAINTEXT"] {
+        let a = admin(&[("security.protocol", "ssl")]).unwrap();
+        assert_eq!(a.common.security_protocol, SecurityProtocol::Ssl);
+        // Java's default mechanism (GSSAPI) is not supported: SASL needs one set.
+        for p in ["sasl_ssl", "SASL_PLAINTEXT"] {
             let e = admin(&[("security.protocol", p)]).unwrap_err();
-            assert_eq!(e.key, "security.protocol");
-            assert!(e.reason.contains("not supported yet"), "{e}");
+            assert_eq!(e.key, "sasl.mechanism");
+            assert!(e.reason.contains("`GSSAPI` is not supported yet"), "{e}");
         }
         let e = admin(&[("security.protocol", "TLS")]).unwrap_err();
         assert!(e.reason.contains("not one of"), "{e}");

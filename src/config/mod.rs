@@ -42,7 +42,9 @@
 mod admin;
 mod common;
 mod consumer;
+mod jaas;
 mod producer;
+mod security;
 mod table;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +58,10 @@ pub use consumer::{
     Assignor, AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, GroupProtocol, IsolationLevel,
 };
 pub use producer::{Acks, PartitionerKind, ProducerConfig, ProducerConfigBuilder};
+pub use security::{
+    Password, RustlsClientConfig, SaslCredentials, SaslMechanism, SecurityConfig, StoreType,
+    TlsVersion,
+};
 pub use table::{DefaultValue, Kind, PROPERTIES, Property, Scope, lookup, properties_for};
 
 /// The kind of client a config is for.
@@ -120,7 +126,7 @@ impl Kind {
                 min.into(),
                 max.into(),
             )? as u64),
-            Kind::String => Value::Str(raw.to_owned()),
+            Kind::String | Kind::Password => Value::Str(raw.to_owned()),
             Kind::Enum(allowed) => Value::Choice(parse_choice(key, raw, allowed)?),
             Kind::EnumList(allowed) => Value::List(
                 parse_list(key, raw)?
@@ -409,6 +415,11 @@ impl Props {
         }
     }
 
+    /// A `Password` property; unset or empty reads as `None`.
+    pub(crate) fn password(&self, key: &str) -> Result<Option<security::Password>, ConfigError> {
+        Ok(self.opt_string(key)?.map(security::Password::new))
+    }
+
     /// An `Enum` property: the matching name as the table spells it.
     pub(crate) fn choice(&self, key: &str) -> Result<&'static str, ConfigError> {
         match self.get(key)? {
@@ -495,6 +506,25 @@ macro_rules! common_setters {
         /// `connections.max.idle.ms` (default 9 min; admin 5 min).
         pub fn connections_max_idle(self, idle: ::std::time::Duration) -> Self {
             self.set("connections.max.idle.ms", $crate::config::millis(idle))
+        }
+
+        /// `security.protocol`: PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL.
+        pub fn security_protocol(self, protocol: $crate::config::SecurityProtocol) -> Self {
+            self.set("security.protocol", protocol.as_str())
+        }
+
+        /// `sasl.mechanism` and `sasl.jaas.config` for a user name and password (any
+        /// characters; they are quoted as JAAS needs).
+        pub fn sasl_credentials(
+            self,
+            mechanism: $crate::config::SaslMechanism,
+            username: &str,
+            password: &str,
+        ) -> Self {
+            self.set("sasl.mechanism", mechanism.as_str()).set(
+                "sasl.jaas.config",
+                $crate::config::security::jaas_config(mechanism, username, password),
+            )
         }
 
         /// `api.versions.max` (ferrokafka only): caps per API, e.g. `"Fetch=12,Produce=9"`.

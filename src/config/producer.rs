@@ -534,6 +534,7 @@ mod tests {
         let cfg = producer(&[]).unwrap();
         let expected: BTreeMap<String, String> = JAVA_DEFAULTS
             .iter()
+            .chain(crate::config::security::DEFAULTS)
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         assert_eq!(cfg.to_properties(), expected);

@@ -82,6 +82,8 @@ pub enum Kind {
     },
     /// Free text.
     String,
+    /// A secret (password, private key, JAAS config): free text that is never printed.
+    Password,
     /// One of a fixed set of names, case-insensitive.
     Enum(&'static [&'static str]),
     /// A comma-separated list whose every entry is one of a fixed set of names
@@ -170,7 +172,26 @@ pub(crate) const ASSIGNORS: &[&str] = &[
 
 /// Every property of every client. A name appears twice only where Java's default differs
 /// between clients (the rows' scopes are then disjoint).
-pub static PROPERTIES: &[Property] = &[
+pub static PROPERTIES: &[Property] =
+    &concat::<{ GENERAL.len() + security_rows::ROWS.len() }>(GENERAL, security_rows::ROWS);
+
+/// `a` then `b`, as one array of `N` rows (`N` must be the sum of their lengths).
+const fn concat<const N: usize>(a: &[Property], b: &[Property]) -> [Property; N] {
+    assert!(a.len() + b.len() == N && !a.is_empty());
+    let mut out = [a[0]; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < a.len() { a[i] } else { b[i - a.len()] };
+        i += 1;
+    }
+    out
+}
+
+#[path = "security_rows.rs"]
+mod security_rows;
+
+/// The rows of every property but `ssl.*` and `sasl.*` (in `security_rows`).
+const GENERAL: &[Property] = &[
     // ---- common ----
     p(
         "bootstrap.servers",
@@ -298,7 +319,8 @@ pub static PROPERTIES: &[Property] = &[
         Scope::COMMON,
         Enum(&["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]),
         D("PLAINTEXT"),
-        "Transport to brokers. Only PLAINTEXT is supported so far.",
+        "Transport to brokers: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT (SASL authentication, no \
+         encryption) or SASL_SSL (SASL over TLS).",
     ),
     p(
         "api.versions.max",
@@ -677,7 +699,14 @@ pub(crate) fn resolve(client: Client, name: &str) -> Result<&'static Property, S
         return Err((*why).to_owned());
     }
     if name.starts_with("ssl.") || name.starts_with("sasl.") {
-        return Err("unknown property: SSL and SASL are not supported yet".to_owned());
+        if let Some(s) = suggest(client, name) {
+            return Err(format!("unknown property (did you mean `{s}`?)"));
+        }
+        return Err(
+            "unknown property: of Java's ssl.* and sasl.* settings, only those listed in \
+             ferrokafka::config::PROPERTIES are supported so far"
+                .to_owned(),
+        );
     }
     Err(match suggest(client, name) {
         Some(s) => format!("unknown property (did you mean `{s}`?)"),
@@ -749,7 +778,10 @@ mod tests {
         for p in PROPERTIES {
             if let Kind::Enum(vals) | Kind::EnumList(vals) = p.kind {
                 for v in vals {
-                    let java_name = v.starts_with("org.apache.") || p.name == "security.protocol";
+                    let java_name = v.starts_with("org.apache.")
+                        || p.name == "security.protocol"
+                        || p.name.starts_with("ssl.")
+                        || p.name.starts_with("sasl.");
                     assert!(java_name || *v == v.to_lowercase(), "{}: {v}", p.name);
                 }
             }
@@ -795,8 +827,9 @@ mod tests {
         );
         let e = resolve(Client::Producer, "key.serializer").unwrap_err();
         assert!(e.contains("bytes"), "{e}");
-        let e = resolve(Client::Admin, "sasl.mechanism").unwrap_err();
-        assert!(e.contains("not supported yet"), "{e}");
+        let e = resolve(Client::Admin, "sasl.kerberos.service.name").unwrap_err();
+        assert!(e.contains("supported so far"), "{e}");
+        assert!(resolve(Client::Admin, "sasl.mechanism").is_ok());
         let e = resolve(Client::Admin, "zzz").unwrap_err();
         assert_eq!(e, "unknown property");
         assert_eq!(

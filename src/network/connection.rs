@@ -17,10 +17,10 @@ use crate::protocol::{Request, StrBytes};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use super::security::{ReadHalf, Security, WriteHalf};
 use crate::error::{Error, Result};
 use crate::protocol::frame::{self, MAX_FRAME_BYTES, api_name};
 use crate::protocol::versions::BrokerVersions;
@@ -45,6 +45,8 @@ pub(crate) struct ConnectionSettings {
     pub max_idle: Duration,
     /// User caps per API key (`api.versions.max`).
     pub version_caps: BTreeMap<i16, i16>,
+    /// `security.protocol` with its TLS and SASL settings.
+    pub security: Arc<Security>,
 }
 
 #[cfg(test)]
@@ -64,6 +66,7 @@ impl ConnectionSettings {
             receive_buffer_bytes: 65_536,
             max_idle: Duration::from_secs(540),
             version_caps: BTreeMap::new(),
+            security: Arc::default(),
         }
     }
 }
@@ -191,7 +194,10 @@ impl Connection {
         stream
             .set_nodelay(true)
             .map_err(|e| connect_err(e.to_string()))?;
-        let (rd, wr) = stream.into_split();
+        let (rd, wr) = settings
+            .security
+            .wrap(stream, addr, settings.connect_timeout)
+            .await?;
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             pending: Mutex::new(Pending {
@@ -213,7 +219,12 @@ impl Connection {
             settings,
             tasks: [reader.abort_handle(), writer.abort_handle()],
         };
-        conn.versions = conn.negotiate_versions().await?;
+        let security = conn.settings.security.clone();
+        conn.versions = conn
+            .negotiate_versions()
+            .await
+            .map_err(|e| security.setup_error(addr, e))?;
+        security.authenticate(&conn, addr).await?;
         Ok(conn)
     }
 
@@ -443,7 +454,7 @@ impl<R: Request> PendingRequest<R> {
 
 async fn write_loop(
     shared: Arc<Shared>,
-    mut wr: OwnedWriteHalf,
+    mut wr: WriteHalf,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
 ) {
     const COALESCE_BYTES: usize = 256 * 1024;
@@ -469,6 +480,11 @@ async fn write_loop(
             (wr.write_all(&batch).await, batch.len())
         };
         shared.queued.fetch_sub(len, Ordering::AcqRel);
+        // TLS holds records back until flushed (plain TCP: a no-op).
+        let result = match result {
+            Ok(()) => wr.flush().await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = result {
             // Poisoned before the senders drop, so their waits report this error.
             shared.poison(Error::Disconnected {
@@ -536,7 +552,7 @@ async fn open_socket(
     Err(last)
 }
 
-async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf) {
+async fn read_loop(shared: Arc<Shared>, rd: ReadHalf) {
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let reason = loop {
         let size = match rd.read_i32().await {

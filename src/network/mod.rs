@@ -6,6 +6,7 @@
 pub(crate) mod connection;
 pub(crate) mod metadata;
 pub(crate) mod pool;
+pub(crate) mod security;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -85,6 +86,10 @@ impl NetworkClient {
             receive_buffer_bytes: config.receive_buffer_bytes,
             max_idle: config.connections_max_idle,
             version_caps: config.api_versions_max.clone(),
+            security: Arc::new(security::Security::new(
+                config.security_protocol,
+                &config.security,
+            )),
         };
         NetworkClient {
             pool: ConnectionPool::new(

@@ -393,6 +393,7 @@ impl KafkaProducer {
                     Some(t) => t.error.map(|c| c.to_string()).unwrap_or_default(),
                     None => "not in metadata".into(),
                 },
+                Ok(Err(e)) if e.is_security_failure() => return Err(e),
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => "metadata request did not finish".into(),
             };

@@ -84,14 +84,14 @@ pub fn kafka_version() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     l.local_addr().expect("local addr").port()
 }
 
 /// A fresh run folder under the temp dir, with a watchdog that kills every node whose pid file
 /// is in it and removes it once this test process is gone.
-fn run_folder(kind: &str) -> PathBuf {
+pub(crate) fn run_folder(kind: &str) -> PathBuf {
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "ferrokafka-{kind}-{}-{}",
@@ -152,7 +152,7 @@ fn print_broker_logs() {
 }
 
 /// One broker process (Kafka node or Nisshi) and how to start it again.
-struct Node {
+pub(crate) struct Node {
     name: String,
     dir: PathBuf,
     args: Vec<String>,
@@ -164,7 +164,7 @@ struct Node {
 }
 
 impl Node {
-    fn kafka(dir: &Path, name: &str, args: Vec<String>, port: u16) -> Node {
+    pub(crate) fn kafka(dir: &Path, name: &str, args: Vec<String>, port: u16) -> Node {
         let mut n = Node {
             name: name.to_string(),
             dir: dir.join(name),
@@ -256,13 +256,13 @@ impl Node {
         std::fs::metadata(self.log()).map(|m| m.len()).unwrap_or(0)
     }
 
-    fn start(&mut self) -> Result<(), String> {
+    pub(crate) fn start(&mut self) -> Result<(), String> {
         let from = self.log_len();
         self.spawn();
         self.wait_ready(from, Duration::from_secs(90))
     }
 
-    fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.log()).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
@@ -304,7 +304,7 @@ impl Node {
         let _ = std::fs::remove_file(self.dir.join("pid"));
     }
 
-    fn forget(&mut self) {
+    pub(crate) fn forget(&mut self) {
         self.kill();
         live_logs()
             .lock()

@@ -5,6 +5,7 @@ pub mod broker;
 #[cfg(feature = "mock")]
 pub mod group_member;
 pub mod java;
+pub mod secure_broker;
 
 use std::time::Duration;
 

@@ -1,0 +1,123 @@
+//! What `security.protocol` adds to a connection: TLS under it (rustls) and SASL
+//! authentication right after ApiVersions.
+
+mod sasl;
+mod scram;
+pub(crate) mod tls;
+mod transport;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use tokio::net::TcpStream;
+
+use crate::config::{SaslCredentials, SaslMechanism, SecurityConfig, SecurityProtocol};
+use crate::error::{ConfigError, Error, Result, TlsFailure};
+use crate::network::connection::Connection;
+pub(crate) use transport::{ReadHalf, WriteHalf};
+
+/// The security settings every connection of one client uses, prepared once.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Security {
+    tls: Option<Arc<ClientConfig>>,
+    sasl: Option<(SaslMechanism, SaslCredentials)>,
+    /// A setting that failed when the client was made (the config's build checked it, so a
+    /// store file changed since): every connect fails with it.
+    broken: Option<ConfigError>,
+}
+
+impl Security {
+    /// Prepares TLS and SASL for `protocol`.
+    pub(crate) fn new(protocol: SecurityProtocol, cfg: &SecurityConfig) -> Security {
+        let mut s = Security::default();
+        let prepared = (|| -> std::result::Result<(), ConfigError> {
+            if protocol.uses_tls() {
+                s.tls = Some(match &cfg.rustls_client_config {
+                    Some(custom) => custom.0.clone(),
+                    None => tls::client_config(cfg)?,
+                });
+            }
+            if protocol.uses_sasl()
+                && let Some(m) = cfg.sasl_mechanism
+            {
+                s.sasl = Some((m, cfg.sasl_credentials()?));
+            }
+            Ok(())
+        })();
+        s.broken = prepared.err();
+        s
+    }
+
+    /// Wraps a connected socket as `security.protocol` says (TLS handshake within `timeout`).
+    ///
+    /// Errors: [`Error::Tls`] or [`Error::Connect`] (timeout), both naming `addr`.
+    pub(crate) async fn wrap(
+        &self,
+        tcp: TcpStream,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<(ReadHalf, WriteHalf)> {
+        if let Some(e) = &self.broken {
+            return Err(Error::Config(e.clone()));
+        }
+        match &self.tls {
+            Some(config) => Ok(transport::tls(
+                tls::handshake(tcp, addr, config.clone(), timeout).await?,
+            )),
+            None => Ok(transport::plain(tcp)),
+        }
+    }
+
+    /// The error to report for a failed first request (ApiVersions): a TLS failure the
+    /// handshake could not show (TLS 1.3 servers judge client certificates after it), or a
+    /// plaintext client talking to a TLS port; else `e` itself.
+    pub(crate) fn setup_error(&self, addr: &str, e: Error) -> Error {
+        let Error::Disconnected { reason, .. } = &e else {
+            return e;
+        };
+        let tls = |kind, reason: String| Error::Tls {
+            addr: addr.to_owned(),
+            kind,
+            reason,
+        };
+        if self.tls.is_some() {
+            if let Some(alert) = reason.split("received fatal alert: ").nth(1) {
+                let kind = if [
+                    "CertificateRequired",
+                    "BadCertificate",
+                    "UnsupportedCertificate",
+                    "CertificateUnknown",
+                    "UnknownCA",
+                    "AccessDenied",
+                ]
+                .iter()
+                .any(|a| alert.starts_with(a))
+                {
+                    TlsFailure::ClientCertificateRejected
+                } else {
+                    TlsFailure::Handshake
+                };
+                return tls(kind, reason.clone());
+            }
+            return e;
+        }
+        if reason.contains(transport::TLS_ANSWER) {
+            return tls(
+                TlsFailure::TlsListener,
+                "the broker answered with TLS: set security.protocol to SSL or SASL_SSL".into(),
+            );
+        }
+        e
+    }
+
+    /// Authenticates a new connection with SASL when `security.protocol` asks for it.
+    ///
+    /// Errors: see [`sasl::authenticate`].
+    pub(crate) async fn authenticate(&self, conn: &Connection, addr: &str) -> Result<()> {
+        match &self.sasl {
+            Some((mechanism, creds)) => sasl::authenticate(conn, addr, *mechanism, creds).await,
+            None => Ok(()),
+        }
+    }
+}

@@ -178,7 +178,9 @@ pub(crate) fn api_versions_request() -> ApiVersionsRequest {
 }
 
 impl Connection {
-    /// Connects to `addr`, then negotiates API versions.
+    /// Connects to `addr` (over TLS when `security.protocol` says so), negotiates API versions,
+    /// then authenticates with SASL when configured. TLS and SASL failures are
+    /// [`Error::Tls`], [`Error::AuthenticationFailed`] or [`Error::UnsupportedSaslMechanism`].
     ///
     /// `node_id` is the broker id when known (negative for a bootstrap address).
     pub(crate) async fn connect(

@@ -68,9 +68,20 @@ async fn create_list_describe_delete_topic() {
     deleted[name].as_ref().expect("deleted");
     deleted["admin-other"].as_ref().expect("deleted");
 
-    let listed = admin.list_topics().await.expect("list");
-    assert!(!listed.contains_key(name), "{listed:?}");
-    assert!(!listed.contains_key("admin-other"), "{listed:?}");
+    // DeleteTopics answers once the controller has deleted them; a broker's metadata cache
+    // learns it a moment later (KRaft propagates it asynchronously), as Java's admin sees too.
+    let started = std::time::Instant::now();
+    loop {
+        let listed = admin.list_topics().await.expect("list");
+        if !listed.contains_key(name) && !listed.contains_key("admin-other") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still listed 10 s after deletion: {listed:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ pub use error::{ConfigError, Error, ErrorCode, Result, TlsFailure};
 pub use producer::{KafkaProducer, ProducerRecord, RecordMetadata};
 /// The rustls version ferrokafka's TLS uses, for
 /// [`RustlsClientConfig`](config::RustlsClientConfig).
+#[cfg(feature = "tls")]
 pub use rustls;
 pub use types::{Compression, Node, TopicId, TopicPartition};
 

@@ -382,6 +382,7 @@ mod tests {
         assert!(e.reason.contains("use_all_dns_ips"), "{e}");
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn security_protocol() {
         let a = admin(&[("security.protocol", "plaintext")]).unwrap();

@@ -58,9 +58,10 @@ pub use consumer::{
     Assignor, AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, GroupProtocol, IsolationLevel,
 };
 pub use producer::{Acks, PartitionerKind, ProducerConfig, ProducerConfigBuilder};
+#[cfg(feature = "tls")]
+pub use security::RustlsClientConfig;
 pub use security::{
-    Password, RustlsClientConfig, SaslCredentials, SaslMechanism, SecurityConfig, StoreType,
-    TlsVersion,
+    Password, SaslCredentials, SaslMechanism, SecurityConfig, StoreType, TlsVersion,
 };
 pub use table::{DefaultValue, Kind, PROPERTIES, Property, Scope, lookup, properties_for};
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
 use super::Props;
@@ -39,12 +40,14 @@ impl fmt::Display for Password {
     }
 }
 
+#[cfg(feature = "tls")]
 /// A rustls client config built by the application, used for TLS instead of the `ssl.*`
 /// settings (its roots, client certificate, versions and verifier). Host names are checked as
 /// its verifier decides. Two are equal when they are the same `Arc`.
 #[derive(Clone)]
 pub struct RustlsClientConfig(pub Arc<rustls::ClientConfig>);
 
+#[cfg(feature = "tls")]
 impl RustlsClientConfig {
     /// Wraps `config`.
     pub fn new(config: Arc<rustls::ClientConfig>) -> RustlsClientConfig {
@@ -52,14 +55,17 @@ impl RustlsClientConfig {
     }
 }
 
+#[cfg(feature = "tls")]
 impl PartialEq for RustlsClientConfig {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
+#[cfg(feature = "tls")]
 impl Eq for RustlsClientConfig {}
 
+#[cfg(feature = "tls")]
 impl fmt::Debug for RustlsClientConfig {
     // rustls's own Debug is long and may show key material handles: name it only.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -193,7 +199,8 @@ pub struct SecurityConfig {
     pub sasl_jaas_config: Option<Password>,
     /// Not a property (default `None`): a rustls config to use instead of the `ssl.*`
     /// settings when `security.protocol` is SSL or SASL_SSL. Set it on the built config;
-    /// `to_properties` does not carry it.
+    /// `to_properties` does not carry it. Needs the `tls` cargo feature.
+    #[cfg(feature = "tls")]
     pub rustls_client_config: Option<RustlsClientConfig>,
 }
 
@@ -270,6 +277,7 @@ impl SecurityConfig {
             ssl_key_password: props.password("ssl.key.password")?,
             sasl_mechanism,
             sasl_jaas_config: props.password("sasl.jaas.config")?,
+            #[cfg(feature = "tls")]
             rustls_client_config: None,
         };
         if protocol.uses_sasl() {
@@ -285,7 +293,14 @@ impl SecurityConfig {
             cfg.sasl_credentials()?;
         }
         if protocol.uses_tls() {
+            #[cfg(feature = "tls")]
             crate::network::security::tls::client_config(&cfg)?;
+            #[cfg(not(feature = "tls"))]
+            return Err(ConfigError::new(
+                "security.protocol",
+                "SSL and SASL_SSL need TLS, and this build of ferrokafka has no TLS: enable the \
+                 `tls` cargo feature (on by default)",
+            ));
         }
         Ok(cfg)
     }

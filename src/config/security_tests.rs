@@ -121,6 +121,7 @@ fn typed_sasl_setter_quotes_any_password() {
     );
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn tls_settings_and_round_trip() {
     let c = admin(&[
@@ -155,6 +156,7 @@ fn tls_settings_and_round_trip() {
     assert!(e.reason.contains("PKCS12"), "{e}");
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn tls_stores_are_loaded_at_build() {
     let e = admin(&[
@@ -204,6 +206,7 @@ fn encrypted_identity(password: &str) -> (String, String) {
     (cert.pem(), pem.to_string())
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn encrypted_pem_keys_need_the_right_key_password() {
     let (chain, key) = encrypted_identity(SECRET);
@@ -237,4 +240,37 @@ fn encrypted_pem_keys_need_the_right_key_password() {
     ]);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(c.is_ok(), "{c:?}");
+}
+
+/// Without the `tls` cargo feature (a build with no C), SSL and SASL_SSL are refused when the
+/// config is built, naming the feature; SASL_PLAINTEXT still works.
+#[cfg(not(feature = "tls"))]
+#[test]
+fn tls_protocols_need_the_tls_feature() {
+    for protocol in ["SSL", "SASL_SSL"] {
+        let e = crate::ProducerConfig::builder()
+            .bootstrap_servers("127.0.0.1:9092")
+            .set("security.protocol", protocol)
+            .set("sasl.mechanism", "PLAIN")
+            .set(
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required \
+                 username=\"u\" password=\"p\";",
+            )
+            .build()
+            .expect_err(protocol);
+        assert_eq!(e.key, "security.protocol");
+        assert!(e.to_string().contains("`tls` cargo feature"), "{e}");
+    }
+    crate::ProducerConfig::builder()
+        .bootstrap_servers("127.0.0.1:9092")
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "PLAIN")
+        .set(
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required \
+             username=\"u\" password=\"p\";",
+        )
+        .build()
+        .expect("SASL_PLAINTEXT needs no TLS");
 }

@@ -3,12 +3,15 @@
 
 mod sasl;
 mod scram;
+#[cfg(feature = "tls")]
 pub(crate) mod tls;
 mod transport;
 
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "tls")]
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
 
@@ -20,6 +23,7 @@ pub(crate) use transport::{ReadHalf, WriteHalf};
 /// The security settings every connection of one client uses, prepared once.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Security {
+    #[cfg(feature = "tls")]
     tls: Option<Arc<ClientConfig>>,
     sasl: Option<(SaslMechanism, SaslCredentials)>,
     /// A setting that failed when the client was made (the config's build checked it, so a
@@ -32,11 +36,20 @@ impl Security {
     pub(crate) fn new(protocol: SecurityProtocol, cfg: &SecurityConfig) -> Security {
         let mut s = Security::default();
         let prepared = (|| -> std::result::Result<(), ConfigError> {
+            #[cfg(feature = "tls")]
             if protocol.uses_tls() {
                 s.tls = Some(match &cfg.rustls_client_config {
                     Some(custom) => custom.0.clone(),
                     None => tls::client_config(cfg)?,
                 });
+            }
+            // A config built by this crate refused TLS already; one assembled by hand may not.
+            #[cfg(not(feature = "tls"))]
+            if protocol.uses_tls() {
+                return Err(ConfigError::new(
+                    "security.protocol",
+                    "SSL and SASL_SSL need the `tls` cargo feature",
+                ));
             }
             if protocol.uses_sasl()
                 && let Some(m) = cfg.sasl_mechanism
@@ -61,12 +74,21 @@ impl Security {
         if let Some(e) = &self.broken {
             return Err(Error::Config(e.clone()));
         }
-        match &self.tls {
-            Some(config) => Ok(transport::tls(
+        #[cfg(feature = "tls")]
+        if let Some(config) = &self.tls {
+            return Ok(transport::tls(
                 tls::handshake(tcp, addr, config.clone(), timeout).await?,
-            )),
-            None => Ok(transport::plain(tcp)),
+            ));
         }
+        let _ = (addr, timeout);
+        Ok(transport::plain(tcp))
+    }
+
+    fn uses_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// The error to report for a failed first request (ApiVersions): a TLS failure the
@@ -81,7 +103,7 @@ impl Security {
             kind,
             reason,
         };
-        if self.tls.is_some() {
+        if self.uses_tls() {
             if let Some(alert) = reason.split("received fatal alert: ").nth(1) {
                 let kind = if [
                     "CertificateRequired",

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+#[cfg(feature = "tls")]
 use tokio_rustls::client::TlsStream;
 
 /// What a plain connection's first read fails with when the broker answered in TLS.
@@ -17,6 +18,7 @@ pub(crate) const TLS_ANSWER: &str = "the broker answered with a TLS record";
 pub(crate) enum ReadHalf {
     /// Plain TCP; the flag is set once the first bytes were checked for a TLS answer.
     Plain(OwnedReadHalf, bool),
+    #[cfg(feature = "tls")]
     Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
 }
 
@@ -24,6 +26,7 @@ pub(crate) enum ReadHalf {
 /// may hold records back until then.
 pub(crate) enum WriteHalf {
     Plain(OwnedWriteHalf),
+    #[cfg(feature = "tls")]
     Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>),
 }
 
@@ -34,6 +37,7 @@ pub(crate) fn plain(stream: TcpStream) -> (ReadHalf, WriteHalf) {
 }
 
 /// Splits a TLS stream.
+#[cfg(feature = "tls")]
 pub(crate) fn tls(stream: TlsStream<TcpStream>) -> (ReadHalf, WriteHalf) {
     let (rd, wr) = tokio::io::split(stream);
     (ReadHalf::Tls(rd), WriteHalf::Tls(wr))
@@ -63,6 +67,7 @@ impl AsyncRead for ReadHalf {
                 }
                 result
             }
+            #[cfg(feature = "tls")]
             ReadHalf::Tls(r) => Pin::new(r).poll_read(cx, buf),
         }
     }
@@ -76,6 +81,7 @@ impl AsyncWrite for WriteHalf {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             WriteHalf::Plain(w) => Pin::new(w).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
             WriteHalf::Tls(w) => Pin::new(w).poll_write(cx, buf),
         }
     }
@@ -83,6 +89,7 @@ impl AsyncWrite for WriteHalf {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WriteHalf::Plain(w) => Pin::new(w).poll_flush(cx),
+            #[cfg(feature = "tls")]
             WriteHalf::Tls(w) => Pin::new(w).poll_flush(cx),
         }
     }
@@ -90,6 +97,7 @@ impl AsyncWrite for WriteHalf {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WriteHalf::Plain(w) => Pin::new(w).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
             WriteHalf::Tls(w) => Pin::new(w).poll_shutdown(cx),
         }
     }
@@ -101,6 +109,7 @@ impl AsyncWrite for WriteHalf {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             WriteHalf::Plain(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "tls")]
             WriteHalf::Tls(w) => Pin::new(w).poll_write_vectored(cx, bufs),
         }
     }
@@ -108,6 +117,7 @@ impl AsyncWrite for WriteHalf {
     fn is_write_vectored(&self) -> bool {
         match self {
             WriteHalf::Plain(w) => w.is_write_vectored(),
+            #[cfg(feature = "tls")]
             WriteHalf::Tls(w) => w.is_write_vectored(),
         }
     }

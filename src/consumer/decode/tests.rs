@@ -135,13 +135,7 @@ fn limits_follow_max_partition_fetch_bytes() {
 #[test]
 fn bombs_are_an_error_after_the_records_before_them() {
     let limits = DecodeLimits::new(MIB);
-    let bombs = [
-        (Compression::Gzip, bombs::gzip(4096)),
-        (Compression::Lz4, bombs::lz4(2048)),
-        (Compression::Snappy, bombs::snappy(256)),
-        #[cfg(feature = "zstd")]
-        (Compression::Zstd, bombs::zstd(4096)),
-    ];
+    let bombs = bombs::every_codec();
     for (codec, bomb) in bombs {
         let mut blob = batch(0, -1, &["0", "1", "2", "3", "4"], false, None).to_vec();
         blob.extend_from_slice(&raw_batch(5, codec, &bomb));

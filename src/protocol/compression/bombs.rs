@@ -3,6 +3,8 @@
 
 use std::io::Write;
 
+use crate::types::Compression;
+
 const MIB: usize = 1 << 20;
 
 /// gzip members of 64 MiB each, concatenated (still one valid gzip input).
@@ -61,4 +63,15 @@ pub(crate) fn zstd(mib: usize) -> Vec<u8> {
         enc.write_all(&zeros).expect("zstd");
     }
     enc.finish().expect("zstd").repeat(mib.div_ceil(64))
+}
+
+/// One bomb per codec this build has, each expanding to GiBs (snappy: 256 MiB, its most).
+pub(crate) fn every_codec() -> Vec<(Compression, Vec<u8>)> {
+    vec![
+        (Compression::Gzip, gzip(4096)),
+        (Compression::Lz4, lz4(2048)),
+        (Compression::Snappy, snappy(256)),
+        #[cfg(feature = "zstd")]
+        (Compression::Zstd, zstd(4096)),
+    ]
 }

@@ -28,6 +28,9 @@ const BATCH_LIMIT_FACTOR: usize = 64;
 /// 5-20x, zeros ~1000x in gzip) while a bomb (10^4x to 10^6x) stops early.
 const MIN_BATCH_LIMIT: usize = 64 << 20;
 
+/// The most records one batch's header can make a step reserve room for.
+const MAX_RESERVE_RECORDS: usize = 4096;
+
 /// Bounds of decoding, from the consumer's config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DecodeLimits {
@@ -132,6 +135,22 @@ impl PartitionDecoder {
     /// before it is taken (past control batches and compacted-away records).
     pub(crate) fn end_offset(&self) -> i64 {
         self.end_offset
+    }
+
+    /// Whether the next step only parses and checks CRCs: no batch within its reach (a step's
+    /// worth of wire bytes from the next batch) is compressed. Such a step costs about 0.3 ms per
+    /// MiB on this project's reference machine, less than a blocking-pool round trip saves.
+    pub(crate) fn next_step_is_cheap(&self, limits: &DecodeLimits) -> bool {
+        let mut pos = self.pos;
+        while pos - self.pos < limits.step_bytes {
+            match read_batch_header(&self.data[pos..]) {
+                Ok(Some(h)) if h.is_compressed() => return false,
+                Ok(Some(h)) => pos += h.total_size(),
+                // The end, or an error the step will report: either way cheap.
+                _ => return true,
+            }
+        }
+        true
     }
 
     /// Bytes held between steps: the decompressed section of a batch read partway.
@@ -252,6 +271,9 @@ impl PartitionDecoder {
         }
         let batch = BatchRecords::open(&self.data, start, h, limits.batch_bytes)?;
         step.cost += batch.decompressed_len();
+        // The count is the batch's claim, so it only sizes a reservation, and a bounded one.
+        let claimed = usize::try_from(h.record_count).unwrap_or(0);
+        step.records.reserve(claimed.min(MAX_RESERVE_RECORDS));
         let epoch = (h.partition_leader_epoch >= 0).then_some(h.partition_leader_epoch);
         self.current = Some((batch, epoch));
         Ok(())

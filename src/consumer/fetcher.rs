@@ -59,10 +59,10 @@ struct CompletedFetch {
     tp: TopicPartition,
     /// The position the fetch was sent for; a position moved since (seek, reset) makes it stale.
     fetch_offset: i64,
-    records: VecDeque<ConsumerRecord>,
-    /// The decoded steps whose records are in `records`, oldest first: (records of it left,
-    /// bytes it holds), released as they are taken.
-    steps: VecDeque<(usize, usize)>,
+    /// The decoded steps' records not taken yet, oldest first, each with the bytes it holds
+    /// (released once its last record is taken). A step's records stay in the deque it was
+    /// decoded into: moving them into one queue cost a copy of every record.
+    steps: VecDeque<(VecDeque<ConsumerRecord>, usize)>,
     /// The data not decoded yet; `None` once decoded to the end or failed, and while a step
     /// runs (`decoding`).
     decoder: Option<Box<PartitionDecoder>>,
@@ -82,7 +82,6 @@ impl CompletedFetch {
             id: 0,
             tp,
             fetch_offset,
-            records: VecDeque::new(),
             steps: VecDeque::new(),
             decoder: None,
             decoding: false,
@@ -98,27 +97,40 @@ impl CompletedFetch {
         self.decoder_held + self.steps.iter().map(|s| s.1).sum::<usize>()
     }
 
+    /// Records decoded and not taken yet.
+    fn buffered_records(&self) -> usize {
+        self.steps.iter().map(|s| s.0.len()).sum()
+    }
+
     /// Records are buffered, or may still be decoded.
     fn has_records(&self) -> bool {
-        !self.records.is_empty() || self.decoding || self.decoder.is_some()
+        !self.steps.is_empty() || self.decoding || self.decoder.is_some()
     }
 
     /// Whether nothing more can come from this fetch but its error (if any).
     fn is_drained(&self) -> bool {
-        self.records.is_empty() && !self.decoding && self.decoder.is_none()
+        self.steps.is_empty() && !self.decoding && self.decoder.is_none()
     }
 
+    /// Moves up to `n` records to `out`, oldest first.
     fn take(&mut self, n: usize, out: &mut Vec<ConsumerRecord>) {
-        out.extend(self.records.drain(..n));
         let mut left = n;
         while left > 0 {
             let Some(front) = self.steps.front_mut() else {
                 break;
             };
-            let t = left.min(front.0);
-            front.0 -= t;
+            if out.is_empty() && front.0.len() <= left {
+                // A whole step into an empty batch: the deque becomes the Vec, no copy when
+                // nothing was taken from it before.
+                let (records, _) = self.steps.pop_front().unwrap_or_default();
+                left -= records.len();
+                *out = Vec::from(records);
+                continue;
+            }
+            let t = left.min(front.0.len());
+            out.extend(front.0.drain(..t));
             left -= t;
-            if front.0 == 0 {
+            if front.0.is_empty() {
                 self.steps.pop_front();
             }
         }
@@ -130,8 +142,7 @@ impl CompletedFetch {
         self.decoder = decoder;
         self.end_offset = self.end_offset.max(end_offset);
         if !step.records.is_empty() {
-            self.steps.push_back((step.records.len(), step.cost));
-            self.records.extend(step.records);
+            self.steps.push_back((step.records.into(), step.cost));
         }
         if step.error.is_some() {
             self.error = step.error;
@@ -352,9 +363,9 @@ impl Fetcher {
             + self.decoding * self.cfg.limits.step_max()
     }
 
-    /// Starts a decode step, on the blocking pool, for each unpaused fetch with fewer than two
-    /// decoded steps buffered (the next one decodes while `poll` hands out the current one),
-    /// while the budget allows. When it does not, paused partitions give up their decoded
+    /// Starts a decode step (on the blocking pool when it decompresses, else inline) for each
+    /// unpaused fetch with fewer than two decoded steps buffered (the next one decodes while
+    /// `poll` hands out the current one), while the budget allows. When it does not, paused partitions give up their decoded
     /// records first (they are fetched again on resume): they must not starve the others.
     /// Never awaits.
     pub(crate) fn start_decoding(&mut self, subs: &SubscriptionState) {
@@ -378,36 +389,21 @@ impl Fetcher {
                 continue;
             }
             let f = &mut self.buffered[i];
-            let Some(mut decoder) = f.decoder.take() else {
+            let Some(decoder) = f.decoder.take() else {
                 return;
             };
             f.decoding = true;
             self.decoding += 1;
-            let (id, tx) = (f.id, self.tx.clone());
+            let id = f.id;
+            if decoder.next_step_is_cheap(&limits) {
+                // Parsing alone is cheaper here than a hand-off to another thread and back.
+                let ev = run_step(id, decoder, &limits);
+                self.accept(ev);
+                continue;
+            }
+            let tx = self.tx.clone();
             tokio::task::spawn_blocking(move || {
-                // A panic would leave the fetch waiting for this step and its budget counted
-                // forever: report it as the partition's error instead.
-                let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    decoder.step(&limits)
-                }));
-                let ev = match step {
-                    Ok(step) => Event::Decoded {
-                        id,
-                        end_offset: decoder.end_offset(),
-                        decoder: decoder.has_more().then_some(decoder),
-                        step,
-                    },
-                    Err(_) => Event::Decoded {
-                        id,
-                        decoder: None,
-                        end_offset: i64::MIN,
-                        step: Step {
-                            error: Some(Error::CorruptRecord("record decoder panicked".into())),
-                            ..Step::default()
-                        },
-                    },
-                };
-                let _ = tx.send(ev);
+                let _ = tx.send(run_step(id, decoder, &limits));
             });
         }
     }
@@ -431,7 +427,7 @@ impl Fetcher {
                 continue;
             };
             // An error comes after the records decoded before it.
-            if let Some(e) = f.error.take_if(|_| f.records.is_empty()) {
+            if let Some(e) = f.error.take_if(|_| f.steps.is_empty()) {
                 let tp = f.tp.clone();
                 self.buffered.remove(i);
                 let fatal = match e.code() {
@@ -472,7 +468,7 @@ impl Fetcher {
                 continue;
             }
             state.high_watermark = f.high_watermark;
-            let take = (self.cfg.max_poll_records - out.len()).min(f.records.len());
+            let take = (self.cfg.max_poll_records - out.len()).min(f.buffered_records());
             f.take(take, &mut out);
             if let Some(last) = out.last().filter(|_| take > 0) {
                 state.position = Some(last.offset + 1);
@@ -483,7 +479,7 @@ impl Fetcher {
                     state.position = Some(f.end_offset);
                 }
                 self.buffered.remove(i);
-            } else if f.records.is_empty() && f.error.is_some() {
+            } else if f.steps.is_empty() && f.error.is_some() {
                 // Its error, on the next turn (this entry's second and last look).
                 continue;
             } else {
@@ -493,6 +489,30 @@ impl Fetcher {
             }
         }
         Ok(out)
+    }
+}
+
+/// Runs one decode step of fetch `id` and says what it produced.
+fn run_step(id: u64, mut decoder: Box<PartitionDecoder>, limits: &DecodeLimits) -> Event {
+    // A panic would leave the fetch waiting for this step and its budget counted forever:
+    // report it as the partition's error instead.
+    let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decoder.step(limits)));
+    match step {
+        Ok(step) => Event::Decoded {
+            id,
+            end_offset: decoder.end_offset(),
+            decoder: decoder.has_more().then_some(decoder),
+            step,
+        },
+        Err(_) => Event::Decoded {
+            id,
+            decoder: None,
+            end_offset: i64::MIN,
+            step: Step {
+                error: Some(Error::CorruptRecord("record decoder panicked".into())),
+                ..Step::default()
+            },
+        },
     }
 }
 

@@ -554,6 +554,23 @@ async fn open_socket(
     Err(last)
 }
 
+/// Reads a frame's `size` bytes. The buffer is reserved, not zeroed: pages are committed only
+/// as bytes arrive, so a size header of garbage costs no more memory than the bytes that follow
+/// it, and a large fetch response is not written twice (zeroing, then the copy from the socket).
+async fn read_frame_body<R: tokio::io::AsyncRead + Unpin>(
+    rd: &mut R,
+    size: usize,
+) -> std::io::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(size);
+    while buf.len() < size {
+        let want = (size - buf.len()) as u64;
+        if (&mut *rd).take(want).read_buf(&mut buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(buf.freeze())
+}
+
 async fn read_loop(shared: Arc<Shared>, rd: ReadHalf) {
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let reason = loop {
@@ -567,11 +584,10 @@ async fn read_loop(shared: Arc<Shared>, rd: ReadHalf) {
         if size < 4 || size as usize > MAX_FRAME_BYTES {
             break format!("invalid response size {size}");
         }
-        let mut buf = BytesMut::zeroed(size as usize);
-        if let Err(e) = rd.read_exact(&mut buf).await {
-            break format!("read failed mid-frame: {e}");
-        }
-        let frame = buf.freeze();
+        let frame = match read_frame_body(&mut rd, size as usize).await {
+            Ok(frame) => frame,
+            Err(e) => break format!("read failed mid-frame: {e}"),
+        };
         let Some(id) = frame::peek_correlation_id(&frame) else {
             break "response shorter than its header".to_string();
         };
@@ -597,4 +613,34 @@ async fn read_loop(shared: Arc<Shared>, rd: ReadHalf) {
         addr: shared.addr.clone(),
         reason,
     });
+}
+
+#[cfg(test)]
+mod frame_body_tests {
+    use super::read_frame_body;
+
+    #[tokio::test]
+    async fn reads_exactly_the_frame_across_reads_and_leaves_the_rest() {
+        let (mut tx, rx) = tokio::io::duplex(7);
+        let data: Vec<u8> = (0..100u8).collect();
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            tx.write_all(&data).await.map(|_| tx)
+        });
+        let mut rx = rx;
+        let a = read_frame_body(&mut rx, 60).await.expect("first frame");
+        let b = read_frame_body(&mut rx, 40).await.expect("second frame");
+        assert_eq!(&a[..], &(0..60u8).collect::<Vec<_>>()[..]);
+        assert_eq!(&b[..], &(60..100u8).collect::<Vec<_>>()[..]);
+        writer.await.expect("writer").expect("write");
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_short_is_an_eof_error() {
+        let mut data: &[u8] = &[1, 2, 3];
+        let e = read_frame_body(&mut data, 1 << 29)
+            .await
+            .expect_err("cut short");
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
 }

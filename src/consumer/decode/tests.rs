@@ -337,3 +337,29 @@ fn decode_time_of_a_50_mib_fetch() {
         );
     }
 }
+
+#[test]
+fn only_steps_that_decompress_are_costly() {
+    let limits = DecodeLimits {
+        batch_bytes: 64 * MIB,
+        step_bytes: 4096,
+    };
+    let plain = |base| batch(base, -1, &["a", "b"], false, None);
+    let zipped = raw_batch(10, Compression::Lz4, &[0; 16]);
+
+    let cheap = [plain(0), plain(2)].concat();
+    assert!(decoder(Bytes::from(cheap), 0).next_step_is_cheap(&limits));
+
+    let costly = [plain(0), zipped.clone()].concat();
+    assert!(!decoder(Bytes::from(costly), 0).next_step_is_cheap(&limits));
+
+    // A compressed batch a step's worth of wire bytes away is the step after next's concern.
+    let mut far = Vec::new();
+    let mut base = 0;
+    while far.len() < limits.step_bytes {
+        far.extend_from_slice(&plain(base));
+        base += 2;
+    }
+    far.extend_from_slice(&zipped);
+    assert!(decoder(Bytes::from(far), 0).next_step_is_cheap(&limits));
+}

@@ -86,6 +86,11 @@ impl BatchHeader {
         self.attributes & CONTROL_BIT != 0
     }
 
+    /// Whether reading the records means decompressing them first (any codec bits set).
+    pub(crate) fn is_compressed(&self) -> bool {
+        self.attributes & CODEC_BITS != 0
+    }
+
     pub(crate) fn is_transactional(&self) -> bool {
         self.attributes & TRANSACTIONAL_BIT != 0
     }

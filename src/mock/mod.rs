@@ -9,7 +9,10 @@
 //! checks as a broker does them), Fetch, ListOffsets, InitProducerId, FindCoordinator,
 //! OffsetCommit, OffsetFetch, and a group coordinator: JoinGroup, SyncGroup, Heartbeat,
 //! LeaveGroup, DescribeGroups, ListGroups (member ids, generations, session expiry,
-//! rebalance timeouts, generation checks on commits).
+//! rebalance timeouts, generation checks on commits), and a transaction coordinator
+//! (transactions version 1): InitProducerId with a transactional id, AddPartitionsToTxn,
+//! AddOffsetsToTxn, TxnOffsetCommit, EndTxn, markers, last stable offsets, aborted-transaction
+//! lists for read_committed fetches, transaction timeouts.
 
 mod chaos;
 mod faults;
@@ -18,6 +21,10 @@ mod group_api;
 mod handlers;
 mod server;
 mod state;
+mod txn;
+mod txn_api;
+mod txn_inspect;
+mod txn_log;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -28,6 +35,8 @@ use tokio::sync::Notify;
 
 pub use chaos::{ChaosEvent, ChaosSchedule};
 pub use faults::{Fault, FaultAction};
+pub use txn::{MockTxnState, TxnState};
+pub use txn_inspect::MockBatch;
 
 use crate::error::{Error, Result};
 use crate::record::Header;
@@ -67,6 +76,8 @@ pub(crate) struct Shared {
     auto_create: bool,
     default_partitions: i32,
     coordinator: AtomicI32,
+    /// The transaction coordinator; -1: the group coordinator's broker.
+    txn_coordinator: AtomicI32,
     /// Woken on every append, for long-polling fetches.
     appended: Notify,
     groups: Mutex<group::Groups>,
@@ -146,6 +157,7 @@ impl MockClusterBuilder {
             auto_create: self.auto_create,
             default_partitions: self.default_partitions,
             coordinator: AtomicI32::new(1),
+            txn_coordinator: AtomicI32::new(-1),
             appended: Notify::new(),
             groups: Mutex::new(group::Groups::default()),
             group_changed: Notify::new(),

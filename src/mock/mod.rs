@@ -25,6 +25,8 @@ mod txn;
 mod txn_api;
 mod txn_inspect;
 mod txn_log;
+#[cfg(test)]
+mod txn_wire_tests;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};

@@ -169,6 +169,7 @@ impl MockClusterBuilder {
             let port = server::start(shared.clone(), id, 0).await?;
             let _ = port;
         }
+        txn_api::start_clock(&shared);
         Ok(MockCluster { shared })
     }
 }

@@ -359,11 +359,6 @@ impl Transactions {
             .any(|m| m.offsets.get(group).is_some_and(|g| g.contains_key(tp)))
     }
 
-    /// The producer id and epoch of every transactional id, for the Produce epoch checks.
-    pub(crate) fn epoch_of(&self, id: &str) -> Option<(i64, i16)> {
-        self.txns.get(id).map(|m| (m.producer_id, m.epoch))
-    }
-
     pub(crate) fn snapshot(&self, id: &str) -> Option<MockTxnState> {
         self.txns.get(id).map(|m| MockTxnState {
             state: m.state,

@@ -11,21 +11,27 @@ use tokio::time::Instant;
 
 use super::handlers::Outcome;
 use super::state::NONE;
-use super::txn::{INVALID_PRODUCER_EPOCH, PRODUCER_FENCED, StagedOffset};
+use super::state::{ClusterData, PartitionLog};
+use super::txn::{INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, PRODUCER_FENCED, StagedOffset};
 use super::{Shared, lock};
 use crate::error::{Error, Result};
 use crate::protocol::Request;
 use crate::protocol::frame::{decode_request, encode_response};
+use crate::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use crate::protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
-use crate::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use crate::protocol::messages::fetch_response::AbortedTransaction;
+use crate::protocol::messages::produce_request::PartitionProduceData;
 use crate::protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use crate::protocol::messages::*;
+use crate::protocol::record_batch::read_batch_header;
 
 const NOT_COORDINATOR: i16 = 16;
+/// How often the coordinator looks for timed-out transactions and due markers.
+const CLOCK_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const ILLEGAL_GENERATION: i16 = 22;
 const UNKNOWN_MEMBER_ID: i16 = 25;
@@ -414,4 +420,51 @@ fn txn_offset_commit(
         &header,
         &TxnOffsetCommitResponse::default().with_topics(topics),
     )
+}
+
+/// A transactional batch may only go to a partition of its producer's open transaction:
+/// INVALID_TXN_STATE otherwise (the stale-epoch case is left to the append's epoch check).
+pub(crate) fn produce_check(
+    data: &ClusterData,
+    topic: &str,
+    p: &PartitionProduceData,
+) -> Option<i16> {
+    let records = p.records.as_ref()?;
+    let h = read_batch_header(records).ok()??;
+    if !h.is_transactional() || h.producer_id < 0 {
+        return None;
+    }
+    let current = data.producer_epochs.get(&h.producer_id).copied()?;
+    if h.producer_epoch < current {
+        return None;
+    }
+    let tp = (topic.to_string(), p.index);
+    (!data.txns.in_open_txn(h.producer_id, &tp)).then_some(INVALID_TXN_STATE)
+}
+
+/// The aborted transactions a read_committed fetch from `from` needs, up to the LSO.
+pub(crate) fn aborted_list(log: &PartitionLog, from: i64, lso: i64) -> Vec<AbortedTransaction> {
+    log.aborted_between(from, lso)
+        .into_iter()
+        .map(|a| {
+            AbortedTransaction::default()
+                .with_producer_id(ProducerId(a.producer_id))
+                .with_first_offset(a.first_offset)
+        })
+        .collect()
+}
+
+/// Runs the transaction coordinator's clock while the cluster lives, so a transaction left
+/// open times out (and delayed markers land) with no request arriving, as on a broker.
+pub(crate) fn start_clock(shared: &std::sync::Arc<Shared>) {
+    let weak = std::sync::Arc::downgrade(shared);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CLOCK_TICK).await;
+            match weak.upgrade() {
+                Some(shared) => shared.tick_txns(),
+                None => return,
+            }
+        }
+    });
 }

@@ -114,8 +114,7 @@ impl PartitionLog {
         let start = self.batches.partition_point(|b| b.last_offset < offset);
         let mut out = BytesMut::new();
         for b in &self.batches[start..] {
-            if b.last_offset >= end || (!out.is_empty() && out.len() + b.bytes.len() > max_bytes)
-            {
+            if b.last_offset >= end || (!out.is_empty() && out.len() + b.bytes.len() > max_bytes) {
                 break;
             }
             out.extend_from_slice(&b.bytes);

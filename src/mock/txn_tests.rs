@@ -45,7 +45,10 @@ fn commit_flow_hands_back_markers_and_offsets_once() {
     assert!(t.tick(now).is_empty(), "markers are handed out once");
     assert!(!t.has_staged("g", &tp("in", 0)));
     let s = t.snapshot("tx").expect("known");
-    assert_eq!((s.state, s.committed, s.aborted), (TxnState::CompleteCommit, 1, 0));
+    assert_eq!(
+        (s.state, s.committed, s.aborted),
+        (TxnState::CompleteCommit, 1, 0)
+    );
     // A retried EndTxn(commit) succeeds; an abort of the committed transaction does not.
     assert_eq!(t.end("tx", pid, epoch, true, now), Ok(()));
     assert_eq!(t.end("tx", pid, epoch, false, now), Err(INVALID_TXN_STATE));
@@ -112,7 +115,11 @@ fn reinit_during_an_open_transaction_aborts_it_with_a_bumped_epoch() {
     let done = t.tick(now);
     assert_eq!(done.len(), 1);
     assert!(!done[0].commit);
-    assert_eq!(done[0].producer_epoch, e0 + 1, "markers fence the old epoch");
+    assert_eq!(
+        done[0].producer_epoch,
+        e0 + 1,
+        "markers fence the old epoch"
+    );
     assert_eq!(done[0].partitions, vec![tp("a", 0)]);
     // The retry gets the epoch after the fencing one.
     assert_eq!(t.init("tx", 60_000, None, now, || 5), Ok((pid, e0 + 2)));
@@ -130,7 +137,10 @@ fn completing_transaction_answers_concurrent_transactions_until_markers_are_writ
         .expect("add");
     t.end("tx", pid, e, true, now).expect("end");
     assert!(t.tick(now).is_empty(), "markers not due yet");
-    assert_eq!(t.snapshot("tx").map(|s| s.state), Some(TxnState::PrepareCommit));
+    assert_eq!(
+        t.snapshot("tx").map(|s| s.state),
+        Some(TxnState::PrepareCommit)
+    );
     assert_eq!(
         t.init("tx", 60_000, None, now, || 5),
         Err(CONCURRENT_TRANSACTIONS)

@@ -40,11 +40,8 @@ async fn connect(c: &MockCluster, broker: i32) -> Connection {
         .nth(usize::try_from(broker - 1).expect("broker id from 1"))
         .expect("broker address")
         .to_string();
-    let settings = ConnectionSettings::for_tests(
-        "txn-test",
-        Duration::from_secs(5),
-        Duration::from_secs(5),
-    );
+    let settings =
+        ConnectionSettings::for_tests("txn-test", Duration::from_secs(5), Duration::from_secs(5));
     Connection::connect(&addr, broker, settings)
         .await
         .expect("connect")
@@ -85,7 +82,11 @@ async fn add_partitions(conn: &Connection, pid: i64, epoch: i16, parts: &[i32]) 
         .expect("AddPartitionsToTxn");
     r.results_by_topic_v3_and_below
         .iter()
-        .flat_map(|t| t.results_by_partition.iter().map(|p| p.partition_error_code))
+        .flat_map(|t| {
+            t.results_by_partition
+                .iter()
+                .map(|p| p.partition_error_code)
+        })
         .collect()
 }
 
@@ -262,11 +263,11 @@ async fn commit_then_abort_write_markers_and_move_the_last_stable_offset() {
     assert_eq!(produce(&conn, 0, pid, epoch, 0, 3).await, 0);
 
     let open_rc = fetch(&conn, 0, 0, true).await;
-    assert_eq!(
-        (open_rc.high_watermark, open_rc.last_stable_offset),
-        (3, 0)
+    assert_eq!((open_rc.high_watermark, open_rc.last_stable_offset), (3, 0));
+    assert!(
+        open_rc.offsets.is_empty(),
+        "nothing past the LSO for read_committed"
     );
-    assert!(open_rc.offsets.is_empty(), "nothing past the LSO for read_committed");
     assert_eq!(fetch(&conn, 0, 0, false).await.offsets, vec![0, 1, 2]);
     assert_eq!(list_latest(&conn, 0, true).await, 0);
     assert_eq!(list_latest(&conn, 0, false).await, 3);
@@ -296,7 +297,10 @@ async fn commit_then_abort_write_markers_and_move_the_last_stable_offset() {
     assert_eq!(ru.aborted, None, "read_uncommitted gets no aborted list");
     assert_eq!(ru.offsets, vec![0, 1, 2, 4, 5]);
     let s = c.txn_state(TXN).expect("known");
-    assert_eq!((s.state, s.committed, s.aborted), (TxnState::CompleteAbort, 1, 1));
+    assert_eq!(
+        (s.state, s.committed, s.aborted),
+        (TxnState::CompleteAbort, 1, 1)
+    );
 }
 
 #[tokio::test]
@@ -328,7 +332,10 @@ async fn a_second_init_fences_the_first_producer_and_aborts_its_transaction() {
     let (code, pid2, e2) = init(&conn, 4, 60_000).await;
     assert_eq!((code, pid2, e2), (0, pid, e0 + 2));
     let log = c.batches("t", 0).expect("log");
-    assert_eq!(log.last().map(|b| (b.marker, b.producer_epoch)), Some((Some(false), e0 + 1)));
+    assert_eq!(
+        log.last().map(|b| (b.marker, b.producer_epoch)),
+        Some((Some(false), e0 + 1))
+    );
     // The old instance is fenced, named as each version names it.
     assert_eq!(end(&conn, 1, pid, e0, true).await, INVALID_PRODUCER_EPOCH);
     assert_eq!(end(&conn, 3, pid, e0, true).await, PRODUCER_FENCED);
@@ -336,10 +343,20 @@ async fn a_second_init_fences_the_first_producer_and_aborts_its_transaction() {
         add_partitions(&conn, pid, e0, &[0]).await,
         vec![PRODUCER_FENCED]
     );
-    assert_eq!(produce(&conn, 0, pid, e0, 2, 1).await, INVALID_PRODUCER_EPOCH);
+    assert_eq!(
+        produce(&conn, 0, pid, e0, 2, 1).await,
+        INVALID_PRODUCER_EPOCH
+    );
+    // As a broker does, the aborted records are returned with the list that tells a
+    // read_committed client to drop them.
     let rc = fetch(&conn, 0, 0, true).await;
-    assert!(rc.offsets.is_empty(), "the fenced transaction never becomes visible");
-    assert_eq!(rc.aborted, Some(vec![(pid, 0)]));
+    assert_eq!(rc.offsets, vec![0, 1]);
+    assert_eq!(
+        rc.aborted,
+        Some(vec![(pid, 0)]),
+        "the fenced transaction is aborted"
+    );
+    assert_eq!(rc.last_stable_offset, 3);
 }
 
 async fn txn_offset_commit(
@@ -510,12 +527,20 @@ async fn transaction_left_open_past_its_timeout_is_aborted() {
     assert_eq!(produce(&conn, 0, pid, epoch, 0, 4).await, 0);
     assert_eq!(c.last_stable_offset("t", 0), Some(0));
     tokio::time::sleep(Duration::from_millis(400)).await;
+    // Aborted by the coordinator's own clock, before anything looks.
+    assert_eq!(
+        c.shared.data().txns.snapshot(TXN).map(|s| s.state),
+        Some(TxnState::CompleteAbort)
+    );
     let s = c.txn_state(TXN).expect("known");
-    assert_eq!((s.state, s.producer_epoch), (TxnState::CompleteAbort, epoch + 1));
+    assert_eq!(
+        (s.state, s.producer_epoch),
+        (TxnState::CompleteAbort, epoch + 1)
+    );
     let log = c.batches("t", 0).expect("log");
     assert_eq!(log.last().map(|b| b.marker), Some(Some(false)));
     let rc = fetch(&conn, 0, 0, true).await;
-    assert!(rc.offsets.is_empty());
+    assert_eq!(rc.offsets, vec![0, 1, 2, 3]);
     assert_eq!(rc.aborted, Some(vec![(pid, 0)]));
     assert_eq!(rc.last_stable_offset, 5);
     assert_eq!(end(&conn, 3, pid, epoch, true).await, PRODUCER_FENCED);
@@ -526,7 +551,10 @@ async fn injected_coordinator_errors_apply_nothing_until_they_are_spent() {
     let c = cluster(1).await;
     let conn = connect(&c, 1).await;
     let (_, pid, epoch) = init(&conn, 4, 60_000).await;
-    c.inject(Fault::new(24, FaultAction::Error(COORDINATOR_LOAD_IN_PROGRESS)));
+    c.inject(Fault::new(
+        24,
+        FaultAction::Error(COORDINATOR_LOAD_IN_PROGRESS),
+    ));
     assert_eq!(
         add_partitions(&conn, pid, epoch, &[0]).await,
         vec![COORDINATOR_LOAD_IN_PROGRESS]
@@ -536,7 +564,10 @@ async fn injected_coordinator_errors_apply_nothing_until_they_are_spent() {
     assert_eq!(produce(&conn, 0, pid, epoch, 0, 1).await, 0);
     c.inject(Fault::new(26, FaultAction::Error(CONCURRENT_TRANSACTIONS)).times(3));
     for _ in 0..3 {
-        assert_eq!(end(&conn, 3, pid, epoch, true).await, CONCURRENT_TRANSACTIONS);
+        assert_eq!(
+            end(&conn, 3, pid, epoch, true).await,
+            CONCURRENT_TRANSACTIONS
+        );
         assert_eq!(c.txn_state(TXN).map(|s| s.state), Some(TxnState::Ongoing));
     }
     assert_eq!(end(&conn, 3, pid, epoch, true).await, 0);
@@ -568,7 +599,11 @@ async fn connection_cut_after_end_txn_was_applied_and_a_retry_succeeds() {
         Some(TxnState::CompleteCommit)
     );
     let again = connect(&c, 1).await;
-    assert_eq!(end(&again, 3, pid, epoch, true).await, 0, "the retry is idempotent");
+    assert_eq!(
+        end(&again, 3, pid, epoch, true).await,
+        0,
+        "the retry is idempotent"
+    );
     let markers = c
         .batches("t", 0)
         .expect("log")

@@ -457,7 +457,12 @@ fn produce(shared: &Shared, broker: i32, frame: Bytes, injected: Option<i16>) ->
                     .with_base_offset(-1)
                     .with_log_append_time_ms(-1)
                     .with_log_start_offset(-1);
-                let refused = super::txn_api::produce_check(&data, t.name.0.as_str(), p);
+                let refused = super::txn_api::produce_check(
+                    &data,
+                    t.name.0.as_str(),
+                    p,
+                    header.request_api_version,
+                );
                 let code = match (injected, data.partition_mut(t.name.0.as_str(), p.index)) {
                     (Some(code), _) => code,
                     (None, Some(log)) if log.leader == broker && refused.is_some() => {

@@ -16,6 +16,7 @@ pub(crate) const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
 pub(crate) const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
 pub(crate) const CONCURRENT_TRANSACTIONS: i16 = 51;
 pub(crate) const PRODUCER_FENCED: i16 = 90;
+pub(crate) const TRANSACTION_ABORTABLE: i16 = 120;
 
 /// Kafka's `transaction.max.timeout.ms` default: longer timeouts are refused.
 const MAX_TIMEOUT_MS: i32 = 900_000;
@@ -227,15 +228,17 @@ impl Transactions {
         Ok(())
     }
 
-    /// AddPartitionsToTxn v4+ with verifyOnly: whether the partition is in the open
-    /// transaction of this producer (the broker's check before a transactional append).
+    /// AddPartitionsToTxn v4+ with verifyOnly: whether the partition is in the transaction
+    /// of this producer (the broker's check before a transactional append), answered as
+    /// Kafka 4.x's coordinator does: TRANSACTION_ABORTABLE when it is not.
     pub(crate) fn verify(&self, id: &str, pid: i64, epoch: i16, tp: &(String, i32)) -> i16 {
         match self.txns.get(id) {
             None => INVALID_PRODUCER_ID_MAPPING,
             Some(m) if m.producer_id != pid => INVALID_PRODUCER_ID_MAPPING,
             Some(m) if m.epoch != epoch => PRODUCER_FENCED,
-            Some(m) if m.state == TxnState::Ongoing && m.partitions.contains(tp) => 0,
-            Some(_) => INVALID_TXN_STATE,
+            Some(m) if m.preparing() => CONCURRENT_TRANSACTIONS,
+            Some(m) if m.partitions.contains(tp) => 0,
+            Some(_) => TRANSACTION_ABORTABLE,
         }
     }
 

@@ -12,7 +12,9 @@ use tokio::time::Instant;
 use super::handlers::Outcome;
 use super::state::NONE;
 use super::state::{ClusterData, PartitionLog};
-use super::txn::{INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, PRODUCER_FENCED, StagedOffset};
+use super::txn::{
+    INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, PRODUCER_FENCED, StagedOffset, TRANSACTION_ABORTABLE,
+};
 use super::{Shared, lock};
 use crate::error::{Error, Result};
 use crate::protocol::Request;
@@ -422,12 +424,14 @@ fn txn_offset_commit(
     )
 }
 
-/// A transactional batch may only go to a partition of its producer's open transaction:
-/// INVALID_TXN_STATE otherwise (the stale-epoch case is left to the append's epoch check).
+/// A transactional batch may only go to a partition of its producer's open transaction. As
+/// Kafka 4.x's verification answers: TRANSACTION_ABORTABLE to Produce v11+ (KIP-890),
+/// INVALID_TXN_STATE before. The stale-epoch case is left to the append's epoch check.
 pub(crate) fn produce_check(
     data: &ClusterData,
     topic: &str,
     p: &PartitionProduceData,
+    version: i16,
 ) -> Option<i16> {
     let records = p.records.as_ref()?;
     let h = read_batch_header(records).ok()??;
@@ -439,7 +443,12 @@ pub(crate) fn produce_check(
         return None;
     }
     let tp = (topic.to_string(), p.index);
-    (!data.txns.in_open_txn(h.producer_id, &tp)).then_some(INVALID_TXN_STATE)
+    let code = if version >= 11 {
+        TRANSACTION_ABORTABLE
+    } else {
+        INVALID_TXN_STATE
+    };
+    (!data.txns.in_open_txn(h.producer_id, &tp)).then_some(code)
 }
 
 /// The aborted transactions a read_committed fetch from `from` needs, up to the LSO.

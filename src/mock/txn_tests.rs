@@ -195,5 +195,5 @@ fn requests_outside_a_transaction_are_refused() {
         t.init("tx", 900_001, None, now, || 5),
         Err(INVALID_TRANSACTION_TIMEOUT)
     );
-    assert_eq!(t.verify("tx", pid, e, &tp("a", 0)), INVALID_TXN_STATE);
+    assert_eq!(t.verify("tx", pid, e, &tp("a", 0)), TRANSACTION_ABORTABLE);
 }

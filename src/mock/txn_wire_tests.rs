@@ -27,6 +27,7 @@ const NOT_COORDINATOR: i16 = 16;
 const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 const ILLEGAL_GENERATION: i16 = 22;
+const TRANSACTION_ABORTABLE: i16 = 120;
 const UNKNOWN_MEMBER_ID: i16 = 25;
 
 fn s(v: &str) -> StrBytes {
@@ -114,13 +115,25 @@ async fn produce(
     seq: i32,
     n: usize,
 ) -> i16 {
+    produce_at(conn, 12, partition, pid, epoch, seq, n).await
+}
+
+async fn produce_at(
+    conn: &Connection,
+    version: i16,
+    partition: i32,
+    pid: i64,
+    epoch: i16,
+    seq: i32,
+    n: usize,
+) -> i16 {
     let mut b = RecordBatchBuilder::new(Compression::None, None, 0);
     for i in 0..n {
         b.append(1_000, None, Some(format!("v{i}").as_bytes()), &[]);
     }
     let batch = b.build(pid, epoch, seq, true).expect("batch");
     let r = conn
-        .send(
+        .send_at(
             ProduceRequest::default()
                 .with_transactional_id(Some(TransactionalId(s(TXN))))
                 .with_acks(-1)
@@ -134,6 +147,8 @@ async fn produce(
                                 .with_records(Some(batch)),
                         ]),
                 ]),
+            version,
+            None,
         )
         .await
         .expect("Produce");
@@ -309,12 +324,24 @@ async fn transactional_produce_needs_the_partition_in_the_transaction() {
     c.create_topic("t2", 2);
     let conn = connect(&c, 1).await;
     let (_, pid, epoch) = init(&conn, 4, 60_000).await;
-    assert_eq!(produce(&conn, 0, pid, epoch, 0, 1).await, INVALID_TXN_STATE);
+    // Kafka 4.x answers Produce v11+ (KIP-890) with the abortable error, older versions with
+    // INVALID_TXN_STATE.
+    assert_eq!(
+        produce_at(&conn, 12, 0, pid, epoch, 0, 1).await,
+        TRANSACTION_ABORTABLE
+    );
+    assert_eq!(
+        produce_at(&conn, 10, 0, pid, epoch, 0, 1).await,
+        INVALID_TXN_STATE
+    );
     assert_eq!(c.end_offset("t", 0), Some(0), "nothing appended");
     // An unknown partition fails alone; the others are not attempted.
     let codes = add_partitions(&conn, pid, epoch, &[0, 7]).await;
     assert_eq!(codes, vec![55, 3]);
-    assert_eq!(produce(&conn, 0, pid, epoch, 0, 1).await, INVALID_TXN_STATE);
+    assert_eq!(
+        produce(&conn, 0, pid, epoch, 0, 1).await,
+        TRANSACTION_ABORTABLE
+    );
     assert_eq!(add_partitions(&conn, pid, epoch, &[0]).await, vec![0]);
     assert_eq!(produce(&conn, 0, pid, epoch, 0, 1).await, 0);
 }

@@ -670,3 +670,76 @@ async fn markers_written_late_keep_the_lso_and_answer_concurrent_transactions() 
     assert_eq!(fetch(&conn, 0, 0, true).await.offsets, vec![0, 1]);
     assert_eq!(init(&conn, 4, 60_000).await, (0, pid, epoch + 1));
 }
+
+#[tokio::test]
+async fn init_producer_id_names_fencing_by_version_and_takes_injected_errors() {
+    let c = cluster(1).await;
+    let conn = connect(&c, 1).await;
+    let (_, pid, e0) = init(&conn, 4, 60_000).await;
+    let (_, _, e1) = init(&conn, 4, 60_000).await;
+    assert_eq!(e1, e0 + 1);
+    // KIP-360: the fenced instance asks to bump the epoch it had.
+    let bump = |version: i16| {
+        conn.send_at(
+            InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(s(TXN))))
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(e0),
+            version,
+            None,
+        )
+    };
+    assert_eq!(bump(3).await.expect("v3").error_code, INVALID_PRODUCER_EPOCH);
+    assert_eq!(bump(4).await.expect("v4").error_code, PRODUCER_FENCED);
+    c.inject(Fault::new(22, FaultAction::Error(COORDINATOR_LOAD_IN_PROGRESS)).times(2));
+    assert_eq!(init(&conn, 4, 60_000).await.0, COORDINATOR_LOAD_IN_PROGRESS);
+    assert_eq!(init(&conn, 4, 60_000).await.0, COORDINATOR_LOAD_IN_PROGRESS);
+    assert_eq!(
+        c.txn_state(TXN).map(|s| s.producer_epoch),
+        Some(e1),
+        "refused requests change nothing"
+    );
+    assert_eq!(init(&conn, 4, 60_000).await, (0, pid, e1 + 1));
+}
+
+#[tokio::test]
+async fn verify_only_add_partitions_answers_per_partition() {
+    let c = cluster(1).await;
+    let conn = connect(&c, 1).await;
+    let (_, pid, epoch) = init(&conn, 4, 60_000).await;
+    assert_eq!(add_partitions(&conn, pid, epoch, &[0]).await, vec![0]);
+    let verify = |epoch: i16| {
+        AddPartitionsToTxnRequest::default().with_transactions(vec![
+            add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(TransactionalId(s(TXN)))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_verify_only(true)
+                .with_topics(vec![
+                    AddPartitionsToTxnTopic::default()
+                        .with_name(TopicName(s("t")))
+                        .with_partitions(vec![0, 1]),
+                ]),
+        ])
+    };
+    let codes = |r: AddPartitionsToTxnResponse| -> Vec<i16> {
+        r.results_by_transaction[0].topic_results[0]
+            .results_by_partition
+            .iter()
+            .map(|p| p.partition_error_code)
+            .collect()
+    };
+    let r = conn.send_at(verify(epoch), 4, None).await.expect("verify");
+    assert_eq!(codes(r), vec![0, TRANSACTION_ABORTABLE]);
+    let r = conn
+        .send_at(verify(epoch - 1), 4, None)
+        .await
+        .expect("verify");
+    assert_eq!(codes(r), vec![PRODUCER_FENCED, PRODUCER_FENCED]);
+    assert_eq!(
+        c.txn_state(TXN).map(|s| s.partitions),
+        Some(vec![("t".to_string(), 0)]),
+        "verifying adds nothing"
+    );
+}

@@ -26,6 +26,8 @@ mod txn_api;
 mod txn_inspect;
 mod txn_log;
 #[cfg(test)]
+mod txn_read_tests;
+#[cfg(test)]
 mod txn_wire_tests;
 
 use std::collections::BTreeMap;

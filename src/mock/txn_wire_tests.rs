@@ -21,7 +21,7 @@ use crate::protocol::messages::txn_offset_commit_request::{
 use crate::protocol::messages::*;
 use crate::protocol::record_batch::{RecordBatchBuilder, decode_batches};
 
-const TXN: &str = "tx-1";
+pub(super) const TXN: &str = "tx-1";
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 const NOT_COORDINATOR: i16 = 16;
 const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
@@ -34,7 +34,7 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-async fn connect(c: &MockCluster, broker: i32) -> Connection {
+pub(super) async fn connect(c: &MockCluster, broker: i32) -> Connection {
     let addr = c
         .bootstrap_servers()
         .split(',')
@@ -48,7 +48,7 @@ async fn connect(c: &MockCluster, broker: i32) -> Connection {
         .expect("connect")
 }
 
-async fn init(conn: &Connection, version: i16, timeout_ms: i32) -> (i16, i64, i16) {
+pub(super) async fn init(conn: &Connection, version: i16, timeout_ms: i32) -> (i16, i64, i16) {
     let r = conn
         .send_at(
             InitProducerIdRequest::default()
@@ -64,7 +64,12 @@ async fn init(conn: &Connection, version: i16, timeout_ms: i32) -> (i16, i64, i1
     (r.error_code, r.producer_id.0, r.producer_epoch)
 }
 
-async fn add_partitions(conn: &Connection, pid: i64, epoch: i16, parts: &[i32]) -> Vec<i16> {
+pub(super) async fn add_partitions(
+    conn: &Connection,
+    pid: i64,
+    epoch: i16,
+    parts: &[i32],
+) -> Vec<i16> {
     let r = conn
         .send_at(
             AddPartitionsToTxnRequest::default()
@@ -91,7 +96,13 @@ async fn add_partitions(conn: &Connection, pid: i64, epoch: i16, parts: &[i32]) 
         .collect()
 }
 
-async fn end(conn: &Connection, version: i16, pid: i64, epoch: i16, commit: bool) -> i16 {
+pub(super) async fn end(
+    conn: &Connection,
+    version: i16,
+    pid: i64,
+    epoch: i16,
+    commit: bool,
+) -> i16 {
     conn.send_at(
         EndTxnRequest::default()
             .with_transactional_id(TransactionalId(s(TXN)))
@@ -107,7 +118,7 @@ async fn end(conn: &Connection, version: i16, pid: i64, epoch: i16, commit: bool
 }
 
 /// Produces `n` records in one transactional batch; returns the partition's error code.
-async fn produce(
+pub(super) async fn produce(
     conn: &Connection,
     partition: i32,
     pid: i64,
@@ -129,7 +140,9 @@ async fn produce_at(
 ) -> i16 {
     let mut b = RecordBatchBuilder::new(Compression::None, None, 0);
     for i in 0..n {
-        b.append(1_000, None, Some(format!("v{i}").as_bytes()), &[]);
+        // Values name the record by its producer sequence: unique per producer and epoch.
+        let v = seq + i32::try_from(i).expect("few records");
+        b.append(1_000, None, Some(v.to_string().as_bytes()), &[]);
     }
     let batch = b.build(pid, epoch, seq, true).expect("batch");
     let r = conn
@@ -155,15 +168,20 @@ async fn produce_at(
     r.responses[0].partition_responses[0].error_code
 }
 
-struct Fetched {
-    high_watermark: i64,
-    last_stable_offset: i64,
-    aborted: Option<Vec<(i64, i64)>>,
+pub(super) struct Fetched {
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub aborted: Option<Vec<(i64, i64)>>,
     /// Offsets of data records returned (control batches skipped).
-    offsets: Vec<i64>,
+    pub offsets: Vec<i64>,
 }
 
-async fn fetch(conn: &Connection, partition: i32, from: i64, read_committed: bool) -> Fetched {
+pub(super) async fn fetch(
+    conn: &Connection,
+    partition: i32,
+    from: i64,
+    read_committed: bool,
+) -> Fetched {
     let r = conn
         .send(
             FetchRequest::default()
@@ -205,7 +223,7 @@ async fn fetch(conn: &Connection, partition: i32, from: i64, read_committed: boo
     }
 }
 
-async fn list_latest(conn: &Connection, partition: i32, read_committed: bool) -> i64 {
+pub(super) async fn list_latest(conn: &Connection, partition: i32, read_committed: bool) -> i64 {
     let r = conn
         .send(
             ListOffsetsRequest::default()
@@ -226,7 +244,7 @@ async fn list_latest(conn: &Connection, partition: i32, read_committed: bool) ->
     r.topics[0].partitions[0].offset
 }
 
-async fn cluster(brokers: usize) -> MockCluster {
+pub(super) async fn cluster(brokers: usize) -> MockCluster {
     let c = MockCluster::builder()
         .brokers(brokers)
         .build()
@@ -266,56 +284,6 @@ async fn find_coordinator_for_a_transactional_id() {
     // The old coordinator refuses the transaction APIs.
     let (code, _, _) = init(&conn, 4, 60_000).await;
     assert_eq!(code, NOT_COORDINATOR);
-}
-
-#[tokio::test]
-async fn commit_then_abort_write_markers_and_move_the_last_stable_offset() {
-    let c = cluster(1).await;
-    let conn = connect(&c, 1).await;
-    let (code, pid, epoch) = init(&conn, 4, 60_000).await;
-    assert_eq!((code, epoch), (0, 0));
-    assert_eq!(add_partitions(&conn, pid, epoch, &[0]).await, vec![0]);
-    assert_eq!(produce(&conn, 0, pid, epoch, 0, 3).await, 0);
-
-    let open_rc = fetch(&conn, 0, 0, true).await;
-    assert_eq!((open_rc.high_watermark, open_rc.last_stable_offset), (3, 0));
-    assert!(
-        open_rc.offsets.is_empty(),
-        "nothing past the LSO for read_committed"
-    );
-    assert_eq!(fetch(&conn, 0, 0, false).await.offsets, vec![0, 1, 2]);
-    assert_eq!(list_latest(&conn, 0, true).await, 0);
-    assert_eq!(list_latest(&conn, 0, false).await, 3);
-
-    assert_eq!(end(&conn, 3, pid, epoch, true).await, 0);
-    let log = c.batches("t", 0).expect("log");
-    assert_eq!(log.len(), 2);
-    assert_eq!(log[1].marker, Some(true));
-    assert_eq!((log[1].base_offset, log[1].producer_id), (3, pid));
-    assert_eq!(c.last_stable_offset("t", 0), Some(4));
-    let committed = fetch(&conn, 0, 0, true).await;
-    assert_eq!(committed.offsets, vec![0, 1, 2]);
-    assert_eq!(committed.aborted, Some(vec![]));
-    assert_eq!(list_latest(&conn, 0, true).await, 4);
-
-    // The next transaction of the same producer aborts.
-    assert_eq!(add_partitions(&conn, pid, epoch, &[0]).await, vec![0]);
-    assert_eq!(produce(&conn, 0, pid, epoch, 3, 2).await, 0);
-    assert_eq!(end(&conn, 3, pid, epoch, false).await, 0);
-    let log = c.batches("t", 0).expect("log");
-    assert_eq!(log.last().and_then(|b| b.marker), Some(false));
-    assert_eq!(c.end_offset("t", 0), Some(7));
-    let rc = fetch(&conn, 0, 0, true).await;
-    assert_eq!((rc.high_watermark, rc.last_stable_offset), (7, 7));
-    assert_eq!(rc.aborted, Some(vec![(pid, 4)]));
-    let ru = fetch(&conn, 0, 0, false).await;
-    assert_eq!(ru.aborted, None, "read_uncommitted gets no aborted list");
-    assert_eq!(ru.offsets, vec![0, 1, 2, 4, 5]);
-    let s = c.txn_state(TXN).expect("known");
-    assert_eq!(
-        (s.state, s.committed, s.aborted),
-        (TxnState::CompleteAbort, 1, 1)
-    );
 }
 
 #[tokio::test]
@@ -690,7 +658,10 @@ async fn init_producer_id_names_fencing_by_version_and_takes_injected_errors() {
             None,
         )
     };
-    assert_eq!(bump(3).await.expect("v3").error_code, INVALID_PRODUCER_EPOCH);
+    assert_eq!(
+        bump(3).await.expect("v3").error_code,
+        INVALID_PRODUCER_EPOCH
+    );
     assert_eq!(bump(4).await.expect("v4").error_code, PRODUCER_FENCED);
     c.inject(Fault::new(22, FaultAction::Error(COORDINATOR_LOAD_IN_PROGRESS)).times(2));
     assert_eq!(init(&conn, 4, 60_000).await.0, COORDINATOR_LOAD_IN_PROGRESS);

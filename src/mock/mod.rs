@@ -400,7 +400,8 @@ impl MockCluster {
         }
     }
 
-    /// Every record of a partition, in offset order (empty in discard mode).
+    /// Every data record of a partition, in offset order, aborted and open transactions
+    /// included, transaction markers not (empty in discard mode).
     pub fn records(&self, topic: &str, partition: i32) -> Result<Vec<MockRecord>> {
         let blob = {
             let data = self.shared.data();
@@ -411,6 +412,10 @@ impl MockCluster {
         };
         let mut out = Vec::new();
         for b in crate::protocol::record_batch::decode_batches(blob, true)? {
+            if b.is_control {
+                // Transaction markers are not records ([`Self::batches`] shows them).
+                continue;
+            }
             for r in b.records {
                 out.push(MockRecord {
                     offset: r.offset,

@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::MockCluster;
 use super::txn::MockTxnState;
+use super::{MockCluster, MockRecord};
 use crate::error::{Error, Result};
 use crate::protocol::record_batch::decode_batches;
 
@@ -88,5 +88,44 @@ impl MockCluster {
             .data()
             .partition(topic, partition)
             .map(|p| p.lso())
+    }
+
+    /// The records a read_committed consumer gets from a partition: data records, without
+    /// those of aborted transactions and without those past the last stable offset.
+    ///
+    /// Errors: [`Error::Unknown`] for an unknown partition; [`Error::CorruptRecord`] if a
+    /// stored batch does not decode.
+    pub fn committed_records(&self, topic: &str, partition: i32) -> Result<Vec<MockRecord>> {
+        self.shared.tick_txns();
+        let (blob, aborted, lso) = {
+            let data = self.shared.data();
+            let p = data
+                .partition(topic, partition)
+                .ok_or_else(|| Error::Unknown(format!("{topic}-{partition}")))?;
+            (p.read(0, usize::MAX), p.aborted.clone(), p.lso())
+        };
+        let mut out = Vec::new();
+        for b in decode_batches(blob, true)? {
+            let in_aborted = aborted.iter().any(|a| {
+                a.producer_id == b.producer_id
+                    && (a.first_offset..=a.last_offset).contains(&b.base_offset)
+            });
+            if b.is_control || (b.is_transactional && in_aborted) {
+                continue;
+            }
+            out.extend(
+                b.records
+                    .into_iter()
+                    .filter(|r| r.offset < lso)
+                    .map(|r| MockRecord {
+                        offset: r.offset,
+                        key: r.key,
+                        value: r.value,
+                        headers: r.headers,
+                        producer_id: b.producer_id,
+                    }),
+            );
+        }
+        Ok(out)
     }
 }

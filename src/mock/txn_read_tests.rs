@@ -127,3 +127,46 @@ async fn read_committed_consumer_gets_exactly_the_committed_records() {
         .expect("ends");
     assert_eq!(ends[&tp], 11, "the high watermark, markers included");
 }
+
+#[tokio::test]
+async fn records_skip_markers_and_committed_records_skip_aborted_and_open_ones() {
+    let c = cluster(1).await;
+    let conn = connect(&c, 1).await;
+    let (_, pid, e) = init(&conn, 4, 60_000).await;
+    for (seq, n, commit) in [
+        (0, 3, Some(true)),
+        (3, 2, Some(false)),
+        (5, 1, Some(true)),
+        (6, 2, None),
+    ] {
+        assert_eq!(add_partitions(&conn, pid, e, &[0]).await, vec![0]);
+        assert_eq!(produce(&conn, 0, pid, e, seq, n).await, 0);
+        if let Some(commit) = commit {
+            assert_eq!(end(&conn, 3, pid, e, commit).await, 0);
+        }
+    }
+    let values = |rs: Vec<super::MockRecord>| -> Vec<(i64, String)> {
+        rs.into_iter()
+            .map(|r| {
+                let v = r.value.as_deref().map(String::from_utf8_lossy);
+                (r.offset, v.unwrap_or_default().into_owned())
+            })
+            .collect()
+    };
+    let all = values(c.records("t", 0).expect("records"));
+    assert_eq!(
+        all.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+        vec![0, 1, 2, 4, 5, 7, 9, 10],
+        "data records only: markers at 3, 6 and 8 are not records"
+    );
+    let committed = values(c.committed_records("t", 0).expect("committed"));
+    assert_eq!(
+        committed,
+        vec![
+            (0, "0".to_string()),
+            (1, "1".to_string()),
+            (2, "2".to_string()),
+            (7, "5".to_string())
+        ]
+    );
+}

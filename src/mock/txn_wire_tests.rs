@@ -281,6 +281,22 @@ async fn find_coordinator_for_a_transactional_id() {
         .await
         .expect("FindCoordinator");
     assert_eq!(group.node_id.0, 1, "the group coordinator stays");
+    let batched = conn
+        .send_at(
+            FindCoordinatorRequest::default()
+                .with_key_type(1)
+                .with_coordinator_keys(vec![s(TXN), s("tx-2")]),
+            4,
+            None,
+        )
+        .await
+        .expect("FindCoordinator v4");
+    let nodes: Vec<(i16, i32)> = batched
+        .coordinators
+        .iter()
+        .map(|k| (k.error_code, k.node_id.0))
+        .collect();
+    assert_eq!(nodes, vec![(0, 2), (0, 2)]);
     // The old coordinator refuses the transaction APIs.
     let (code, _, _) = init(&conn, 4, 60_000).await;
     assert_eq!(code, NOT_COORDINATOR);

@@ -463,14 +463,13 @@ fn produce(shared: &Shared, broker: i32, frame: Bytes, injected: Option<i16>) ->
                     p,
                     header.request_api_version,
                 );
-                let code = match (injected, data.partition_mut(t.name.0.as_str(), p.index)) {
-                    (Some(code), _) => code,
-                    (None, Some(log)) if log.leader == broker && refused.is_some() => {
-                        refused.unwrap_or(NONE)
-                    }
-                    (None, None) => UNKNOWN_TOPIC_OR_PARTITION,
-                    (None, Some(log)) if log.leader != broker => NOT_LEADER_OR_FOLLOWER,
-                    (None, Some(log)) => {
+                let log = data.partition_mut(t.name.0.as_str(), p.index);
+                let code = match (injected, refused, log) {
+                    (Some(code), _, _) => code,
+                    (None, _, None) => UNKNOWN_TOPIC_OR_PARTITION,
+                    (None, _, Some(log)) if log.leader != broker => NOT_LEADER_OR_FOLLOWER,
+                    (None, Some(code), Some(_)) => code,
+                    (None, None, Some(log)) => {
                         let records = p.records.clone().unwrap_or_default();
                         match split_batches(&records) {
                             None => super::state::CORRUPT_MESSAGE,

@@ -28,6 +28,8 @@ mod txn_log;
 #[cfg(test)]
 mod txn_read_tests;
 #[cfg(test)]
+mod txn_v2_tests;
+#[cfg(test)]
 mod txn_wire_tests;
 
 use std::collections::BTreeMap;
@@ -79,6 +81,8 @@ pub(crate) struct Shared {
     read_rate: AtomicU64,
     auto_create: bool,
     default_partitions: i32,
+    /// 1 or 2 ([`MockClusterBuilder::transaction_version`]).
+    transaction_version: i16,
     coordinator: AtomicI32,
     /// The transaction coordinator; -1: the group coordinator's broker.
     txn_coordinator: AtomicI32,
@@ -125,9 +129,19 @@ pub struct MockClusterBuilder {
     seed: u64,
     auto_create: bool,
     default_partitions: i32,
+    transaction_version: i16,
 }
 
 impl MockClusterBuilder {
+    /// The transactions version the coordinator runs (the `transaction.version` feature):
+    /// 1 (default) as Apache Kafka 3.x, every partition and group added explicitly; 2 as
+    /// Kafka 4.x (KIP-890), partitions added by Produce v12+, groups by TxnOffsetCommit v5+,
+    /// the epoch bumped by every EndTxn v5+. Values are clamped to 1..=2.
+    pub fn transaction_version(mut self, version: i16) -> Self {
+        self.transaction_version = version.clamp(1, 2);
+        self
+    }
+
     /// Number of brokers (ids 1..=n). Default 1.
     pub fn brokers(mut self, n: usize) -> Self {
         self.brokers = n.max(1);
@@ -160,6 +174,7 @@ impl MockClusterBuilder {
             read_rate: AtomicU64::new(u64::MAX),
             auto_create: self.auto_create,
             default_partitions: self.default_partitions,
+            transaction_version: self.transaction_version,
             coordinator: AtomicI32::new(1),
             txn_coordinator: AtomicI32::new(-1),
             appended: Notify::new(),
@@ -238,6 +253,7 @@ impl MockCluster {
             seed: 0,
             auto_create: false,
             default_partitions: 4,
+            transaction_version: 1,
         }
     }
 

@@ -81,23 +81,28 @@ pub(crate) fn handle(
     match api_key {
         24 | 25 | 26 | 28 => super::txn_api::handle(shared, broker, api_key, frame, injected),
         18 => reply::<ApiVersionsRequest>(frame, |_, _, _| {
-            ApiVersionsResponse::default().with_api_keys(
-                SERVED
-                    .iter()
-                    .chain(super::group_api::SERVED)
-                    .chain(super::txn_api::SERVED)
-                    .filter_map(|k| {
-                        let (min, max) = client_range(*k)?;
-                        let max = super::txn_api::max_version(*k).map_or(max, |m| m.min(max));
-                        Some(
-                            ApiVersion::default()
-                                .with_api_key(*k)
-                                .with_min_version(min)
-                                .with_max_version(max),
-                        )
-                    })
-                    .collect(),
-            )
+            let (supported, finalized) = super::txn_api::features(shared);
+            ApiVersionsResponse::default()
+                .with_supported_features(supported)
+                .with_finalized_features(finalized)
+                .with_api_keys(
+                    SERVED
+                        .iter()
+                        .chain(super::group_api::SERVED)
+                        .chain(super::txn_api::SERVED)
+                        .filter_map(|k| {
+                            let (min, max) = client_range(*k)?;
+                            let cap = super::txn_api::max_version(*k, shared.transaction_version);
+                            let max = cap.map_or(max, |m| m.min(max));
+                            Some(
+                                ApiVersion::default()
+                                    .with_api_key(*k)
+                                    .with_min_version(min)
+                                    .with_max_version(max),
+                            )
+                        })
+                        .collect(),
+                )
         }),
         3 => reply::<MetadataRequest>(frame, |_, req, _| metadata(shared, req)),
         19 => reply::<CreateTopicsRequest>(frame, |_, req, _| {
@@ -458,10 +463,13 @@ fn produce(shared: &Shared, broker: i32, frame: Bytes, injected: Option<i16>) ->
                     .with_log_append_time_ms(-1)
                     .with_log_start_offset(-1);
                 let refused = super::txn_api::produce_check(
-                    &data,
+                    shared,
+                    &mut data,
+                    &req,
                     t.name.0.as_str(),
                     p,
                     header.request_api_version,
+                    broker,
                 );
                 let log = data.partition_mut(t.name.0.as_str(), p.index);
                 let code = match (injected, refused, log) {

@@ -87,6 +87,8 @@ pub(crate) struct Completion {
 struct TxnMeta {
     producer_id: i64,
     epoch: i16,
+    /// The epoch an EndTxn v5 bumped from (-1: none), so a retry of it is recognised.
+    last_epoch: i16,
     state: TxnState,
     timeout: Duration,
     partitions: BTreeSet<(String, i32)>,
@@ -159,6 +161,7 @@ impl Transactions {
                 TxnMeta {
                     producer_id: pid,
                     epoch: 0,
+                    last_epoch: -1,
                     state: TxnState::Empty,
                     timeout,
                     partitions: BTreeSet::new(),
@@ -177,6 +180,7 @@ impl Transactions {
             TxnState::Ongoing => {
                 // Fence the producer of the open transaction, then abort it.
                 m.epoch = m.epoch.saturating_add(1);
+                m.last_epoch = -1;
                 m.prepare(false, now + delay);
                 Err(CONCURRENT_TRANSACTIONS)
             }
@@ -190,6 +194,7 @@ impl Transactions {
                 } else {
                     m.epoch += 1;
                 }
+                m.last_epoch = -1;
                 m.timeout = timeout;
                 m.state = TxnState::Empty;
                 m.partitions.clear();
@@ -319,6 +324,51 @@ impl Transactions {
         }
     }
 
+    /// EndTxn v5 under transactions version 2 (KIP-890): every end bumps the epoch (the
+    /// markers carry the new one) and the answer names the producer id and epoch to use next.
+    /// An abort with nothing in the transaction is accepted (the producer cannot know whether
+    /// a Produce added a partition). A retry of an answered EndTxn, under the epoch it was
+    /// sent with, gets the same answer. Epoch exhaustion is not modelled (the epoch saturates).
+    pub(crate) fn end_v2(
+        &mut self,
+        id: &str,
+        pid: i64,
+        epoch: i16,
+        commit: bool,
+        now: Instant,
+    ) -> Result<(i64, i16), i16> {
+        let delay = self.marker_delay;
+        let m = self.txns.get_mut(id).ok_or(INVALID_PRODUCER_ID_MAPPING)?;
+        if m.producer_id != pid {
+            return Err(INVALID_PRODUCER_ID_MAPPING);
+        }
+        if m.last_epoch >= 0 && epoch == m.last_epoch {
+            return match (m.state, commit) {
+                (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
+                    Ok((pid, m.epoch))
+                }
+                (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                    Err(CONCURRENT_TRANSACTIONS)
+                }
+                _ => Err(INVALID_TXN_STATE),
+            };
+        }
+        if m.epoch != epoch {
+            return Err(PRODUCER_FENCED);
+        }
+        match (m.state, commit) {
+            (TxnState::Ongoing, _)
+            | (TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort, false) => {
+                m.last_epoch = m.epoch;
+                m.epoch = m.epoch.saturating_add(1);
+                m.prepare(commit, now + delay);
+                Ok((pid, m.epoch))
+            }
+            (TxnState::PrepareCommit | TxnState::PrepareAbort, _) => Err(CONCURRENT_TRANSACTIONS),
+            _ => Err(INVALID_TXN_STATE),
+        }
+    }
+
     /// Completes due Prepare states and aborts transactions open longer than their timeout
     /// (bumping the epoch first, so the producer that left it open is fenced). Returns the
     /// transactions whose markers are now to be written.
@@ -329,6 +379,7 @@ impl Transactions {
             if m.state == TxnState::Ongoing && now >= m.started + m.timeout {
                 tracing::debug!(transactional_id = %id, "mock: transaction timed out, aborting");
                 m.epoch = m.epoch.saturating_add(1);
+                m.last_epoch = -1;
                 m.prepare(false, now + delay);
             }
             if m.preparing() && now >= m.complete_at {

@@ -18,11 +18,13 @@ use super::txn::{
 use super::{Shared, lock};
 use crate::error::{Error, Result};
 use crate::protocol::Request;
+use crate::protocol::StrBytes;
 use crate::protocol::frame::{decode_request, encode_response};
 use crate::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use crate::protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
+use crate::protocol::messages::api_versions_response::{FinalizedFeatureKey, SupportedFeatureKey};
 use crate::protocol::messages::fetch_response::AbortedTransaction;
 use crate::protocol::messages::produce_request::PartitionProduceData;
 use crate::protocol::messages::txn_offset_commit_response::{
@@ -44,13 +46,36 @@ const FENCED_INSTANCE_ID: i16 = 82;
 /// the other handlers and calls [`init_producer_id`] for transactional ids).
 pub(crate) const SERVED: &[i16] = &[24, 25, 26, 28];
 
-/// Highest versions the mock answers: EndTxn v5 and AddPartitionsToTxn v4+ from clients
-/// belong to transactions version 2 (KIP-890), which this coordinator does not run.
-pub(crate) fn max_version(api_key: i16) -> Option<i16> {
+/// Highest versions the mock answers: EndTxn v5 belongs to transactions version 2 (KIP-890)
+/// and is only offered when the cluster runs it.
+pub(crate) fn max_version(api_key: i16, transaction_version: i16) -> Option<i16> {
     match api_key {
-        26 => Some(4),
+        26 if transaction_version < 2 => Some(4),
         _ => None,
     }
+}
+
+/// ApiVersions' feature lists: `transaction.version` supported up to 2, finalized at the
+/// cluster's level (absent at level 1, as on a 3.x cluster where clients assume version 1).
+pub(crate) fn features(shared: &Shared) -> (Vec<SupportedFeatureKey>, Vec<FinalizedFeatureKey>) {
+    let name = StrBytes::from_static_str("transaction.version");
+    let supported = vec![
+        SupportedFeatureKey::default()
+            .with_name(name.clone())
+            .with_min_version(0)
+            .with_max_version(2),
+    ];
+    let finalized = if shared.transaction_version >= 2 {
+        vec![
+            FinalizedFeatureKey::default()
+                .with_name(name)
+                .with_min_version_level(shared.transaction_version)
+                .with_max_version_level(shared.transaction_version),
+        ]
+    } else {
+        Vec::new()
+    };
+    (supported, finalized)
 }
 
 /// PRODUCER_FENCED is only known from `since` on; older versions get INVALID_PRODUCER_EPOCH.
@@ -190,27 +215,32 @@ pub(crate) fn handle(
         }
         26 => {
             let (header, req) = decode_request::<EndTxnRequest>(frame)?;
-            let code = refuse.unwrap_or_else(|| {
-                shared
-                    .with_txns(|t, now| {
-                        t.end(
-                            &req.transactional_id.0,
-                            req.producer_id.0,
-                            req.producer_epoch,
-                            req.committed,
-                            now,
-                        )
-                    })
-                    .err()
-                    .unwrap_or(NONE)
-            });
-            let code = by_version(code, header.request_api_version, 2);
+            let v2 = header.request_api_version >= 5 && shared.transaction_version >= 2;
+            let result = match refuse {
+                Some(code) => Err(code),
+                None => shared.with_txns(|t, now| {
+                    let (id, pid, epoch) = (
+                        &req.transactional_id.0,
+                        req.producer_id.0,
+                        req.producer_epoch,
+                    );
+                    if v2 {
+                        t.end_v2(id, pid, epoch, req.committed, now)
+                    } else {
+                        t.end(id, pid, epoch, req.committed, now).map(|()| (-1, -1))
+                    }
+                }),
+            };
+            let (code, (pid, epoch)) = match result {
+                Ok(next) => (NONE, next),
+                Err(code) => (by_version(code, header.request_api_version, 2), (-1, -1)),
+            };
             encode::<EndTxnRequest>(
                 &header,
                 &EndTxnResponse::default()
                     .with_error_code(code)
-                    .with_producer_id(ProducerId(-1))
-                    .with_producer_epoch(-1),
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch),
             )
         }
         28 => txn_offset_commit(shared, broker, frame, injected),
@@ -387,8 +417,26 @@ fn txn_offset_commit(
                 })
             })
             .collect();
+        let v2 = header.request_api_version >= 5 && shared.transaction_version >= 2;
         shared
-            .with_txns(|t, _| {
+            .with_txns(|t, now| {
+                if v2 {
+                    // KIP-890: the group joins the transaction with its first offsets.
+                    t.add_offsets(
+                        &req.transactional_id.0,
+                        req.producer_id.0,
+                        req.producer_epoch,
+                        &req.group_id.0,
+                        now,
+                    )
+                    .map_err(|e| {
+                        if e == PRODUCER_FENCED {
+                            INVALID_PRODUCER_EPOCH
+                        } else {
+                            e
+                        }
+                    })?;
+                }
                 t.stage_offsets(
                     &req.transactional_id.0,
                     req.producer_id.0,
@@ -426,13 +474,21 @@ fn txn_offset_commit(
 
 /// A transactional batch may only go to a partition of its producer's open transaction. As
 /// Kafka 4.x's verification answers: TRANSACTION_ABORTABLE to Produce v11+ (KIP-890),
-/// INVALID_TXN_STATE before. The stale-epoch case is left to the append's epoch check.
+/// INVALID_TXN_STATE before. Under transactions version 2, Produce v12+ adds the partition
+/// itself instead. The stale-epoch case is left to the append's epoch check. Only the leader
+/// checks (another broker answers NOT_LEADER_OR_FOLLOWER first).
 pub(crate) fn produce_check(
-    data: &ClusterData,
+    shared: &Shared,
+    data: &mut ClusterData,
+    req: &ProduceRequest,
     topic: &str,
     p: &PartitionProduceData,
     version: i16,
+    broker: i32,
 ) -> Option<i16> {
+    if data.partition(topic, p.index)?.leader != broker {
+        return None;
+    }
     let records = p.records.as_ref()?;
     let h = read_batch_header(records).ok()??;
     if !h.is_transactional() || h.producer_id < 0 {
@@ -443,6 +499,17 @@ pub(crate) fn produce_check(
         return None;
     }
     let tp = (topic.to_string(), p.index);
+    let txn_id = req.transactional_id.as_ref().map(|t| t.0.as_str());
+    if let Some(id) = txn_id.filter(|_| version >= 12 && shared.transaction_version >= 2) {
+        let added = data.txns.add_partitions(
+            id,
+            h.producer_id,
+            h.producer_epoch,
+            std::slice::from_ref(&tp),
+            Instant::now(),
+        );
+        return added.err();
+    }
     let code = if version >= 11 {
         TRANSACTION_ABORTABLE
     } else {

@@ -197,3 +197,34 @@ fn requests_outside_a_transaction_are_refused() {
     );
     assert_eq!(t.verify("tx", pid, e, &tp("a", 0)), TRANSACTION_ABORTABLE);
 }
+
+#[test]
+fn end_v2_bumps_the_epoch_and_knows_its_own_retry_from_a_fenced_producer() {
+    let mut t = Transactions::default();
+    let now = Instant::now();
+    let (pid, e0) = fresh(&mut t, "tx", now);
+    t.add_partitions("tx", pid, e0, &[tp("a", 0)], now)
+        .expect("add");
+    assert_eq!(t.end_v2("tx", pid, e0, true, now), Ok((pid, e0 + 1)));
+    let done = t.tick(now);
+    assert_eq!(
+        done[0].producer_epoch,
+        e0 + 1,
+        "markers carry the new epoch"
+    );
+    assert_eq!(
+        t.end_v2("tx", pid, e0, true, now),
+        Ok((pid, e0 + 1)),
+        "retry"
+    );
+    assert_eq!(t.end_v2("tx", pid, e0, false, now), Err(INVALID_TXN_STATE));
+    // A transaction of the new epoch times out: the coordinator's bump fences it, and its
+    // EndTxn is no retry of anything.
+    let e1 = e0 + 1;
+    t.add_partitions("tx", pid, e1, &[tp("a", 0)], now)
+        .expect("add");
+    let late = now + Duration::from_secs(61);
+    assert_eq!(t.tick(late).len(), 1);
+    assert_eq!(t.end_v2("tx", pid, e1, false, late), Err(PRODUCER_FENCED));
+    assert_eq!(t.end_v2("tx", pid, e0, true, late), Err(PRODUCER_FENCED));
+}

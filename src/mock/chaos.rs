@@ -12,6 +12,11 @@ const PRODUCE_ERRORS: &[i16] = &[6, 7, 19, 20];
 const FETCH_ERRORS: &[i16] = &[5, 6];
 const GROUP_ERRORS: &[i16] = &[15, 16, 27];
 const OFFSET_COMMIT_ERRORS: &[i16] = &[15, 16, 27];
+/// InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit.
+const TXN_APIS: &[i16] = &[22, 24, 25, 26, 28];
+/// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR,
+/// CONCURRENT_TRANSACTIONS.
+const TXN_ERRORS: &[i16] = &[14, 15, 16, 51];
 
 /// One event of a [`ChaosSchedule`].
 #[derive(Debug, Clone)]
@@ -27,8 +32,11 @@ pub enum ChaosEvent {
         /// New leader.
         broker: i32,
     },
-    /// Move the group coordinator.
+    /// Move the group coordinator (and the transaction coordinator with it, unless it was
+    /// moved apart).
     MoveCoordinator(i32),
+    /// Move the transaction coordinator alone.
+    MoveTxnCoordinator(i32),
     /// Stop a broker, wait, start it again on the same port.
     RestartBroker {
         /// Broker id.
@@ -47,6 +55,7 @@ pub struct ChaosSchedule {
     partitions: Vec<(String, i32)>,
     /// Range of pauses between events, in ms.
     pause_ms: (u64, u64),
+    transactions: bool,
 }
 
 impl ChaosSchedule {
@@ -61,6 +70,7 @@ impl ChaosSchedule {
                 .flat_map(|(t, n)| (0..*n).map(move |p| (t.to_string(), p)))
                 .collect(),
             pause_ms: (20, 120),
+            transactions: false,
         }
     }
 
@@ -68,6 +78,31 @@ impl ChaosSchedule {
     pub fn pauses(mut self, min_ms: u64, max_ms: u64) -> ChaosSchedule {
         self.pause_ms = (min_ms, max_ms.max(min_ms));
         self
+    }
+
+    /// Also draws transaction events (one in five): retriable coordinator errors on every
+    /// transaction API, connections dropped after EndTxn or AddPartitionsToTxn was applied,
+    /// transaction coordinator moves. Off by default, so a seed's schedule without them stays
+    /// what it was.
+    pub fn with_transactions(mut self, on: bool) -> ChaosSchedule {
+        self.transactions = on;
+        self
+    }
+
+    fn txn_event(&mut self, times: u32) -> ChaosEvent {
+        match self.rng.u8(0..10) {
+            0..=5 => {
+                let api = self.pick(TXN_APIS);
+                let code = self.pick(TXN_ERRORS);
+                ChaosEvent::Fault(Fault::new(api, FaultAction::Error(code)).times(times))
+            }
+            6..=7 => {
+                let api = self.pick(&[24i16, 26]);
+                let action = self.pick(&[FaultAction::DropAfter, FaultAction::CutResponse]);
+                ChaosEvent::Fault(Fault::new(api, action).times(times))
+            }
+            _ => ChaosEvent::MoveTxnCoordinator(self.pick(&self.brokers.clone())),
+        }
     }
 
     fn pick<T: Copy>(&mut self, from: &[T]) -> T {
@@ -78,6 +113,9 @@ impl ChaosSchedule {
     pub fn next_event(&mut self) -> (Duration, ChaosEvent) {
         let pause = Duration::from_millis(self.rng.u64(self.pause_ms.0..=self.pause_ms.1));
         let times = self.rng.u32(1..=3);
+        if self.transactions && self.rng.u8(0..5) == 0 {
+            return (pause, self.txn_event(times));
+        }
         let fault =
             |api: i16, action: FaultAction| ChaosEvent::Fault(Fault::new(api, action).times(times));
         let event = match self.rng.u8(0..100) {
@@ -145,6 +183,7 @@ impl MockCluster {
                 broker,
             } => self.move_leader(topic, *partition, *broker)?,
             ChaosEvent::MoveCoordinator(b) => self.move_coordinator(*b),
+            ChaosEvent::MoveTxnCoordinator(b) => self.move_txn_coordinator(*b),
             ChaosEvent::RestartBroker { broker, down } => {
                 self.stop_broker(*broker);
                 tokio::time::sleep(*down).await;
@@ -179,5 +218,55 @@ mod tests {
             .map(|e| e.split(['(', ' ', '{']).nth(2).unwrap_or("").to_string())
             .collect();
         assert!(kinds.len() >= 4, "{kinds:?}");
+    }
+
+    /// Transaction events are opt-in: a schedule without them is the one it always was, so
+    /// existing seeds replay the same runs.
+    #[tokio::test]
+    async fn transaction_events_only_when_asked_for() {
+        let c = MockCluster::builder()
+            .brokers(3)
+            .build()
+            .await
+            .expect("mock");
+        let txn_apis = [22i16, 24, 25, 26, 28];
+        let draw = |with: bool| {
+            let mut s = ChaosSchedule::new(9, &c, &[("t", 4)]).with_transactions(with);
+            (0..400).map(|_| s.next_event().1).collect::<Vec<_>>()
+        };
+        let touches_txn = |e: &ChaosEvent| match e {
+            ChaosEvent::Fault(f) => txn_apis.contains(&f.api_key),
+            ChaosEvent::MoveTxnCoordinator(_) => true,
+            _ => false,
+        };
+        let plain = draw(false);
+        let mut default = ChaosSchedule::new(9, &c, &[("t", 4)]);
+        let default: Vec<_> = (0..400).map(|_| default.next_event().1).collect();
+        assert_eq!(format!("{plain:?}"), format!("{default:?}"));
+        assert!(!plain.iter().any(touches_txn));
+        let txn = draw(true);
+        let faults: std::collections::BTreeSet<(i16, String)> = txn
+            .iter()
+            .filter_map(|e| match e {
+                ChaosEvent::Fault(f) if txn_apis.contains(&f.api_key) => {
+                    Some((f.api_key, format!("{:?}", f.action)))
+                }
+                _ => None,
+            })
+            .collect();
+        for api in txn_apis {
+            assert!(
+                faults.iter().any(|(a, _)| *a == api),
+                "no fault on API {api}: {faults:?}"
+            );
+        }
+        assert!(
+            faults.contains(&(26, "DropAfter".to_string())),
+            "{faults:?}"
+        );
+        assert!(
+            txn.iter()
+                .any(|e| matches!(e, ChaosEvent::MoveTxnCoordinator(_)))
+        );
     }
 }

@@ -37,6 +37,7 @@ use crate::error::code::NOT_LEADER_OR_FOLLOWER;
 use crate::error::code::OFFSET_OUT_OF_RANGE;
 use crate::error::code::TOPIC_ALREADY_EXISTS;
 use crate::error::code::UNKNOWN_TOPIC_OR_PARTITION;
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 
 pub(crate) enum Outcome {
     Reply(Bytes),
@@ -75,23 +76,33 @@ pub(crate) fn handle(
     injected: Option<i16>,
     allow_wait: bool,
 ) -> Result<Outcome> {
+    // The transaction coordinator's clock: due markers and timeouts before anything is read.
+    shared.tick_txns();
     match api_key {
+        24 | 25 | 26 | 28 => super::txn_api::handle(shared, broker, api_key, frame, injected),
         18 => reply::<ApiVersionsRequest>(frame, |_, _, _| {
-            ApiVersionsResponse::default().with_api_keys(
-                SERVED
-                    .iter()
-                    .chain(super::group_api::SERVED)
-                    .filter_map(|k| {
-                        let (min, max) = client_range(*k)?;
-                        Some(
-                            ApiVersion::default()
-                                .with_api_key(*k)
-                                .with_min_version(min)
-                                .with_max_version(max),
-                        )
-                    })
-                    .collect(),
-            )
+            let (supported, finalized) = super::txn_api::features(shared);
+            ApiVersionsResponse::default()
+                .with_supported_features(supported)
+                .with_finalized_features(finalized)
+                .with_api_keys(
+                    SERVED
+                        .iter()
+                        .chain(super::group_api::SERVED)
+                        .chain(super::txn_api::SERVED)
+                        .filter_map(|k| {
+                            let (min, max) = client_range(*k)?;
+                            let cap = super::txn_api::max_version(*k, shared.transaction_version);
+                            let max = cap.map_or(max, |m| m.min(max));
+                            Some(
+                                ApiVersion::default()
+                                    .with_api_key(*k)
+                                    .with_min_version(min)
+                                    .with_max_version(max),
+                            )
+                        })
+                        .collect(),
+                )
         }),
         3 => reply::<MetadataRequest>(frame, |_, req, _| metadata(shared, req)),
         19 => reply::<CreateTopicsRequest>(frame, |_, req, _| {
@@ -173,6 +184,9 @@ pub(crate) fn handle(
                                         let r = r.with_leader_epoch(log.leader_epoch);
                                         match p.timestamp {
                                             -2 => r.with_offset(log.log_start),
+                                            -1 if req.isolation_level == 1 => {
+                                                r.with_offset(log.lso())
+                                            }
                                             -1 => r.with_offset(log.next_offset),
                                             ts => match log.offset_for_time(ts) {
                                                 Some((o, t)) => r.with_offset(o).with_timestamp(t),
@@ -186,7 +200,14 @@ pub(crate) fn handle(
                     .collect(),
             )
         }),
-        22 => reply::<InitProducerIdRequest>(frame, |_, req, _| {
+        22 => reply::<InitProducerIdRequest>(frame, |_, req, version| {
+            if req
+                .transactional_id
+                .as_ref()
+                .is_some_and(|t| !t.0.is_empty())
+            {
+                return super::txn_api::init_producer_id(shared, broker, &req, version, injected);
+            }
             if let Some(code) = injected {
                 return InitProducerIdResponse::default().with_error_code(code);
             }
@@ -208,12 +229,18 @@ pub(crate) fn handle(
                 .with_producer_epoch(epoch)
         }),
         10 => {
-            let coord = shared.coordinator.load(Ordering::Acquire);
-            let addr = shared.up_brokers().into_iter().find(|(id, _)| *id == coord);
+            let up = shared.up_brokers();
             reply::<FindCoordinatorRequest>(frame, |_, req, version| {
+                // key_type 1: a transactional id.
+                let coord = if req.key_type == 1 {
+                    shared.txn_coordinator()
+                } else {
+                    shared.coordinator.load(Ordering::Acquire)
+                };
+                let addr = up.iter().find(|(id, _)| *id == coord);
                 let (code, port) = match (injected, addr) {
                     (Some(c), _) => (c, 0),
-                    (None, Some((_, port))) => (NONE, i32::from(port)),
+                    (None, Some((_, port))) => (NONE, i32::from(*port)),
                     (None, None) => (15, 0),
                 };
                 let host = StrBytes::from_static_str("127.0.0.1");
@@ -324,8 +351,18 @@ pub(crate) fn handle(
                                 t.partition_indexes
                                     .iter()
                                     .map(|p| {
-                                        let c =
-                                            group.and_then(|g| g.get(&(t.name.0.to_string(), *p)));
+                                        let tp = (t.name.0.to_string(), *p);
+                                        let c = group.and_then(|g| g.get(&tp));
+                                        let unstable = req.require_stable
+                                            && data.txns.has_staged(&req.group_id.0, &tp);
+                                        if unstable {
+                                            // KIP-447: a transaction may still move it.
+                                            return OffsetFetchResponsePartition::default()
+                                                .with_partition_index(*p)
+                                                .with_committed_offset(-1)
+                                                .with_committed_leader_epoch(-1)
+                                                .with_error_code(UNSTABLE_OFFSET_COMMIT);
+                                        }
                                         OffsetFetchResponsePartition::default()
                                             .with_partition_index(*p)
                                             .with_committed_offset(c.map_or(-1, |c| c.0))
@@ -425,11 +462,22 @@ fn produce(shared: &Shared, broker: i32, frame: Bytes, injected: Option<i16>) ->
                     .with_base_offset(-1)
                     .with_log_append_time_ms(-1)
                     .with_log_start_offset(-1);
-                let code = match (injected, data.partition_mut(t.name.0.as_str(), p.index)) {
-                    (Some(code), _) => code,
-                    (None, None) => UNKNOWN_TOPIC_OR_PARTITION,
-                    (None, Some(log)) if log.leader != broker => NOT_LEADER_OR_FOLLOWER,
-                    (None, Some(log)) => {
+                let refused = super::txn_api::produce_check(
+                    shared,
+                    &mut data,
+                    &req,
+                    t.name.0.as_str(),
+                    p,
+                    header.request_api_version,
+                    broker,
+                );
+                let log = data.partition_mut(t.name.0.as_str(), p.index);
+                let code = match (injected, refused, log) {
+                    (Some(code), _, _) => code,
+                    (None, _, None) => UNKNOWN_TOPIC_OR_PARTITION,
+                    (None, _, Some(log)) if log.leader != broker => NOT_LEADER_OR_FOLLOWER,
+                    (None, Some(code), Some(_)) => code,
+                    (None, None, Some(log)) => {
                         let records = p.records.clone().unwrap_or_default();
                         match split_batches(&records) {
                             None => super::state::CORRUPT_MESSAGE,
@@ -501,6 +549,7 @@ fn fetch(
     allow_wait: bool,
 ) -> Result<Outcome> {
     let (header, req) = decode_request::<FetchRequest>(frame)?;
+    let read_committed = req.isolation_level == 1;
     let mut total = 0usize;
     let mut responses = Vec::new();
     {
@@ -524,12 +573,21 @@ fn fetch(
                     }
                     (None, Some(log)) => {
                         let max = usize::try_from(p.partition_max_bytes).unwrap_or(0).max(1);
-                        let blob = log.read(p.fetch_offset, max);
+                        let lso = log.lso();
+                        let (blob, aborted) = if read_committed {
+                            (
+                                log.read_until(p.fetch_offset, max, lso),
+                                Some(super::txn_api::aborted_list(log, p.fetch_offset, lso)),
+                            )
+                        } else {
+                            (log.read(p.fetch_offset, max), None)
+                        };
                         total += blob.len();
                         r = r
                             .with_high_watermark(log.next_offset)
-                            .with_last_stable_offset(log.next_offset)
+                            .with_last_stable_offset(lso)
                             .with_log_start_offset(log.log_start)
+                            .with_aborted_transactions(aborted)
                             .with_records(Some(blob));
                         NONE
                     }

@@ -9,7 +9,10 @@
 //! checks as a broker does them), Fetch, ListOffsets, InitProducerId, FindCoordinator,
 //! OffsetCommit, OffsetFetch, and a group coordinator: JoinGroup, SyncGroup, Heartbeat,
 //! LeaveGroup, DescribeGroups, ListGroups (member ids, generations, session expiry,
-//! rebalance timeouts, generation checks on commits).
+//! rebalance timeouts, generation checks on commits), and a transaction coordinator
+//! (transactions version 1): InitProducerId with a transactional id, AddPartitionsToTxn,
+//! AddOffsetsToTxn, TxnOffsetCommit, EndTxn, markers, last stable offsets, aborted-transaction
+//! lists for read_committed fetches, transaction timeouts.
 
 mod chaos;
 mod faults;
@@ -18,6 +21,16 @@ mod group_api;
 mod handlers;
 mod server;
 mod state;
+mod txn;
+mod txn_api;
+mod txn_inspect;
+mod txn_log;
+#[cfg(test)]
+mod txn_read_tests;
+#[cfg(test)]
+mod txn_v2_tests;
+#[cfg(test)]
+mod txn_wire_tests;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -28,6 +41,8 @@ use tokio::sync::Notify;
 
 pub use chaos::{ChaosEvent, ChaosSchedule};
 pub use faults::{Fault, FaultAction};
+pub use txn::{MockTxnState, TxnState};
+pub use txn_inspect::MockBatch;
 
 use crate::error::{Error, Result};
 use crate::record::Header;
@@ -66,7 +81,11 @@ pub(crate) struct Shared {
     read_rate: AtomicU64,
     auto_create: bool,
     default_partitions: i32,
+    /// 1 or 2 ([`MockClusterBuilder::transaction_version`]).
+    transaction_version: i16,
     coordinator: AtomicI32,
+    /// The transaction coordinator; -1: the group coordinator's broker.
+    txn_coordinator: AtomicI32,
     /// Woken on every append, for long-polling fetches.
     appended: Notify,
     groups: Mutex<group::Groups>,
@@ -110,9 +129,19 @@ pub struct MockClusterBuilder {
     seed: u64,
     auto_create: bool,
     default_partitions: i32,
+    transaction_version: i16,
 }
 
 impl MockClusterBuilder {
+    /// The transactions version the coordinator runs (the `transaction.version` feature):
+    /// 1 (default) as Apache Kafka 3.x, every partition and group added explicitly; 2 as
+    /// Kafka 4.x (KIP-890), partitions added by Produce v12+, groups by TxnOffsetCommit v5+,
+    /// the epoch bumped by every EndTxn v5+. Values are clamped to 1..=2.
+    pub fn transaction_version(mut self, version: i16) -> Self {
+        self.transaction_version = version.clamp(1, 2);
+        self
+    }
+
     /// Number of brokers (ids 1..=n). Default 1.
     pub fn brokers(mut self, n: usize) -> Self {
         self.brokers = n.max(1);
@@ -145,7 +174,9 @@ impl MockClusterBuilder {
             read_rate: AtomicU64::new(u64::MAX),
             auto_create: self.auto_create,
             default_partitions: self.default_partitions,
+            transaction_version: self.transaction_version,
             coordinator: AtomicI32::new(1),
+            txn_coordinator: AtomicI32::new(-1),
             appended: Notify::new(),
             groups: Mutex::new(group::Groups::default()),
             group_changed: Notify::new(),
@@ -155,6 +186,7 @@ impl MockClusterBuilder {
             let port = server::start(shared.clone(), id, 0).await?;
             let _ = port;
         }
+        txn_api::start_clock(&shared);
         Ok(MockCluster { shared })
     }
 }
@@ -221,6 +253,7 @@ impl MockCluster {
             seed: 0,
             auto_create: false,
             default_partitions: 4,
+            transaction_version: 1,
         }
     }
 
@@ -383,7 +416,8 @@ impl MockCluster {
         }
     }
 
-    /// Every record of a partition, in offset order (empty in discard mode).
+    /// Every data record of a partition, in offset order, aborted and open transactions
+    /// included, transaction markers not (empty in discard mode).
     pub fn records(&self, topic: &str, partition: i32) -> Result<Vec<MockRecord>> {
         let blob = {
             let data = self.shared.data();
@@ -394,6 +428,10 @@ impl MockCluster {
         };
         let mut out = Vec::new();
         for b in crate::protocol::record_batch::decode_batches(blob, true)? {
+            if b.is_control {
+                // Transaction markers are not records ([`Self::batches`] shows them).
+                continue;
+            }
             for r in b.records {
                 out.push(MockRecord {
                     offset: r.offset,

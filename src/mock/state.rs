@@ -39,6 +39,10 @@ pub(crate) struct PartitionLog {
     pub next_offset: i64,
     pub log_start: i64,
     producers: HashMap<i64, ProducerEntry>,
+    /// Transactional producers with data here and no marker yet: producer id -> first offset.
+    pub open_txns: BTreeMap<i64, i64>,
+    /// Aborted transactions, in marker order.
+    pub aborted: Vec<super::txn_log::AbortedTxn>,
 }
 
 impl PartitionLog {
@@ -50,6 +54,8 @@ impl PartitionLog {
             next_offset: 0,
             log_start: 0,
             producers: HashMap::new(),
+            open_txns: BTreeMap::new(),
+            aborted: Vec::new(),
         }
     }
 
@@ -112,6 +118,9 @@ impl PartitionLog {
             }
         }
         let base = self.next_offset;
+        if h.is_transactional() && h.producer_id >= 0 {
+            self.open_txns.entry(h.producer_id).or_insert(base);
+        }
         self.next_offset += i64::from(count);
         if !discard {
             let mut b = BytesMut::from(&batch[..]);
@@ -174,6 +183,7 @@ pub(crate) struct ClusterData {
     /// group -> every accepted commit, in order.
     pub commit_log: HashMap<String, Vec<super::MockCommit>>,
     pub next_topic_id: u64,
+    pub txns: super::txn::Transactions,
 }
 
 impl ClusterData {

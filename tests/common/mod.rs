@@ -5,6 +5,7 @@ pub mod broker;
 #[cfg(feature = "mock")]
 pub mod group_member;
 pub mod java;
+pub mod kafka_tools;
 #[cfg(feature = "tls")]
 pub mod secure_broker;
 

@@ -154,11 +154,21 @@ async fn broker_configs_equal_kafka_configs_and_a_dynamic_set_reads_back() {
         .expect("alter request");
     altered[&res].as_ref().expect("altered");
 
-    let described = admin
-        .describe_configs([res.clone()])
-        .await
-        .expect("describe");
-    let configs = described[&res].as_ref().expect("described");
+    // The controller applies a broker config; the broker learns it from the metadata log a
+    // moment later.
+    let mut configs = BTreeMap::new();
+    for _ in 0..50 {
+        let described = admin
+            .describe_configs([res.clone()])
+            .await
+            .expect("describe");
+        configs = described[&res].as_ref().expect("described").clone();
+        if configs["log.cleaner.threads"].value.as_deref() == Some("2") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let configs = &configs;
     let threads = &configs["log.cleaner.threads"];
     assert_eq!(threads.value.as_deref(), Some("2"));
     assert_eq!(threads.source, ConfigSource::DynamicBrokerConfig);

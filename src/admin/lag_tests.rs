@@ -2,6 +2,8 @@ use super::*;
 use crate::admin::MemberDescription;
 use crate::types::Node;
 
+type Row<'a> = (i32, Option<i64>, Option<i64>, Option<i64>, Option<&'a str>);
+
 #[test]
 fn rows_join_committed_log_end_and_owner() {
     let tp = |p| TopicPartition::new("t", p);
@@ -28,7 +30,7 @@ fn rows_join_committed_log_end_and_owner() {
     let committed = BTreeMap::from([(tp(0), 3), (tp(2), 4)]);
     let ends = BTreeMap::from([(tp(0), 10), (tp(1), 10)]);
     let rows = lag_rows(Some(&group), &committed, &ends);
-    let got: Vec<(i32, Option<i64>, Option<i64>, Option<i64>, Option<&str>)> = rows
+    let got: Vec<Row> = rows
         .iter()
         .map(|r| {
             (

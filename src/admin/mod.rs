@@ -10,6 +10,8 @@ mod group_types;
 mod groups;
 mod lag;
 mod offsets;
+mod partition_types;
+mod partitions;
 mod types;
 
 use std::collections::BTreeMap;
@@ -31,6 +33,7 @@ use crate::network::metadata::Cluster;
 use crate::network::{NetworkClient, Target};
 pub use config_types::*;
 pub use group_types::*;
+pub use partition_types::*;
 pub use types::*;
 
 use crate::error::code::NOT_CONTROLLER;
@@ -326,6 +329,7 @@ impl AdminClient {
                                 leader_epoch: p.leader_epoch,
                                 replicas: p.replicas.clone(),
                                 isr: p.isr.clone(),
+                                offline_replicas: p.offline.clone(),
                             })
                             .collect(),
                     }),

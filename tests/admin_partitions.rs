@@ -158,7 +158,7 @@ async fn elect_reassign_log_dirs_features() {
 
     // One broker: the preferred leader leads already.
     let r = admin
-        .elect_leaders(ElectionType::Preferred, Some(&[tp0.clone()]))
+        .elect_leaders(ElectionType::Preferred, Some(std::slice::from_ref(&tp0)))
         .await
         .expect("elect");
     let e = r[&tp0].as_ref().expect_err("not needed");

@@ -439,7 +439,12 @@ impl AdminClient {
                     let conn = self.net.connection(Target::Node(id)).await?;
                     let version = conn.version_for::<DescribeLogDirsRequest>()?;
                     let resp = conn
-                        .send_at(DescribeLogDirsRequest::default(), version, None)
+                        // None: every partition (the codec's default is an empty list: none).
+                        .send_at(
+                            DescribeLogDirsRequest::default().with_topics(None),
+                            version,
+                            None,
+                        )
                         .await?;
                     Ok((resp, version))
                 })

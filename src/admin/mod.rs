@@ -4,6 +4,8 @@
 //! with backoff until `default.api.timeout.ms` runs out. The outer `Result` is the request as a
 //! whole; per-item results (one per topic) are the inner `Result`s.
 
+mod acl_types;
+mod acls;
 mod config_types;
 mod configs;
 mod group_types;
@@ -31,6 +33,7 @@ use crate::config::AdminConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::metadata::Cluster;
 use crate::network::{NetworkClient, Target};
+pub use acl_types::*;
 pub use config_types::*;
 pub use group_types::*;
 pub use partition_types::*;

@@ -1,6 +1,7 @@
 //! Shared test support.
 #![allow(dead_code)]
 
+pub mod acl_broker;
 pub mod broker;
 #[cfg(feature = "mock")]
 pub mod group_member;

@@ -198,3 +198,62 @@ impl AclBindingFilter {
         }
     }
 }
+
+/// A SCRAM mechanism (KIP-554).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ScramMechanism {
+    /// SCRAM-SHA-256 (wire code 1).
+    ScramSha256,
+    /// SCRAM-SHA-512 (wire code 2).
+    ScramSha512,
+}
+
+impl ScramMechanism {
+    pub(crate) fn code(self) -> i8 {
+        match self {
+            ScramMechanism::ScramSha256 => 1,
+            ScramMechanism::ScramSha512 => 2,
+        }
+    }
+
+    pub(crate) fn from_code(code: i8) -> Option<ScramMechanism> {
+        match code {
+            1 => Some(ScramMechanism::ScramSha256),
+            2 => Some(ScramMechanism::ScramSha512),
+            _ => None,
+        }
+    }
+}
+
+/// One SCRAM credential of a user: its mechanism and iteration count (never the secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScramCredentialInfo {
+    /// The mechanism.
+    pub mechanism: ScramMechanism,
+    /// PBKDF2 iterations (at least 4096, Kafka's floor).
+    pub iterations: i32,
+}
+
+/// A change of [`AdminClient::alter_user_scram_credentials`](super::AdminClient::alter_user_scram_credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserScramCredentialAlteration {
+    /// Creates or replaces `user`'s credential for `mechanism`. The password is salted and
+    /// hashed here; only the salted hash is sent.
+    Upsert {
+        /// User name (the principal is `User:<user>`).
+        user: String,
+        /// Mechanism.
+        mechanism: ScramMechanism,
+        /// PBKDF2 iterations (Kafka refuses fewer than 4096).
+        iterations: i32,
+        /// The password.
+        password: String,
+    },
+    /// Deletes `user`'s credential for `mechanism`.
+    Delete {
+        /// User name.
+        user: String,
+        /// Mechanism.
+        mechanism: ScramMechanism,
+    },
+}

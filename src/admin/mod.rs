@@ -14,6 +14,9 @@ mod lag;
 mod offsets;
 mod partition_types;
 mod partitions;
+mod scram;
+mod transactions;
+mod txn_types;
 mod types;
 
 use std::collections::BTreeMap;
@@ -37,6 +40,7 @@ pub use acl_types::*;
 pub use config_types::*;
 pub use group_types::*;
 pub use partition_types::*;
+pub use txn_types::*;
 pub use types::*;
 
 use crate::error::code::NOT_CONTROLLER;

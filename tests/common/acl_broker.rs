@@ -1,6 +1,7 @@
 //! One Apache Kafka node with the StandardAuthorizer: a PLAINTEXT listener whose anonymous
 //! principal is a super user (the admin client's), and a SASL_PLAINTEXT (PLAIN) listener for
-//! `alice` / [`ALICE_PASSWORD`], who may do only what ACLs allow.
+//! `alice` / [`ALICE_PASSWORD`], who may do only what ACLs allow, and for SCRAM users the
+//! admin client creates.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -37,7 +38,13 @@ impl AclBroker {
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
             // The inter-broker and controller listeners are PLAINTEXT too: ANONYMOUS must be super.
             "super.users=User:ANONYMOUS".into(),
-            "sasl.enabled.mechanisms=PLAIN".into(),
+            "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512".into(),
+            "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=\
+             org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                .into(),
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\
+             org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                .into(),
             format!(
                 "listener.name.sasl_plaintext.plain.sasl.jaas.config=\
                  org.apache.kafka.common.security.plain.PlainLoginModule required \

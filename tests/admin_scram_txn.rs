@@ -1,0 +1,225 @@
+//! SCRAM credentials (a user we create signs in with them), producer state and transactions,
+//! against Apache Kafka; read back with Kafka's own tools.
+
+mod common;
+
+use std::time::Duration;
+
+use common::acl_broker::AclBroker;
+use common::broker::TestBroker;
+use common::kafka_tools;
+use ferrokafka::admin::{ScramCredentialInfo, ScramMechanism, UserScramCredentialAlteration};
+use ferrokafka::{AdminClient, AdminConfig, ErrorCode, TopicPartition};
+
+fn admin(bootstrap: &str) -> AdminClient {
+    AdminClient::new(
+        AdminConfig::builder()
+            .bootstrap_servers(bootstrap)
+            .build()
+            .expect("admin config"),
+    )
+}
+
+fn scram_admin(bootstrap: &str, mechanism: &str, user: &str, password: &str) -> AdminClient {
+    AdminClient::new(
+        AdminConfig::builder()
+            .bootstrap_servers(bootstrap)
+            .set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanism", mechanism)
+            .set(
+                "sasl.jaas.config",
+                format!(
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required \
+                     username=\"{user}\" password=\"{password}\";"
+                ),
+            )
+            .set("default.api.timeout.ms", "5000")
+            .build()
+            .expect("admin config"),
+    )
+}
+
+#[tokio::test]
+async fn scram_users_created_here_sign_in_and_read_back() {
+    let b = AclBroker::shared();
+    let admin = admin(&b.bootstrap());
+    let upsert = |mechanism, iterations| UserScramCredentialAlteration::Upsert {
+        user: "bob".into(),
+        mechanism,
+        iterations,
+        password: "bob-secret".into(),
+    };
+    let r = admin
+        .alter_user_scram_credentials(vec![
+            upsert(ScramMechanism::ScramSha256, 4096),
+            upsert(ScramMechanism::ScramSha512, 8192),
+        ])
+        .await
+        .expect("alter");
+    r["bob"].as_ref().expect("bob created");
+
+    let mut creds = Vec::new();
+    for _ in 0..50 {
+        let d = admin
+            .describe_user_scram_credentials(Some(&["bob"]))
+            .await
+            .expect("describe");
+        creds = d["bob"].as_ref().cloned().unwrap_or_default();
+        if creds.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        creds,
+        [
+            ScramCredentialInfo {
+                mechanism: ScramMechanism::ScramSha256,
+                iterations: 4096
+            },
+            ScramCredentialInfo {
+                mechanism: ScramMechanism::ScramSha512,
+                iterations: 8192
+            },
+        ]
+    );
+    let out = kafka_tools::run(
+        "org.apache.kafka.tools.ConfigCommand",
+        &[
+            "--bootstrap-server",
+            &b.bootstrap(),
+            "--describe",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "bob",
+        ],
+    );
+    assert!(
+        out.contains("SCRAM-SHA-256=iterations=4096")
+            && out.contains("SCRAM-SHA-512=iterations=8192"),
+        "{out}"
+    );
+
+    // The salted password we computed is what the broker checks a sign-in against.
+    for m in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let bob = scram_admin(&b.sasl_bootstrap(), m, "bob", "bob-secret");
+        bob.list_topics().await.expect("bob signs in");
+        let wrong = scram_admin(&b.sasl_bootstrap(), m, "bob", "not-bobs");
+        assert!(
+            wrong.list_topics().await.is_err(),
+            "{m}: wrong password accepted"
+        );
+    }
+
+    let r = admin
+        .alter_user_scram_credentials(vec![UserScramCredentialAlteration::Upsert {
+            user: "carol".into(),
+            mechanism: ScramMechanism::ScramSha256,
+            iterations: 10,
+            password: "c".into(),
+        }])
+        .await
+        .expect("alter");
+    let e = r["carol"].as_ref().expect_err("too few iterations");
+    assert_eq!(
+        e.code(),
+        Some(ErrorCode(93)),
+        "UNACCEPTABLE_CREDENTIAL: {e}"
+    );
+
+    let r = admin
+        .alter_user_scram_credentials(vec![
+            UserScramCredentialAlteration::Delete {
+                user: "bob".into(),
+                mechanism: ScramMechanism::ScramSha256,
+            },
+            UserScramCredentialAlteration::Delete {
+                user: "bob".into(),
+                mechanism: ScramMechanism::ScramSha512,
+            },
+        ])
+        .await
+        .expect("delete");
+    r["bob"].as_ref().expect("deleted");
+    let mut gone = None;
+    for _ in 0..50 {
+        let d = admin
+            .describe_user_scram_credentials(Some(&["bob"]))
+            .await
+            .expect("describe");
+        if let Err(e) = &d["bob"] {
+            gone = e.code();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(gone, Some(ErrorCode(91)), "RESOURCE_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn producers_and_transactions_are_described() {
+    let b = TestBroker::shared();
+    let bootstrap = b.bootstrap();
+    let admin = admin(&bootstrap);
+    let topic = "admin-txn-topic";
+    common::create_topic(&bootstrap, topic, 1).await;
+    // Kafka's own perf tool writes 50 records in transactions of its own.
+    kafka_tools::run(
+        "org.apache.kafka.tools.ProducerPerformance",
+        &[
+            "--topic",
+            topic,
+            "--num-records",
+            "50",
+            "--record-size",
+            "10",
+            "--throughput",
+            "-1",
+            "--transactional-id",
+            "admin-tx-1",
+            "--transaction-duration-ms",
+            "100000",
+            "--producer-props",
+            &format!("bootstrap.servers={bootstrap}"),
+        ],
+    );
+    let tp = TopicPartition::new(topic, 0);
+    let producers = admin
+        .describe_producers(&[tp.clone(), TopicPartition::new(topic, 9)])
+        .await
+        .expect("describe producers");
+    let states = producers[&tp].as_ref().expect("partition 0");
+    assert_eq!(states.len(), 1, "{states:?}");
+    assert_eq!(states[0].last_sequence, 49, "{states:?}");
+    assert_eq!(states[0].current_transaction_start_offset, None);
+    let e = producers[&TopicPartition::new(topic, 9)]
+        .as_ref()
+        .expect_err("no partition 9");
+    assert_eq!(e.code(), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION), "{e}");
+
+    let listed = admin.list_transactions().await.expect("list");
+    let t = listed
+        .iter()
+        .find(|t| t.transactional_id == "admin-tx-1")
+        .unwrap_or_else(|| panic!("{listed:?}"));
+    assert_eq!(t.producer_id, states[0].producer_id);
+    assert_eq!(t.state, "CompleteCommit");
+
+    let described = admin
+        .describe_transactions(&["admin-tx-1", "admin-tx-none"])
+        .await
+        .expect("describe");
+    let d = described["admin-tx-1"].as_ref().expect("described");
+    assert_eq!(d.state, "CompleteCommit");
+    assert_eq!(d.producer_id, states[0].producer_id);
+    assert!(d.topic_partitions.is_empty(), "{d:?}");
+    let e = described["admin-tx-none"]
+        .as_ref()
+        .expect_err("no such transaction");
+    assert_eq!(
+        e.code(),
+        Some(ErrorCode(105)),
+        "TRANSACTIONAL_ID_NOT_FOUND: {e}"
+    );
+}

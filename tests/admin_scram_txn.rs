@@ -49,14 +49,17 @@ async fn scram_users_created_here_sign_in_and_read_back() {
         iterations,
         password: "bob-secret".into(),
     };
-    let r = admin
-        .alter_user_scram_credentials(vec![
-            upsert(ScramMechanism::ScramSha256, 4096),
-            upsert(ScramMechanism::ScramSha512, 8192),
-        ])
-        .await
-        .expect("alter");
-    r["bob"].as_ref().expect("bob created");
+    // The broker refuses two changes of one user in one request: one request each.
+    for (m, iterations) in [
+        (ScramMechanism::ScramSha256, 4096),
+        (ScramMechanism::ScramSha512, 8192),
+    ] {
+        let r = admin
+            .alter_user_scram_credentials(vec![upsert(m, iterations)])
+            .await
+            .expect("alter");
+        r["bob"].as_ref().expect("bob created");
+    }
 
     let mut creds = Vec::new();
     for _ in 0..50 {
@@ -128,20 +131,16 @@ async fn scram_users_created_here_sign_in_and_read_back() {
         "UNACCEPTABLE_CREDENTIAL: {e}"
     );
 
-    let r = admin
-        .alter_user_scram_credentials(vec![
-            UserScramCredentialAlteration::Delete {
+    for mechanism in [ScramMechanism::ScramSha256, ScramMechanism::ScramSha512] {
+        let r = admin
+            .alter_user_scram_credentials(vec![UserScramCredentialAlteration::Delete {
                 user: "bob".into(),
-                mechanism: ScramMechanism::ScramSha256,
-            },
-            UserScramCredentialAlteration::Delete {
-                user: "bob".into(),
-                mechanism: ScramMechanism::ScramSha512,
-            },
-        ])
-        .await
-        .expect("delete");
-    r["bob"].as_ref().expect("deleted");
+                mechanism,
+            }])
+            .await
+            .expect("delete");
+        r["bob"].as_ref().expect("deleted");
+    }
     let mut gone = None;
     for _ in 0..50 {
         let d = admin
@@ -191,12 +190,34 @@ async fn producers_and_transactions_are_described() {
         .expect("describe producers");
     let states = producers[&tp].as_ref().expect("partition 0");
     assert_eq!(states.len(), 1, "{states:?}");
-    assert_eq!(states[0].last_sequence, 49, "{states:?}");
-    assert_eq!(states[0].current_transaction_start_offset, None);
+    // Committed: no open transaction; the marker was written by a coordinator.
+    assert_eq!(
+        states[0].current_transaction_start_offset, None,
+        "{states:?}"
+    );
+    assert!(states[0].coordinator_epoch.is_some(), "{states:?}");
     let e = producers[&TopicPartition::new(topic, 9)]
         .as_ref()
         .expect_err("no partition 9");
     assert_eq!(e.code(), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION), "{e}");
+
+    // Our idempotent producer: 5 records, sequences 0..=4.
+    let idem = "admin-idempotent-topic";
+    common::create_topic(&bootstrap, idem, 1).await;
+    common::produce_values(&bootstrap, idem, 1, (0..5).map(|i| i.to_string()), "none").await;
+    let itp = TopicPartition::new(idem, 0);
+    let producers = admin
+        .describe_producers(std::slice::from_ref(&itp))
+        .await
+        .expect("describe producers");
+    let ours = producers[&itp].as_ref().expect("partition 0");
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(
+        (ours[0].last_sequence, ours[0].producer_epoch),
+        (4, 0),
+        "{ours:?}"
+    );
+    assert_eq!(ours[0].coordinator_epoch, None, "{ours:?}");
 
     let listed = admin.list_transactions().await.expect("list");
     let t = listed

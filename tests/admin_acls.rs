@@ -80,7 +80,7 @@ async fn acls_create_describe_delete_and_a_denied_producer() {
         })
         .await
         .expect("describe");
-    assert_eq!(topic_only, [deny_write.clone()]);
+    assert_eq!(topic_only, std::slice::from_ref(&deny_write));
 
     let out = kafka_tools::run(
         "org.apache.kafka.tools.AclCommand",
@@ -151,7 +151,7 @@ async fn acls_create_describe_delete_and_a_denied_producer() {
         .expect("delete");
     assert_eq!(
         deleted[&deny_write.to_filter()].as_ref().expect("deleted"),
-        &[deny_write.clone()]
+        std::slice::from_ref(&deny_write)
     );
     let mut left = Vec::new();
     for _ in 0..50 {

@@ -244,3 +244,92 @@ async fn producers_and_transactions_are_described() {
         "TRANSACTIONAL_ID_NOT_FOUND: {e}"
     );
 }
+
+#[tokio::test]
+async fn client_quotas_set_read_back_with_kafka_configs_and_removed() {
+    use ferrokafka::admin::{ClientQuotaAlteration, QuotaEntity, QuotaFilterComponent};
+    let b = TestBroker::shared();
+    let admin = admin(&b.bootstrap());
+    let entity: QuotaEntity = [("user".to_string(), Some("quota-user".to_string()))].into();
+    let r = admin
+        .alter_client_quotas(vec![ClientQuotaAlteration {
+            entity: entity.clone(),
+            ops: vec![
+                ("producer_byte_rate".into(), Some(1024.0)),
+                ("consumer_byte_rate".into(), Some(2048.0)),
+            ],
+        }])
+        .await
+        .expect("alter");
+    r[&entity].as_ref().expect("set");
+    let filter = [QuotaFilterComponent::Exact(
+        "user".into(),
+        "quota-user".into(),
+    )];
+    let mut quotas = std::collections::BTreeMap::new();
+    for _ in 0..50 {
+        quotas = admin
+            .describe_client_quotas(&filter, true)
+            .await
+            .expect("describe");
+        if quotas.get(&entity).is_some_and(|q| q.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let q = &quotas[&entity];
+    assert_eq!(q["producer_byte_rate"], 1024.0);
+    assert_eq!(q["consumer_byte_rate"], 2048.0);
+    let out = kafka_tools::run(
+        "org.apache.kafka.tools.ConfigCommand",
+        &[
+            "--bootstrap-server",
+            &b.bootstrap(),
+            "--describe",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "quota-user",
+        ],
+    );
+    assert!(
+        out.contains("producer_byte_rate=1024.0") && out.contains("consumer_byte_rate=2048.0"),
+        "{out}"
+    );
+
+    let bad: QuotaEntity = [("user".to_string(), Some("quota-user".to_string()))].into();
+    let r = admin
+        .alter_client_quotas(vec![ClientQuotaAlteration {
+            entity: bad.clone(),
+            ops: vec![("no_such_quota".into(), Some(1.0))],
+        }])
+        .await
+        .expect("alter");
+    let e = r[&bad].as_ref().expect_err("unknown key");
+    assert!(e.to_string().contains("no_such_quota"), "{e}");
+
+    let r = admin
+        .alter_client_quotas(vec![ClientQuotaAlteration {
+            entity: entity.clone(),
+            ops: vec![
+                ("producer_byte_rate".into(), None),
+                ("consumer_byte_rate".into(), None),
+            ],
+        }])
+        .await
+        .expect("alter");
+    r[&entity].as_ref().expect("removed");
+    let mut gone = false;
+    for _ in 0..50 {
+        let q = admin
+            .describe_client_quotas(&filter, true)
+            .await
+            .expect("describe");
+        if !q.contains_key(&entity) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "quotas still there");
+}

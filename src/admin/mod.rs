@@ -14,6 +14,7 @@ mod lag;
 mod offsets;
 mod partition_types;
 mod partitions;
+mod quotas;
 mod scram;
 mod transactions;
 mod txn_types;
@@ -40,6 +41,7 @@ pub use acl_types::*;
 pub use config_types::*;
 pub use group_types::*;
 pub use partition_types::*;
+pub use quotas::{ClientQuotaAlteration, QuotaEntity, QuotaFilterComponent};
 pub use txn_types::*;
 pub use types::*;
 

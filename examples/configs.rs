@@ -61,14 +61,13 @@ async fn main() -> ExitCode {
 }
 
 /// Whether the value is set on the entity itself (what kafka-configs shows without --all).
-fn set_on_entity(e: &ConfigEntry) -> bool {
-    matches!(
-        e.source,
-        ConfigSource::DynamicTopicConfig
-            | ConfigSource::DynamicBrokerConfig
-            | ConfigSource::DynamicDefaultBrokerConfig
-            | ConfigSource::GroupConfig
-    )
+fn set_on_entity(kind: EntityType, e: &ConfigEntry) -> bool {
+    e.source
+        == match kind {
+            EntityType::Topics => ConfigSource::DynamicTopicConfig,
+            EntityType::Brokers => ConfigSource::DynamicBrokerConfig,
+            EntityType::Groups => ConfigSource::GroupConfig,
+        }
 }
 
 fn show(v: &Option<String>) -> &str {
@@ -119,7 +118,10 @@ async fn run(args: Args) -> Result<(), Failure> {
     let configs = described[&resource].as_ref().map_err(Clone::clone)?;
     let scope = if args.all { "All" } else { "Dynamic" };
     println!("{scope} configs for {kind} {} are:", args.entity_name);
-    for e in configs.values().filter(|e| args.all || set_on_entity(e)) {
+    for e in configs
+        .values()
+        .filter(|e| args.all || set_on_entity(args.entity_type, e))
+    {
         let synonyms: Vec<String> = e
             .synonyms
             .iter()

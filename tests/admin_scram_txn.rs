@@ -333,3 +333,126 @@ async fn client_quotas_set_read_back_with_kafka_configs_and_removed() {
     }
     assert!(gone, "quotas still there");
 }
+
+#[tokio::test]
+async fn a_hanging_transaction_is_found_and_aborted() {
+    use ferrokafka::admin::{AbortTransactionSpec, ListOffsetsOptions, OffsetSpec};
+    use ferrokafka::config::IsolationLevel;
+    let b = TestBroker::shared();
+    let bootstrap = b.bootstrap();
+    let admin = admin(&bootstrap);
+    let topic = "admin-hanging-txn";
+    common::create_topic(&bootstrap, topic, 1).await;
+    // Kafka's perf tool in one long transaction, killed while it is open: the transaction
+    // hangs until the coordinator's timeout (here 10 minutes).
+    let cp = format!("{}/*", common::broker::kafka_libs().display());
+    let mut child = std::process::Command::new("java")
+        .args([
+            "-Xmx256m",
+            "-cp",
+            &cp,
+            "org.apache.kafka.tools.ProducerPerformance",
+        ])
+        .args([
+            "--topic",
+            topic,
+            "--num-records",
+            "100000",
+            "--record-size",
+            "10",
+        ])
+        .args(["--throughput", "20", "--transactional-id", "admin-hanging"])
+        .args(["--transaction-duration-ms", "600000", "--producer-props"])
+        .arg(format!("bootstrap.servers={bootstrap}"))
+        .arg("transaction.timeout.ms=600000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("perf tool");
+    let tp = TopicPartition::new(topic, 0);
+    let mut open = None;
+    for _ in 0..300 {
+        let p = admin
+            .describe_producers(std::slice::from_ref(&tp))
+            .await
+            .expect("describe producers");
+        open = p[&tp].as_ref().ok().and_then(|s| {
+            s.iter()
+                .find(|s| s.current_transaction_start_offset.is_some())
+                .copied()
+        });
+        if open.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().expect("kill the producer");
+    let _ = child.wait();
+    let state = open.expect("an open transaction on the partition");
+    assert_eq!(state.current_transaction_start_offset, Some(0));
+
+    let listed = admin.list_transactions().await.expect("list");
+    let t = listed
+        .iter()
+        .find(|t| t.transactional_id == "admin-hanging")
+        .unwrap_or_else(|| panic!("{listed:?}"));
+    assert_eq!(t.state, "Ongoing");
+    let d = admin
+        .describe_transactions(&["admin-hanging"])
+        .await
+        .expect("describe")["admin-hanging"]
+        .clone()
+        .expect("described");
+    assert_eq!(d.topic_partitions, [tp.clone()]);
+
+    // The open transaction holds the last stable offset at its first record.
+    let committed_end = |admin: AdminClient, tp: TopicPartition| async move {
+        admin
+            .list_offsets_with(
+                [(tp.clone(), OffsetSpec::Latest)],
+                ListOffsetsOptions {
+                    isolation_level: IsolationLevel::ReadCommitted,
+                },
+            )
+            .await
+            .expect("list offsets")[&tp]
+            .as_ref()
+            .expect("lso")
+            .offset
+    };
+    assert_eq!(committed_end(admin.clone(), tp.clone()).await, 0);
+
+    admin
+        .abort_transaction(AbortTransactionSpec {
+            partition: tp.clone(),
+            producer_id: state.producer_id,
+            producer_epoch: i16::try_from(state.producer_epoch).expect("epoch"),
+            coordinator_epoch: state.coordinator_epoch.unwrap_or(0),
+        })
+        .await
+        .expect("aborted");
+    let p = admin
+        .describe_producers(std::slice::from_ref(&tp))
+        .await
+        .expect("describe producers");
+    let after = p[&tp].as_ref().expect("partition 0");
+    assert!(
+        after
+            .iter()
+            .all(|s| s.current_transaction_start_offset.is_none()),
+        "{after:?}"
+    );
+    let hw = admin
+        .list_offsets([(tp.clone(), OffsetSpec::Latest)])
+        .await
+        .expect("hw")[&tp]
+        .as_ref()
+        .expect("hw")
+        .offset;
+    assert!(hw > 0);
+    assert_eq!(
+        committed_end(admin.clone(), tp.clone()).await,
+        hw,
+        "LSO moved to the end"
+    );
+}

@@ -11,15 +11,18 @@ use crate::network::Target;
 use crate::protocol::StrBytes;
 use crate::protocol::messages::describe_producers_request::TopicRequest;
 use crate::protocol::messages::describe_transactions_response::TransactionState;
+use crate::protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
 use crate::protocol::messages::{
     DescribeProducersRequest, DescribeTransactionsRequest, FindCoordinatorRequest,
-    ListTransactionsRequest, ProducerId, TopicName, TransactionalId,
+    ListTransactionsRequest, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
 };
 use crate::types::TopicPartition;
 
 use super::{
-    AdminClient, ListTransactionsOptions, ProducerState, TransactionDescription,
-    TransactionListing, item_error,
+    AbortTransactionSpec, AdminClient, ListTransactionsOptions, ProducerState,
+    TransactionDescription, TransactionListing, item_error,
 };
 
 type PerPartition<T> = BTreeMap<TopicPartition, Result<T>>;
@@ -265,5 +268,55 @@ impl AdminClient {
             out.insert(id.to_string(), r);
         }
         Ok(out)
+    }
+
+    /// Aborts a hanging transaction on one partition (`kafka-transactions abort`): writes an
+    /// abort marker there, on the partition's leader, so the last stable offset can move on.
+    /// Only for transactions whose producer is gone; a live producer's transaction belongs to
+    /// its coordinator.
+    ///
+    /// # Errors
+    /// The partition's error (NOT_LEADER_OR_FOLLOWER is retried; TRANSACTION_COORDINATOR_FENCED
+    /// for a stale coordinator epoch; CLUSTER_AUTHORIZATION_FAILED without ClusterAction).
+    ///
+    /// # Cancel safety
+    /// Not cancel safe in effect: the marker may be written after the future was dropped.
+    pub async fn abort_transaction(&self, spec: AbortTransactionSpec) -> Result<()> {
+        let tp = spec.partition.clone();
+        let req = WriteTxnMarkersRequest::default().with_markers(vec![
+            WritableTxnMarker::default()
+                .with_producer_id(ProducerId(spec.producer_id))
+                .with_producer_epoch(spec.producer_epoch)
+                .with_transaction_result(false)
+                .with_coordinator_epoch(spec.coordinator_epoch)
+                .with_topics(vec![
+                    WritableTxnMarkerTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(tp.topic.clone())))
+                        .with_partition_indexes(vec![tp.partition]),
+                ]),
+        ]);
+        self.retrying(|| async {
+            let cluster = self
+                .fetch_cluster(Some(std::slice::from_ref(&tp.topic)))
+                .await?;
+            let leader = cluster
+                .topic(&tp.topic)
+                .and_then(|t| t.partitions.iter().find(|p| p.id == tp.partition))
+                .map(|p| p.leader)
+                .filter(|l| *l >= 0)
+                .ok_or_else(|| Error::broker(UNKNOWN_TOPIC_OR_PARTITION, format!("abort {tp}")))?;
+            let resp = self.net.send(Target::Node(leader), req.clone()).await?;
+            let code = resp
+                .markers
+                .iter()
+                .flat_map(|m| m.topics.iter())
+                .filter(|t| t.name.0.as_str() == tp.topic)
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.partition_index == tp.partition)
+                .map(|p| p.error_code)
+                .ok_or_else(|| Error::Protocol(format!("WriteTxnMarkers lacks {tp}")))?;
+            item_error(code, None, &format!("abort transaction on {tp}"))
+        })
+        .await
     }
 }

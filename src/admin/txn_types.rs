@@ -62,3 +62,18 @@ pub struct TransactionDescription {
     /// The coordinator's broker id.
     pub coordinator_id: i32,
 }
+
+/// A hanging transaction to abort on one partition
+/// ([`AdminClient::abort_transaction`](super::AdminClient::abort_transaction)), as
+/// [`describe_producers`](super::AdminClient::describe_producers) shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbortTransactionSpec {
+    /// The partition with the open transaction.
+    pub partition: TopicPartition,
+    /// Its producer id.
+    pub producer_id: i64,
+    /// Its producer epoch.
+    pub producer_epoch: i16,
+    /// The coordinator epoch to write the marker with (the producer state's, 0 when none).
+    pub coordinator_epoch: i32,
+}

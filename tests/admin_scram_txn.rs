@@ -403,7 +403,7 @@ async fn a_hanging_transaction_is_found_and_aborted() {
         .expect("describe")["admin-hanging"]
         .clone()
         .expect("described");
-    assert_eq!(d.topic_partitions, [tp.clone()]);
+    assert_eq!(d.topic_partitions, std::slice::from_ref(&tp));
 
     // The open transaction holds the last stable offset at its first record.
     let committed_end = |admin: AdminClient, tp: TopicPartition| async move {

@@ -364,3 +364,98 @@ async fn list_offsets_earliest_latest_max_timestamp_and_by_time() {
         .expect("after the end");
     assert_eq!(r[&tp].as_ref().expect("after the end").offset, -1);
 }
+
+#[tokio::test]
+async fn a_kip848_consumer_group_is_described_and_its_lag_equals_kafka_consumer_groups() {
+    let b = TestBroker::shared();
+    let bootstrap = b.bootstrap();
+    let admin = admin(&bootstrap);
+    let topic = "admin-kip848-topic";
+    let group = "admin-kip848-group";
+    common::create_topic(&bootstrap, topic, 3).await;
+    common::produce_values(&bootstrap, topic, 3, (0..30).map(|i| i.to_string()), "none").await;
+    // Kafka's console consumer in the `consumer` group protocol (KIP-848), not committing.
+    let cp = format!("{}/*", common::broker::kafka_libs().display());
+    let mut child = std::process::Command::new("java")
+        .args([
+            "-Xmx256m",
+            "-cp",
+            &cp,
+            "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        ])
+        .args([
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            topic,
+            "--group",
+            group,
+        ])
+        .args(["--from-beginning", "--timeout-ms", "60000"])
+        .args(["--consumer-property", "group.protocol=consumer"])
+        .args(["--consumer-property", "enable.auto.commit=false"])
+        .args(["--consumer-property", "client.id=kip848-client"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("console consumer");
+    let mut described = None;
+    for _ in 0..300 {
+        if let Ok(d) = admin
+            .describe_consumer_groups(&[group])
+            .await
+            .expect("describe")[group]
+            .clone()
+            && d.members.len() == 1
+            && d.members[0].assignment.len() == 3
+        {
+            described = Some(d);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let d = described.expect("the KIP-848 member with its 3 partitions");
+    assert_eq!(d.state, "Stable");
+    assert_eq!(d.protocol_type, "consumer");
+    assert!(!d.partition_assignor.is_empty(), "{d:?}");
+    assert_eq!(d.members[0].client_id, "kip848-client");
+    let listed = admin
+        .list_groups_with(ListGroupsOptions {
+            states: vec![],
+            types: vec!["consumer".into()],
+        })
+        .await
+        .expect("list");
+    assert!(listed.iter().any(|g| g.group_id == group), "{listed:?}");
+
+    let ours = admin
+        .consumer_group_lag(group, IsolationLevel::ReadUncommitted)
+        .await
+        .expect("lag");
+    let out = kafka_tools::run(
+        GROUP_COMMAND,
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--describe",
+            "--group",
+            group,
+        ],
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let theirs = kafka_tools::parse_lag_rows(&out, group);
+    assert_eq!(theirs.len(), 3, "{out}");
+    for row in &theirs {
+        let mine = ours
+            .iter()
+            .find(|l| l.partition == TopicPartition::new(topic, row.partition))
+            .unwrap_or_else(|| panic!("no row for partition {}", row.partition));
+        assert_eq!(mine.committed, row.current_offset, "{row:?}");
+        assert_eq!(mine.log_end_offset, row.log_end_offset, "{row:?}");
+        assert_eq!(mine.lag, row.lag, "{row:?}");
+        assert_eq!(mine.member_id, row.consumer_id, "{row:?}");
+        assert_eq!(mine.host, row.host, "{row:?}");
+        assert_eq!(mine.client_id, row.client_id, "{row:?}");
+    }
+}

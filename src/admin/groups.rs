@@ -15,8 +15,9 @@ use crate::protocol::consumer_protocol::{Assignment, TopicPartitions};
 use crate::protocol::messages::describe_groups_response::DescribedGroup;
 use crate::protocol::messages::leave_group_request::MemberIdentity;
 use crate::protocol::messages::{
-    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
+    ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest,
+    FindCoordinatorRequest, GroupId, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse,
 };
 use crate::protocol::{Request, StrBytes};
 use crate::types::{Node, TopicPartition};
@@ -86,6 +87,58 @@ pub(super) fn describe_result(
         members,
         coordinator: coordinator.clone(),
     })
+}
+
+pub(super) fn kip848_result(
+    g: &crate::protocol::messages::consumer_group_describe_response::DescribedGroup,
+    coordinator: &Node,
+) -> Result<ConsumerGroupDescription> {
+    item_error(
+        g.error_code,
+        g.error_message.as_ref(),
+        &format!("group {}", g.group_id.0),
+    )?;
+    Ok(ConsumerGroupDescription {
+        group_id: g.group_id.0.to_string(),
+        is_simple: false,
+        protocol_type: "consumer".into(),
+        partition_assignor: g.assignor_name.to_string(),
+        // KIP-848 spells states in lower case (`stable`); Java's GroupState prints them as the
+        // classic ones (`Stable`).
+        state: capitalized(g.group_state.as_str()),
+        members: g
+            .members
+            .iter()
+            .map(|m| {
+                let mut assignment: Vec<TopicPartition> = m
+                    .assignment
+                    .topic_partitions
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            .map(|p| TopicPartition::new(t.topic_name.0.to_string(), *p))
+                    })
+                    .collect();
+                assignment.sort();
+                MemberDescription {
+                    member_id: m.member_id.to_string(),
+                    group_instance_id: m.instance_id.as_ref().map(|s| s.to_string()),
+                    client_id: m.client_id.to_string(),
+                    host: m.client_host.to_string(),
+                    assignment,
+                }
+            })
+            .collect(),
+        coordinator: coordinator.clone(),
+    })
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 pub(super) fn listings(resp: &ListGroupsResponse, version: i16) -> Result<Vec<GroupListing>> {
@@ -281,6 +334,48 @@ impl AdminClient {
     }
 
     pub(super) async fn describe_group(&self, group: &str) -> Result<ConsumerGroupDescription> {
+        match self.describe_classic_group(group).await {
+            // A KIP-848 group is "not a classic group" to DescribeGroups.
+            Err(e) if e.code().is_some_and(|c| c.0 == GROUP_ID_NOT_FOUND) => {
+                match self.describe_kip848_group(group).await {
+                    Ok(Some(d)) => Ok(d),
+                    Ok(None) => Err(e),
+                    Err(e2) if e2.code().is_some_and(|c| c.0 == GROUP_ID_NOT_FOUND) => Err(e),
+                    Err(e2) => Err(e2),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// ConsumerGroupDescribe (KIP-848); `None` when the broker does not speak it.
+    async fn describe_kip848_group(&self, group: &str) -> Result<Option<ConsumerGroupDescription>> {
+        let conn = self.retrying(|| self.net.connection(Target::Any)).await?;
+        if conn
+            .versions()
+            .range(<ConsumerGroupDescribeRequest as Request>::KEY)
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let (node, resp) = self
+            .on_coordinator(
+                group,
+                |_| ConsumerGroupDescribeRequest::default().with_group_ids(vec![group_id(group)]),
+                |r| r.groups.first().map_or(0, |g| g.error_code),
+            )
+            .await?;
+        let g = resp
+            .groups
+            .iter()
+            .find(|g| g.group_id.0.as_str() == group)
+            .ok_or_else(|| {
+                Error::Protocol(format!("ConsumerGroupDescribe has no entry for {group}"))
+            })?;
+        kip848_result(g, &node).map(Some)
+    }
+
+    async fn describe_classic_group(&self, group: &str) -> Result<ConsumerGroupDescription> {
         let (node, resp) = self
             .on_coordinator(
                 group,

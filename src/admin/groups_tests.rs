@@ -137,3 +137,36 @@ fn listings_keep_state_and_type_by_version() {
     );
     assert!(listings(&ListGroupsResponse::default().with_error_code(15), 5).is_err());
 }
+
+#[test]
+fn kip848_groups_read_assignments_by_topic_name() {
+    use crate::protocol::messages::consumer_group_describe_response as cgd;
+    let g = cgd::DescribedGroup::default()
+        .with_group_id(group_id("g"))
+        .with_group_state(sb("stable"))
+        .with_assignor_name(sb("uniform"))
+        .with_members(vec![
+            cgd::Member::default()
+                .with_member_id(sb("m"))
+                .with_client_id(sb("c"))
+                .with_client_host(sb("/h"))
+                .with_assignment(cgd::Assignment::default().with_topic_partitions(vec![
+                    cgd::TopicPartitions::default()
+                        .with_topic_name(crate::protocol::messages::TopicName(sb("t")))
+                        .with_partitions(vec![2, 0]),
+                ])),
+        ]);
+    let d = kip848_result(&g, &coordinator()).expect("described");
+    assert_eq!(
+        (d.state.as_str(), d.partition_assignor.as_str()),
+        ("Stable", "uniform")
+    );
+    assert_eq!(
+        d.members[0].assignment,
+        [TopicPartition::new("t", 0), TopicPartition::new("t", 2)]
+    );
+    let failed = cgd::DescribedGroup::default()
+        .with_group_id(group_id("g"))
+        .with_error_code(GROUP_ID_NOT_FOUND);
+    assert!(kip848_result(&failed, &coordinator()).is_err());
+}

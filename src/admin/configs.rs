@@ -180,7 +180,7 @@ impl AdminClient {
     ///
     /// # Errors
     /// The outer `Result` fails only when no broker could be asked at all within
-    /// `default.api.timeout.ms`; a broker that named in a broker resource cannot be reached
+    /// `default.api.timeout.ms`; a broker named by a broker resource that cannot be reached
     /// fails that resource's entry.
     ///
     /// # Cancel safety

@@ -258,8 +258,8 @@ impl AdminClient {
     /// --state S --type T`), sorted by group id.
     ///
     /// # Errors
-    /// [`Error::UnsupportedVersion`]-like [`Error::InvalidArgument`] when a filter is given and
-    /// a broker is too old for it (states need ListGroups v4, types v5).
+    /// [`Error::InvalidArgument`] when a filter is given and a broker is too old for it (states
+    /// need ListGroups v4, types v5).
     ///
     /// # Cancel safety
     /// Cancel safe (read only).

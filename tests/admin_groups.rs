@@ -459,3 +459,90 @@ async fn a_kip848_consumer_group_is_described_and_its_lag_equals_kafka_consumer_
         assert_eq!(mine.client_id, row.client_id, "{row:?}");
     }
 }
+
+#[tokio::test]
+async fn consumer_lag_ends_at_the_last_stable_offset_under_read_committed() {
+    let b = TestBroker::shared();
+    let bootstrap = b.bootstrap();
+    let topic = "admin-lag-lso";
+    common::create_topic(&bootstrap, topic, 1).await;
+    common::produce_values(&bootstrap, topic, 1, (0..5).map(|i| i.to_string()), "none").await;
+    // Kafka's perf tool opens a transaction after them and is killed with it open: the last
+    // stable offset stays at 5 while the high watermark grows.
+    let cp = format!("{}/*", common::broker::kafka_libs().display());
+    let mut child = std::process::Command::new("java")
+        .args([
+            "-Xmx256m",
+            "-cp",
+            &cp,
+            "org.apache.kafka.tools.ProducerPerformance",
+        ])
+        .args([
+            "--topic",
+            topic,
+            "--num-records",
+            "100000",
+            "--record-size",
+            "10",
+        ])
+        .args(["--throughput", "50", "--transactional-id", "admin-lag-lso"])
+        .args(["--transaction-duration-ms", "600000", "--producer-props"])
+        .arg(format!("bootstrap.servers={bootstrap}"))
+        .arg("transaction.timeout.ms=600000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("perf tool");
+    let admin = admin(&bootstrap);
+    let tp = TopicPartition::new(topic, 0);
+    let mut hw = 0;
+    for _ in 0..300 {
+        hw = admin
+            .list_offsets([(tp.clone(), OffsetSpec::Latest)])
+            .await
+            .expect("hw")[&tp]
+            .as_ref()
+            .expect("hw")
+            .offset;
+        if hw > 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(hw > 10, "the transaction wrote records");
+
+    for (level, committed) in [("read_committed", true), ("read_uncommitted", false)] {
+        let mut c = common::consumer(&bootstrap, &[("isolation.level", level)]);
+        c.assign([tp.clone()]).expect("assign");
+        let mut read = 0;
+        for _ in 0..100 {
+            read += c
+                .poll(Duration::from_millis(100))
+                .await
+                .expect("poll")
+                .len();
+            if read >= 5 {
+                break;
+            }
+        }
+        let pos = c.position(&tp).await.expect("position");
+        let lag = c.lag(&tp).expect("a fetch answered");
+        if committed {
+            assert_eq!(pos, 5, "read_committed stops at the open transaction");
+            assert_eq!(lag, 0, "{level}: LSO 5 - position 5");
+        } else {
+            let hw_now = admin
+                .list_offsets([(tp.clone(), OffsetSpec::Latest)])
+                .await
+                .expect("hw")[&tp]
+                .as_ref()
+                .expect("hw")
+                .offset;
+            assert_eq!(lag, hw_now - pos, "{level}: high watermark - position");
+            assert!(lag > 0 || pos == hw_now, "{level}: {lag}");
+        }
+        c.close().await.expect("close");
+    }
+}

@@ -1,9 +1,23 @@
-//! The admin client: topics and cluster (groups, configs and offsets follow).
+//! The admin client: topics, cluster, configs, consumer groups, offsets and lag.
 //!
 //! Every call retries retriable failures (lost connections, request timeouts, NOT_CONTROLLER)
 //! with backoff until `default.api.timeout.ms` runs out. The outer `Result` is the request as a
 //! whole; per-item results (one per topic) are the inner `Result`s.
 
+mod acl_types;
+mod acls;
+mod config_types;
+mod configs;
+mod group_types;
+mod groups;
+mod lag;
+mod offsets;
+mod partition_types;
+mod partitions;
+mod quotas;
+mod scram;
+mod transactions;
+mod txn_types;
 mod types;
 
 use std::collections::BTreeMap;
@@ -23,6 +37,12 @@ use crate::config::AdminConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::metadata::Cluster;
 use crate::network::{NetworkClient, Target};
+pub use acl_types::*;
+pub use config_types::*;
+pub use group_types::*;
+pub use partition_types::*;
+pub use quotas::{ClientQuotaAlteration, QuotaEntity, QuotaFilterComponent};
+pub use txn_types::*;
 pub use types::*;
 
 use crate::error::code::NOT_CONTROLLER;
@@ -40,14 +60,15 @@ fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
-fn item_error(code: i16, message: Option<&StrBytes>, name: &str) -> Result<()> {
+/// `Ok` for code 0, else the error with the broker's message after `what` (e.g. `topic t`).
+fn item_error(code: i16, message: Option<&StrBytes>, what: &str) -> Result<()> {
     match ErrorCode::from_code(code) {
         None => Ok(()),
         Some(code) => Err(Error::Broker {
             code,
             context: match message {
-                Some(m) if !m.is_empty() => format!("topic {name}: {m}"),
-                _ => format!("topic {name}"),
+                Some(m) if !m.is_empty() => format!("{what}: {m}"),
+                _ => what.to_string(),
             },
         }),
     }
@@ -159,7 +180,11 @@ impl AdminClient {
                     Some(r) => {
                         results.insert(
                             t.name.clone(),
-                            item_error(r.error_code, r.error_message.as_ref(), &t.name),
+                            item_error(
+                                r.error_code,
+                                r.error_message.as_ref(),
+                                &format!("topic {}", t.name),
+                            ),
                         );
                     }
                     None => {
@@ -231,7 +256,11 @@ impl AdminClient {
                 .iter()
                 .find(|r| r.name.as_ref().is_some_and(|x| x.0.as_str() == n));
             let outcome = match r {
-                Some(r) => item_error(r.error_code, r.error_message.as_ref(), n),
+                Some(r) => item_error(
+                    r.error_code,
+                    r.error_message.as_ref(),
+                    &format!("topic {n}"),
+                ),
                 None => Err(Error::Protocol(format!(
                     "DeleteTopics response has no entry for topic {n}"
                 ))),
@@ -309,6 +338,7 @@ impl AdminClient {
                                 leader_epoch: p.leader_epoch,
                                 replicas: p.replicas.clone(),
                                 isr: p.isr.clone(),
+                                offline_replicas: p.offline.clone(),
                             })
                             .collect(),
                     }),

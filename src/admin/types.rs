@@ -76,6 +76,8 @@ pub struct TopicPartitionInfo {
     pub replicas: Vec<i32>,
     /// In-sync replica broker ids.
     pub isr: Vec<i32>,
+    /// Replicas whose broker is down or whose log directory failed.
+    pub offline_replicas: Vec<i32>,
 }
 
 /// A topic as [`AdminClient::describe_topics`](super::AdminClient::describe_topics) reports it.

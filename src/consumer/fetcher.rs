@@ -72,6 +72,8 @@ struct CompletedFetch {
     /// Offset after the last batch decoded (control batches included): where to go once drained.
     end_offset: i64,
     high_watermark: i64,
+    /// -1 when the broker did not say (Fetch v3 and older).
+    last_stable_offset: i64,
     /// Comes after `records`.
     error: Option<Error>,
 }
@@ -88,6 +90,7 @@ impl CompletedFetch {
             decoder_held: 0,
             end_offset: fetch_offset,
             high_watermark,
+            last_stable_offset: -1,
             error: None,
         }
     }
@@ -468,6 +471,7 @@ impl Fetcher {
                 continue;
             }
             state.high_watermark = f.high_watermark;
+            state.last_stable_offset = f.last_stable_offset;
             let take = (self.cfg.max_poll_records - out.len()).min(f.buffered_records());
             f.take(take, &mut out);
             if let Some(last) = out.last().filter(|_| take > 0) {
@@ -576,6 +580,7 @@ async fn fetch(
                 continue;
             };
             let mut done = CompletedFetch::new(tp.clone(), *offset, p.high_watermark);
+            done.last_stable_offset = p.last_stable_offset;
             if p.error_code != 0 {
                 done.error = Some(Error::broker(p.error_code, format!("fetch {tp}")));
                 out.push(done);

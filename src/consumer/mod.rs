@@ -8,7 +8,7 @@ mod coordinator;
 mod decode;
 mod fetcher;
 mod listener;
-mod offsets;
+pub(crate) mod offsets;
 mod positions;
 mod rebalance;
 mod record;
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::ConsumerConfig;
+use crate::config::{ConsumerConfig, IsolationLevel};
 use crate::error::{Error, Result};
 use crate::network::NetworkClient;
 use coordinator::{ConsumerCoordinator, commit_offsets, fetch_committed, issue_commit};
@@ -392,6 +392,22 @@ impl KafkaConsumer {
         let deadline = self.api_deadline();
         let shared = self.group()?.shared.clone();
         fetch_committed(&shared, partitions, deadline).await
+    }
+
+    /// How many records `partition` is behind its log end: the high watermark (the last stable
+    /// offset with `isolation.level=read_committed`) its last fetch reported, minus the
+    /// position. No request is made (Java's `currentLag`).
+    ///
+    /// `None` when the partition is not assigned, has no position yet, or no fetch has
+    /// answered for it since it was assigned.
+    pub fn lag(&self, partition: &TopicPartition) -> Option<i64> {
+        let state = self.subs.assignment.get(partition)?;
+        let end = match self.config.isolation_level {
+            IsolationLevel::ReadCommitted => state.last_stable_offset,
+            IsolationLevel::ReadUncommitted => state.high_watermark,
+        };
+        let position = state.position?;
+        (end >= 0).then_some(end - position)
     }
 
     /// Makes the next poll read `partition` from `offset`.

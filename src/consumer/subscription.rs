@@ -30,6 +30,8 @@ pub(crate) struct PartitionState {
     pub pending: Option<PositionSource>,
     pub paused: bool,
     pub high_watermark: i64,
+    /// From the last fetch, as `high_watermark`; -1 until then.
+    pub last_stable_offset: i64,
 }
 
 impl PartitionState {
@@ -40,6 +42,7 @@ impl PartitionState {
             pending: Some(source),
             paused: false,
             high_watermark: -1,
+            last_stable_offset: -1,
         }
     }
 }

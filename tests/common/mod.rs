@@ -1,10 +1,12 @@
 //! Shared test support.
 #![allow(dead_code)]
 
+pub mod acl_broker;
 pub mod broker;
 #[cfg(feature = "mock")]
 pub mod group_member;
 pub mod java;
+pub mod kafka_tools;
 #[cfg(feature = "tls")]
 pub mod secure_broker;
 

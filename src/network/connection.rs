@@ -12,7 +12,10 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
+};
 use crate::protocol::{Request, StrBytes};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
@@ -20,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::security::{ReadHalf, Security, WriteHalf};
+use super::security::{ReadHalf, SaslChannel, Security, WriteHalf};
 use crate::error::{Error, Result};
 use crate::protocol::frame::{self, MAX_FRAME_BYTES, api_name};
 use crate::protocol::versions::BrokerVersions;
@@ -84,6 +87,7 @@ struct Shared {
     pending: Mutex<Pending>,
     /// Bytes of frames handed to the writer and not yet written to the socket.
     queued: AtomicUsize,
+    next_correlation: AtomicI32,
 }
 
 impl Shared {
@@ -107,6 +111,11 @@ impl Shared {
         for (_, w) in waiters {
             let _ = w.send(Err(err.clone()));
         }
+    }
+
+    fn next_correlation_id(&self) -> i32 {
+        // Wrapping is fine: ids only need to be unique among requests in flight.
+        self.next_correlation.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Why the connection cannot be used (it was poisoned, or its writer stopped).
@@ -140,7 +149,6 @@ impl FrameWritten {
 pub(crate) struct Connection {
     shared: Arc<Shared>,
     node_id: i32,
-    next_correlation: AtomicI32,
     writer: mpsc::UnboundedSender<Outgoing>,
     versions: BrokerVersions,
     settings: ConnectionSettings,
@@ -208,14 +216,15 @@ impl Connection {
                 last_active: std::time::Instant::now(),
             }),
             queued: AtomicUsize::new(0),
+            next_correlation: AtomicI32::new(0),
         });
         let (tx, rx) = mpsc::unbounded_channel();
+        let (reauth_tx, reauth_rx) = oneshot::channel();
         let reader = tokio::spawn(read_loop(shared.clone(), rd));
-        let writer = tokio::spawn(write_loop(shared.clone(), wr, rx));
+        let writer = tokio::spawn(write_loop(shared.clone(), wr, rx, reauth_rx));
         let mut conn = Connection {
             shared,
             node_id,
-            next_correlation: AtomicI32::new(0),
             writer: tx,
             versions: BrokerVersions::default(),
             settings,
@@ -226,7 +235,16 @@ impl Connection {
             .negotiate_versions()
             .await
             .map_err(|e| security.setup_error(addr, e))?;
-        security.authenticate(&conn, addr).await?;
+        if let Some(session) = security.authenticate(&conn, addr).await? {
+            let _ = reauth_tx.send(Reauth {
+                security,
+                client_id: conn.settings.client_id.clone(),
+                handshake_version: conn.version_for::<SaslHandshakeRequest>()?,
+                authenticate_version: conn.version_for::<SaslAuthenticateRequest>()?,
+                timeout: conn.settings.request_timeout,
+                due: reauth_due(session),
+            });
+        }
         Ok(conn)
     }
 
@@ -340,8 +358,7 @@ impl Connection {
     }
 
     fn next_correlation_id(&self) -> i32 {
-        // Wrapping is fine: ids only need to be unique among requests in flight.
-        self.next_correlation.fetch_add(1, Ordering::Relaxed)
+        self.shared.next_correlation_id()
     }
 
     fn closed_error(&self) -> Error {
@@ -458,11 +475,29 @@ async fn write_loop(
     shared: Arc<Shared>,
     mut wr: WriteHalf,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    mut reauth_rx: oneshot::Receiver<Reauth>,
 ) {
     const COALESCE_BYTES: usize = 256 * 1024;
     let mut batch = BytesMut::new();
     let mut written: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut reauth: Option<Reauth> = None;
     while let Some((first, notify)) = rx.recv().await {
+        if reauth.is_none() {
+            reauth = reauth_rx.try_recv().ok();
+        }
+        // KIP-368: the broker closes a connection whose session has ended on its next request
+        // other than SaslHandshake, so the session is renewed here, between two requests; the
+        // ones queued meanwhile wait, those in flight get their answers as usual.
+        if let Some(plan) = reauth.as_mut().filter(|r| Instant::now() >= r.due) {
+            match plan.run(&shared, &mut wr).await {
+                Ok(Some(session)) => plan.due = reauth_due(session),
+                Ok(None) => reauth = None,
+                Err(e) => {
+                    shared.poison(e);
+                    return;
+                }
+            }
+        }
         written.extend(notify);
         // Coalesce whatever else is queued into one write: one syscall per burst, not per request.
         let (result, len) = if first.len() >= COALESCE_BYTES {
@@ -500,6 +535,105 @@ async fn write_loop(
         }
     }
     let _ = wr.shutdown().await;
+}
+
+/// What the writer needs to re-authenticate, and when it must.
+struct Reauth {
+    security: Arc<Security>,
+    client_id: StrBytes,
+    handshake_version: i16,
+    authenticate_version: i16,
+    timeout: Duration,
+    due: Instant,
+}
+
+/// When to renew a session of `lifetime`: at 85 % to 95 % of it, as Java's clients do, so that
+/// the connections of one client do not all renew at once.
+fn reauth_due(lifetime: Duration) -> Instant {
+    Instant::now() + lifetime.mul_f64(0.85 + 0.1 * fastrand::f64())
+}
+
+impl Reauth {
+    /// Authenticates again, writing straight to the socket. Returns the new session's lifetime.
+    async fn run(&self, shared: &Arc<Shared>, wr: &mut WriteHalf) -> Result<Option<Duration>> {
+        let mut chan = WriterChannel {
+            shared,
+            wr,
+            plan: self,
+        };
+        let session = self
+            .security
+            .reauthenticate(&mut chan, &shared.addr)
+            .await?;
+        tracing::debug!(
+            addr = %shared.addr,
+            mechanism = self.security.mechanism().unwrap_or_default(),
+            session_ms = session.map_or(0, |s| s.as_millis() as u64),
+            "re-authenticated"
+        );
+        Ok(session)
+    }
+}
+
+/// The SASL requests of a re-authentication, written by the writer task itself so that no
+/// other request goes out until it is done.
+struct WriterChannel<'a> {
+    shared: &'a Arc<Shared>,
+    wr: &'a mut WriteHalf,
+    plan: &'a Reauth,
+}
+
+impl WriterChannel<'_> {
+    async fn round_trip<R: Request>(&mut self, req: R, version: i16) -> Result<R::Response> {
+        let id = self.shared.next_correlation_id();
+        let frame = frame::encode_request(id, &self.plan.client_id, version, &req)?;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut p = self.shared.lock();
+            if let Some(err) = &p.closed {
+                return Err(err.clone());
+            }
+            p.waiters.insert(id, tx);
+        }
+        let written = match self.wr.write_all(&frame).await {
+            Ok(()) => self.wr.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            return Err(Error::Disconnected {
+                addr: self.shared.addr.clone(),
+                reason: format!("write failed: {e}"),
+            });
+        }
+        let body = match tokio::time::timeout(self.plan.timeout, rx).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => return Err(self.shared.closed_error()),
+            Err(_) => {
+                self.shared.lock().waiters.remove(&id);
+                return Err(Error::RequestTimeout {
+                    api: api_name(R::KEY),
+                    addr: self.shared.addr.clone(),
+                    timeout_ms: self.plan.timeout.as_millis() as u64,
+                });
+            }
+        };
+        frame::decode_response::<R>(body, version)
+    }
+}
+
+impl SaslChannel for WriterChannel<'_> {
+    async fn handshake(&mut self, req: SaslHandshakeRequest) -> Result<SaslHandshakeResponse> {
+        let v = self.plan.handshake_version;
+        self.round_trip(req, v).await
+    }
+
+    async fn authenticate(
+        &mut self,
+        req: SaslAuthenticateRequest,
+    ) -> Result<SaslAuthenticateResponse> {
+        let v = self.plan.authenticate_version;
+        self.round_trip(req, v).await
+    }
 }
 
 /// Sets SO_SNDBUF / SO_RCVBUF as `send.buffer.bytes` / `receive.buffer.bytes` ask (-1 keeps the

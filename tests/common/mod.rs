@@ -7,6 +7,8 @@ pub mod group_member;
 pub mod java;
 #[cfg(feature = "tls")]
 pub mod secure_broker;
+#[cfg(feature = "tls")]
+pub mod secure_client;
 
 use std::time::Duration;
 

@@ -60,19 +60,19 @@ impl std::io::Write for Captured {
     }
 }
 
-/// An unsecured JWS (`alg` none) for `sub`, valid for `lifetime` from now, as the broker's
-/// default validator accepts.
-fn unsecured_jwt(sub: &str, lifetime: Duration) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
+/// An unsecured JWS (`alg` none) for `sub`, valid for about `lifetime` from now (whole
+/// seconds), as the broker's default validator accepts, and its exact lifetime.
+fn unsecured_jwt_for(sub: &str, lifetime: Duration) -> (String, Duration) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
+    let exp = now.as_secs() + lifetime.as_secs();
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
-    let claims = format!(
-        r#"{{"sub":"{sub}","iat":{now},"exp":{}}}"#,
-        now + lifetime.as_secs()
-    );
-    format!("{header}.{}.", URL_SAFE_NO_PAD.encode(claims))
+    let claims = format!(r#"{{"sub":"{sub}","iat":{},"exp":{exp}}}"#, now.as_secs());
+    let jwt = format!("{header}.{}.", URL_SAFE_NO_PAD.encode(claims));
+    (jwt, Duration::from_secs(exp).saturating_sub(now))
+}
+
+fn unsecured_jwt(sub: &str, lifetime: Duration) -> String {
+    unsecured_jwt_for(sub, lifetime).0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,9 +133,10 @@ impl OAuthBearerTokenProvider for ShortLived {
     fn token(&self) -> TokenFuture<'_> {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            let (jwt, lifetime) = unsecured_jwt_for("alice", self.lifetime);
             Ok(OAuthBearerToken {
-                value: Password::new(unsecured_jwt("alice", self.lifetime)),
-                lifetime: self.lifetime,
+                value: Password::new(jwt),
+                lifetime,
                 principal: "alice".into(),
                 extensions: Default::default(),
             })
@@ -146,19 +147,18 @@ impl OAuthBearerTokenProvider for ShortLived {
 /// Produces one record every 20 ms for `run` through `p` while a consumer group reads them:
 /// every record is acknowledged and read exactly once. Returns how many were written.
 async fn produce_and_consume_for(p: &[(String, String)], topic: &str, run: Duration) -> usize {
-    produce_and_consume_with(p, topic, run, |c| c).await
+    produce_and_consume_with(p, topic, run, None).await
 }
 
 async fn produce_and_consume_with(
     p: &[(String, String)],
     topic: &str,
     run: Duration,
-    edit: impl Fn(ProducerConfig) -> ProducerConfig,
+    tokens: Option<TokenProvider>,
 ) -> usize {
-    let producer = KafkaProducer::new(edit(
-        ProducerConfig::from_properties(p.to_vec()).expect("producer config"),
-    ))
-    .expect("producer");
+    let mut pc = ProducerConfig::from_properties(p.to_vec()).expect("producer config");
+    pc.common.security.oauthbearer.token_provider = tokens.clone();
+    let producer = KafkaProducer::new(pc).expect("producer");
     // The topic exists before the group subscribes.
     producer
         .send(ProducerRecord::new(topic, "v0"))
@@ -167,12 +167,12 @@ async fn produce_and_consume_with(
     let mut c = p.to_vec();
     c.push(("group.id".into(), format!("{topic}-group")));
     c.push(("auto.offset.reset".into(), "earliest".into()));
-    let mut consumer =
-        KafkaConsumer::new(ConsumerConfig::from_properties(c).expect("consumer config"))
-            .expect("consumer");
+    let mut cc = ConsumerConfig::from_properties(c).expect("consumer config");
+    cc.common.security.oauthbearer.token_provider = tokens;
+    let mut consumer = KafkaConsumer::new(cc).expect("consumer");
     consumer.subscribe([topic]).expect("subscribe");
     let topic_owned = topic.to_owned();
-    let writer = tokio::spawn(async move {
+    let mut writer = Some(tokio::spawn(async move {
         let started = Instant::now();
         let mut n = 1;
         while started.elapsed() < run {
@@ -185,7 +185,7 @@ async fn produce_and_consume_with(
         }
         producer.close(Duration::from_secs(10)).await;
         n
-    });
+    }));
     let mut seen = std::collections::HashSet::new();
     let deadline = Instant::now() + run + Duration::from_secs(60);
     let mut written = None;
@@ -198,8 +198,8 @@ async fn produce_and_consume_with(
             let v = String::from_utf8(rec.value.expect("value").to_vec()).expect("utf8");
             assert!(seen.insert(v.clone()), "{v} read twice");
         }
-        if written.is_none() && writer.is_finished() {
-            written = Some(writer.await.expect("writer task"));
+        if let Some(w) = writer.take_if(|w| w.is_finished()) {
+            written = Some(w.await.expect("writer task"));
         }
         if written.is_some_and(|n| seen.len() >= n) {
             break;
@@ -240,15 +240,16 @@ async fn reauthentication_keeps_connections_alive() {
     );
 }
 
-/// Tokens living 4 s, sessions of 2 s: each re-authentication needs a token that has not
-/// expired, so the provider is asked again before each token expires.
+/// Tokens living 5 s, sessions of 2 s: each re-authentication needs a token that has not
+/// expired, so the provider is asked again before each token expires (here at 3 s: 5 s less
+/// the 2 s buffer, which keeps every session handed out at least 2 s long).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauthbearer_token_refreshed_before_expiry() {
     logs();
     let b = SecureBroker::shared();
     let addr = b.bootstrap("REAUTH");
     let provider = Arc::new(ShortLived {
-        lifetime: Duration::from_secs(4),
+        lifetime: Duration::from_secs(5),
         calls: AtomicUsize::new(0),
     });
     let mut p = props(
@@ -259,20 +260,16 @@ async fn oauthbearer_token_refreshed_before_expiry() {
             // Java's defaults (60 s and 300 s) exceed the lifetime, so both are ignored; set
             // here so that the test does not depend on it.
             ("sasl.login.refresh.min.period.seconds", "0".into()),
-            ("sasl.login.refresh.buffer.seconds", "1".into()),
+            ("sasl.login.refresh.buffer.seconds", "2".into()),
         ],
     );
     p.retain(|(k, _)| k != "sasl.jaas.config");
     let handle = TokenProvider::new(provider.clone());
     let run = Duration::from_secs(10);
-    let n = produce_and_consume_with(&p, "oauth-refresh", run, |mut c| {
-        c.common.security.oauthbearer.token_provider = Some(handle.clone());
-        c
-    })
-    .await;
+    let n = produce_and_consume_with(&p, "oauth-refresh", run, Some(handle)).await;
     assert!(n > 100, "{n} records");
     let calls = provider.calls.load(Ordering::SeqCst);
-    // One token per ~3 s (at most lifetime - buffer), over 10 s.
+    // One token per 3 s at most over 10 s.
     assert!(calls >= 3, "{calls} tokens fetched");
     let closed = log_lines(&[&addr, "broker closed the connection"]);
     assert!(closed.is_empty(), "the broker closed connections: {closed:#?}");

@@ -81,6 +81,8 @@ impl fmt::Debug for TokenProvider {
 /// `clientSecret` and optional `scope` from `sasl.jaas.config`; a `file:` URL reads the token
 /// from that file); else the unsecured tokens of `sasl.jaas.config`'s
 /// `unsecuredLoginStringClaim_sub` (for tests, as Java's default login callback handler).
+/// With none of them the config still builds (the provider is set on the built config), and
+/// connecting fails with a [`ConfigError`] on `sasl.jaas.config`.
 ///
 /// [`token_provider`]: OAuthBearerConfig::token_provider
 #[derive(Debug, Clone, PartialEq)]

@@ -207,7 +207,20 @@ fn login(mechanism: SaslMechanism, cfg: &SecurityConfig) -> std::result::Result<
 /// Errors: a [`ConfigError`] naming the key at fault.
 pub(crate) fn check_login(cfg: &SecurityConfig) -> std::result::Result<(), ConfigError> {
     match cfg.sasl_mechanism {
+        // With neither a JAAS config nor an endpoint, the application's token provider is the
+        // source, and it can only be set on the built config: each connect checks then.
+        Some(SaslMechanism::OAuthBearer)
+            if cfg.sasl_jaas_config.is_none() && cfg.oauthbearer.token_endpoint_url.is_none() =>
+        {
+            Ok(())
+        }
         Some(SaslMechanism::OAuthBearer) => oauth::Source::from_config(cfg).map(drop),
         _ => cfg.sasl_credentials().map(drop),
     }
+}
+
+/// The error every connect of a client with this config would fail with, if any.
+#[cfg(test)]
+pub(crate) fn setup_error(protocol: SecurityProtocol, cfg: &SecurityConfig) -> Option<ConfigError> {
+    Security::new(protocol, cfg).broken
 }

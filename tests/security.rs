@@ -9,7 +9,7 @@ use common::secure_broker::{ALICE_PASSWORD, KEY_PASSWORD, P12_PASSWORD, SecureBr
 use common::secure_client::{PLAIN, SCRAM, admin, failure, jaas, props, root, round_trip};
 use ferrokafka::consumer::TopicPartition;
 use ferrokafka::{
-    AdminConfig, ConsumerConfig, Error, KafkaConsumer, KafkaProducer, ProducerConfig,
+    AdminClient, AdminConfig, ConsumerConfig, Error, KafkaConsumer, KafkaProducer, ProducerConfig,
     ProducerRecord, TlsFailure,
 };
 

@@ -36,7 +36,8 @@ fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
 }
 
 fn log_lines(containing: &[&str]) -> Vec<String> {
-    let text = String::from_utf8_lossy(&logs().lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let text =
+        String::from_utf8_lossy(&logs().lock().unwrap_or_else(|e| e.into_inner())).into_owned();
     text.lines()
         .filter(|l| containing.iter().all(|c| l.contains(c)))
         .map(str::to_owned)
@@ -116,7 +117,13 @@ async fn oauthbearer_token_the_broker_rejects_fails_clearly() {
     let (e, took) = failure(&p).await;
     let e = root(e);
     assert!(
-        matches!(&e, Error::AuthenticationFailed { mechanism: "OAUTHBEARER", .. }),
+        matches!(
+            &e,
+            Error::AuthenticationFailed {
+                mechanism: "OAUTHBEARER",
+                ..
+            }
+        ),
         "{e}"
     );
     assert!(took < Duration::from_secs(10), "took {took:?}");
@@ -230,7 +237,10 @@ async fn reauthentication_keeps_connections_alive() {
     let n = produce_and_consume_for(&p, "reauth-scram", Duration::from_secs(12)).await;
     assert!(n > 100, "{n} records");
     let closed = log_lines(&[&addr, "broker closed the connection"]);
-    assert!(closed.is_empty(), "the broker closed connections: {closed:#?}");
+    assert!(
+        closed.is_empty(),
+        "the broker closed connections: {closed:#?}"
+    );
     let reauths = log_lines(&[&addr, "SCRAM-SHA-512", "re-authenticated"]);
     // 12 s of sessions of 2 s on at least the producer's and the consumer's connections.
     assert!(
@@ -272,7 +282,10 @@ async fn oauthbearer_token_refreshed_before_expiry() {
     // One token per 3 s at most over 10 s.
     assert!(calls >= 3, "{calls} tokens fetched");
     let closed = log_lines(&[&addr, "broker closed the connection"]);
-    assert!(closed.is_empty(), "the broker closed connections: {closed:#?}");
+    assert!(
+        closed.is_empty(),
+        "the broker closed connections: {closed:#?}"
+    );
 }
 
 /// A token endpoint on 127.0.0.1 (OAuth 2 client credentials, RFC 6749 4.4) that checks the
@@ -321,7 +334,9 @@ async fn token_endpoint(requests: Arc<Mutex<Vec<String>>>) -> String {
                     "authorization: basic {}",
                     base64::engine::general_purpose::STANDARD.encode("kafka-client:cl%2Bsecret")
                 );
-                let ok = request.to_ascii_lowercase().contains(&basic.to_ascii_lowercase())
+                let ok = request
+                    .to_ascii_lowercase()
+                    .contains(&basic.to_ascii_lowercase())
                     && request.contains("grant_type=client_credentials")
                     && request.contains("scope=kafka");
                 let (status, body) = if ok {
@@ -333,7 +348,10 @@ async fn token_endpoint(requests: Arc<Mutex<Vec<String>>>) -> String {
                         ),
                     )
                 } else {
-                    ("401 Unauthorized", r#"{"error":"invalid_client"}"#.to_owned())
+                    (
+                        "401 Unauthorized",
+                        r#"{"error":"invalid_client"}"#.to_owned(),
+                    )
                 };
                 let resp = format!(
                     "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
@@ -392,7 +410,13 @@ async fn oauthbearer_oidc_client_credentials() {
     let e = root(e);
     let text = e.to_string();
     assert!(
-        matches!(&e, Error::AuthenticationFailed { mechanism: "OAUTHBEARER", .. }),
+        matches!(
+            &e,
+            Error::AuthenticationFailed {
+                mechanism: "OAUTHBEARER",
+                ..
+            }
+        ),
         "{e}"
     );
     assert!(text.contains("401"), "{text}");

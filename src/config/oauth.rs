@@ -177,7 +177,10 @@ impl OAuthBearerConfig {
                 "sasl.oauthbearer.scope.claim.name",
                 self.scope_claim_name.clone(),
             ),
-            ("sasl.oauthbearer.sub.claim.name", self.sub_claim_name.clone()),
+            (
+                "sasl.oauthbearer.sub.claim.name",
+                self.sub_claim_name.clone(),
+            ),
             (
                 "sasl.login.refresh.window.factor",
                 self.refresh_window_factor.to_string(),

@@ -105,11 +105,17 @@ fn sasl_settings() {
     let c = admin(&[
         ("security.protocol", "SASL_SSL"),
         ("sasl.mechanism", "OAUTHBEARER"),
-        ("sasl.jaas.config", &format!("{oauth} unsecuredLoginStringClaim_sub=\"a\";")),
+        (
+            "sasl.jaas.config",
+            &format!("{oauth} unsecuredLoginStringClaim_sub=\"a\";"),
+        ),
         ("sasl.login.refresh.window.factor", "0.9"),
     ])
     .unwrap();
-    assert_eq!(c.common.security.sasl_mechanism, Some(SaslMechanism::OAuthBearer));
+    assert_eq!(
+        c.common.security.sasl_mechanism,
+        Some(SaslMechanism::OAuthBearer)
+    );
     assert_eq!(c.common.security.oauthbearer.refresh_window_factor, 0.9);
     let round = AdminConfig::from_properties(c.to_properties()).unwrap();
     assert_eq!(round, c);
@@ -121,7 +127,10 @@ fn sasl_settings() {
         let e = admin(&[
             ("security.protocol", "SASL_SSL"),
             ("sasl.mechanism", "OAUTHBEARER"),
-            ("sasl.jaas.config", &format!("{oauth} unsecuredLoginStringClaim_sub=\"a\";")),
+            (
+                "sasl.jaas.config",
+                &format!("{oauth} unsecuredLoginStringClaim_sub=\"a\";"),
+            ),
             (key, value),
         ])
         .unwrap_err();
@@ -133,8 +142,14 @@ fn sasl_settings() {
         let e = admin(&[
             ("security.protocol", "SASL_SSL"),
             ("sasl.mechanism", "OAUTHBEARER"),
-            ("sasl.oauthbearer.token.endpoint.url", "https://idp.example/token"),
-            ("sasl.jaas.config", &format!("{oauth} clientSecret=\"{SECRET}\";")),
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                "https://idp.example/token",
+            ),
+            (
+                "sasl.jaas.config",
+                &format!("{oauth} clientSecret=\"{SECRET}\";"),
+            ),
         ])
         .unwrap_err();
         assert_eq!(e.key, "sasl.jaas.config");

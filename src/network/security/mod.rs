@@ -23,8 +23,8 @@ use crate::network::connection::Connection;
 use crate::protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
-pub(crate) use sasl::SaslChannel;
 use sasl::Login;
+pub(crate) use sasl::SaslChannel;
 pub(crate) use transport::{ReadHalf, WriteHalf};
 
 /// The security settings every connection of one client uses, prepared once.
@@ -189,7 +189,10 @@ impl SaslChannel for Setup<'_> {
 }
 
 /// What `mechanism` logs in with, as `cfg` says.
-fn login(mechanism: SaslMechanism, cfg: &SecurityConfig) -> std::result::Result<Login, ConfigError> {
+fn login(
+    mechanism: SaslMechanism,
+    cfg: &SecurityConfig,
+) -> std::result::Result<Login, ConfigError> {
     Ok(match mechanism {
         SaslMechanism::OAuthBearer => {
             let provider = oauth::Source::from_config(cfg)?.into_provider();

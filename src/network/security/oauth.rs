@@ -39,7 +39,10 @@ impl fmt::Debug for TokenCache {
 }
 
 impl TokenCache {
-    pub(crate) fn new(provider: Arc<dyn OAuthBearerTokenProvider>, config: OAuthBearerConfig) -> Self {
+    pub(crate) fn new(
+        provider: Arc<dyn OAuthBearerTokenProvider>,
+        config: OAuthBearerConfig,
+    ) -> Self {
         TokenCache {
             provider,
             config,
@@ -178,7 +181,11 @@ pub(super) fn extensions(
                 format!("extension name `{name}` must be letters only, and not `auth`"),
             ));
         }
-        if v.is_empty() || !v.chars().all(|c| matches!(c, '\x21'..='\x7e' | ' ' | '\t' | '\r' | '\n')) {
+        if v.is_empty()
+            || !v
+                .chars()
+                .all(|c| matches!(c, '\x21'..='\x7e' | ' ' | '\t' | '\r' | '\n'))
+        {
             return Err(ConfigError::new(
                 JAAS,
                 format!("extension `{name}` must be printable ASCII"),
@@ -208,20 +215,25 @@ pub(super) struct Unsecured {
 
 impl Unsecured {
     fn new(options: BTreeMap<String, String>) -> Result<Unsecured, ConfigError> {
-        let get = |k: &str, default: &str| options.get(k).cloned().unwrap_or_else(|| default.into());
+        let get =
+            |k: &str, default: &str| options.get(k).cloned().unwrap_or_else(|| default.into());
         let principal_claim = get("unsecuredLoginPrincipalClaimName", "sub");
         let lifetime_text = get("unsecuredLoginLifetimeSeconds", "3600");
         let lifetime = lifetime_text.trim().parse::<u64>().map_err(|_| {
-            ConfigError::new(JAAS, "unsecuredLoginLifetimeSeconds must be a whole number of seconds")
+            ConfigError::new(
+                JAAS,
+                "unsecuredLoginLifetimeSeconds must be a whole number of seconds",
+            )
         })?;
         let mut claims = serde_json::Map::new();
         for (k, v) in &options {
             let (name, value) = if let Some(n) = k.strip_prefix("unsecuredLoginStringClaim_") {
                 (n, serde_json::Value::String(v.clone()))
             } else if let Some(n) = k.strip_prefix("unsecuredLoginNumberClaim_") {
-                let num: serde_json::Number = v.trim().parse().map_err(|_| {
-                    ConfigError::new(JAAS, format!("claim `{n}` is not a number"))
-                })?;
+                let num: serde_json::Number = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError::new(JAAS, format!("claim `{n}` is not a number")))?;
                 (n, serde_json::Value::Number(num))
             } else if let Some(n) = k.strip_prefix("unsecuredLoginListClaim_") {
                 // The first character is the separator, as in Java.
@@ -240,7 +252,10 @@ impl Unsecured {
                 continue;
             };
             if matches!(name, "iat" | "exp") {
-                return Err(ConfigError::new(JAAS, format!("claim `{name}` is set by the client")));
+                return Err(ConfigError::new(
+                    JAAS,
+                    format!("claim `{name}` is set by the client"),
+                ));
             }
             claims.insert(name.to_owned(), value);
         }

@@ -43,7 +43,10 @@ fn unsecured_token_carries_the_configured_claims() {
     let first = String::from_utf8(client_first(&t)).unwrap();
     assert_eq!(
         first,
-        format!("n,,\x01auth=Bearer {}\x01traceId=t-1\x01\x01", t.value.expose())
+        format!(
+            "n,,\x01auth=Bearer {}\x01traceId=t-1\x01\x01",
+            t.value.expose()
+        )
     );
     // The token read back as any JWT gives the same principal and lifetime.
     let back = from_jwt(t.value.expose().to_owned(), "sub", BTreeMap::new()).unwrap();
@@ -56,15 +59,24 @@ fn unsecured_options_are_checked() {
     for (opts, why) in [
         (vec![], "unsecuredLoginStringClaim_sub"),
         (
-            vec![("unsecuredLoginStringClaim_sub", "a"), ("unsecuredLoginNumberClaim_exp", "1")],
+            vec![
+                ("unsecuredLoginStringClaim_sub", "a"),
+                ("unsecuredLoginNumberClaim_exp", "1"),
+            ],
             "set by the client",
         ),
         (
-            vec![("unsecuredLoginStringClaim_sub", "a"), ("unsecuredLoginExtension_auth", "x")],
+            vec![
+                ("unsecuredLoginStringClaim_sub", "a"),
+                ("unsecuredLoginExtension_auth", "x"),
+            ],
             "not `auth`",
         ),
         (
-            vec![("unsecuredLoginStringClaim_sub", "a"), ("unsecuredLoginLifetimeSeconds", "x")],
+            vec![
+                ("unsecuredLoginStringClaim_sub", "a"),
+                ("unsecuredLoginLifetimeSeconds", "x"),
+            ],
             "whole number",
         ),
     ] {

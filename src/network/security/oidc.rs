@@ -147,6 +147,9 @@ fn form_encode(s: &str) -> String {
 mod tests {
     #[test]
     fn form_encoding_matches_java() {
-        assert_eq!(super::form_encode("a b+c/é*_.-~"), "a+b%2Bc%2F%C3%A9*_.-%7E");
+        assert_eq!(
+            super::form_encode("a b+c/é*_.-~"),
+            "a+b%2Bc%2F%C3%A9*_.-%7E"
+        );
     }
 }

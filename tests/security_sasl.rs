@@ -423,3 +423,82 @@ async fn oauthbearer_oidc_client_credentials() {
     assert!(!text.contains("wrong-secret-xyz"), "{text}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
+
+/// Produces `n` records of `size` bytes through `p` and reads them back: (produce MB/s,
+/// consume MB/s). Every record is acknowledged and read.
+async fn throughput(p: &[(String, String)], topic: &str, n: usize, size: usize) -> (f64, f64) {
+    use ferrokafka::consumer::TopicPartition;
+    let mut pc = p.to_vec();
+    pc.push(("linger.ms".into(), "5".into()));
+    pc.push(("batch.size".into(), "1048576".into()));
+    let producer =
+        KafkaProducer::new(ProducerConfig::from_properties(pc).expect("config")).expect("producer");
+    producer
+        .send(ProducerRecord::new(topic, "warm-up").partition(0))
+        .await
+        .expect("warm-up");
+    let value = bytes::Bytes::from(vec![b'x'; size]);
+    let started = Instant::now();
+    let mut acks = std::collections::VecDeque::new();
+    for _ in 0..n {
+        let rec = ProducerRecord::new(topic, value.clone()).partition(0);
+        acks.push_back(producer.enqueue(rec).await.expect("enqueue"));
+        if acks.len() == 50_000 {
+            acks.pop_front().expect("full").await.expect("delivery");
+        }
+    }
+    for a in acks {
+        a.await.expect("delivery");
+    }
+    let produce = started.elapsed();
+    producer.close(Duration::from_secs(10)).await;
+    let mut cc = p.to_vec();
+    cc.push(("auto.offset.reset".into(), "earliest".into()));
+    cc.push(("max.poll.records".into(), "5000".into()));
+    let mut consumer =
+        KafkaConsumer::new(ConsumerConfig::from_properties(cc).expect("config")).expect("consumer");
+    consumer
+        .assign([TopicPartition::new(topic, 0)])
+        .expect("assign");
+    let started = Instant::now();
+    let mut read = 0;
+    while read < n + 1 && started.elapsed() < Duration::from_secs(120) {
+        read += consumer
+            .poll(Duration::from_millis(500))
+            .await
+            .expect("poll")
+            .len();
+    }
+    let consume = started.elapsed();
+    assert_eq!(read, n + 1, "records read back");
+    let mb = (n * size) as f64 / 1e6;
+    (mb / produce.as_secs_f64(), mb / consume.as_secs_f64())
+}
+
+/// Throughput over SASL_SSL (SCRAM-SHA-512) against PLAINTEXT on the same broker, printed (not
+/// asserted: machine-dependent). `cargo test --release --test security_sasl -- --ignored
+/// --nocapture sasl_ssl_throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn sasl_ssl_throughput_against_plaintext() {
+    let b = SecureBroker::shared();
+    let plain = props(b, "PLAINTEXT", &[]);
+    let secure = props(
+        b,
+        "SASL_SSL",
+        &[
+            ("sasl.mechanism", "SCRAM-SHA-512".into()),
+            ("sasl.jaas.config", jaas(SCRAM, ALICE_PASSWORD)),
+        ],
+    );
+    for (size, n) in [(100, 500_000), (1000, 100_000)] {
+        let (pp, pc) = throughput(&plain, &format!("tp-plain-{size}"), n, size).await;
+        let (sp, sc) = throughput(&secure, &format!("tp-sasl-{size}"), n, size).await;
+        println!(
+            "{size} B x {n}: produce PLAINTEXT {pp:.1} MB/s, SASL_SSL {sp:.1} MB/s ({:.2}x); \
+             consume PLAINTEXT {pc:.1} MB/s, SASL_SSL {sc:.1} MB/s ({:.2}x)",
+            sp / pp,
+            sc / pc
+        );
+    }
+}

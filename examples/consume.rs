@@ -4,7 +4,11 @@
 use std::{io::BufWriter, io::Write, process::ExitCode, time::Duration};
 
 use clap::Parser;
+use ferrokafka::config::Client;
 use ferrokafka::{AdminClient, AdminConfig, ConsumerConfig, consumer::*};
+
+#[path = "support/client_props.rs"]
+mod client_props;
 
 #[derive(Parser)]
 struct Args {
@@ -20,6 +24,9 @@ struct Args {
     max_messages: Option<usize>,
     #[arg(long, help = "Print partition<TAB>offset<TAB>key<TAB>value")]
     verbose: bool,
+    /// Any client property (-X KEY=VALUE, --config FILE), e.g. for a secured cluster.
+    #[command(flatten)]
+    client: client_props::ClientProps,
 }
 
 #[tokio::main]
@@ -32,8 +39,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let admin = AdminConfig::builder().bootstrap_servers(&args.bootstrap);
-    let admin = AdminClient::new(admin.set("default.api.timeout.ms", "5000").build()?);
+    let mut admin = AdminConfig::builder().bootstrap_servers(&args.bootstrap);
+    admin = admin.set("default.api.timeout.ms", "5000");
+    for (k, v) in args.client.for_client(Client::Admin)? {
+        admin = admin.set(k, v);
+    }
+    let admin = AdminClient::new(admin.build()?);
     let described = admin.describe_topics(&[&args.topic]).await?;
     let topic = described[&args.topic].as_ref().map_err(Clone::clone)?;
     let reset = if args.beginning { "earliest" } else { "latest" };
@@ -44,6 +55,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ("auto.offset.reset", reset),
     ];
     props.extend(args.group.as_deref().map(|g| ("group.id", g)));
+    let mut props: Vec<(String, String)> = props
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    props.extend(args.client.for_client(Client::Consumer)?);
     let mut consumer = KafkaConsumer::new(ConsumerConfig::from_properties(props)?)?;
     let all = topic.partitions.iter();
     match args.group {

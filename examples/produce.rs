@@ -6,7 +6,11 @@ use std::{io::BufRead, process::ExitCode, time::Duration};
 
 use bytes::Bytes;
 use clap::{Parser, builder::NonEmptyStringValueParser};
+use ferrokafka::config::Client;
 use ferrokafka::{AdminClient, AdminConfig, KafkaProducer, ProducerConfig, ProducerRecord};
+
+#[path = "support/client_props.rs"]
+mod client_props;
 
 #[derive(Parser)]
 struct Args {
@@ -21,6 +25,9 @@ struct Args {
     /// The text before the first SEP is the key, the rest the value (no SEP: null key).
     #[arg(long, value_name = "SEP", value_parser = NonEmptyStringValueParser::new())]
     key_separator: Option<String>,
+    /// Any client property (-X KEY=VALUE, --config FILE), e.g. for a secured cluster.
+    #[command(flatten)]
+    client: client_props::ClientProps,
 }
 
 #[tokio::main]
@@ -33,17 +40,25 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let admin = AdminConfig::builder().bootstrap_servers(&args.bootstrap);
-    let admin = AdminClient::new(admin.set("default.api.timeout.ms", "5000").build()?);
+    let mut admin = AdminConfig::builder().bootstrap_servers(&args.bootstrap);
+    admin = admin.set("default.api.timeout.ms", "5000");
+    for (k, v) in args.client.for_client(Client::Admin)? {
+        admin = admin.set(k, v);
+    }
+    let admin = AdminClient::new(admin.build()?);
     let described = admin.describe_topics(&[&args.topic]).await?;
     described[&args.topic].as_ref().map_err(Clone::clone)?; // no such topic: fail now
-    let producer = KafkaProducer::new(ProducerConfig::from_properties([
+    let mut props: Vec<(String, String)> = [
         ("bootstrap.servers", &*args.bootstrap),
         ("acks", &args.acks),
         ("compression.type", &args.compression),
         ("batch.size", "262144"),
         ("max.block.ms", "5000"),
-    ])?)?;
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    props.extend(args.client.for_client(Client::Producer)?);
+    let producer = KafkaProducer::new(ProducerConfig::from_properties(props)?)?;
     let (acked, first_error) = (Arc::new(AtomicU64::new(0)), Arc::new(OnceLock::new()));
     let rt = tokio::runtime::Handle::current();
     // Blocking buffered stdin reads, off the async workers; block_on waits for buffer.memory.

@@ -13,8 +13,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use clap::Parser;
 use ferrokafka::admin::NewTopic;
+use ferrokafka::config::Client;
 use ferrokafka::{AdminClient, AdminConfig, ConsumerConfig, ErrorCode, KafkaConsumer};
 use ferrokafka::{KafkaProducer, ProducerConfig, ProducerRecord, RecordMetadata};
+
+#[path = "support/client_props.rs"]
+mod client_props;
 
 #[derive(Parser)]
 struct Args {
@@ -30,6 +34,9 @@ struct Args {
     /// Run against an in-process MockCluster instead of `--bootstrap` (needs `--features mock`).
     #[arg(long)]
     mock: bool,
+    /// Any client property (-X KEY=VALUE, --config FILE), e.g. for a secured cluster.
+    #[command(flatten)]
+    client: client_props::ClientProps,
 }
 
 const PARTITIONS: i32 = 6;
@@ -54,7 +61,10 @@ async fn run(mut args: Args) -> Result<(), BoxError> {
     } else {
         None
     };
-    let admin = AdminConfig::builder().bootstrap_servers(&args.bootstrap);
+    let mut admin = AdminConfig::builder().bootstrap_servers(&args.bootstrap);
+    for (k, v) in args.client.for_client(Client::Admin)? {
+        admin = admin.set(k, v);
+    }
     let admin = AdminClient::new(admin.build()?);
     if args.mock {
         println!("in-process MockCluster at {}", args.bootstrap);
@@ -118,11 +128,14 @@ async fn create_topic(admin: &AdminClient) -> Result<String, BoxError> {
 
 /// Enqueues every record, then waits for all acknowledgements. Returns the time taken.
 async fn produce(args: &Args, topic: &str) -> Result<Duration, BoxError> {
-    let config = ProducerConfig::builder()
+    let mut config = ProducerConfig::builder()
         .bootstrap_servers(&args.bootstrap)
         .set("linger.ms", "5")
-        .set("batch.size", "1048576")
-        .build()?;
+        .set("batch.size", "1048576");
+    for (k, v) in args.client.for_client(Client::Producer)? {
+        config = config.set(k, v);
+    }
+    let config = config.build()?;
     let producer = KafkaProducer::new(config)?;
     // Values made up front, so the timing is the client's: 64 distinct ones, shared (a clone
     // of `Bytes` is a reference count).
@@ -162,12 +175,15 @@ async fn produce(args: &Args, topic: &str) -> Result<Duration, BoxError> {
 /// Reads the topic from the start in a fresh group until `count` records came, then checks
 /// that no more follow. Returns the time taken and the number of records read.
 async fn consume(args: &Args, topic: &str) -> Result<(Duration, usize), BoxError> {
-    let config = ConsumerConfig::builder()
+    let mut config = ConsumerConfig::builder()
         .bootstrap_servers(&args.bootstrap)
         .set("group.id", format!("{topic}-group"))
         .set("auto.offset.reset", "earliest")
-        .set("max.poll.records", "5000")
-        .build()?;
+        .set("max.poll.records", "5000");
+    for (k, v) in args.client.for_client(Client::Consumer)? {
+        config = config.set(k, v);
+    }
+    let config = config.build()?;
     let mut consumer = KafkaConsumer::new(config)?;
     consumer.subscribe([topic])?;
 

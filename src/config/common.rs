@@ -393,7 +393,7 @@ mod tests {
         for p in ["sasl_ssl", "SASL_PLAINTEXT"] {
             let e = admin(&[("security.protocol", p)]).unwrap_err();
             assert_eq!(e.key, "sasl.mechanism");
-            assert!(e.reason.contains("`GSSAPI` is not supported yet"), "{e}");
+            assert!(e.reason.contains("`GSSAPI` is not supported"), "{e}");
         }
         let e = admin(&[("security.protocol", "TLS")]).unwrap_err();
         assert!(e.reason.contains("not one of"), "{e}");

@@ -43,6 +43,7 @@ mod admin;
 mod common;
 mod consumer;
 mod jaas;
+mod oauth;
 mod producer;
 mod security;
 mod table;
@@ -56,6 +57,10 @@ pub use admin::{AdminConfig, AdminConfigBuilder};
 pub use common::{ClientDnsLookup, CommonConfig, SecurityProtocol};
 pub use consumer::{
     Assignor, AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, GroupProtocol, IsolationLevel,
+};
+pub use oauth::{
+    OAuthBearerConfig, OAuthBearerToken, OAuthBearerTokenProvider, TokenError, TokenFuture,
+    TokenProvider,
 };
 pub use producer::{Acks, PartitionerKind, ProducerConfig, ProducerConfigBuilder};
 #[cfg(feature = "tls")]

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::Props;
 use super::common::SecurityProtocol;
 use super::jaas;
+use super::oauth::OAuthBearerConfig;
 use crate::error::ConfigError;
 
 /// A secret setting (a password, a private key, a JAAS config). `Debug` and `Display` print
@@ -83,6 +84,8 @@ pub enum SaslMechanism {
     ScramSha256,
     /// `SCRAM-SHA-512`.
     ScramSha512,
+    /// `OAUTHBEARER` (KIP-255): an OAuth 2 bearer token (see [`OAuthBearerConfig`]).
+    OAuthBearer,
 }
 
 impl SaslMechanism {
@@ -92,6 +95,7 @@ impl SaslMechanism {
             SaslMechanism::Plain => "PLAIN",
             SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
             SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 
@@ -102,6 +106,7 @@ impl SaslMechanism {
             SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
                 "org.apache.kafka.common.security.scram.ScramLoginModule"
             }
+            SaslMechanism::OAuthBearer => OAUTH_LOGIN_MODULE,
         }
     }
 }
@@ -111,6 +116,9 @@ impl fmt::Display for SaslMechanism {
         f.write_str(self.as_str())
     }
 }
+
+pub(crate) const OAUTH_LOGIN_MODULE: &str =
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
 
 /// The user name and password of a SASL login (from `sasl.jaas.config`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,6 +205,8 @@ pub struct SecurityConfig {
     pub sasl_mechanism: Option<SaslMechanism>,
     /// `sasl.jaas.config`: the login module and its credentials, in Java's syntax.
     pub sasl_jaas_config: Option<Password>,
+    /// OAUTHBEARER: where tokens come from and when they are refreshed.
+    pub oauthbearer: OAuthBearerConfig,
     /// Not a property (default `None`): a rustls config to use instead of the `ssl.*`
     /// settings when `security.protocol` is SSL or SASL_SSL. Set it on the built config;
     /// `to_properties` does not carry it. Needs the `tls` cargo feature.
@@ -257,6 +267,7 @@ impl SecurityConfig {
             "PLAIN" => Some(SaslMechanism::Plain),
             "SCRAM-SHA-256" => Some(SaslMechanism::ScramSha256),
             "SCRAM-SHA-512" => Some(SaslMechanism::ScramSha512),
+            "OAUTHBEARER" => Some(SaslMechanism::OAuthBearer),
             _ => None,
         };
         let cfg = SecurityConfig {
@@ -277,6 +288,7 @@ impl SecurityConfig {
             ssl_key_password: props.password("ssl.key.password")?,
             sasl_mechanism,
             sasl_jaas_config: props.password("sasl.jaas.config")?,
+            oauthbearer: OAuthBearerConfig::from_props(props)?,
             #[cfg(feature = "tls")]
             rustls_client_config: None,
         };
@@ -286,11 +298,12 @@ impl SecurityConfig {
                 return Err(ConfigError::new(
                     "sasl.mechanism",
                     format!(
-                        "`{name}` is not supported yet: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+                        "`{name}` is not supported: use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or \
+                         OAUTHBEARER"
                     ),
                 ));
             }
-            cfg.sasl_credentials()?;
+            cfg.sasl_login_options()?;
         }
         if protocol.uses_tls() {
             #[cfg(feature = "tls")]
@@ -305,20 +318,22 @@ impl SecurityConfig {
         Ok(cfg)
     }
 
-    /// The credentials `sasl.jaas.config` gives for `sasl.mechanism`.
+    /// The credentials `sasl.jaas.config` gives for `sasl.mechanism` (PLAIN and SCRAM).
     ///
     /// Errors: a [`ConfigError`] on `sasl.jaas.config` when it is missing, malformed, names
-    /// another login module than the mechanism's, or lacks `username` or `password`. The
-    /// message never quotes the config (it holds the password).
+    /// another login module than the mechanism's, or lacks `username` or `password`; on
+    /// `sasl.mechanism` for OAUTHBEARER, which has no password. The message never quotes the
+    /// config (it holds the password).
     pub fn sasl_credentials(&self) -> Result<SaslCredentials, ConfigError> {
         let key = "sasl.jaas.config";
-        let mechanism = self.sasl_mechanism.ok_or_else(|| {
-            ConfigError::new(
+        let mechanism = self.mechanism()?;
+        if mechanism == SaslMechanism::OAuthBearer {
+            return Err(ConfigError::new(
                 "sasl.mechanism",
-                "set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
-            )
-        })?;
-        let jaas = self.sasl_jaas_config.as_ref().ok_or_else(|| {
+                "OAUTHBEARER logs in with tokens, not a user name and password",
+            ));
+        }
+        let mut options = self.jaas_options(mechanism)?.ok_or_else(|| {
             ConfigError::new(
                 key,
                 format!(
@@ -327,6 +342,38 @@ impl SecurityConfig {
                 ),
             )
         })?;
+        let mut take = |name: &str| {
+            options.remove(name).ok_or_else(|| {
+                ConfigError::new(
+                    key,
+                    format!("{} has no `{name}` option", mechanism.login_module()),
+                )
+            })
+        };
+        let username = take("username")?;
+        let password = Password(take("password")?);
+        Ok(SaslCredentials { username, password })
+    }
+
+    fn mechanism(&self) -> Result<SaslMechanism, ConfigError> {
+        self.sasl_mechanism.ok_or_else(|| {
+            ConfigError::new(
+                "sasl.mechanism",
+                "set PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER",
+            )
+        })
+    }
+
+    /// The options of `sasl.jaas.config`'s login module, checked to be `mechanism`'s; `None`
+    /// when unset.
+    pub(crate) fn jaas_options(
+        &self,
+        mechanism: SaslMechanism,
+    ) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
+        let key = "sasl.jaas.config";
+        let Some(jaas) = &self.sasl_jaas_config else {
+            return Ok(None);
+        };
         let module = jaas::parse(jaas.expose()).map_err(|why| ConfigError::new(key, why))?;
         if module.class != mechanism.login_module() {
             return Err(ConfigError::new(
@@ -338,15 +385,13 @@ impl SecurityConfig {
                 ),
             ));
         }
-        let mut options = module.options;
-        let mut take = |name: &str| {
-            options.remove(name).ok_or_else(|| {
-                ConfigError::new(key, format!("{} has no `{name}` option", module.class))
-            })
-        };
-        let username = take("username")?;
-        let password = Password(take("password")?);
-        Ok(SaslCredentials { username, password })
+        Ok(Some(module.options))
+    }
+
+    /// Checks the login `sasl.mechanism` and `sasl.jaas.config` describe (the token source
+    /// for OAUTHBEARER).
+    fn sasl_login_options(&self) -> Result<(), ConfigError> {
+        crate::network::security::check_login(self)
     }
 
     /// Writes every security property into `out` (secrets in the clear: the map is the config).
@@ -403,6 +448,7 @@ impl SecurityConfig {
             ("sasl.jaas.config", secret(&self.sasl_jaas_config)),
         ];
         out.extend(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        self.oauthbearer.write(out);
     }
 }
 
@@ -422,7 +468,15 @@ pub(crate) fn jaas_config(mechanism: SaslMechanism, username: &str, password: &s
 #[cfg(test)]
 pub(crate) const DEFAULTS: &[(&str, &str)] = &[
     ("sasl.jaas.config", ""),
+    ("sasl.login.callback.handler.class", ""),
+    ("sasl.login.refresh.buffer.seconds", "300"),
+    ("sasl.login.refresh.min.period.seconds", "60"),
+    ("sasl.login.refresh.window.factor", "0.8"),
+    ("sasl.login.refresh.window.jitter", "0.05"),
     ("sasl.mechanism", "GSSAPI"),
+    ("sasl.oauthbearer.scope.claim.name", "scope"),
+    ("sasl.oauthbearer.sub.claim.name", "sub"),
+    ("sasl.oauthbearer.token.endpoint.url", ""),
     ("ssl.enabled.protocols", "TLSv1.2,TLSv1.3"),
     ("ssl.endpoint.identification.algorithm", "https"),
     ("ssl.key.password", ""),

@@ -1,6 +1,6 @@
 //! The `ssl.*` and `sasl.*` rows of the property table (every client accepts them).
 
-use super::{D, Enum, EnumList, Property, Scope, Str, p};
+use super::{D, Enum, EnumList, Property, Scope, Str, int, p};
 use crate::config::Kind::Password as Secret;
 use crate::config::security::SASL_MECHANISMS;
 
@@ -112,8 +112,8 @@ pub(super) const ROWS: &[Property] = &[
         Scope::COMMON,
         Enum(SASL_MECHANISMS),
         D("GSSAPI"),
-        "SASL mechanism for SASL_PLAINTEXT and SASL_SSL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 \
-         (Java's default GSSAPI, and OAUTHBEARER, are not supported yet).",
+        "SASL mechanism for SASL_PLAINTEXT and SASL_SSL: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or \
+         OAUTHBEARER (Java's default GSSAPI is not supported).",
     ),
     p(
         "sasl.jaas.config",
@@ -122,6 +122,67 @@ pub(super) const ROWS: &[Property] = &[
         D(""),
         "Credentials in Java's JAAS syntax, e.g. `org.apache.kafka.common.security.scram.\
          ScramLoginModule required username=\"alice\" password=\"...\";` (PlainLoginModule for \
-         PLAIN). Secret: never printed.",
+         PLAIN; OAuthBearerLoginModule for OAUTHBEARER). Secret: never printed.",
+    ),
+    p(
+        "sasl.login.callback.handler.class",
+        Scope::COMMON,
+        Str,
+        D(""),
+        "OAUTHBEARER: empty, or Java's org.apache.kafka.common.security.oauthbearer.\
+         OAuthBearerLoginCallbackHandler (the token endpoint's client-credentials flow, also \
+         used whenever sasl.oauthbearer.token.endpoint.url is set). Other classes are refused.",
+    ),
+    p(
+        "sasl.oauthbearer.token.endpoint.url",
+        Scope::COMMON,
+        Str,
+        D(""),
+        "OAUTHBEARER: the OAuth 2 token endpoint (client credentials, with clientId, \
+         clientSecret and scope from sasl.jaas.config; needs the `oauth` cargo feature), or a \
+         `file:` URL of a file holding the token. Empty: unsecured tokens from sasl.jaas.config.",
+    ),
+    p(
+        "sasl.oauthbearer.scope.claim.name",
+        Scope::COMMON,
+        Str,
+        D("scope"),
+        "OAUTHBEARER: the JWT claim holding the token's scope.",
+    ),
+    p(
+        "sasl.oauthbearer.sub.claim.name",
+        Scope::COMMON,
+        Str,
+        D("sub"),
+        "OAUTHBEARER: the JWT claim naming the principal.",
+    ),
+    p(
+        "sasl.login.refresh.window.factor",
+        Scope::COMMON,
+        Str,
+        D("0.8"),
+        "OAUTHBEARER: a token is refreshed after this share of its lifetime (0.5 to 1.0).",
+    ),
+    p(
+        "sasl.login.refresh.window.jitter",
+        Scope::COMMON,
+        Str,
+        D("0.05"),
+        "OAUTHBEARER: up to this share of the lifetime is added at random (0 to 0.25).",
+    ),
+    p(
+        "sasl.login.refresh.min.period.seconds",
+        Scope::COMMON,
+        int(0, 900),
+        D("60"),
+        "OAUTHBEARER: seconds to wait at least before refreshing a token. Ignored, with \
+         sasl.login.refresh.buffer.seconds, when the two exceed the token's lifetime.",
+    ),
+    p(
+        "sasl.login.refresh.buffer.seconds",
+        Scope::COMMON,
+        int(0, 3600),
+        D("300"),
+        "OAUTHBEARER: seconds of lifetime a token keeps at least when it is refreshed.",
     ),
 ];

@@ -90,13 +90,79 @@ fn sasl_settings() {
             .contains("needs org.apache.kafka.common.security.scram.ScramLoginModule"),
         "{e}"
     );
-    let e = admin(&[
+    // OAUTHBEARER needs a token source: unsecured claims, an endpoint or a provider; the
+    // provider is set on the built config, so without the others connecting fails.
+    let c = admin(&[
         ("security.protocol", "SASL_SSL"),
         ("sasl.mechanism", "OAUTHBEARER"),
     ])
+    .unwrap();
+    let e = crate::network::security::setup_error(SecurityProtocol::SaslSsl, &c.common.security)
+        .expect("no token source");
+    assert_eq!(e.key, "sasl.jaas.config");
+    assert!(e.reason.contains("unsecuredLoginStringClaim_sub"), "{e}");
+    let oauth = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required";
+    let c = admin(&[
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+        (
+            "sasl.jaas.config",
+            &format!("{oauth} unsecuredLoginStringClaim_sub=\"a\";"),
+        ),
+        ("sasl.login.refresh.window.factor", "0.9"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.common.security.sasl_mechanism,
+        Some(SaslMechanism::OAuthBearer)
+    );
+    assert_eq!(c.common.security.oauthbearer.refresh_window_factor, 0.9);
+    let round = AdminConfig::from_properties(c.to_properties()).unwrap();
+    assert_eq!(round, c);
+    for (key, value) in [
+        ("sasl.login.refresh.window.factor", "1.5"),
+        ("sasl.login.refresh.window.jitter", "x"),
+        ("sasl.login.callback.handler.class", "com.example.Handler"),
+    ] {
+        let e = admin(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            (
+                "sasl.jaas.config",
+                &format!("{oauth} unsecuredLoginStringClaim_sub=\"a\";"),
+            ),
+            (key, value),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, key, "{e}");
+    }
+    #[cfg(feature = "oauth")]
+    {
+        // The client-credentials flow needs an id and a secret, and never quotes the secret.
+        let e = admin(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                "https://idp.example/token",
+            ),
+            (
+                "sasl.jaas.config",
+                &format!("{oauth} clientSecret=\"{SECRET}\";"),
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "sasl.jaas.config");
+        assert!(e.reason.contains("clientId"), "{e}");
+        assert!(!e.to_string().contains(SECRET), "{e}");
+    }
+    let e = admin(&[
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "GSSAPI"),
+    ])
     .unwrap_err();
     assert_eq!(e.key, "sasl.mechanism");
-    assert!(e.reason.contains("not supported yet"), "{e}");
+    assert!(e.reason.contains("not supported"), "{e}");
     // Without SASL the SASL settings are not checked (Java ignores them too).
     assert!(admin(&[("sasl.jaas.config", "garbage")]).is_ok());
 }

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
 use crate::protocol::{Request, StrBytes};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
@@ -24,6 +26,10 @@ use super::security::{ReadHalf, Security, WriteHalf};
 use crate::error::{Error, Result};
 use crate::protocol::frame::{self, MAX_FRAME_BYTES, api_name};
 use crate::protocol::versions::BrokerVersions;
+
+#[path = "reauth.rs"]
+mod reauth;
+use reauth::{Reauth, reauth_due};
 
 type Waiter = oneshot::Sender<Result<Bytes>>;
 /// A whole frame for the writer, and whom to tell once it is written.
@@ -84,6 +90,7 @@ struct Shared {
     pending: Mutex<Pending>,
     /// Bytes of frames handed to the writer and not yet written to the socket.
     queued: AtomicUsize,
+    next_correlation: AtomicI32,
 }
 
 impl Shared {
@@ -107,6 +114,11 @@ impl Shared {
         for (_, w) in waiters {
             let _ = w.send(Err(err.clone()));
         }
+    }
+
+    fn next_correlation_id(&self) -> i32 {
+        // Wrapping is fine: ids only need to be unique among requests in flight.
+        self.next_correlation.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Why the connection cannot be used (it was poisoned, or its writer stopped).
@@ -140,7 +152,6 @@ impl FrameWritten {
 pub(crate) struct Connection {
     shared: Arc<Shared>,
     node_id: i32,
-    next_correlation: AtomicI32,
     writer: mpsc::UnboundedSender<Outgoing>,
     versions: BrokerVersions,
     settings: ConnectionSettings,
@@ -208,14 +219,15 @@ impl Connection {
                 last_active: std::time::Instant::now(),
             }),
             queued: AtomicUsize::new(0),
+            next_correlation: AtomicI32::new(0),
         });
         let (tx, rx) = mpsc::unbounded_channel();
+        let (reauth_tx, reauth_rx) = oneshot::channel();
         let reader = tokio::spawn(read_loop(shared.clone(), rd));
-        let writer = tokio::spawn(write_loop(shared.clone(), wr, rx));
+        let writer = tokio::spawn(write_loop(shared.clone(), wr, rx, reauth_rx));
         let mut conn = Connection {
             shared,
             node_id,
-            next_correlation: AtomicI32::new(0),
             writer: tx,
             versions: BrokerVersions::default(),
             settings,
@@ -226,7 +238,16 @@ impl Connection {
             .negotiate_versions()
             .await
             .map_err(|e| security.setup_error(addr, e))?;
-        security.authenticate(&conn, addr).await?;
+        if let Some(session) = security.authenticate(&conn, addr).await? {
+            let _ = reauth_tx.send(Reauth {
+                security,
+                client_id: conn.settings.client_id.clone(),
+                handshake_version: conn.version_for::<SaslHandshakeRequest>()?,
+                authenticate_version: conn.version_for::<SaslAuthenticateRequest>()?,
+                timeout: conn.settings.request_timeout,
+                due: reauth_due(session),
+            });
+        }
         Ok(conn)
     }
 
@@ -340,8 +361,7 @@ impl Connection {
     }
 
     fn next_correlation_id(&self) -> i32 {
-        // Wrapping is fine: ids only need to be unique among requests in flight.
-        self.next_correlation.fetch_add(1, Ordering::Relaxed)
+        self.shared.next_correlation_id()
     }
 
     fn closed_error(&self) -> Error {
@@ -458,11 +478,29 @@ async fn write_loop(
     shared: Arc<Shared>,
     mut wr: WriteHalf,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    mut reauth_rx: oneshot::Receiver<Reauth>,
 ) {
     const COALESCE_BYTES: usize = 256 * 1024;
     let mut batch = BytesMut::new();
     let mut written: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut reauth: Option<Reauth> = None;
     while let Some((first, notify)) = rx.recv().await {
+        if reauth.is_none() {
+            reauth = reauth_rx.try_recv().ok();
+        }
+        // KIP-368: the broker closes a connection whose session has ended on its next request
+        // other than SaslHandshake, so the session is renewed here, between two requests; the
+        // ones queued meanwhile wait, those in flight get their answers as usual.
+        if let Some(plan) = reauth.as_mut().filter(|r| Instant::now() >= r.due) {
+            match plan.run(&shared, &mut wr).await {
+                Ok(Some(session)) => plan.due = reauth_due(session),
+                Ok(None) => reauth = None,
+                Err(e) => {
+                    shared.poison(e);
+                    return;
+                }
+            }
+        }
         written.extend(notify);
         // Coalesce whatever else is queued into one write: one syscall per burst, not per request.
         let (result, len) = if first.len() >= COALESCE_BYTES {

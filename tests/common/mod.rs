@@ -9,6 +9,8 @@ pub mod java;
 pub mod kafka_tools;
 #[cfg(feature = "tls")]
 pub mod secure_broker;
+#[cfg(feature = "tls")]
+pub mod secure_client;
 
 use std::time::Duration;
 

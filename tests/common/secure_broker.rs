@@ -4,7 +4,9 @@
 //! - `PLAINTEXT` (also inter-broker), `SSL`, `MTLS` (SSL with `ssl.client.auth=required`),
 //!   `WRONGHOST` (SSL with a certificate for another host name), `EXPIRED` (SSL with a
 //!   certificate that expired in 2001), `TLS13` (SSL, TLSv1.3 only), `SASL_PLAINTEXT` (PLAIN only)
-//!   and `SASL_SSL` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+//!   and `SASL_SSL` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); `OAUTH` (SASL_SSL, OAUTHBEARER with
+//!   Kafka's default validator of unsecured JWS tokens) and `REAUTH` (SASL_SSL, SCRAM-SHA-512 and
+//!   OAUTHBEARER, sessions of [`REAUTH_MS`]: KIP-368 re-authentication or a closed connection).
 //! - Files in the run folder: `ca.pem` (the test CA), `other-ca.pem` (a CA nobody uses),
 //!   `client.pem` / `client-cert.pem` / `client-key.pem` (a client certificate by the test CA)
 //!   `client.p12` (the same, PKCS12, password [`P12_PASSWORD`]) and `client-enc.pem` (the
@@ -25,9 +27,11 @@ use super::broker::{Node, free_port, kafka_libs, run_folder};
 pub const ALICE_PASSWORD: &str = "alice-secret";
 pub const P12_PASSWORD: &str = "p12-secret";
 pub const KEY_PASSWORD: &str = "key-secret";
+/// `connections.max.reauth.ms` of the `REAUTH` listener.
+pub const REAUTH_MS: u64 = 2000;
 
 /// The listeners, by name.
-pub const LISTENERS: [&str; 8] = [
+pub const LISTENERS: [&str; 10] = [
     "PLAINTEXT",
     "SSL",
     "TLS13",
@@ -36,6 +40,8 @@ pub const LISTENERS: [&str; 8] = [
     "EXPIRED",
     "SASL_PLAINTEXT",
     "SASL_SSL",
+    "OAUTH",
+    "REAUTH",
 ];
 
 pub struct SecureBroker {
@@ -141,6 +147,7 @@ impl SecureBroker {
             .map(|l| {
                 let proto = match *l {
                     "MTLS" | "WRONGHOST" | "EXPIRED" | "TLS13" => "SSL",
+                    "OAUTH" | "REAUTH" => "SASL_SSL",
                     other => other,
                 };
                 format!("{l}:{proto}")
@@ -151,6 +158,8 @@ impl SecureBroker {
              user_alice=\"{ALICE_PASSWORD}\";"
         );
         let scram_jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;";
+        let oauth_jaas =
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;";
         let mut props = vec![
             format!(
                 "listeners={},CONTROLLER://127.0.0.1:{cport}",
@@ -177,6 +186,13 @@ impl SecureBroker {
             format!("listener.name.sasl_ssl.plain.sasl.jaas.config={plain_jaas}"),
             format!("listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={scram_jaas}"),
             format!("listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={scram_jaas}"),
+            // No server callback handler: the broker validates unsecured JWS tokens.
+            "listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER".into(),
+            format!("listener.name.oauth.oauthbearer.sasl.jaas.config={oauth_jaas}"),
+            "listener.name.reauth.sasl.enabled.mechanisms=SCRAM-SHA-512,OAUTHBEARER".into(),
+            format!("listener.name.reauth.scram-sha-512.sasl.jaas.config={scram_jaas}"),
+            format!("listener.name.reauth.oauthbearer.sasl.jaas.config={oauth_jaas}"),
+            format!("listener.name.reauth.connections.max.reauth.ms={REAUTH_MS}"),
         ];
         props.push("auto.create.topics.enable=true".into());
         let mut args = vec![

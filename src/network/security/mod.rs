@@ -1,13 +1,15 @@
 //! What `security.protocol` adds to a connection: TLS under it (rustls) and SASL
 //! authentication right after ApiVersions.
 
+mod oauth;
+#[cfg(feature = "oauth")]
+mod oidc;
 mod sasl;
 mod scram;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
 mod transport;
 
-#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +17,14 @@ use std::time::Duration;
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
 
-use crate::config::{SaslCredentials, SaslMechanism, SecurityConfig, SecurityProtocol};
+use crate::config::{SaslMechanism, SecurityConfig, SecurityProtocol};
 use crate::error::{ConfigError, Error, Result, TlsFailure};
 use crate::network::connection::Connection;
+use crate::protocol::messages::{
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use sasl::Login;
+pub(crate) use sasl::SaslChannel;
 pub(crate) use transport::{ReadHalf, WriteHalf};
 
 /// The security settings every connection of one client uses, prepared once.
@@ -25,7 +32,7 @@ pub(crate) use transport::{ReadHalf, WriteHalf};
 pub(crate) struct Security {
     #[cfg(feature = "tls")]
     tls: Option<Arc<ClientConfig>>,
-    sasl: Option<(SaslMechanism, SaslCredentials)>,
+    sasl: Option<(SaslMechanism, Login)>,
     /// A setting that failed when the client was made (the config's build checked it, so a
     /// store file changed since): every connect fails with it.
     broken: Option<ConfigError>,
@@ -54,7 +61,7 @@ impl Security {
             if protocol.uses_sasl()
                 && let Some(m) = cfg.sasl_mechanism
             {
-                s.sasl = Some((m, cfg.sasl_credentials()?));
+                s.sasl = Some((m, login(m, cfg)?));
             }
             Ok(())
         })();
@@ -133,13 +140,90 @@ impl Security {
         e
     }
 
-    /// Authenticates a new connection with SASL when `security.protocol` asks for it.
+    /// Authenticates a new connection with SASL when `security.protocol` asks for it. Returns
+    /// the session's lifetime when the broker ends sessions (KIP-368).
     ///
     /// Errors: see [`sasl::authenticate`].
-    pub(crate) async fn authenticate(&self, conn: &Connection, addr: &str) -> Result<()> {
+    pub(crate) async fn authenticate(
+        &self,
+        conn: &Connection,
+        addr: &str,
+    ) -> Result<Option<Duration>> {
+        self.reauthenticate(&mut Setup(conn), addr).await
+    }
+
+    /// Authenticates again over `chan` (the same steps as at setup, with a fresh token).
+    ///
+    /// Errors: see [`sasl::authenticate`].
+    pub(crate) async fn reauthenticate<C: SaslChannel>(
+        &self,
+        chan: &mut C,
+        addr: &str,
+    ) -> Result<Option<Duration>> {
         match &self.sasl {
-            Some((mechanism, creds)) => sasl::authenticate(conn, addr, *mechanism, creds).await,
-            None => Ok(()),
+            Some((mechanism, login)) => sasl::authenticate(chan, addr, *mechanism, login).await,
+            None => Ok(None),
         }
     }
+
+    /// The SASL mechanism's name, when SASL is on.
+    pub(crate) fn mechanism(&self) -> Option<&'static str> {
+        self.sasl.as_ref().map(|(m, _)| m.as_str())
+    }
+}
+
+/// A new connection, before any other request.
+struct Setup<'a>(&'a Connection);
+
+impl SaslChannel for Setup<'_> {
+    async fn handshake(&mut self, req: SaslHandshakeRequest) -> Result<SaslHandshakeResponse> {
+        self.0.send(req).await
+    }
+
+    async fn authenticate(
+        &mut self,
+        req: SaslAuthenticateRequest,
+    ) -> Result<SaslAuthenticateResponse> {
+        self.0.send(req).await
+    }
+}
+
+/// What `mechanism` logs in with, as `cfg` says.
+fn login(
+    mechanism: SaslMechanism,
+    cfg: &SecurityConfig,
+) -> std::result::Result<Login, ConfigError> {
+    Ok(match mechanism {
+        SaslMechanism::OAuthBearer => {
+            let provider = oauth::Source::from_config(cfg)?.into_provider();
+            Login::OAuthBearer(Arc::new(oauth::TokenCache::new(
+                provider,
+                cfg.oauthbearer.clone(),
+            )))
+        }
+        _ => Login::Password(cfg.sasl_credentials()?),
+    })
+}
+
+/// Checks the login settings of `sasl.mechanism` (for the config's build).
+///
+/// Errors: a [`ConfigError`] naming the key at fault.
+pub(crate) fn check_login(cfg: &SecurityConfig) -> std::result::Result<(), ConfigError> {
+    match cfg.sasl_mechanism {
+        // With neither a JAAS config nor an endpoint, the application's token provider is the
+        // source, and it can only be set on the built config: each connect checks then.
+        Some(SaslMechanism::OAuthBearer)
+            if cfg.sasl_jaas_config.is_none() && cfg.oauthbearer.token_endpoint_url.is_none() =>
+        {
+            Ok(())
+        }
+        Some(SaslMechanism::OAuthBearer) => oauth::Source::from_config(cfg).map(drop),
+        _ => cfg.sasl_credentials().map(drop),
+    }
+}
+
+/// The error every connect of a client with this config would fail with, if any.
+#[cfg(test)]
+pub(crate) fn setup_error(protocol: SecurityProtocol, cfg: &SecurityConfig) -> Option<ConfigError> {
+    Security::new(protocol, cfg).broken
 }

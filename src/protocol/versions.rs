@@ -18,6 +18,10 @@ fn semantic_cap(key: ApiKey) -> Option<i16> {
         // OffsetFetch v8+ batches groups; OffsetCommit v10 addresses topics by id.
         ApiKey::OffsetFetch => Some(7),
         ApiKey::OffsetCommit => Some(9),
+        // AddPartitionsToTxn v4+ is the brokers' batched form; EndTxn v5 is transactions
+        // version 2 (KIP-890), whose per-transaction epoch bump the client does not follow.
+        ApiKey::AddPartitionsToTxn => Some(3),
+        ApiKey::EndTxn => Some(4),
         _ => None,
     }
 }

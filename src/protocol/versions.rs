@@ -18,10 +18,13 @@ fn semantic_cap(key: ApiKey) -> Option<i16> {
         // OffsetFetch v8+ batches groups; OffsetCommit v10 addresses topics by id.
         ApiKey::OffsetFetch => Some(7),
         ApiKey::OffsetCommit => Some(9),
-        // AddPartitionsToTxn v4+ is the brokers' batched form; EndTxn v5 is transactions
-        // version 2 (KIP-890), whose per-transaction epoch bump the client does not follow.
+        // AddPartitionsToTxn v4+ is the brokers' batched form. EndTxn v5 and TxnOffsetCommit
+        // v5 are transactions version 2 (KIP-890: implicit add, an epoch bump per
+        // transaction), which the client does not follow: a v5 TxnOffsetCommit after an
+        // explicit AddOffsetsToTxn waited a whole max.block.ms on Apache Kafka 4.4.
         ApiKey::AddPartitionsToTxn => Some(3),
         ApiKey::EndTxn => Some(4),
+        ApiKey::TxnOffsetCommit => Some(4),
         _ => None,
     }
 }

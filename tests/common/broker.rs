@@ -332,6 +332,12 @@ impl TestBroker {
     /// (memory engine) under `FERROKAFKA_BROKER=nisshi`. Panics with what is missing: tests
     /// never skip silently.
     pub fn start() -> TestBroker {
+        TestBroker::start_with(&[])
+    }
+
+    /// As [`start`](Self::start), with extra `server.properties` lines (`key=value`) for an
+    /// Apache Kafka broker (ignored under Nisshi).
+    pub fn start_with(props: &[&str]) -> TestBroker {
         let nisshi = nisshi_run();
         if nisshi && !nisshi_bin().exists() {
             panic!(
@@ -391,6 +397,11 @@ impl TestBroker {
                     format!("1@127.0.0.1:{cport}"),
                 ]
                 .to_vec();
+                let mut args = args;
+                for p in props {
+                    args.push("--prop".into());
+                    args.push(p.to_string());
+                }
                 Node::kafka(&dir, &name, args, port)
             };
             match node.start() {

@@ -13,9 +13,11 @@ use crate::producer::KafkaProducer;
 
 impl KafkaProducer {
     fn txn(&self) -> Result<&Arc<TransactionManager>> {
-        self.inner.shared.txn.as_ref().ok_or_else(|| {
-            Error::TransactionState("the producer has no transactional.id".into())
-        })
+        self.inner
+            .shared
+            .txn
+            .as_ref()
+            .ok_or_else(|| Error::TransactionState("the producer has no transactional.id".into()))
     }
 
     fn txn_deadline(&self) -> Instant {
@@ -46,8 +48,12 @@ impl KafkaProducer {
             .await
         {
             Ok(id) => {
-                tracing::info!(transactional_id = tm.transactional_id(), producer_id = id.producer_id,
-                    epoch = id.epoch, "transactions initialized");
+                tracing::info!(
+                    transactional_id = tm.transactional_id(),
+                    producer_id = id.producer_id,
+                    epoch = id.epoch,
+                    "transactions initialized"
+                );
                 self.inner.shared.idempotence.set(id);
                 self.inner.acc.reset_sequences();
                 tm.transition(State::Ready, "init_transactions")?;
@@ -108,6 +114,7 @@ impl KafkaProducer {
                 .add_offsets(id, &group.group_id, deadline)
                 .await?;
             tm.lock().offsets_added = true;
+            tracing::debug!(group = %group.group_id, "offsets added to the transaction");
             tm.requests
                 .txn_offset_commit(id, offsets, group, deadline)
                 .await
@@ -135,7 +142,10 @@ impl KafkaProducer {
         let tm = self.txn()?;
         tm.transition(State::CommittingTransaction, "commit_transaction")?;
         let deadline = self.txn_deadline();
-        if tokio::time::timeout_at(deadline, self.flush()).await.is_err() {
+        if tokio::time::timeout_at(deadline, self.flush())
+            .await
+            .is_err()
+        {
             return Err(Error::Timeout(format!(
                 "the transaction's records were not delivered within max.block.ms ({} ms)",
                 self.inner.max_block.as_millis()
@@ -175,11 +185,14 @@ impl KafkaProducer {
         let tm = self.txn()?;
         tm.transition(State::AbortingTransaction, "abort_transaction")?;
         let deadline = self.txn_deadline();
-        self.inner
-            .shared
-            .fail_queued(&Error::TransactionAbortable("the transaction was aborted".into()));
+        self.inner.shared.fail_queued(&Error::TransactionAbortable(
+            "the transaction was aborted".into(),
+        ));
         self.inner.acc.wakeup.notify_one();
-        if tokio::time::timeout_at(deadline, self.flush()).await.is_err() {
+        if tokio::time::timeout_at(deadline, self.flush())
+            .await
+            .is_err()
+        {
             return Err(Error::Timeout(format!(
                 "requests of the transaction did not end within max.block.ms ({} ms)",
                 self.inner.max_block.as_millis()
@@ -187,7 +200,9 @@ impl KafkaProducer {
         }
         tm.wait_for_add_partitions().await;
         if tm.state() == State::FatalError {
-            return Err(tm.error().unwrap_or(Error::TransactionFatal("fatal".into())));
+            return Err(tm
+                .error()
+                .unwrap_or(Error::TransactionFatal("fatal".into())));
         }
         let mut id = self.producer_id()?;
         if tm.started()
@@ -229,9 +244,11 @@ impl KafkaProducer {
     }
 
     fn producer_id(&self) -> Result<super::super::idempotence::ProducerIdAndEpoch> {
-        self.inner.shared.idempotence.current().ok_or_else(|| {
-            Error::TransactionState("init_transactions has not completed".into())
-        })
+        self.inner
+            .shared
+            .idempotence
+            .current()
+            .ok_or_else(|| Error::TransactionState("init_transactions has not completed".into()))
     }
 }
 

@@ -398,7 +398,11 @@ impl Requests {
                     .with_committed(commit)
             },
             |r| r.error_code,
-            if commit { "EndTxn(commit)" } else { "EndTxn(abort)" },
+            if commit {
+                "EndTxn(commit)"
+            } else {
+                "EndTxn(abort)"
+            },
         )
         .await
         .map(|_| ())
@@ -432,7 +436,8 @@ async fn find_coordinator(net: &NetworkClient, key_type: i8, key: &str) -> Resul
     Ok(Node {
         id,
         host,
-        port: u16::try_from(port).map_err(|_| Error::Protocol(format!("coordinator port {port}")))?,
+        port: u16::try_from(port)
+            .map_err(|_| Error::Protocol(format!("coordinator port {port}")))?,
         rack: None,
     })
 }

@@ -51,16 +51,10 @@ pub(crate) fn is_transition_valid(from: State, to: State) -> bool {
         InTransaction => matches!(from, Ready),
         // Committing -> Committing: a commit that timed out is resumed by calling it again.
         CommittingTransaction => matches!(from, InTransaction | CommittingTransaction),
-        AbortingTransaction => matches!(
-            from,
-            InTransaction | AbortableError | AbortingTransaction
-        ),
+        AbortingTransaction => matches!(from, InTransaction | AbortableError | AbortingTransaction),
         // The error may arrive from a request that ends while an abort is already running: it
         // stays aborting then (the caller keeps the AbortingTransaction state).
-        AbortableError => matches!(
-            from,
-            InTransaction | CommittingTransaction | AbortableError
-        ),
+        AbortableError => matches!(from, InTransaction | CommittingTransaction | AbortableError),
         FatalError => true,
     }
 }

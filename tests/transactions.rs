@@ -130,6 +130,34 @@ async fn committed_and_aborted_transactions_read_committed_sees_only_the_committ
     );
     assert_eq!(by_partition(&got), committed, "committed records, in order");
 
+    // The reference client reads the same.
+    let out = common::java::peer().run(
+        "read",
+        &[
+            "--bootstrap",
+            &b.bootstrap(),
+            "--topics",
+            topic,
+            "--isolation",
+            "read_committed",
+        ],
+        b"",
+    );
+    let java = common::java::parse_records(&out);
+    assert_eq!(
+        java.len(),
+        TXNS / 2 * PER_TXN,
+        "Java read_committed: the committed records"
+    );
+    let mut java_by: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for r in &java {
+        java_by
+            .entry(r.partition)
+            .or_default()
+            .push(String::from_utf8(r.value.clone().expect("value")).expect("utf8"));
+    }
+    assert_eq!(java_by, committed, "Java read_committed: in the same order");
+
     let all = expected(TXNS, PER_TXN, |_| true);
     let mut c = reader(&b.bootstrap(), topic, PARTITIONS, "read_uncommitted");
     let got = read(&mut c, TXNS * PER_TXN, Duration::from_secs(1)).await;
@@ -139,6 +167,48 @@ async fn committed_and_aborted_transactions_read_committed_sees_only_the_committ
         "read_uncommitted returns every record"
     );
     assert_eq!(by_partition(&got), all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_java_producers_transactions_read_committed_exact() {
+    let b = broker();
+    let topic = "txn-java";
+    create_topic(&b.bootstrap(), topic, PARTITIONS).await;
+    const TXNS: usize = 10;
+    const PER_TXN: usize = 300;
+    let bootstrap = b.bootstrap();
+    let (txns, per) = (TXNS.to_string(), PER_TXN.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        common::java::peer().run(
+            "txn-produce",
+            &[
+                "--bootstrap",
+                &bootstrap,
+                "--topic",
+                "txn-java",
+                "--transactional-id",
+                "txn-java",
+                "--txns",
+                &txns,
+                "--per-txn",
+                &per,
+                "--partitions",
+                "6",
+            ],
+            b"",
+        )
+    })
+    .await
+    .expect("java");
+    assert!(out.contains("DONE 10"), "{out}");
+    let mut c = reader(&b.bootstrap(), topic, PARTITIONS, "read_committed");
+    let got = read(&mut c, TXNS / 2 * PER_TXN, Duration::from_secs(1)).await;
+    assert_eq!(
+        got.len(),
+        TXNS / 2 * PER_TXN,
+        "exactly the committed records"
+    );
+    assert_eq!(by_partition(&got), expected(TXNS, PER_TXN, |t| t % 2 == 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,9 @@ fn broker() -> &'static TestBroker {
 }
 
 fn txn_producer(bootstrap: &str, id: &str, extra: &[(&str, &str)]) -> KafkaProducer {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
     let mut props = vec![("transactional.id", id), ("linger.ms", "5")];
     props.extend_from_slice(extra);
     producer(bootstrap, &props)

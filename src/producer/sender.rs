@@ -428,9 +428,11 @@ async fn dispatch(shared: &Arc<SenderShared>, node: i32, mut batches: Vec<Produc
         let mut version = conn.version_for::<ProduceRequest>()?;
         let mut req = build_request(shared, &mut batches).map_err(|(_, e)| e)?;
         if let Some(tm) = &shared.txn {
-            // Produce v12 means transactions version 2 (KIP-890: the partition joins the
-            // transaction implicitly); this producer adds partitions with AddPartitionsToTxn.
-            version = version.min(11);
+            if !tm.v2() {
+                // Produce v12 means transactions version 2 (KIP-890: the partition joins
+                // the transaction implicitly); this producer adds them with AddPartitionsToTxn.
+                version = version.min(11);
+            }
             req = req.with_transactional_id(Some(crate::protocol::messages::TransactionalId(
                 StrBytes::from_string(tm.transactional_id().to_string()),
             )));

@@ -48,7 +48,11 @@ impl KafkaProducer {
             .await
         {
             Ok(id) => {
+                // A broker that cannot say keeps the version 1 flow, which every broker takes.
+                let v2 = tm.requests.supports_v2().await.unwrap_or(false);
+                tm.v2.store(v2, std::sync::atomic::Ordering::Release);
                 tracing::info!(
+                    transaction_version = if v2 { 2 } else { 1 },
                     transactional_id = tm.transactional_id(),
                     producer_id = id.producer_id,
                     epoch = id.epoch,
@@ -109,14 +113,17 @@ impl KafkaProducer {
         tm.check_send()?;
         let deadline = self.txn_deadline();
         let id = self.producer_id()?;
+        let v2 = tm.v2();
         let result = async {
-            tm.requests
-                .add_offsets(id, &group.group_id, deadline)
-                .await?;
+            if !v2 {
+                tm.requests
+                    .add_offsets(id, &group.group_id, deadline)
+                    .await?;
+            }
             tm.lock().offsets_added = true;
             tracing::debug!(group = %group.group_id, "offsets added to the transaction");
             tm.requests
-                .txn_offset_commit(id, offsets, group, deadline)
+                .txn_offset_commit(id, offsets, group, v2, deadline)
                 .await
         }
         .await;
@@ -157,12 +164,13 @@ impl KafkaProducer {
         }
         if tm.started() {
             let id = self.producer_id()?;
-            if let Err(f) = tm.requests.end_txn(id, true, deadline).await {
-                if matches!(f.verdict, Verdict::Retry { .. }) {
-                    return Err(f.error);
+            match tm.requests.end_txn(id, true, tm.v2(), deadline).await {
+                Ok(next) => self.next_epoch(next),
+                Err(f) if matches!(f.verdict, Verdict::Retry { .. }) => return Err(f.error),
+                Err(f) => {
+                    tm.fail_with(&f);
+                    return Err(tm.error().unwrap_or(f.error));
                 }
-                tm.fail_with(&f);
-                return Err(tm.error().unwrap_or(f.error));
             }
         }
         tm.completed();
@@ -205,17 +213,26 @@ impl KafkaProducer {
                 .unwrap_or(Error::TransactionFatal("fatal".into())));
         }
         let mut id = self.producer_id()?;
-        if tm.started()
-            && let Err(f) = tm.requests.end_txn(id, false, deadline).await
-        {
-            if matches!(f.verdict, Verdict::Retry { .. }) {
-                // Still aborting: calling again resumes.
-                return Err(f.error);
+        if tm.started() {
+            match tm.requests.end_txn(id, false, tm.v2(), deadline).await {
+                Ok(Some(next)) => {
+                    // The bumped epoch starts every partition over: no bump of our own.
+                    self.inner.shared.idempotence.take_bump();
+                    self.next_epoch(Some(next));
+                    id = next;
+                }
+                Ok(None) => {}
+                Err(f) if matches!(f.verdict, Verdict::Retry { .. }) => {
+                    // Still aborting: calling again resumes.
+                    return Err(f.error);
+                }
+                Err(f) => {
+                    tm.fail_with(&Verdict::fatal_unless_fenced(f));
+                    return Err(tm.error().unwrap_or_else(|| {
+                        Error::TransactionFatal("EndTxn(abort) failed".into())
+                    }));
+                }
             }
-            tm.fail_with(&Verdict::fatal_unless_fenced(f));
-            return Err(tm
-                .error()
-                .unwrap_or_else(|| Error::TransactionFatal("EndTxn(abort) failed".into())));
         }
         if self.inner.shared.idempotence.take_bump() {
             // A sequence gap: the next transaction starts from sequence 0 under a new epoch
@@ -241,6 +258,15 @@ impl KafkaProducer {
         }
         tm.completed();
         Ok(())
+    }
+
+    /// Transactions version 2: every EndTxn hands out the epoch (or, when it ran out, the
+    /// producer id) of the next transaction, whose sequences start at 0.
+    fn next_epoch(&self, next: Option<super::super::idempotence::ProducerIdAndEpoch>) {
+        if let Some(next) = next {
+            self.inner.shared.idempotence.set(next);
+            self.inner.acc.reset_sequences();
+        }
     }
 
     fn producer_id(&self) -> Result<super::super::idempotence::ProducerIdAndEpoch> {

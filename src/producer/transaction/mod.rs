@@ -13,6 +13,7 @@ pub(crate) mod requests;
 pub(crate) mod state;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -49,6 +50,10 @@ pub(crate) struct TransactionManager {
     state: Mutex<TxnState>,
     /// The AddPartitionsToTxn task; only the sender loop starts one, `abort` waits for it.
     add_task: Mutex<Option<JoinHandle<()>>>,
+    /// Transactions version 2 (KIP-890), decided by `init_transactions` from the
+    /// coordinator's finalized features: partitions join the transaction with their first
+    /// Produce (v12), offsets with TxnOffsetCommit (v5), and every EndTxn (v5) bumps the epoch.
+    v2: AtomicBool,
 }
 
 impl TransactionManager {
@@ -69,6 +74,7 @@ impl TransactionManager {
                 offsets_added: false,
             }),
             add_task: Mutex::new(None),
+            v2: AtomicBool::new(false),
         }
     }
 
@@ -78,6 +84,11 @@ impl TransactionManager {
 
     pub(crate) fn transactional_id(&self) -> &str {
         &self.requests.transactional_id
+    }
+
+    /// Whether this producer runs transactions version 2 (KIP-890).
+    pub(crate) fn v2(&self) -> bool {
+        self.v2.load(Ordering::Acquire)
     }
 
     fn timeout_ms(&self) -> i32 {
@@ -190,6 +201,12 @@ impl TransactionManager {
         let mut st = self.lock();
         let key = (topic.clone(), partition);
         if st.added.contains(&key) {
+            return true;
+        }
+        if self.v2() {
+            // The Produce itself adds the partition (KIP-890); it is only remembered so the
+            // transaction is known to need an EndTxn.
+            st.added.insert(key);
             return true;
         }
         let open = matches!(

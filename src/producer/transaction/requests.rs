@@ -122,12 +122,14 @@ impl Requests {
 
     /// Sends the request `build` makes to the coordinator of `key` (`key_type` 1: this
     /// transactional id, 0: a group), retrying until `deadline` while `code_of` answers a
-    /// retriable code or the transport fails.
+    /// retriable code or the transport fails; `cap` bounds the version.
+    #[allow(clippy::too_many_arguments)]
     async fn call<R: Request>(
         &self,
         key_type: i8,
         key: &str,
         deadline: Instant,
+        cap: Option<i16>,
         mut build: impl FnMut(i16) -> R,
         code_of: impl Fn(&R::Response) -> i16,
         api: &str,
@@ -146,7 +148,10 @@ impl Requests {
                     }
                 };
                 let conn = self.net.coordinator_connection(&node).await?;
-                let version = conn.version_for::<R>()?;
+                let mut version = conn.version_for::<R>()?;
+                if let Some(cap) = cap {
+                    version = version.min(cap);
+                }
                 let resp = conn.send_at(build(version), version, None).await?;
                 match code_of(&resp) {
                     0 => Ok(resp),
@@ -211,6 +216,7 @@ impl Requests {
                 TRANSACTION,
                 &self.transactional_id,
                 deadline,
+                None,
                 |version| {
                     let req = InitProducerIdRequest::default()
                         .with_transactional_id(Some(id.clone()))
@@ -257,6 +263,7 @@ impl Requests {
             TRANSACTION,
             &self.transactional_id,
             deadline,
+            None,
             |_| {
                 AddPartitionsToTxnRequest::default()
                     .with_v3_and_below_transactional_id(txn.clone())
@@ -299,6 +306,7 @@ impl Requests {
             TRANSACTION,
             &self.transactional_id,
             deadline,
+            None,
             |_| {
                 AddOffsetsToTxnRequest::default()
                     .with_transactional_id(txn.clone())
@@ -314,12 +322,14 @@ impl Requests {
     }
 
     /// TxnOffsetCommit to the group's coordinator, fenced by the group's generation and member
-    /// id (KIP-447, v3+).
+    /// id (KIP-447, v3+). With `v2` (KIP-890, v5) it also adds the offsets to the transaction;
+    /// without, it stays below v5, which a broker of transactions version 2 takes for that.
     pub(crate) async fn txn_offset_commit(
         &self,
         id: ProducerIdAndEpoch,
         offsets: &Offsets,
         group: &ConsumerGroupMetadata,
+        v2: bool,
         deadline: Instant,
     ) -> std::result::Result<(), Failure> {
         let mut by_topic: BTreeMap<&str, Vec<TxnOffsetCommitRequestPartition>> = BTreeMap::new();
@@ -346,6 +356,7 @@ impl Requests {
             GROUP,
             &group.group_id,
             deadline,
+            (!v2).then_some(4),
             |version| {
                 let mut req = TxnOffsetCommitRequest::default()
                     .with_transactional_id(txn.clone())
@@ -377,19 +388,21 @@ impl Requests {
         .map(|_| ())
     }
 
-    /// EndTxn: commits or aborts the transaction. Capped at v4: v5 is transactions version 2
-    /// (KIP-890), whose epoch bump per transaction this flow does not follow.
+    /// EndTxn: commits or aborts the transaction. With `v2` (KIP-890, v5) the coordinator
+    /// bumps the epoch and returns the id to use next; without, it stays below v5.
     pub(crate) async fn end_txn(
         &self,
         id: ProducerIdAndEpoch,
         commit: bool,
+        v2: bool,
         deadline: Instant,
-    ) -> std::result::Result<(), Failure> {
+    ) -> std::result::Result<Option<ProducerIdAndEpoch>, Failure> {
         let txn = self.txn_id();
         self.call(
             TRANSACTION,
             &self.transactional_id,
             deadline,
+            (!v2).then_some(4),
             |_| {
                 EndTxnRequest::default()
                     .with_transactional_id(txn.clone())
@@ -405,7 +418,23 @@ impl Requests {
             },
         )
         .await
-        .map(|_| ())
+        .map(|r| {
+            (v2 && r.producer_id.0 >= 0).then_some(ProducerIdAndEpoch {
+                producer_id: r.producer_id.0,
+                epoch: r.producer_epoch,
+            })
+        })
+    }
+
+    /// Whether the transaction coordinator runs transactions version 2 (KIP-890): feature
+    /// `transaction.version` finalized at 2 or more, and EndTxn v5 and Produce v12 offered.
+    pub(crate) async fn supports_v2(&self) -> Result<bool> {
+        let node = self.transaction_coordinator().await?;
+        let conn = self.net.coordinator_connection(&node).await?;
+        let v = conn.versions();
+        let end_txn = v.range(26).is_some_and(|r| r.1 >= 5);
+        let produce = v.range(0).is_some_and(|r| r.1 >= 12);
+        Ok(v.transaction_version() >= 2 && end_txn && produce)
     }
 }
 

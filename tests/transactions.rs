@@ -22,6 +22,13 @@ fn broker() -> &'static TestBroker {
     })
 }
 
+/// A broker formatted with `transaction.version=1`: the flow before KIP-890
+/// (AddPartitionsToTxn, AddOffsetsToTxn, no epoch bump per transaction).
+fn broker_v1() -> &'static TestBroker {
+    static B: OnceLock<TestBroker> = OnceLock::new();
+    B.get_or_init(|| TestBroker::start_formatted(&[], &["transaction.version=1"]))
+}
+
 fn txn_producer(bootstrap: &str, id: &str, extra: &[(&str, &str)]) -> KafkaProducer {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -96,12 +103,21 @@ fn expected(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_and_aborted_transactions_read_committed_sees_only_the_committed() {
-    let b = broker();
-    let topic = "txn-alternate";
+    alternate(broker(), "txn-alternate").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_and_aborted_transactions_with_transactions_version_1() {
+    alternate(broker_v1(), "txn-alternate-v1").await;
+}
+
+/// 20 transactions of 500 records over 6 partitions, alternately committed and aborted; read
+/// back by our consumer (read_committed and read_uncommitted) and Java's (read_committed).
+async fn alternate(b: &TestBroker, topic: &str) {
     create_topic(&b.bootstrap(), topic, PARTITIONS).await;
     const TXNS: usize = 20;
     const PER_TXN: usize = 500;
-    let p = txn_producer(&b.bootstrap(), "txn-alternate", &[]);
+    let p = txn_producer(&b.bootstrap(), topic, &[]);
     p.init_transactions().await.expect("init_transactions");
     for t in 0..TXNS {
         p.begin_transaction().expect("begin");
@@ -216,10 +232,17 @@ async fn a_java_producers_transactions_read_committed_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_producer_with_the_same_id_fences_the_first() {
-    let b = broker();
-    let topic = "txn-fence";
+    fence(broker(), "txn-fence").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fencing_with_transactions_version_1() {
+    fence(broker_v1(), "txn-fence-v1").await;
+}
+
+async fn fence(b: &TestBroker, topic: &str) {
     create_topic(&b.bootstrap(), topic, 1).await;
-    let first = txn_producer(&b.bootstrap(), "txn-fence", &[]);
+    let first = txn_producer(&b.bootstrap(), topic, &[]);
     first.init_transactions().await.expect("init first");
     first.begin_transaction().expect("begin");
     first
@@ -231,7 +254,7 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
         .await
         .expect("commit before the fence");
 
-    let second = txn_producer(&b.bootstrap(), "txn-fence", &[]);
+    let second = txn_producer(&b.bootstrap(), topic, &[]);
     second.init_transactions().await.expect("init second");
 
     first.begin_transaction().expect("begin is local");
@@ -278,9 +301,17 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_sent_to_a_transaction_commit_only_with_it() {
-    let b = broker();
-    let input = "txn-offsets-in";
-    let output = "txn-offsets-out";
+    offsets(broker(), "txn-offsets").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_with_transactions_version_1() {
+    offsets(broker_v1(), "txn-offsets-v1").await;
+}
+
+async fn offsets(b: &TestBroker, name: &str) {
+    let input = &format!("{name}-in");
+    let output = &format!("{name}-out");
     create_topic(&b.bootstrap(), input, 1).await;
     create_topic(&b.bootstrap(), output, 1).await;
     common::produce_values(
@@ -291,7 +322,7 @@ async fn offsets_sent_to_a_transaction_commit_only_with_it() {
         "none",
     )
     .await;
-    let group = "txn-offsets-group";
+    let group = &format!("{name}-group");
     let mut c = consumer(
         &b.bootstrap(),
         &[
@@ -305,7 +336,7 @@ async fn offsets_sent_to_a_transaction_commit_only_with_it() {
     assert_eq!(got.len(), 10);
     let meta = c.group_metadata().expect("group metadata");
     let tp = TopicPartition::new(input, 0);
-    let p = txn_producer(&b.bootstrap(), "txn-offsets", &[]);
+    let p = txn_producer(&b.bootstrap(), name, &[]);
     p.init_transactions().await.expect("init");
 
     // Aborted: offset 4 is never committed.

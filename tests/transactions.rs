@@ -403,6 +403,32 @@ async fn offsets(b: &TestBroker, name: &str) {
     assert_eq!(got.iter().map(value).collect::<Vec<_>>(), ["y"]);
 }
 
+/// Under transactions version 2 the first Produce of a transaction adds its partition, and is
+/// answered CONCURRENT_TRANSACTIONS while the previous transaction still writes its markers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_begun_right_after_an_abort_sends() {
+    let b = broker();
+    let topic = "txn-back-to-back";
+    create_topic(&b.bootstrap(), topic, 1).await;
+    let p = txn_producer(&b.bootstrap(), topic, &[]);
+    p.init_transactions().await.expect("init");
+    for t in 0..6 {
+        p.begin_transaction().expect("begin");
+        p.send(ProducerRecord::new(topic, format!("{t}")).partition(0))
+            .await
+            .unwrap_or_else(|e| panic!("send in transaction {t}: {e}"));
+        if t % 2 == 0 {
+            p.abort_transaction().await.expect("abort");
+        } else {
+            p.commit_transaction().await.expect("commit");
+        }
+    }
+    p.close(Duration::from_secs(2)).await;
+    let mut c = reader(&b.bootstrap(), topic, 1, "read_committed");
+    let got = read(&mut c, 3, Duration::from_millis(500)).await;
+    assert_eq!(got.iter().map(value).collect::<Vec<_>>(), ["1", "3", "5"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_transaction_holds_read_committed_at_the_lso_until_the_broker_aborts_it() {
     let b = broker();

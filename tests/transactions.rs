@@ -329,6 +329,8 @@ async fn offsets(b: &TestBroker, name: &str) {
             ("group.id", group),
             ("enable.auto.commit", "false"),
             ("isolation.level", "read_committed"),
+            // committed() retries UNSTABLE_OFFSET_COMMIT until this runs out (as Java's).
+            ("default.api.timeout.ms", "3000"),
         ],
     );
     c.subscribe([input]).expect("subscribe");
@@ -367,7 +369,8 @@ async fn offsets(b: &TestBroker, name: &str) {
     p.send_offsets_to_transaction(&offsets, &meta)
         .await
         .expect("send offsets");
-    // read_committed asks for stable offsets (KIP-447): pending ones are refused.
+    // read_committed asks for stable offsets (KIP-447): pending ones are refused until the
+    // transaction ends.
     // read_committed asks for stable offsets (KIP-447): pending ones are refused.
     let before = c.committed(std::slice::from_ref(&tp)).await;
     assert_eq!(

@@ -39,6 +39,9 @@ struct Args {
     /// `enqueue` (keeping each DeliveryFuture, awaited later) or `send_with_callback`.
     #[arg(long, default_value = "enqueue", value_parser = ["enqueue", "callback"])]
     mode: String,
+    /// Records per transaction (`transactional.id` set); 0: no transactions.
+    #[arg(long, default_value_t = 0)]
+    txn_records: u64,
 }
 
 const WINDOW: usize = 200_000; // futures kept before awaiting the oldest (bounds memory)
@@ -82,8 +85,21 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .set("compression.type", &args.compression)
             .set("linger.ms", args.linger_ms.to_string())
             .set("batch.size", args.batch_size.to_string())
+            .set(
+                "transactional.id",
+                if args.txn_records > 0 {
+                    "bench-produce"
+                } else {
+                    ""
+                },
+            )
             .build()?,
     )?;
+    let txn = args.txn_records > 0;
+    if txn {
+        producer.init_transactions().await?;
+        producer.begin_transaction()?;
+    }
     let words = ["kafka ", "event ", "user ", "42 "];
     let mut rng = fastrand::Rng::with_seed(7);
     let text = std::iter::repeat_with(|| words[rng.usize(..4)]).take(args.size / 2 + 4096);
@@ -99,6 +115,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let failed: Arc<Mutex<Option<Error>>> = Arc::default();
     let mut pending = VecDeque::new();
     for i in 0..args.count {
+        if txn && i % args.txn_records == 0 {
+            producer.commit_transaction().await?; // the first one commits the warm-up record
+            producer.begin_transaction()?;
+        }
         if args.mode == "callback" {
             let (done, failed) = (done.clone(), failed.clone());
             let callback = move |r: ferrokafka::Result<_>| {
@@ -112,6 +132,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 pending.pop_front().expect("non-empty").await?;
             }
         }
+    }
+    if txn {
+        producer.commit_transaction().await?;
     }
     producer.flush().await;
     for f in pending {

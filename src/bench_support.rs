@@ -81,6 +81,7 @@ impl AppendBench {
                 delivery_timeout: Duration::from_secs(365 * 24 * 3600),
                 max_request_size: config.max_request_size,
                 adaptive: config.partitioner_adaptive_partitioning_enable,
+                transactional: false,
             },
             config.buffer_memory,
         );

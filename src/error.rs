@@ -78,10 +78,26 @@ error_codes! {
     DUPLICATE_SEQUENCE_NUMBER = 46;
     /// The producer epoch is stale (code 47).
     INVALID_PRODUCER_EPOCH = 47;
+    /// The request does not fit the transaction's state on the coordinator (code 48).
+    INVALID_TXN_STATE = 48;
+    /// The producer id is not the transactional id's current one (code 49).
+    INVALID_PRODUCER_ID_MAPPING = 49;
+    /// `transaction.timeout.ms` exceeds the broker's `transaction.max.timeout.ms` (code 50).
+    INVALID_TRANSACTION_TIMEOUT = 50;
+    /// The previous transaction of this transactional id is still completing (code 51).
+    CONCURRENT_TRANSACTIONS = 51;
+    /// The transaction coordinator's epoch is stale (code 52).
+    TRANSACTION_COORDINATOR_FENCED = 52;
+    /// The principal may not use this transactional id (code 53).
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53;
     /// The broker has no state for this producer id (code 59).
     UNKNOWN_PRODUCER_ID = 59;
     /// The group does not exist (code 69).
     GROUP_ID_NOT_FOUND = 69;
+    /// The principal may not use this topic (code 29).
+    TOPIC_AUTHORIZATION_FAILED = 29;
+    /// The principal may not use this group (code 30).
+    GROUP_AUTHORIZATION_FAILED = 30;
     /// The partition's leader epoch is older than the broker's (code 74).
     FENCED_LEADER_EPOCH = 74;
     /// The client's leader epoch is newer than the broker's (code 75).
@@ -90,6 +106,10 @@ error_codes! {
     MEMBER_ID_REQUIRED = 79;
     /// Another member took this static member's `group.instance.id` (code 82).
     FENCED_INSTANCE_ID = 82;
+    /// A newer producer with the same `transactional.id` took over (code 90).
+    PRODUCER_FENCED = 90;
+    /// The transaction cannot complete and must be aborted (code 120, KIP-890).
+    TRANSACTION_ABORTABLE = 120;
 }
 
 impl ErrorCode {
@@ -370,6 +390,33 @@ pub enum Error {
         /// The mechanisms the broker enables on this listener.
         enabled: Vec<String>,
     },
+
+    /// Another producer with the same `transactional.id` called `init_transactions` (or the
+    /// broker saw a newer epoch of this producer): this one is fenced. Fatal: every later
+    /// transactional call fails with it; close the producer.
+    #[error("producer with transactional.id {transactional_id} fenced: {reason}")]
+    ProducerFenced {
+        /// The producer's `transactional.id`.
+        transactional_id: String,
+        /// The broker's answer that fenced it.
+        reason: String,
+    },
+
+    /// The transactional producer hit an error it cannot recover from (for instance
+    /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED). Every later transactional call fails with it;
+    /// close the producer.
+    #[error("transactional producer failed fatally: {0}")]
+    TransactionFatal(String),
+
+    /// The current transaction cannot commit (a send or an offset commit in it failed): call
+    /// `abort_transaction`, then begin a new one.
+    #[error("transaction must be aborted: {0}")]
+    TransactionAbortable(String),
+
+    /// The call does not fit the transactional producer's state (for instance a send or a
+    /// commit outside a transaction, or `begin_transaction` before `init_transactions`).
+    #[error("invalid transaction state: {0}")]
+    TransactionState(String),
 
     /// A caller passed an argument that cannot work.
     #[error("invalid argument: {0}")]

@@ -288,8 +288,8 @@ pub(super) const ROWS: &[Property] = &[
         Scope::PRODUCER,
         Str,
         Unset,
-        "Identity for transactional producing; needs idempotence. Accepted but transactions are \
-         not supported yet. Empty: unset.",
+        "Identity for transactional producing (init_transactions, begin/commit/abort_transaction); \
+         needs idempotence. A new producer with the same id fences the old one. Empty: unset.",
     ),
     p(
         "transaction.timeout.ms",

@@ -168,8 +168,8 @@ pub struct ProducerConfig {
     /// `partitioner.availability.timeout.ms` (default 0 = off, KIP-794): the default
     /// partitioner skips partitions whose broker had no ready batch for this long.
     pub partitioner_availability_timeout: Duration,
-    /// `transactional.id` (default unset). Accepted and validated (it needs idempotence), but
-    /// transactions are not supported yet.
+    /// `transactional.id` (default unset): makes the producer transactional (it needs
+    /// idempotence); see `KafkaProducer::init_transactions`.
     pub transactional_id: Option<String>,
     /// `transaction.timeout.ms` (default 60 s).
     pub transaction_timeout: Duration,
@@ -301,12 +301,6 @@ impl ProducerConfig {
         }
 
         // Settings we do not implement are refused, never silently ignored.
-        if transactional_id.is_some() {
-            return Err(ConfigError::new(
-                "transactional.id",
-                "transactions are not supported yet: the producer would not be transactional",
-            ));
-        }
         // lz4_flex compresses at one (fast) level; the default stands for "the codec's level".
         if props.int::<i32>("compression.lz4.level")? != 9 {
             return Err(ConfigError::new(
@@ -463,7 +457,8 @@ impl ProducerConfigBuilder {
         self.set("partitioner.class", partitioner.as_str())
     }
 
-    /// `transactional.id` (default unset; transactions are not supported yet).
+    /// `transactional.id` (default unset): the producer's identity across restarts for
+    /// transactions; a new producer with the same id fences the old one.
     pub fn transactional_id(self, id: impl Into<String>) -> Self {
         self.set("transactional.id", id)
     }
@@ -720,7 +715,6 @@ mod tests {
     #[test]
     fn settings_without_effect_are_refused() {
         for (key, value) in [
-            ("transactional.id", "tx"),
             ("compression.lz4.level", "5"),
             ("partitioner.availability.timeout.ms", "1000"),
         ] {

@@ -33,6 +33,8 @@ pub(crate) struct AccumulatorConfig {
     pub delivery_timeout: Duration,
     pub max_request_size: usize,
     pub adaptive: bool,
+    /// Batches are written with the transactional bit (`transactional.id` is set).
+    pub transactional: bool,
 }
 
 #[derive(Default)]
@@ -303,6 +305,7 @@ impl Accumulator {
                 Instant::now(),
             );
             batch.reserved = held;
+            batch.transactional = self.cfg.transactional;
             let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
             self.incomplete
                 .lock()
@@ -346,8 +349,22 @@ impl Accumulator {
         &self,
         cluster: &Cluster,
         now: Instant,
+        can_send: impl FnMut(i32) -> bool,
+        sequence: Option<(i64, i16)>,
+    ) -> DrainPass {
+        self.drain_filtered(cluster, now, can_send, sequence, |_, _| true)
+    }
+
+    /// As [`drain`](Self::drain), draining only partitions `may_drain(topic, partition)`
+    /// allows (a transaction's partitions once AddPartitionsToTxn added them); it is asked
+    /// about every partition with a queued batch.
+    pub(crate) fn drain_filtered(
+        &self,
+        cluster: &Cluster,
+        now: Instant,
         mut can_send: impl FnMut(i32) -> bool,
         sequence: Option<(i64, i16)>,
+        mut may_drain: impl FnMut(&Arc<str>, i32) -> bool,
     ) -> DrainPass {
         let mut pass = DrainPass::default();
         let force = self.flushing.load(Ordering::Acquire) > 0
@@ -404,6 +421,9 @@ impl Accumulator {
                 let Some(head) = q.batches.front() else {
                     continue;
                 };
+                if !may_drain(&topic.name, pid as i32) {
+                    continue;
+                }
                 let leader = meta
                     .and_then(|m| m.partitions.iter().find(|p| p.id == pid as i32))
                     .map(|p| p.leader)

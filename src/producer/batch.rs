@@ -44,6 +44,9 @@ pub(crate) struct ProducerBatch {
     /// Set once drained: a sent batch never takes more records (its bytes are fixed for
     /// resends under the same sequence).
     pub closed: bool,
+    /// Part of a transaction: the batch header's transactional bit is set, so read_committed
+    /// consumers hold it back until its transaction's marker.
+    pub transactional: bool,
 }
 
 impl std::fmt::Debug for ProducerBatch {
@@ -80,6 +83,7 @@ impl ProducerBatch {
             wire: None,
             last_error: None,
             closed: false,
+            transactional: false,
         }
     }
 
@@ -128,7 +132,7 @@ impl ProducerBatch {
             self.wire = Some((self.sequence, bytes.clone()));
             return Ok(bytes);
         }
-        let bytes = self.builder.build(pid, epoch, base, false)?;
+        let bytes = self.builder.build(pid, epoch, base, self.transactional)?;
         self.builder.release_records();
         self.settle(pool, bytes.len());
         self.wire = Some((self.sequence, bytes.clone()));
@@ -227,6 +231,7 @@ impl ProducerBatch {
                         self.created,
                     );
                     child.attempts = self.attempts;
+                    child.transactional = self.transactional;
                     child.retry_at = Some(now);
                     child.closed = true;
                     children.push(child);

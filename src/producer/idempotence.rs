@@ -140,6 +140,18 @@ impl IdempotenceManager {
         *self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Sets the id the transaction manager got (InitProducerId with the transactional id):
+    /// a transactional producer's sender never runs InitProducerId itself.
+    pub(crate) fn set(&self, id: ProducerIdAndEpoch) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
+    }
+
+    /// Whether a bump was asked for since the last call (the transaction manager bumps the
+    /// epoch itself, when the transaction aborts).
+    pub(crate) fn take_bump(&self) -> bool {
+        self.needs_bump.swap(false, Ordering::AcqRel)
+    }
+
     /// Asks for an epoch bump before anything more is sent.
     pub(crate) fn request_bump(&self) {
         self.needs_bump.store(true, Ordering::Release);

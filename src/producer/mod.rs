@@ -13,6 +13,7 @@ mod partitioner;
 mod record;
 mod response;
 mod sender;
+mod transaction;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -169,9 +170,17 @@ impl KafkaProducer {
                 delivery_timeout: config.delivery_timeout,
                 max_request_size: config.max_request_size,
                 adaptive: config.partitioner_adaptive_partitioning_enable,
+                transactional: config.transactional_id.is_some(),
             },
             config.buffer_memory,
         ));
+        let txn = config.transactional_id.clone().map(|id| {
+            Arc::new(transaction::TransactionManager::new(
+                net.clone(),
+                id,
+                config.transaction_timeout,
+            ))
+        });
         let shared = Arc::new(SenderShared::new(
             net.clone(),
             acc.clone(),
@@ -186,6 +195,7 @@ impl KafkaProducer {
                 transaction_timeout: config.transaction_timeout,
                 max_block: config.max_block,
             },
+            txn,
         ));
         let sender = runtime.spawn(sender::run(shared.clone()));
         Ok(KafkaProducer {
@@ -269,6 +279,11 @@ impl KafkaProducer {
         };
         if inner.acc.is_closed() {
             return fail(Error::Closed, record);
+        }
+        if let Some(tm) = &inner.shared.txn
+            && let Err(e) = tm.check_send()
+        {
+            return fail(e, record);
         }
         // max.block.ms runs from the first wait: the fast path (metadata known, buffer free)
         // reads no clock.

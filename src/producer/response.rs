@@ -3,6 +3,7 @@
 
 use crate::error::{Error, ErrorCode};
 
+use crate::error::code::CONCURRENT_TRANSACTIONS;
 use crate::error::code::DUPLICATE_SEQUENCE_NUMBER;
 use crate::error::code::INVALID_PRODUCER_EPOCH;
 use crate::error::code::MESSAGE_TOO_LARGE;
@@ -119,6 +120,16 @@ pub(crate) fn partition_action(
                 maybe_written: false,
             }
         }
+        // Transactions version 2: the Produce adds its partition to the transaction, and the
+        // previous transaction of this producer is still writing its markers. Not marked
+        // retriable in the protocol table, but a moment later the add succeeds (as Java
+        // retries it).
+        CONCURRENT_TRANSACTIONS => PartitionAction::Retry {
+            error: Error::broker(code, context()),
+            bump_epoch: false,
+            refresh_metadata: false,
+            maybe_written: false,
+        },
         // Sent under an epoch since bumped: resend under the new one.
         INVALID_PRODUCER_EPOCH if batch.epoch != batch.current_epoch => PartitionAction::Retry {
             error: Error::broker(code, context()),
@@ -229,6 +240,7 @@ mod tests {
             ("timed out on the broker: maybe written", 7 /* REQUEST_TIMED_OUT */, plain, false, "retry bump=false refresh=false written=true"),
             ("appended, too few replicas: maybe written", 20 /* NOT_ENOUGH_REPLICAS_AFTER_APPEND */, plain, false, "retry bump=false refresh=false written=true"),
             ("topic authorization: fail", 29 /* TOPIC_AUTHORIZATION_FAILED */, plain, false, "fail refresh=false"),
+            ("previous transaction still completing (KIP-890 implicit add): retry", code::CONCURRENT_TRANSACTIONS, fresh, false, "retry bump=false refresh=false written=false"),
         ];
         for (what, code, batch, predecessor, expected) in rows {
             let got = summary(&partition_action(&answer(code), batch, || predecessor));

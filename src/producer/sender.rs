@@ -26,6 +26,7 @@ use super::buffer_pool::BufferPool;
 use super::delivery::BatchOutcome;
 use super::idempotence::{IdState, IdempotenceManager};
 use super::response::{BatchFacts, PartitionAction, PartitionAnswer, partition_action};
+use super::transaction::TransactionManager;
 use crate::error::Error;
 use crate::network::{NetworkClient, Target};
 use crate::protocol::StrBytes;
@@ -54,18 +55,26 @@ pub(crate) struct SenderShared {
     /// Guards the count of unanswered requests per broker (`max.in.flight.requests.per.connection`).
     in_flight: Mutex<HashMap<i32, usize>>,
     pub(crate) idempotence: IdempotenceManager,
+    /// With `transactional.id`: gates which partitions are drained and owns the producer id.
+    pub(crate) txn: Option<Arc<TransactionManager>>,
     /// Set by `close` when its timeout ran out: fail what is left and stop.
     pub force_close: AtomicBool,
 }
 
 impl SenderShared {
-    pub(crate) fn new(net: Arc<NetworkClient>, acc: Arc<Accumulator>, cfg: SenderConfig) -> Self {
+    pub(crate) fn new(
+        net: Arc<NetworkClient>,
+        acc: Arc<Accumulator>,
+        cfg: SenderConfig,
+        txn: Option<Arc<TransactionManager>>,
+    ) -> Self {
         SenderShared {
             net,
             acc,
             cfg,
             in_flight: Mutex::new(HashMap::new()),
             idempotence: IdempotenceManager::default(),
+            txn,
             force_close: AtomicBool::new(false),
         }
     }
@@ -76,6 +85,15 @@ impl SenderShared {
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .sum()
+    }
+
+    /// Fails every queued (undrained) batch with `err`: the transaction they belong to can
+    /// only abort.
+    pub(crate) fn fail_queued(&self, err: &Error) {
+        for b in self.acc.take_all() {
+            self.release(b, BatchOutcome::Failed(err.clone()));
+        }
+        self.acc.prune_incomplete();
     }
 
     fn release(&self, batch: ProducerBatch, outcome: BatchOutcome) {
@@ -136,7 +154,10 @@ impl SenderShared {
     }
 
     fn fail(&self, batch: ProducerBatch, err: Error) {
-        if self.cfg.idempotent && batch.sequence.is_some() {
+        if let Some(tm) = &self.txn {
+            // A transaction missing one of its batches must not commit.
+            tm.batch_failed(&err);
+        } else if self.cfg.idempotent && batch.sequence.is_some() {
             // A sent batch that will never be acknowledged leaves a sequence gap: later batches
             // of its partition can only be accepted under a new epoch.
             self.idempotence.request_bump();
@@ -196,7 +217,21 @@ pub(crate) async fn run(shared: Arc<SenderShared>) {
             break;
         }
         let mut sequence = None;
-        if shared.cfg.idempotent {
+        if let Some(tm) = &shared.txn {
+            if let Some(e) = tm.error() {
+                shared.fail_queued(&e);
+            }
+            // init_transactions sets the id; until then nothing is sendable (sends are
+            // refused outside a transaction).
+            match shared.idempotence.current() {
+                Some(id) => sequence = Some((id.producer_id, id.epoch)),
+                None => {
+                    expire_only(&shared, now, "init_transactions not done");
+                    wait_for_wake(&shared, None).await;
+                    continue;
+                }
+            }
+        } else if shared.cfg.idempotent {
             let wake = {
                 let acc = acc.clone();
                 move || acc.wakeup.notify_one()
@@ -240,13 +275,22 @@ pub(crate) async fn run(shared: Arc<SenderShared>) {
         let pass = {
             let in_flight = shared.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             let max = shared.cfg.max_in_flight;
-            acc.drain(
+            let txn = shared.txn.as_deref();
+            acc.drain_filtered(
                 &cluster,
                 now,
                 |node| in_flight.get(&node).copied().unwrap_or(0) < max,
                 sequence,
+                |topic, partition| txn.is_none_or(|tm| tm.may_drain(topic, partition)),
             )
         };
+        if let (Some(tm), Some(id)) = (&shared.txn, shared.idempotence.current()) {
+            let wake = {
+                let acc = acc.clone();
+                move || acc.wakeup.notify_one()
+            };
+            tm.poll_add_partitions(id, now + shared.cfg.max_block, wake);
+        }
         for b in pass.expired {
             shared.expire(b, "still queued");
         }
@@ -381,8 +425,18 @@ async fn dispatch(shared: &Arc<SenderShared>, node: i32, mut batches: Vec<Produc
     }
     let started = async {
         let conn = shared.net.connection(Target::Node(node)).await?;
-        let version = conn.version_for::<ProduceRequest>()?;
-        let req = build_request(shared, &mut batches).map_err(|(_, e)| e)?;
+        let mut version = conn.version_for::<ProduceRequest>()?;
+        let mut req = build_request(shared, &mut batches).map_err(|(_, e)| e)?;
+        if let Some(tm) = &shared.txn {
+            if !tm.v2() {
+                // Produce v12 means transactions version 2 (KIP-890: the partition joins
+                // the transaction implicitly); this producer adds them with AddPartitionsToTxn.
+                version = version.min(11);
+            }
+            req = req.with_transactional_id(Some(crate::protocol::messages::TransactionalId(
+                StrBytes::from_string(tm.transactional_id().to_string()),
+            )));
+        }
         // The frame is one more copy of every batch's wire bytes: counted in buffer.memory until
         // written (acks=0) or answered.
         let frame = shared
@@ -560,6 +614,13 @@ fn handle_partition(
         } => {
             let mut batch = batch;
             batch.maybe_written |= maybe_written;
+            if bump_epoch && shared.txn.is_some() {
+                // In a transaction a sequence gap cannot be bridged by a bump mid-transaction:
+                // the transaction aborts (and the abort bumps the epoch).
+                shared.idempotence.request_bump();
+                shared.fail(batch, error);
+                return;
+            }
             if bump_epoch {
                 tracing::info!(error = %error, sequence = ?batch.sequence,
                     attempts = batch.attempts, "sequence gap: bumping producer epoch");

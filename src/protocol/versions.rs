@@ -18,6 +18,10 @@ fn semantic_cap(key: ApiKey) -> Option<i16> {
         // OffsetFetch v8+ batches groups; OffsetCommit v10 addresses topics by id.
         ApiKey::OffsetFetch => Some(7),
         ApiKey::OffsetCommit => Some(9),
+        // AddPartitionsToTxn v4+ is the brokers' batched form. (EndTxn v5, TxnOffsetCommit v5
+        // and Produce v12 mean transactions version 2: the transaction manager caps them per
+        // call when the broker has not finalized it.)
+        ApiKey::AddPartitionsToTxn => Some(3),
         _ => None,
     }
 }
@@ -99,6 +103,8 @@ pub(crate) fn client_range(key: i16) -> Option<(i16, i16)> {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BrokerVersions {
     ranges: HashMap<i16, (i16, i16)>,
+    /// The finalized level of feature `transaction.version` (0 when not finalized).
+    transaction_version: i16,
 }
 
 impl BrokerVersions {
@@ -109,6 +115,11 @@ impl BrokerVersions {
                 .iter()
                 .map(|k| (k.api_key, (k.min_version, k.max_version)))
                 .collect(),
+            transaction_version: resp
+                .finalized_features
+                .iter()
+                .find(|f| f.name.as_str() == "transaction.version")
+                .map_or(0, |f| f.max_version_level),
         }
     }
 
@@ -116,7 +127,14 @@ impl BrokerVersions {
     pub(crate) fn from_ranges(ranges: &[(i16, i16, i16)]) -> BrokerVersions {
         BrokerVersions {
             ranges: ranges.iter().map(|&(k, lo, hi)| (k, (lo, hi))).collect(),
+            transaction_version: 0,
         }
+    }
+
+    /// The finalized `transaction.version` feature level (2: KIP-890 transactions), 0 when
+    /// the broker finalized none.
+    pub(crate) fn transaction_version(&self) -> i16 {
+        self.transaction_version
     }
 
     /// The broker's range for `key`, if it supports the API at all.

@@ -332,6 +332,18 @@ impl TestBroker {
     /// (memory engine) under `FERROKAFKA_BROKER=nisshi`. Panics with what is missing: tests
     /// never skip silently.
     pub fn start() -> TestBroker {
+        TestBroker::start_with(&[])
+    }
+
+    /// As [`start`](Self::start), with extra `server.properties` lines (`key=value`) for an
+    /// Apache Kafka broker (ignored under Nisshi).
+    pub fn start_with(props: &[&str]) -> TestBroker {
+        TestBroker::start_formatted(props, &[])
+    }
+
+    /// As [`start_with`](Self::start_with), formatted with these feature levels
+    /// (`name=level`, e.g. `transaction.version=1`).
+    pub fn start_formatted(props: &[&str], features: &[&str]) -> TestBroker {
         let nisshi = nisshi_run();
         if nisshi && !nisshi_bin().exists() {
             panic!(
@@ -391,6 +403,15 @@ impl TestBroker {
                     format!("1@127.0.0.1:{cport}"),
                 ]
                 .to_vec();
+                let mut args = args;
+                for p in props {
+                    args.push("--prop".into());
+                    args.push(p.to_string());
+                }
+                for f in features {
+                    args.push("--feature".into());
+                    args.push(f.to_string());
+                }
                 Node::kafka(&dir, &name, args, port)
             };
             match node.start() {

@@ -19,9 +19,13 @@
 //                                            timestamps; prints an `R` line per record as
 //                                            acknowledged (timestamp type printed as `create`; the
 //                                            caller knows which topics use LogAppendTime).
-//   read --bootstrap B --topics t1,t2 [--timeout-s 60]
+//   read --bootstrap B --topics t1,t2 [--timeout-s 60] [--isolation read_committed]
 //                                            reads every partition from the beginning to its end
 //                                            offset at start (no group); prints an `R` line each.
+//                                            read_committed: to the LSO, without aborted records.
+//   txn-produce --bootstrap B --topic T --transactional-id ID --txns N --per-txn M --partitions P
+//                                            N transactions of M records, value `t-i` (text) to
+//                                            partition i % P; even t committed, odd t aborted.
 //   group --bootstrap B --topic T --group G --client-id C --strategy range|cooperative-sticky
 //         [--batch 100] [--pause-ms 100] [--max-seconds 120]
 //                                            a classic-protocol group member: commits synchronously
@@ -133,6 +137,7 @@ public final class JavaPeer {
             case "produce-keys": rc = produceKeys(flags); break;
             case "produce": rc = produce(flags); break;
             case "read": rc = read(flags); break;
+            case "txn-produce": rc = txnProduce(flags); break;
             case "group": rc = group(flags); break;
             case "assign": rc = assign(flags); break;
             default: die("unknown command " + args[0]); return;
@@ -440,6 +445,7 @@ public final class JavaPeer {
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, flag(flags, "bootstrap"));
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, flag(flags, "isolation", "read_uncommitted"));
         long deadline = System.nanoTime() + Long.parseLong(flag(flags, "timeout-s", "60")) * 1_000_000_000L;
         int count = 0;
         try (KafkaConsumer<byte[], byte[]> c =
@@ -474,6 +480,38 @@ public final class JavaPeer {
             }
         }
         log("read " + count + " records");
+        return 0;
+    }
+
+    // ---- txn-produce ----------------------------------------------------------------------------
+
+    static int txnProduce(Map<String, String> flags) {
+        String topic = flag(flags, "topic");
+        int txns = Integer.parseInt(flag(flags, "txns"));
+        int perTxn = Integer.parseInt(flag(flags, "per-txn"));
+        int partitions = Integer.parseInt(flag(flags, "partitions"));
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, flag(flags, "bootstrap"));
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, flag(flags, "transactional-id"));
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+        try (KafkaProducer<byte[], byte[]> prod =
+                     new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+            prod.initTransactions();
+            for (int t = 0; t < txns; t++) {
+                prod.beginTransaction();
+                for (int i = 0; i < perTxn; i++) {
+                    byte[] v = (t + "-" + i).getBytes(StandardCharsets.UTF_8);
+                    prod.send(new ProducerRecord<>(topic, i % partitions, null, v));
+                }
+                if (t % 2 == 0) {
+                    prod.commitTransaction();
+                } else {
+                    prod.flush();
+                    prod.abortTransaction();
+                }
+            }
+        }
+        OUT.append("DONE " + txns + "\n");
         return 0;
     }
 

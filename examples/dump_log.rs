@@ -127,13 +127,6 @@ fn len(b: &Option<Bytes>) -> i64 {
     b.as_ref().map_or(-1, |b| b.len() as i64)
 }
 
-fn text(b: &Option<Bytes>) -> String {
-    b.as_ref().map_or_else(
-        || "null".to_string(),
-        |b| String::from_utf8_lossy(b).into_owned(),
-    )
-}
-
 fn print_record(r: &RecordInfo, ts: TimestampType, data: bool) {
     let keys: Vec<&str> = r.headers.iter().map(|h| h.key.as_str()).collect();
     let mut line = format!(
@@ -158,11 +151,13 @@ fn print_record(r: &RecordInfo, ts: TimestampType, data: bool) {
         Some(ControlMarker::Other(kind)) => line.push_str(&format!(" controlType: {kind}")),
         Some(_) => {}
         None if data => {
-            // Kafka's tool leaves a null key out, and prints a null value as "null".
-            if r.key.is_some() {
-                line.push_str(&format!(" key: {}", text(&r.key)));
+            // Kafka's tool leaves a null key or value out rather than print "null".
+            if let Some(k) = &r.key {
+                line.push_str(&format!(" key: {}", String::from_utf8_lossy(k)));
             }
-            line.push_str(&format!(" payload: {}", text(&r.value)));
+            if let Some(v) = &r.value {
+                line.push_str(&format!(" payload: {}", String::from_utf8_lossy(v)));
+            }
         }
         None => {}
     }

@@ -10,7 +10,7 @@
 use bytes::Bytes;
 
 use crate::protocol::compression::{self, Compression};
-use crate::protocol::record_batch::{self, BatchHeader, BatchRecords, BATCH_HEADER_LEN};
+use crate::protocol::record_batch::{self, BATCH_HEADER_LEN, BatchHeader, BatchRecords};
 use crate::record::{Header, TimestampType};
 
 /// baseOffset and batchLength: the bytes a batch's length field does not count.

@@ -1,7 +1,7 @@
 use bytes::Bytes;
 
 use super::*;
-use crate::protocol::record_batch::{encode_test_batch, TestRecord};
+use crate::protocol::record_batch::{TestRecord, encode_test_batch};
 
 fn batch(base_offset: i64, tag: &str, n: usize) -> Bytes {
     let records: Vec<TestRecord> = (0..n)
@@ -47,7 +47,15 @@ fn a_clean_segment_lists_every_batch_and_record() {
     assert_eq!(entries.len(), 3);
     let got: Vec<_> = b
         .iter()
-        .map(|b| (b.position, b.base_offset, b.last_offset, b.count, b.crc_valid))
+        .map(|b| {
+            (
+                b.position,
+                b.base_offset,
+                b.last_offset,
+                b.count,
+                b.crc_valid,
+            )
+        })
         .collect();
     assert_eq!(
         got,

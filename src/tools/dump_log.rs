@@ -223,10 +223,8 @@ fn batch_info(data: &Bytes, pos: usize, h: &BatchHeader, deep: bool) -> BatchInf
         records: Vec::new(),
         records_error: None,
     };
-    if deep {
-        if let Err(e) = read_records(data, pos, h, &mut info.records) {
-            info.records_error = Some(e.to_string());
-        }
+    if deep && let Err(e) = read_records(data, pos, h, &mut info.records) {
+        info.records_error = Some(e.to_string());
     }
     info
 }

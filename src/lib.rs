@@ -17,6 +17,7 @@ pub mod types;
 
 pub(crate) mod network;
 pub(crate) mod protocol;
+pub mod tools;
 pub(crate) mod user_code;
 
 pub use admin::AdminClient;

@@ -436,6 +436,11 @@ impl TestBroker {
         self.node.log_tail()
     }
 
+    /// The broker's `log.dirs` (Apache Kafka only): one folder per partition, `topic-N`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.node.dir.join("data")
+    }
+
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)

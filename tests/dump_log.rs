@@ -182,31 +182,31 @@ async fn each_codec_dumps_as_kafka_dumps_it() {
 }
 
 #[tokio::test]
-async fn committed_transactions_dump_as_kafka_dumps_them() {
+async fn committed_and_aborted_transactions_dump_as_kafka_dumps_them() {
     let b = TestBroker::shared();
     let bootstrap = b.bootstrap();
     let topic = "dump-txn";
     common::create_topic(&bootstrap, topic, 1).await;
-    // Our producer has no transactions yet: Kafka's perf tool writes them.
-    kafka_tools::run(
-        "org.apache.kafka.tools.ProducerPerformance",
-        &[
-            "--topic",
-            topic,
-            "--num-records",
-            "40",
-            "--record-size",
-            "10",
-            "--throughput",
-            "-1",
-            "--transactional-id",
-            "dump-tx",
-            "--transaction-duration-ms",
-            "100000",
-            "--producer-props",
-            &format!("bootstrap.servers={bootstrap}"),
-        ],
+    let p = common::producer(
+        &bootstrap,
+        &[("transactional.id", "dump-tx"), ("linger.ms", "5")],
     );
+    p.init_transactions().await.expect("init_transactions");
+    for (txn, commit) in [(0, true), (1, false)] {
+        p.begin_transaction().expect("begin");
+        for i in 0..20 {
+            let rec = ferrokafka::ProducerRecord::new(topic, format!("t{txn}-{i}"))
+                .key(format!("k{i}"))
+                .partition(0);
+            p.send(rec).await.expect("sent");
+        }
+        if commit {
+            p.commit_transaction().await.expect("commit");
+        } else {
+            p.abort_transaction().await.expect("abort");
+        }
+    }
+    p.close(std::time::Duration::from_secs(10)).await;
     let batches = compare(&segment_of(b, topic));
     let data: i32 = batches
         .iter()
@@ -214,13 +214,16 @@ async fn committed_transactions_dump_as_kafka_dumps_them() {
         .map(|b| b.count)
         .sum();
     assert_eq!(data, 40);
-    let marker = batches
+    let markers: Vec<bool> = batches
         .iter()
-        .find(|b| b.is_control)
-        .expect("a commit marker");
-    assert!(marker.is_transactional);
-    assert!(matches!(
-        marker.records[0].control,
-        Some(ControlMarker::EndTxn { commit: true, .. })
-    ));
+        .filter(|b| b.is_control)
+        .map(|b| {
+            assert!(b.is_transactional);
+            match b.records[0].control {
+                Some(ControlMarker::EndTxn { commit, .. }) => commit,
+                ref other => panic!("not an end-of-transaction marker: {other:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(markers, [true, false], "a COMMIT then an ABORT marker");
 }

@@ -233,7 +233,7 @@ impl Fetcher {
             }
             let leader = cluster
                 .topic(&tp.topic)
-                .and_then(|t| t.partitions.iter().find(|p| p.id == tp.partition))
+                .and_then(|t| t.partition(tp.partition))
                 .map(|p| p.leader)
                 .filter(|l| *l >= 0 && cluster.brokers.contains_key(l));
             match leader {

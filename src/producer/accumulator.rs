@@ -127,6 +127,9 @@ pub(crate) struct Accumulator {
     /// Woken on a new or full batch, on flush and on close.
     pub wakeup: Notify,
     incomplete: Mutex<HashMap<u64, Arc<BatchShared>>>,
+    /// `incomplete`'s length at which the next prune walks it: twice what the last one kept, so
+    /// pruning after every request costs O(1) amortized, not O(batches queued).
+    prune_at: AtomicUsize,
     next_batch_id: AtomicU64,
     flushing: AtomicUsize,
     closed: AtomicBool,
@@ -180,6 +183,7 @@ impl Accumulator {
             pool,
             wakeup: Notify::new(),
             incomplete: Mutex::new(HashMap::new()),
+            prune_at: AtomicUsize::new(0),
             next_batch_id: AtomicU64::new(0),
             flushing: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -253,12 +257,16 @@ impl Accumulator {
             .collect()
     }
 
-    /// Forgets completed batches (called by the sender after completing some).
+    /// Forgets completed batches (called by the sender after completing some), once enough
+    /// may have completed for the walk to pay.
     pub(crate) fn prune_incomplete(&self) {
-        self.incomplete
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, b| !b.is_complete());
+        let mut incomplete = self.incomplete.lock().unwrap_or_else(|p| p.into_inner());
+        if incomplete.len() < self.prune_at.load(Ordering::Relaxed) {
+            return;
+        }
+        incomplete.retain(|_, b| !b.is_complete());
+        self.prune_at
+            .store((incomplete.len() * 2).max(64), Ordering::Relaxed);
     }
 
     pub(crate) fn has_incomplete(&self) -> bool {
@@ -647,12 +655,13 @@ impl Accumulator {
                     .sum::<usize>();
             }
         }
-        self.prune_incomplete();
         let batches = self
             .incomplete
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .len();
+            .values()
+            .filter(|b| !b.is_complete())
+            .count();
         (queued, batches)
     }
 

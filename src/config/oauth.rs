@@ -89,6 +89,9 @@ impl fmt::Debug for TokenProvider {
 pub struct OAuthBearerConfig {
     /// `sasl.oauthbearer.token.endpoint.url` (default unset).
     pub token_endpoint_url: Option<String>,
+    /// `sasl.login.callback.handler.class` (default unset): only Java's
+    /// `OAuthBearerLoginCallbackHandler` is accepted, meaning the client-credentials provider.
+    pub login_callback_handler: Option<String>,
     /// `sasl.oauthbearer.scope.claim.name` (default `scope`).
     pub scope_claim_name: String,
     /// `sasl.oauthbearer.sub.claim.name` (default `sub`): the claim naming the principal.
@@ -143,6 +146,7 @@ impl OAuthBearerConfig {
             ));
         }
         Ok(OAuthBearerConfig {
+            login_callback_handler: (!handler.is_empty()).then_some(handler),
             token_endpoint_url: props.opt_string("sasl.oauthbearer.token.endpoint.url")?,
             scope_claim_name: props.string("sasl.oauthbearer.scope.claim.name")?,
             sub_claim_name: props.string("sasl.oauthbearer.sub.claim.name")?,
@@ -169,6 +173,10 @@ impl OAuthBearerConfig {
 
     pub(crate) fn write(&self, out: &mut BTreeMap<String, String>) {
         let pairs = [
+            (
+                "sasl.login.callback.handler.class",
+                self.login_callback_handler.clone().unwrap_or_default(),
+            ),
             (
                 "sasl.oauthbearer.token.endpoint.url",
                 self.token_endpoint_url.clone().unwrap_or_default(),
@@ -209,6 +217,7 @@ mod tests {
     fn config(factor: f64, jitter: f64, min: u64, buffer: u64) -> OAuthBearerConfig {
         OAuthBearerConfig {
             token_endpoint_url: None,
+            login_callback_handler: None,
             scope_claim_name: "scope".into(),
             sub_claim_name: "sub".into(),
             refresh_window_factor: factor,

@@ -227,6 +227,11 @@ impl Fetcher {
     /// Never awaits (`poll` calls it after taking records): a leader missing from `cluster`
     /// flags a metadata refresh for the next poll.
     pub(crate) fn send_fetches(&mut self, subs: &SubscriptionState, cluster: &Cluster) {
+        if !self.in_flight.is_empty() && cluster.brokers.keys().all(|n| self.in_flight.contains(n))
+        {
+            // Every broker has a fetch out: no partition can be fetched, so do not walk them.
+            return;
+        }
         let buffered: HashSet<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
         let mut per_node: HashMap<i32, Vec<(TopicPartition, i64, Option<i32>)>> = HashMap::new();
         let mut missing_leader = false;
@@ -236,7 +241,7 @@ impl Fetcher {
             }
             let leader = cluster
                 .topic(&tp.topic)
-                .and_then(|t| t.partitions.iter().find(|p| p.id == tp.partition))
+                .and_then(|t| t.partition(tp.partition))
                 .map(|p| p.leader)
                 .filter(|l| *l >= 0 && cluster.brokers.contains_key(l));
             match leader {
@@ -266,10 +271,7 @@ impl Fetcher {
             .filter(|f| f.has_records() && subs.assignment.get(&f.tp).is_some_and(|s| !s.paused))
             .filter_map(|f| {
                 let t = cluster.topic(&f.tp.topic)?;
-                t.partitions
-                    .iter()
-                    .find(|p| p.id == f.tp.partition)
-                    .map(|p| p.leader)
+                t.partition(f.tp.partition).map(|p| p.leader)
             })
             .collect();
         for (node, parts) in per_node {

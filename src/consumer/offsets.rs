@@ -40,7 +40,7 @@ pub(crate) async fn list_offsets(
     for (tp, ts) in wanted {
         let leader = cluster
             .topic(&tp.topic)
-            .and_then(|t| t.partitions.iter().find(|p| p.id == tp.partition))
+            .and_then(|t| t.partition(tp.partition))
             .map(|p| p.leader)
             .filter(|l| *l >= 0 && cluster.brokers.contains_key(l));
         match leader {

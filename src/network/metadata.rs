@@ -35,6 +35,17 @@ pub(crate) struct TopicMeta {
     pub partitions: Vec<PartitionMeta>,
 }
 
+impl TopicMeta {
+    /// The partition `id`, found by bisection (`partitions` is sorted): callers look up every
+    /// partition of topics with thousands of them.
+    pub(crate) fn partition(&self, id: i32) -> Option<&PartitionMeta> {
+        self.partitions
+            .binary_search_by_key(&id, |p| p.id)
+            .ok()
+            .map(|i| &self.partitions[i])
+    }
+}
+
 /// One immutable view of the cluster.
 #[derive(Debug, Clone)]
 pub(crate) struct Cluster {
@@ -130,7 +141,7 @@ impl Cluster {
                 continue; // Recreated topic: epochs restart, take the new one as is.
             }
             for p in topic.partitions.iter_mut() {
-                if let Some(op) = old.partitions.iter().find(|op| op.id == p.id)
+                if let Some(op) = old.partition(p.id)
                     && p.leader_epoch >= 0
                     && op.leader_epoch > p.leader_epoch
                 {

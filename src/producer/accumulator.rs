@@ -17,9 +17,10 @@ use super::buffer_pool::BufferPool;
 use super::delivery::{BatchShared, Callback, DeliveryFuture, RecordInfo};
 use super::idempotence::{PartitionSequences, sequence_precedes};
 use super::partitioner::{PartitionLoads, StickyState};
+use super::ready_index::ReadyIndex;
 use super::record::ProducerRecord;
 use crate::error::{Error, Result};
-use crate::network::metadata::Cluster;
+use crate::network::metadata::{Cluster, TopicMeta};
 use crate::protocol::compression::Compression;
 use crate::protocol::record_batch::BATCH_HEADER_LEN;
 
@@ -45,12 +46,16 @@ pub(crate) struct PartitionQueue {
     /// Sequence numbers (idempotence); the rules live with the producer id in
     /// [`super::idempotence`].
     seq: PartitionSequences,
+    /// The delivery deadline of the head an expiry timer is set for: one timer per head.
+    expiry_armed: Option<Instant>,
 }
 
 pub(crate) struct TopicState {
     /// From metadata; 0 while unknown.
     pub num_partitions: i32,
     partitions: Vec<PartitionQueue>,
+    /// Which partitions a drain looks at.
+    index: ReadyIndex,
     sticky: StickyState,
     rng: fastrand::Rng,
 }
@@ -113,6 +118,8 @@ pub(crate) struct DrainPass {
     pub next_wake: Option<Instant>,
     /// Some partition with queued data has no known leader: refresh metadata.
     pub unknown_leader: bool,
+    /// Partition queues this pass looked at (its cost).
+    pub visited: usize,
 }
 
 pub(crate) struct Accumulator {
@@ -122,13 +129,49 @@ pub(crate) struct Accumulator {
     /// Woken on a new or full batch, on flush and on close.
     pub wakeup: Notify,
     incomplete: Mutex<HashMap<u64, Arc<BatchShared>>>,
+    /// `incomplete`'s length at which the next prune walks it: twice what the last one kept, so
+    /// pruning after every request costs O(1) amortized, not O(batches queued).
+    prune_at: AtomicUsize,
     next_batch_id: AtomicU64,
     flushing: AtomicUsize,
     closed: AtomicBool,
+    /// The producer id and epoch of the last drain: a new one can unblock every partition.
+    drained_under: Mutex<Option<(i64, i16)>>,
 }
 
 fn set_wake(next: &mut Option<Instant>, at: Instant) {
     *next = Some(next.map_or(at, |n| n.min(at)));
+}
+
+/// Watches the delivery deadline of a head that waits outside the drain's candidates, once per
+/// head.
+fn arm_expiry(index: &mut ReadyIndex, q: &mut PartitionQueue, partition: i32, expires: Instant) {
+    if q.expiry_armed != Some(expires) {
+        q.expiry_armed = Some(expires);
+        index.expiry(expires, partition);
+    }
+}
+
+/// Which partitions of `meta` have a usable leader, and their queue lengths (KIP-794).
+fn loads(meta: &TopicMeta, cluster: &Cluster, queues: &[PartitionQueue]) -> PartitionLoads {
+    let partitions: Vec<i32> = meta
+        .partitions
+        .iter()
+        .filter(|p| p.leader >= 0 && cluster.brokers.contains_key(&p.leader))
+        .map(|p| p.id)
+        .collect();
+    let queue_sizes = partitions
+        .iter()
+        .map(|p| {
+            queues
+                .get(*p as usize)
+                .map_or(0, |q| q.batches.len() as u32)
+        })
+        .collect();
+    PartitionLoads {
+        partitions,
+        queue_sizes,
+    }
 }
 
 impl Accumulator {
@@ -142,9 +185,11 @@ impl Accumulator {
             pool,
             wakeup: Notify::new(),
             incomplete: Mutex::new(HashMap::new()),
+            prune_at: AtomicUsize::new(0),
             next_batch_id: AtomicU64::new(0),
             flushing: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            drained_under: Mutex::new(None),
         }
     }
 
@@ -168,6 +213,7 @@ impl Accumulator {
                     state: Mutex::new(TopicState {
                         num_partitions: 0,
                         partitions: Vec::new(),
+                        index: ReadyIndex::default(),
                         sticky: StickyState::new(self.cfg.batch_size, self.cfg.adaptive),
                         rng: fastrand::Rng::new(),
                     }),
@@ -213,12 +259,16 @@ impl Accumulator {
             .collect()
     }
 
-    /// Forgets completed batches (called by the sender after completing some).
+    /// Forgets completed batches (called by the sender after completing some), once enough
+    /// may have completed for the walk to pay.
     pub(crate) fn prune_incomplete(&self) {
-        self.incomplete
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, b| !b.is_complete());
+        let mut incomplete = self.incomplete.lock().unwrap_or_else(|p| p.into_inner());
+        if incomplete.len() < self.prune_at.load(Ordering::Relaxed) {
+            return;
+        }
+        incomplete.retain(|_, b| !b.is_complete());
+        self.prune_at
+            .store((incomplete.len() * 2).max(64), Ordering::Relaxed);
     }
 
     pub(crate) fn has_incomplete(&self) -> bool {
@@ -334,6 +384,9 @@ impl Accumulator {
             }
             None => Some(DeliveryFuture::new(batch.shared.clone(), index, info)),
         };
+        if wake {
+            st.index.mark(partition);
+        }
         st.sticky.on_append(partition, size);
         Ok(Append::Done(Appended {
             future,
@@ -341,10 +394,11 @@ impl Accumulator {
         }))
     }
 
-    /// One pass over every queue: expire what is past `delivery.timeout.ms`, and drain, per
-    /// leader, the head batch of each sendable partition (at most `max_request_size` bytes per
-    /// broker, at least one batch). `can_send(node)` says whether the broker has room in flight.
-    /// With `sequence` (idempotence), drained batches get their sequence numbers here.
+    /// One pass over the partitions the index says may be sendable: expire what is past
+    /// `delivery.timeout.ms`, and drain, per leader, the head batch of each sendable partition
+    /// (at most `max_request_size` bytes per broker, at least one batch), in partition order.
+    /// `can_send(node)` says whether the broker has room in flight. With `sequence`
+    /// (idempotence), drained batches get their sequence numbers here.
     pub(crate) fn drain(
         &self,
         cluster: &Cluster,
@@ -370,11 +424,17 @@ impl Accumulator {
         let force = self.flushing.load(Ordering::Acquire) > 0
             || self.is_closed()
             || self.pool.has_waiters();
+        let new_id = sequence.is_some() && {
+            let mut under = self.drained_under.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *under, sequence) != sequence
+        };
         let mut per_node: HashMap<i32, (usize, Vec<ProducerBatch>)> = HashMap::new();
         let mut node_full: HashMap<i32, bool> = HashMap::new();
+        let mut full = |node: i32| *node_full.entry(node).or_insert_with(|| !can_send(node));
         for topic in self.all_topics() {
             let meta = cluster.topic(&topic.name);
             let mut st = topic.lock();
+            let st = &mut *st;
             if let Some(m) = meta
                 && m.error.is_none()
                 && !m.partitions.is_empty()
@@ -385,30 +445,31 @@ impl Accumulator {
                     topic.known_partitions.store(n, Ordering::Release);
                 }
             }
-            if self.cfg.adaptive {
-                let loads = meta.map(|m| {
-                    let available: Vec<i32> = m
-                        .partitions
-                        .iter()
-                        .filter(|p| p.leader >= 0 && cluster.brokers.contains_key(&p.leader))
-                        .map(|p| p.id)
-                        .collect();
-                    let queue_sizes = available
-                        .iter()
-                        .map(|p| {
-                            st.partitions
-                                .get(*p as usize)
-                                .map_or(0, |q| q.batches.len() as u32)
-                        })
-                        .collect();
-                    PartitionLoads {
-                        partitions: available,
-                        queue_sizes,
-                    }
-                });
-                st.sticky.set_loads(loads);
+            // Only the sticky partitioner reads the loads: records with explicit or keyed
+            // partitions do not pay for a walk over every partition per drain.
+            if self.cfg.adaptive && st.sticky.wants_loads() {
+                st.sticky
+                    .set_loads(meta.map(|m| loads(m, cluster, &st.partitions)));
             }
-            for (pid, q) in st.partitions.iter_mut().enumerate() {
+            if new_id {
+                // Partitions held back for an answer under the old id may go now.
+                for (p, q) in st.partitions.iter().enumerate() {
+                    if !q.batches.is_empty() {
+                        st.index.mark(p as i32);
+                    }
+                }
+            }
+            let expired = st.index.wake_due(now, force, |node| !full(node));
+            for p in expired {
+                if let Some(q) = st.partitions.get_mut(p as usize) {
+                    q.expiry_armed = None;
+                }
+            }
+            for pid in st.index.take_candidates() {
+                let Some(q) = st.partitions.get_mut(pid as usize) else {
+                    continue;
+                };
+                pass.visited += 1;
                 // Expire from the front: the oldest batches are there.
                 while let Some(b) = q.batches.front() {
                     if b.created + self.cfg.delivery_timeout > now {
@@ -421,31 +482,36 @@ impl Accumulator {
                 let Some(head) = q.batches.front() else {
                     continue;
                 };
-                if !may_drain(&topic.name, pid as i32) {
+                let expires = head.created + self.cfg.delivery_timeout;
+                if !may_drain(&topic.name, pid) {
+                    // Not in the transaction yet: a candidate again, so the pass after
+                    // AddPartitionsToTxn answers (its completion wakes the sender) sends it.
+                    st.index.mark(pid);
+                    arm_expiry(&mut st.index, q, pid, expires);
                     continue;
                 }
                 let leader = meta
-                    .and_then(|m| m.partitions.iter().find(|p| p.id == pid as i32))
+                    .and_then(|m| m.partition(pid))
                     .map(|p| p.leader)
                     .filter(|l| *l >= 0 && cluster.brokers.contains_key(l));
                 let Some(leader) = leader else {
                     pass.unknown_leader = true;
+                    st.index.mark(pid);
                     continue;
                 };
                 if let Some(at) = head.retry_at
                     && at > now
                 {
                     set_wake(&mut pass.next_wake, at);
+                    st.index.at(at.min(expires), pid);
                     continue;
                 }
                 // A resend goes alone, after everything before it has answered, so sequences
-                // reach the broker in order.
-                if head.sequence.is_some() && q.in_flight > 0 {
-                    continue;
-                }
-                if let Some(current) = sequence
-                    && !q.seq.may_pipeline(current, q.in_flight)
-                {
+                // reach the broker in order. The answer marks the partition again.
+                let waits_for_answer = (head.sequence.is_some() && q.in_flight > 0)
+                    || sequence.is_some_and(|id| !q.seq.may_pipeline(id, q.in_flight));
+                if waits_for_answer {
+                    arm_expiry(&mut st.index, q, pid, expires);
                     continue;
                 }
                 let ready = force
@@ -457,14 +523,19 @@ impl Accumulator {
                     || self.cfg.linger.is_zero()
                     || head.created + self.cfg.linger <= now;
                 if !ready {
-                    set_wake(&mut pass.next_wake, head.created + self.cfg.linger);
+                    let at = head.created + self.cfg.linger;
+                    set_wake(&mut pass.next_wake, at);
+                    st.index.at(at.min(expires), pid);
                     continue;
                 }
-                if *node_full.entry(leader).or_insert_with(|| !can_send(leader)) {
+                if full(leader) {
+                    st.index.park(leader, pid);
+                    arm_expiry(&mut st.index, q, pid, expires);
                     continue;
                 }
                 let entry = per_node.entry(leader).or_default();
                 if !entry.1.is_empty() && entry.0 + head.size() > self.cfg.max_request_size {
+                    st.index.mark(pid);
                     continue;
                 }
                 let Some(mut batch) = q.batches.pop_front() else {
@@ -482,6 +553,12 @@ impl Accumulator {
                 }
                 entry.0 += batch.size();
                 entry.1.push(batch);
+                if !q.batches.is_empty() {
+                    st.index.mark(pid);
+                }
+            }
+            if let Some(at) = st.index.next_due() {
+                set_wake(&mut pass.next_wake, at);
             }
         }
         pass.drained = per_node
@@ -496,10 +573,14 @@ impl Accumulator {
     pub(crate) fn done_in_flight(&self, topic: &str, partition: i32, sequence: Option<i32>) {
         let t = self.topic(topic);
         let mut st = t.lock();
+        let st = &mut *st;
         if let Some(q) = st.partitions.get_mut(partition as usize) {
             q.in_flight = q.in_flight.saturating_sub(1);
             if let Some(s) = sequence {
                 q.seq.answered(s);
+            }
+            if !q.batches.is_empty() {
+                st.index.mark(partition);
             }
         }
     }
@@ -512,8 +593,12 @@ impl Accumulator {
         };
         let t = self.topic(&batch.shared.topic);
         let mut st = t.lock();
+        let st = &mut *st;
         if let Some(q) = st.partitions.get_mut(batch.partition() as usize) {
             q.seq.acknowledged(s);
+            if !q.batches.is_empty() {
+                st.index.mark(batch.partition());
+            }
         }
     }
 
@@ -557,6 +642,7 @@ impl Accumulator {
             })
             .unwrap_or(q.batches.len());
         q.batches.insert(pos, batch);
+        st.index.mark(p as i32);
         drop(st);
         self.wakeup.notify_one();
     }
@@ -566,10 +652,14 @@ impl Accumulator {
     pub(crate) fn reset_sequences(&self) {
         for t in self.all_topics() {
             let mut st = t.lock();
-            for q in st.partitions.iter_mut() {
+            let st = &mut *st;
+            for (p, q) in st.partitions.iter_mut().enumerate() {
                 q.seq.reset();
                 for b in q.batches.iter_mut() {
                     b.sequence = None;
+                }
+                if !q.batches.is_empty() {
+                    st.index.mark(p as i32);
                 }
             }
         }
@@ -589,12 +679,13 @@ impl Accumulator {
                     .sum::<usize>();
             }
         }
-        self.prune_incomplete();
         let batches = self
             .incomplete
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .len();
+            .values()
+            .filter(|b| !b.is_complete())
+            .count();
         (queued, batches)
     }
 
@@ -603,10 +694,16 @@ impl Accumulator {
         let mut out = Vec::new();
         for t in self.all_topics() {
             let mut st = t.lock();
+            st.index.clear();
             for q in st.partitions.iter_mut() {
                 out.extend(q.batches.drain(..));
+                q.expiry_armed = None;
             }
         }
         out
     }
 }
+
+#[cfg(test)]
+#[path = "accumulator_tests.rs"]
+mod tests;

@@ -10,6 +10,7 @@ mod buffer_pool;
 pub(crate) mod delivery; // pub(crate) for `bench_support`
 mod idempotence;
 mod partitioner;
+mod ready_index;
 mod record;
 mod response;
 mod sender;

@@ -194,6 +194,12 @@ impl StickyState {
         }
     }
 
+    /// Whether the loads are worth computing: this partitioner chose a partition, or has no
+    /// loads yet for its first choice.
+    pub(crate) fn wants_loads(&self) -> bool {
+        self.current.is_some() || self.loads.is_none()
+    }
+
     /// Replaces the availability and load figures; `None` means all partitions available and
     /// equally loaded. A sticky partition no longer available is left at the next record
     /// rather than after `batch.size` more bytes, so records do not pile up behind a missing

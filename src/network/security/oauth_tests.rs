@@ -117,6 +117,7 @@ async fn token_is_refreshed_after_the_window_and_kept_while_refresh_fails() {
     });
     let config = OAuthBearerConfig {
         token_endpoint_url: None,
+        login_callback_handler: None,
         scope_claim_name: "scope".into(),
         sub_claim_name: "sub".into(),
         refresh_window_factor: 0.8,

@@ -74,11 +74,17 @@ async fn produce(a: ProduceArgs) {
             .partition(partition_of(i, c.partitions))
     };
     // Warm-up (untimed): metadata, connections, producer id.
+    // One record per partition, all in flight at once.
+    let mut warm = Vec::with_capacity(c.partitions as usize);
     for i in 0..c.partitions as u64 {
-        let _ = p
-            .send(record(i))
-            .await
-            .unwrap_or_else(|e| fail("warm-up", e));
+        warm.push(
+            p.enqueue(record(i))
+                .await
+                .unwrap_or_else(|e| fail("warm-up", e)),
+        );
+    }
+    for h in warm {
+        let _ = h.await.unwrap_or_else(|e| fail("warm-up", e));
     }
     let start = Instant::now();
     let mut pending = VecDeque::with_capacity(WINDOW + 1);

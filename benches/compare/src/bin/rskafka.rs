@@ -115,12 +115,16 @@ async fn produce(a: ProduceArgs) {
     let c = &a.common;
     let values = value_pool(c.size);
     let ps = producers(c, &a.producer).await;
-    // Warm-up (untimed): one record per partition, awaited.
-    for i in 0..c.partitions as u64 {
-        ps[partition_of(i, c.partitions) as usize]
-            .produce(record(&values, i))
-            .await
-            .unwrap_or_else(|e| fail("warm-up", e));
+    // Warm-up (untimed): one record per partition, all in flight at once.
+    let warm: Vec<_> = (0..c.partitions as u64)
+        .map(|i| {
+            let (ps, r) = (ps.clone(), record(&values, i));
+            let p = partition_of(i, c.partitions) as usize;
+            tokio::spawn(async move { ps[p].produce(r).await })
+        })
+        .collect();
+    for t in warm {
+        check(t.await);
     }
     let start = Instant::now();
     let mut pending = VecDeque::with_capacity(WINDOW + 1);

@@ -1,0 +1,164 @@
+//! Which partitions of a topic a drain has to look at, so that a drain costs what is ready to
+//! send, not the number of partitions.
+//!
+//! A partition with queued batches is in exactly one of these places (or, briefly, in several:
+//! every place is only a hint, and a drain checks the queue again):
+//! - a candidate: look at it at the next drain (new or full batch, answer, resend);
+//! - a timer: its head lingers or backs off until then;
+//! - parked under its leader: the leader had no room in flight;
+//! - nowhere: it waits for an answer of its own (one batch in flight, idempotence), and the
+//!   answer marks it again. Its `delivery.timeout.ms` is then watched by an expiry timer.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+
+use tokio::time::Instant;
+
+#[derive(Default)]
+pub(crate) struct ReadyIndex {
+    /// Kept in partition order: drains visit partitions in the same order as a full scan.
+    candidates: BTreeSet<i32>,
+    /// Linger and retry-backoff ends; a flush or close makes them all due at once.
+    timers: BinaryHeap<Reverse<(Instant, i32)>>,
+    /// Delivery deadlines of heads that wait outside the candidates; due only by time.
+    expiries: BinaryHeap<Reverse<(Instant, i32)>>,
+    /// Leader node -> partitions waiting for room in flight on it.
+    parked: HashMap<i32, BTreeSet<i32>>,
+}
+
+impl ReadyIndex {
+    /// Looks at `partition` at the next drain.
+    pub(crate) fn mark(&mut self, partition: i32) {
+        self.candidates.insert(partition);
+    }
+
+    /// Looks at `partition` again at `at` (or at the next forced drain).
+    pub(crate) fn at(&mut self, at: Instant, partition: i32) {
+        self.timers.push(Reverse((at, partition)));
+    }
+
+    /// Looks at `partition` again at `at` whatever happens before: its head expires then.
+    pub(crate) fn expiry(&mut self, at: Instant, partition: i32) {
+        self.expiries.push(Reverse((at, partition)));
+    }
+
+    /// Looks at `partition` again once `node` has room in flight.
+    pub(crate) fn park(&mut self, node: i32, partition: i32) {
+        self.parked.entry(node).or_default().insert(partition);
+    }
+
+    /// Makes candidates of every partition whose timer is due (every timer when `force`), whose
+    /// expiry is due, and that is parked under a node `has_room` says can take a request.
+    /// Returns the partitions whose expiry timer fired (their head may need a new one).
+    pub(crate) fn wake_due(
+        &mut self,
+        now: Instant,
+        force: bool,
+        mut has_room: impl FnMut(i32) -> bool,
+    ) -> Vec<i32> {
+        while let Some(Reverse((at, p))) = self.timers.peek().copied() {
+            if !force && at > now {
+                break;
+            }
+            self.timers.pop();
+            self.candidates.insert(p);
+        }
+        let mut expired = Vec::new();
+        while let Some(Reverse((at, p))) = self.expiries.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop();
+            self.candidates.insert(p);
+            expired.push(p);
+        }
+        if !self.parked.is_empty() {
+            let free: Vec<i32> = self
+                .parked
+                .keys()
+                .copied()
+                .filter(|n| has_room(*n))
+                .collect();
+            for node in free {
+                if let Some(ps) = self.parked.remove(&node) {
+                    self.candidates.extend(ps);
+                }
+            }
+        }
+        expired
+    }
+
+    /// The candidates, in partition order, leaving none.
+    pub(crate) fn take_candidates(&mut self) -> BTreeSet<i32> {
+        std::mem::take(&mut self.candidates)
+    }
+
+    /// When the earliest timer or expiry is due.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        let t = self.timers.peek().map(|Reverse((at, _))| *at);
+        let e = self.expiries.peek().map(|Reverse((at, _))| *at);
+        match (t, e) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = ReadyIndex::default();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_parked(&self, partition: i32) -> bool {
+        self.parked.values().any(|ps| ps.contains(&partition))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn has_timer(&self, partition: i32) -> bool {
+        self.timers.iter().any(|Reverse((_, p))| *p == partition)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn due_timers_and_free_nodes_make_candidates() {
+        let now = Instant::now();
+        let mut ix = ReadyIndex::default();
+        ix.at(now + Duration::from_millis(5), 1);
+        ix.at(now + Duration::from_millis(50), 2);
+        ix.park(7, 3);
+        ix.park(8, 4);
+        ix.expiry(now + Duration::from_millis(1), 5);
+        assert_eq!(ix.next_due(), Some(now + Duration::from_millis(1)));
+
+        let expired = ix.wake_due(now + Duration::from_millis(10), false, |n| n == 7);
+        assert_eq!(expired, vec![5]);
+        let got: Vec<i32> = ix.take_candidates().into_iter().collect();
+        assert_eq!(
+            got,
+            vec![1, 3, 5],
+            "due timer, parked on a free node, expiry"
+        );
+        assert!(ix.is_parked(4));
+        assert!(ix.has_timer(2));
+        assert_eq!(ix.next_due(), Some(now + Duration::from_millis(50)));
+        assert!(ix.take_candidates().is_empty(), "taking leaves none");
+    }
+
+    #[test]
+    fn force_makes_every_timer_due_but_not_expiries() {
+        let now = Instant::now();
+        let mut ix = ReadyIndex::default();
+        ix.at(now + Duration::from_secs(5), 9);
+        ix.at(now + Duration::from_secs(6), 2);
+        ix.expiry(now + Duration::from_secs(100), 4);
+        ix.wake_due(now, true, |_| false);
+        let got: Vec<i32> = ix.take_candidates().into_iter().collect();
+        assert_eq!(got, vec![2, 9], "in partition order");
+        assert_eq!(ix.next_due(), Some(now + Duration::from_secs(100)));
+    }
+}

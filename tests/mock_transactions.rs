@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ferrokafka::mock::{ChaosSchedule, Fault, FaultAction, MockCluster};
 use ferrokafka::consumer::{ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition};
+use ferrokafka::mock::{ChaosSchedule, Fault, FaultAction, MockCluster};
 use ferrokafka::{KafkaProducer, ProducerConfig, ProducerRecord};
 
 const TOPIC: &str = "out";
@@ -113,13 +113,17 @@ async fn transaction(
     p.begin_transaction().expect("begin");
     let mut sends = Vec::new();
     for i in 0..n {
-        let r = ProducerRecord::new(TOPIC, format!("{tag}-{i:03}")).partition(i as i32 % PARTITIONS);
+        let r =
+            ProducerRecord::new(TOPIC, format!("{tag}-{i:03}")).partition(i as i32 % PARTITIONS);
         sends.push(p.send(r));
     }
     for s in sends {
         s.await.unwrap_or_else(|e| panic!("{tag}: send: {e}"));
     }
-    let offsets = BTreeMap::from([(TopicPartition::new(INPUT, 0), OffsetAndMetadata::new(offset))]);
+    let offsets = BTreeMap::from([(
+        TopicPartition::new(INPUT, 0),
+        OffsetAndMetadata::new(offset),
+    )]);
     p.send_offsets_to_transaction(&offsets, &group())
         .await
         .unwrap_or_else(|e| panic!("{tag}: send offsets: {e}"));
@@ -190,7 +194,10 @@ async fn retriable_coordinator_errors_repeated() {
 async fn coordinator_moves_between_add_partitions_and_end_txn() {
     for version in [1, 2] {
         // Each transaction moves it to the next broker, so at least two of three are moves.
-        run(version, None, |c, i| c.move_txn_coordinator(1 + (i as i32 + 1) % 3)).await;
+        run(version, None, |c, i| {
+            c.move_txn_coordinator(1 + (i as i32 + 1) % 3)
+        })
+        .await;
     }
 }
 
@@ -199,7 +206,12 @@ async fn connection_cut_after_end_txn_applied() {
     for version in [1, 2] {
         for action in [FaultAction::DropAfter, FaultAction::CutResponse] {
             eprintln!("v{version} {action:?}");
-            run(version, Some(Fault::new(END_TXN, action).times(2)), |_, _| {}).await;
+            run(
+                version,
+                Some(Fault::new(END_TXN, action).times(2)),
+                |_, _| {},
+            )
+            .await;
         }
     }
 }
@@ -245,7 +257,11 @@ async fn chaos_with_transactions() {
         c.clear_faults();
         let tags = work.await.expect("producer task");
         let names: Vec<&str> = tags.iter().map(|(t, _)| t.as_str()).collect();
-        assert_eq!(committed(&c), expected(&names, PER), "v{version}, {events} events");
+        assert_eq!(
+            committed(&c),
+            expected(&names, PER),
+            "v{version}, {events} events"
+        );
         let offsets: Vec<i64> = tags.iter().map(|(_, o)| *o).collect();
         assert_eq!(committed_offsets(&c), offsets, "v{version}");
         assert!(events > 0);

@@ -10,13 +10,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub(crate) const INVALID_PRODUCER_EPOCH: i16 = 47;
-pub(crate) const INVALID_TXN_STATE: i16 = 48;
-pub(crate) const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
-pub(crate) const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
-pub(crate) const CONCURRENT_TRANSACTIONS: i16 = 51;
-pub(crate) const PRODUCER_FENCED: i16 = 90;
-pub(crate) const TRANSACTION_ABORTABLE: i16 = 120;
+use crate::error::code::{
+    CONCURRENT_TRANSACTIONS, INVALID_PRODUCER_EPOCH, INVALID_PRODUCER_ID_MAPPING,
+    INVALID_TRANSACTION_TIMEOUT, INVALID_TXN_STATE, PRODUCER_FENCED, TRANSACTION_ABORTABLE,
+};
 
 /// Kafka's `transaction.max.timeout.ms` default: longer timeouts are refused.
 const MAX_TIMEOUT_MS: i32 = 900_000;

@@ -12,10 +12,13 @@ use tokio::time::Instant;
 use super::handlers::Outcome;
 use super::state::NONE;
 use super::state::{ClusterData, PartitionLog};
-use super::txn::{
-    INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, PRODUCER_FENCED, StagedOffset, TRANSACTION_ABORTABLE,
-};
+use super::txn::StagedOffset;
 use super::{Shared, lock};
+use crate::error::code::{
+    FENCED_INSTANCE_ID, ILLEGAL_GENERATION, INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE,
+    NOT_COORDINATOR, PRODUCER_FENCED, TRANSACTION_ABORTABLE, UNKNOWN_MEMBER_ID,
+    UNKNOWN_TOPIC_OR_PARTITION,
+};
 use crate::error::{Error, Result};
 use crate::protocol::Request;
 use crate::protocol::StrBytes;
@@ -33,14 +36,9 @@ use crate::protocol::messages::txn_offset_commit_response::{
 use crate::protocol::messages::*;
 use crate::protocol::record_batch::read_batch_header;
 
-const NOT_COORDINATOR: i16 = 16;
 /// How often the coordinator looks for timed-out transactions and due markers.
 const CLOCK_TICK: std::time::Duration = std::time::Duration::from_millis(10);
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const ILLEGAL_GENERATION: i16 = 22;
-const UNKNOWN_MEMBER_ID: i16 = 25;
 const OPERATION_NOT_ATTEMPTED: i16 = 55;
-const FENCED_INSTANCE_ID: i16 = 82;
 
 /// AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit (InitProducerId stays with
 /// the other handlers and calls [`init_producer_id`] for transactional ids).

@@ -9,8 +9,7 @@ use crate::protocol::messages::txn_offset_commit_request::{
 };
 use crate::protocol::messages::*;
 
-const INVALID_PRODUCER_EPOCH: i16 = 47;
-const INVALID_TXN_STATE: i16 = 48;
+use crate::error::code::{INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE};
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())

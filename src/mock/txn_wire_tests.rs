@@ -5,8 +5,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::txn::{CONCURRENT_TRANSACTIONS, INVALID_TXN_STATE, PRODUCER_FENCED};
 use super::{Fault, FaultAction, MockCluster, TxnState};
+use crate::error::code::{
+    CONCURRENT_TRANSACTIONS, COORDINATOR_LOAD_IN_PROGRESS, ILLEGAL_GENERATION,
+    INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, NOT_COORDINATOR, PRODUCER_FENCED,
+    TRANSACTION_ABORTABLE, UNKNOWN_MEMBER_ID,
+};
 use crate::network::connection::{Connection, ConnectionSettings};
 use crate::protocol::StrBytes;
 use crate::protocol::compression::Compression;
@@ -22,13 +26,7 @@ use crate::protocol::messages::*;
 use crate::protocol::record_batch::{RecordBatchBuilder, decode_batches};
 
 pub(super) const TXN: &str = "tx-1";
-const INVALID_PRODUCER_EPOCH: i16 = 47;
-const NOT_COORDINATOR: i16 = 16;
-const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
-const ILLEGAL_GENERATION: i16 = 22;
-const TRANSACTION_ABORTABLE: i16 = 120;
-const UNKNOWN_MEMBER_ID: i16 = 25;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())

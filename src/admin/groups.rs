@@ -11,13 +11,13 @@ use crate::error::code::{
 };
 use crate::error::{Error, Result};
 use crate::network::Target;
+use crate::network::coordinator::CoordinatorType;
 use crate::protocol::consumer_protocol::{Assignment, TopicPartitions};
 use crate::protocol::messages::describe_groups_response::DescribedGroup;
 use crate::protocol::messages::leave_group_request::MemberIdentity;
 use crate::protocol::messages::{
-    ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest,
-    FindCoordinatorRequest, GroupId, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse,
+    ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest, GroupId,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
 };
 use crate::protocol::{Request, StrBytes};
 use crate::types::{Node, TopicPartition};
@@ -186,41 +186,9 @@ pub(super) fn leave_results(
 impl AdminClient {
     /// The coordinator of `group` (FindCoordinator, key type 0).
     pub(super) async fn find_coordinator(&self, group: &str) -> Result<Node> {
-        let resp = self
-            .net
-            .send_fn(Target::Any, |version| {
-                let req = FindCoordinatorRequest::default().with_key_type(0);
-                if version >= 4 {
-                    req.with_coordinator_keys(vec![StrBytes::from_string(group.to_string())])
-                } else {
-                    req.with_key(StrBytes::from_string(group.to_string()))
-                }
-            })
-            .await?;
-        let (code, msg, id, host, port) = match resp.coordinators.first() {
-            Some(c) => (
-                c.error_code,
-                c.error_message.clone(),
-                c.node_id.0,
-                c.host.to_string(),
-                c.port,
-            ),
-            None => (
-                resp.error_code,
-                resp.error_message.clone(),
-                resp.node_id.0,
-                resp.host.to_string(),
-                resp.port,
-            ),
-        };
-        item_error(code, msg.as_ref(), &format!("FindCoordinator {group}"))?;
-        Ok(Node {
-            id,
-            host,
-            port: u16::try_from(port)
-                .map_err(|_| Error::Protocol(format!("coordinator port {port}")))?,
-            rack: None,
-        })
+        self.net
+            .find_coordinator(CoordinatorType::Group, group)
+            .await
     }
 
     /// Sends a request built by `build` (given the version) to `group`'s coordinator, retrying

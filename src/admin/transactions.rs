@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::error::code::UNKNOWN_TOPIC_OR_PARTITION;
 use crate::error::{Error, Result};
 use crate::network::Target;
+use crate::network::coordinator::CoordinatorType;
 use crate::protocol::StrBytes;
 use crate::protocol::messages::describe_producers_request::TopicRequest;
 use crate::protocol::messages::describe_transactions_response::TransactionState;
@@ -15,8 +16,8 @@ use crate::protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
 use crate::protocol::messages::{
-    DescribeProducersRequest, DescribeTransactionsRequest, FindCoordinatorRequest,
-    ListTransactionsRequest, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
+    DescribeProducersRequest, DescribeTransactionsRequest, ListTransactionsRequest, ProducerId,
+    TopicName, TransactionalId, WriteTxnMarkersRequest,
 };
 use crate::types::TopicPartition;
 
@@ -228,24 +229,11 @@ impl AdminClient {
         for id in ids {
             let r = self
                 .retrying(|| async {
-                    let resp = self
+                    let node = self
                         .net
-                        .send_fn(Target::Any, |version| {
-                            let req = FindCoordinatorRequest::default().with_key_type(1);
-                            if version >= 4 {
-                                req.with_coordinator_keys(vec![StrBytes::from_string(
-                                    id.to_string(),
-                                )])
-                            } else {
-                                req.with_key(StrBytes::from_string(id.to_string()))
-                            }
-                        })
-                        .await?;
-                    let (code, msg, node) = match resp.coordinators.first() {
-                        Some(c) => (c.error_code, c.error_message.clone(), c.node_id.0),
-                        None => (resp.error_code, resp.error_message.clone(), resp.node_id.0),
-                    };
-                    item_error(code, msg.as_ref(), &format!("FindCoordinator {id}"))?;
+                        .find_coordinator(CoordinatorType::Transaction, id)
+                        .await?
+                        .id;
                     let resp = self
                         .net
                         .send(

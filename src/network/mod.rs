@@ -4,6 +4,7 @@
 //! version, send, decode.
 
 pub(crate) mod connection;
+pub(crate) mod coordinator;
 pub(crate) mod metadata;
 pub(crate) mod pool;
 pub(crate) mod security;

@@ -21,10 +21,10 @@ use super::background::Background;
 use crate::config::{Assignor, ConsumerConfig};
 use crate::error::{Error, Result};
 use crate::network::NetworkClient;
+use crate::network::coordinator::CoordinatorType;
 use crate::network::metadata::Node;
 use crate::protocol::StrBytes;
 use crate::protocol::consumer_protocol::{NO_GENERATION, TopicPartitions};
-use crate::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use crate::protocol::messages::{GroupId, LeaveGroupRequest};
 use crate::record::TopicPartition;
 
@@ -128,40 +128,10 @@ impl GroupShared {
         if let Some(c) = self.state().coordinator.clone() {
             return Ok(c);
         }
-        let group = self.group_id.clone();
-        let resp = self
+        let node = self
             .net
-            .send_fn(crate::network::Target::Any, |version| {
-                let req = FindCoordinatorRequest::default().with_key_type(0);
-                if version >= 4 {
-                    req.with_coordinator_keys(vec![StrBytes::from_string(group.clone())])
-                } else {
-                    req.with_key(StrBytes::from_string(group.clone()))
-                }
-            })
+            .find_coordinator(CoordinatorType::Group, &self.group_id)
             .await?;
-        let (code, id, host, port) = match resp.coordinators.first() {
-            Some(c) => (c.error_code, c.node_id.0, c.host.to_string(), c.port),
-            None => (
-                resp.error_code,
-                resp.node_id.0,
-                resp.host.to_string(),
-                resp.port,
-            ),
-        };
-        if code != 0 {
-            return Err(Error::broker(
-                code,
-                format!("FindCoordinator {}", self.group_id),
-            ));
-        }
-        let node = Node {
-            id,
-            host,
-            port: u16::try_from(port)
-                .map_err(|_| Error::Protocol(format!("coordinator port {port}")))?,
-            rack: None,
-        };
         tracing::debug!(group = %self.group_id, coordinator = %node.addr(), "found coordinator");
         self.state().coordinator = Some(node.clone());
         Ok(node)

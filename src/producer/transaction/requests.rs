@@ -9,10 +9,10 @@ use tokio::time::Instant;
 
 use crate::consumer::{ConsumerGroupMetadata, Offsets};
 use crate::error::{Error, ErrorCode, Result, code};
+use crate::network::NetworkClient;
+use crate::network::coordinator::CoordinatorType;
 use crate::network::metadata::Node;
-use crate::network::{NetworkClient, Target};
 use crate::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
-use crate::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use crate::protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
@@ -142,7 +142,10 @@ impl Requests {
                     (TRANSACTION, _) => self.transaction_coordinator().await?,
                     (_, Some(n)) => n.clone(),
                     _ => {
-                        let n = find_coordinator(&self.net, GROUP, key).await?;
+                        let n = self
+                            .net
+                            .find_coordinator(CoordinatorType::Group, key)
+                            .await?;
                         group_coordinator = Some(n.clone());
                         n
                     }
@@ -197,7 +200,10 @@ impl Requests {
         {
             return Ok(n);
         }
-        let n = find_coordinator(&self.net, TRANSACTION, &self.transactional_id).await?;
+        let n = self
+            .net
+            .find_coordinator(CoordinatorType::Transaction, &self.transactional_id)
+            .await?;
         *self.coordinator.lock().unwrap_or_else(|p| p.into_inner()) = Some(n.clone());
         Ok(n)
     }
@@ -436,39 +442,6 @@ impl Requests {
         let produce = v.range(0).is_some_and(|r| r.1 >= 12);
         Ok(v.transaction_version() >= 2 && end_txn && produce)
     }
-}
-
-/// FindCoordinator for one key (`key_type` 0: group, 1: transactional id).
-async fn find_coordinator(net: &NetworkClient, key_type: i8, key: &str) -> Result<Node> {
-    let resp = net
-        .send_fn(Target::Any, |version| {
-            let req = FindCoordinatorRequest::default().with_key_type(key_type);
-            if version >= 4 {
-                req.with_coordinator_keys(vec![StrBytes::from_string(key.to_string())])
-            } else {
-                req.with_key(StrBytes::from_string(key.to_string()))
-            }
-        })
-        .await?;
-    let (code, id, host, port) = match resp.coordinators.first() {
-        Some(c) => (c.error_code, c.node_id.0, c.host.to_string(), c.port),
-        None => (
-            resp.error_code,
-            resp.node_id.0,
-            resp.host.to_string(),
-            resp.port,
-        ),
-    };
-    if code != 0 {
-        return Err(Error::broker(code, format!("FindCoordinator {key}")));
-    }
-    Ok(Node {
-        id,
-        host,
-        port: u16::try_from(port)
-            .map_err(|_| Error::Protocol(format!("coordinator port {port}")))?,
-        rack: None,
-    })
 }
 
 #[cfg(test)]

@@ -154,20 +154,7 @@ async fn broker_configs_equal_kafka_configs_and_a_dynamic_set_reads_back() {
         .expect("alter request");
     altered[&res].as_ref().expect("altered");
 
-    // The controller applies a broker config; the broker learns it from the metadata log a
-    // moment later.
-    let mut configs = BTreeMap::new();
-    for _ in 0..50 {
-        let described = admin
-            .describe_configs([res.clone()])
-            .await
-            .expect("describe");
-        configs = described[&res].as_ref().expect("described").clone();
-        if configs["log.cleaner.threads"].value.as_deref() == Some("2") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let configs = described_once_set(&admin, &res, "log.cleaner.threads", "2").await;
     let configs = &configs;
     let threads = &configs["log.cleaner.threads"];
     assert_eq!(threads.value.as_deref(), Some("2"));
@@ -189,6 +176,30 @@ async fn broker_configs_equal_kafka_configs_and_a_dynamic_set_reads_back() {
         .expect("deleted");
 }
 
+/// `res`'s configs once `key` reads `want`, or as last described after 5 s. The controller
+/// applies broker and group configs; a broker learns them from the metadata log a moment later
+/// (a group config read straight back gave the old value in CI).
+async fn described_once_set(
+    admin: &AdminClient,
+    res: &ConfigResource,
+    key: &str,
+    want: &str,
+) -> BTreeMap<String, ConfigEntry> {
+    let mut configs = BTreeMap::new();
+    for _ in 0..50 {
+        let described = admin
+            .describe_configs([res.clone()])
+            .await
+            .expect("describe");
+        configs = described[res].as_ref().expect("described").clone();
+        if configs.get(key).and_then(|e| e.value.as_deref()) == Some(want) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    configs
+}
+
 #[tokio::test]
 async fn group_config_set_reads_back() {
     let b = TestBroker::shared();
@@ -203,11 +214,7 @@ async fn group_config_set_reads_back() {
         .expect("alter request")[&res]
         .as_ref()
         .expect("altered");
-    let described = admin
-        .describe_configs([res.clone()])
-        .await
-        .expect("describe");
-    let configs = described[&res].as_ref().expect("described");
+    let configs = described_once_set(&admin, &res, "consumer.session.timeout.ms", "50000").await;
     let e = &configs["consumer.session.timeout.ms"];
     assert_eq!(e.value.as_deref(), Some("50000"));
     assert_eq!(e.source, ConfigSource::GroupConfig);

@@ -61,6 +61,17 @@ fn topic_name(name: &str) -> TopicName {
 }
 
 /// `Ok` for code 0, else the error with the broker's message after `what` (e.g. `topic t`).
+/// Partitions grouped by topic, topics sorted (the shape of every per-topic request).
+fn by_topic<'a>(
+    tps: impl IntoIterator<Item = &'a crate::types::TopicPartition>,
+) -> std::collections::BTreeMap<&'a str, Vec<i32>> {
+    let mut out: std::collections::BTreeMap<&str, Vec<i32>> = std::collections::BTreeMap::new();
+    for tp in tps {
+        out.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    out
+}
+
 fn item_error(code: i16, message: Option<&StrBytes>, what: &str) -> Result<()> {
     match ErrorCode::from_code(code) {
         None => Ok(()),

@@ -33,15 +33,6 @@ fn topic_name(t: &str) -> TopicName {
     TopicName(StrBytes::from_string(t.to_string()))
 }
 
-/// Partitions grouped by topic, topics sorted.
-fn by_topic<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> BTreeMap<&'a str, Vec<i32>> {
-    let mut out: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in tps {
-        out.entry(&tp.topic).or_default().push(tp.partition);
-    }
-    out
-}
-
 pub(super) fn fetch_request(
     group: &str,
     partitions: Option<&[TopicPartition]>,
@@ -50,7 +41,7 @@ pub(super) fn fetch_request(
     OffsetFetchRequest::default()
         .with_group_id(group_id(group))
         .with_topics(partitions.map(|ps| {
-            by_topic(ps)
+            super::by_topic(ps)
                 .into_iter()
                 .map(|(t, parts)| {
                     OffsetFetchRequestTopic::default()
@@ -153,7 +144,7 @@ pub(super) fn delete_request(group: &str, partitions: &[TopicPartition]) -> Offs
     OffsetDeleteRequest::default()
         .with_group_id(group_id(group))
         .with_topics(
-            by_topic(partitions)
+            super::by_topic(partitions)
                 .into_iter()
                 .map(|(t, parts)| {
                     OffsetDeleteRequestTopic::default()

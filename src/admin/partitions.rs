@@ -46,14 +46,6 @@ fn ids(bs: &[BrokerId]) -> Vec<i32> {
     bs.iter().map(|b| b.0).collect()
 }
 
-fn by_topic<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> BTreeMap<&'a str, Vec<i32>> {
-    let mut out: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in tps {
-        out.entry(&tp.topic).or_default().push(tp.partition);
-    }
-    out
-}
-
 pub(super) fn log_dirs(
     resp: &DescribeLogDirsResponse,
     version: i16,
@@ -263,7 +255,7 @@ impl AdminClient {
                             })
                             .with_timeout_ms(self.timeout_ms())
                             .with_topic_partitions(partitions.map(|ps| {
-                                by_topic(ps)
+                                super::by_topic(ps)
                                     .into_iter()
                                     .map(|(t, parts)| {
                                         elect_leaders_request::TopicPartitions::default()
@@ -306,7 +298,7 @@ impl AdminClient {
         let req = ListPartitionReassignmentsRequest::default()
             .with_timeout_ms(self.timeout_ms())
             .with_topics(partitions.map(|ps| {
-                by_topic(ps)
+                super::by_topic(ps)
                     .into_iter()
                     .map(|(t, parts)| {
                         ListPartitionReassignmentsTopics::default()

@@ -98,11 +98,7 @@ async fn topic_configs_set_append_subtract_delete_read_back_with_kafka_configs()
         .expect("alter request");
     altered[&res].as_ref().expect("altered");
 
-    let described = admin
-        .describe_configs([res.clone()])
-        .await
-        .expect("describe");
-    let configs = described[&res].as_ref().expect("described");
+    let configs = &described_once_set(&admin, &res, "retention.ms", "123456").await;
     let retention = &configs["retention.ms"];
     assert_eq!(retention.value.as_deref(), Some("123456"));
     assert_eq!(retention.source, ConfigSource::DynamicTopicConfig);
@@ -128,11 +124,7 @@ async fn topic_configs_set_append_subtract_delete_read_back_with_kafka_configs()
         .await
         .expect("alter request");
     altered[&res].as_ref().expect("altered");
-    let described = admin
-        .describe_configs([res.clone()])
-        .await
-        .expect("describe");
-    let configs = described[&res].as_ref().expect("described");
+    let configs = &described_once_set(&admin, &res, "cleanup.policy", "compact").await;
     assert_eq!(configs["retention.ms"].source, ConfigSource::DefaultConfig);
     assert_eq!(configs["retention.ms"].value.as_deref(), Some("604800000"));
     assert_eq!(configs["cleanup.policy"].value.as_deref(), Some("compact"));
@@ -177,8 +169,8 @@ async fn broker_configs_equal_kafka_configs_and_a_dynamic_set_reads_back() {
 }
 
 /// `res`'s configs once `key` reads `want`, or as last described after 5 s. The controller
-/// applies broker and group configs; a broker learns them from the metadata log a moment later
-/// (a group config read straight back gave the old value in CI).
+/// applies topic, broker and group configs; a broker learns them from the metadata log a moment
+/// later (a group config, then a topic config, read straight back gave the old value in CI).
 async fn described_once_set(
     admin: &AdminClient,
     res: &ConfigResource,

@@ -170,14 +170,16 @@ def median(runs):
 class Kafka:
     """A single-node Apache Kafka (KRaft) started through `scripts/kafka node`, data in a temp dir."""
 
-    def __init__(self):
+    def __init__(self, node_args=lambda port, cport: []):
+        """`node_args(port, cport)`: more `scripts/kafka node` options (listeners, --prop)."""
         self.dir = tempfile.mkdtemp(prefix="bench-kafka-")
         port, cport = free_port(), free_port()
         self.bootstrap = "127.0.0.1:%d" % port
         self.log = open(os.path.join(self.dir, "broker.log"), "w")
         self.p = subprocess.Popen(
             [os.path.join(ROOT, "scripts", "kafka"), "node", "--dir", self.dir, "--node-id", "1",
-             "--port", str(port), "--controller-port", str(cport), "--voters", "1@127.0.0.1:%d" % cport],
+             "--port", str(port), "--controller-port", str(cport), "--voters", "1@127.0.0.1:%d" % cport]
+            + node_args(port, cport),
             stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(1200):
             if "Kafka Server started" in open(os.path.join(self.dir, "broker.log")).read():
@@ -493,7 +495,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clients", default=",".join(CLIENTS))
     ap.add_argument("--brokers", default="mock,kafka", help="mock, kafka, nisshi")
-    ap.add_argument("--only", default="produce,consume,latency")
+    ap.add_argument("--only", default="produce,consume,latency,security",
+                    help="produce, consume, latency (tables regenerated), security (its own section)")
     ap.add_argument("--count", type=int, default=1_000_000, help="records per 100 B run (1 KB runs: a fifth)")
     ap.add_argument("--latency-seconds", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3, help="runs per throughput cell and client (median reported)")
@@ -516,7 +519,13 @@ def main():
             run_consume(args, b, clients, results)
         if "latency" in args.only:
             run_latency(args, b, clients, results)
-    write_report(args.out, args, clients, brokers, results, args.command, time.time() - start)
+    if {"produce", "consume", "latency"} & set(args.only):
+        write_report(args.out, args, clients, brokers, results, args.command, time.time() - start)
+    if "security" in args.only and "ferrokafka" in clients:
+        import security  # benches/compare/security.py
+
+        security.run(args, results)
+        security.write_section(args.out, security.section(args, results))
     log("wrote " + args.out)
 
 

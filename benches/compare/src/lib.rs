@@ -25,6 +25,16 @@ pub enum Cmd {
     Latency(LatencyArgs),
 }
 
+impl Cmd {
+    pub fn common(&self) -> &Common {
+        match self {
+            Cmd::Produce(a) => &a.common,
+            Cmd::Consume(a) => &a.common,
+            Cmd::Latency(a) => &a.common,
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct Common {
     #[arg(long)]
@@ -37,6 +47,29 @@ pub struct Common {
     /// Value size, bytes (no key).
     #[arg(long, default_value_t = 100)]
     pub size: usize,
+    /// A client property `key=value` (repeatable), applied after the bench's own settings:
+    /// the security cells pass `security.protocol`, `sasl.*` and `ssl.*` this way. A client
+    /// that cannot take them exits UNSUPPORTED ([`Common::no_props`]).
+    #[arg(short = 'X', value_parser = parse_prop)]
+    pub props: Vec<(String, String)>,
+}
+
+fn parse_prop(kv: &str) -> Result<(String, String), String> {
+    kv.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("-X {kv}: expected key=value"))
+}
+
+impl Common {
+    /// Exits 3 (`UNSUPPORTED`, a cell `scripts/bench` shows as n/a) if any `-X` was given,
+    /// for clients whose properties differ from Kafka's: better no number than one measured
+    /// without the setting.
+    pub fn no_props(&self) {
+        if let Some((k, _)) = self.props.first() {
+            eprintln!("UNSUPPORTED -X {k}: this client's bench takes no client properties");
+            std::process::exit(3);
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -20,6 +20,8 @@ fn producer(c: &Common, p: &ProducerSettings) -> KafkaProducer {
         .set("compression.type", &p.compression)
         .set("linger.ms", p.linger_ms.to_string())
         .set("batch.size", p.batch_size.to_string());
+    // -X key=value (the security cells' properties) after the bench's own settings.
+    let config = c.props.iter().fold(config, |b, (k, v)| b.set(k, v));
     // Experiments only (never set by scripts/bench): FK_PRODUCER_PROPS="key=value,key=value".
     let config = std::env::var("FK_PRODUCER_PROPS")
         .unwrap_or_default()
@@ -80,7 +82,9 @@ async fn consume(a: ConsumeArgs) {
     let config = ConsumerConfig::builder()
         .bootstrap_servers(&c.bootstrap)
         .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
+        .set("enable.auto.commit", "false");
+    let config = (c.props.iter())
+        .fold(config, |b, (k, v)| b.set(k, v))
         .build()
         .unwrap_or_else(|e| fail("consumer config", e));
     let mut consumer = KafkaConsumer::new(config).unwrap_or_else(|e| fail("consumer", e));

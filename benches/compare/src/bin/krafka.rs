@@ -187,7 +187,9 @@ async fn latency(a: LatencyArgs) {
 
 #[tokio::main]
 async fn main() {
-    match Cli::parse().cmd {
+    let cmd = Cli::parse().cmd;
+    cmd.common().no_props();
+    match cmd {
         Cmd::Produce(a) => produce(a).await,
         Cmd::Consume(a) => consume(a).await,
         Cmd::Latency(a) => latency(a).await,

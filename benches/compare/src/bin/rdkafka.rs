@@ -227,7 +227,9 @@ fn latency(a: LatencyArgs) {
 }
 
 fn main() {
-    match Cli::parse().cmd {
+    let cmd = Cli::parse().cmd;
+    cmd.common().no_props();
+    match cmd {
         Cmd::Produce(a) => produce(a),
         Cmd::Consume(a) => consume(a),
         Cmd::Latency(a) => latency(a),

@@ -8,6 +8,7 @@
 mod commit;
 mod heartbeat;
 mod join;
+mod membership;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -11,6 +11,7 @@ mod listener;
 pub(crate) mod offsets;
 mod positions;
 mod rebalance;
+mod reconcile;
 mod record;
 mod subscription;
 
@@ -65,6 +66,9 @@ pub struct KafkaConsumer {
     /// cooperative revocation runs it again).
     joined: Option<coordinator::Joined>,
     committed_lookup: Option<positions::CommittedLookup>,
+    /// The pattern of [`subscribe_pattern`](Self::subscribe_pattern), if that is how this
+    /// consumer subscribed.
+    pattern: Option<regex::Regex>,
     closed: bool,
 }
 
@@ -103,6 +107,7 @@ impl KafkaConsumer {
             assigned_counts: BTreeMap::new(),
             joined: None,
             committed_lookup: None,
+            pattern: None,
             closed: false,
             config,
         })
@@ -180,7 +185,7 @@ impl KafkaConsumer {
         self.committed_lookup = None;
         if let Some(c) = &mut self.coordinator {
             c.abort_join();
-            c.shared.leave_group("the consumer unsubscribed").await;
+            c.leave("the consumer unsubscribed").await;
         }
         self.listener_error.take().map_or(Ok(()), Err)
     }

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::error::code::{
-    COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, FENCED_MEMBER_EPOCH,
-    NOT_COORDINATOR, UNKNOWN_MEMBER_ID,
+    COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, FENCED_MEMBER_EPOCH, NOT_COORDINATOR,
+    UNKNOWN_MEMBER_ID,
 };
 use crate::error::{Error, ErrorCode};
 use crate::types::TopicId;
@@ -343,10 +343,7 @@ mod tests {
     #[test]
     fn coordinator_errors_retry() {
         let mut m = joined();
-        assert_eq!(
-            m.on_answer(3, err(NOT_COORDINATOR)),
-            Step::FindCoordinator
-        );
+        assert_eq!(m.on_answer(3, err(NOT_COORDINATOR)), Step::FindCoordinator);
         assert_eq!(
             m.on_answer(3, err(COORDINATOR_NOT_AVAILABLE)),
             Step::FindCoordinator

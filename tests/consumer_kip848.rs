@@ -485,3 +485,121 @@ async fn three_of_ours_and_two_java_members_share_a_kip848_group_each_record_rea
         "member epochs logged: {epochs:?}"
     );
 }
+
+// ---- pattern subscriptions (both protocols) ------------------------------------------------
+
+/// Polls `c` until `done` holds of what it read (topic, value), for at most `limit`; returns
+/// how long it took.
+async fn poll_until(
+    c: &mut KafkaConsumer,
+    read: &mut Vec<(String, u64)>,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&KafkaConsumer, &[(String, u64)]) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    while !done(c, read) {
+        assert!(
+            start.elapsed() < limit,
+            "{what}: not within {limit:?}; assignment {:?}, read {} records",
+            c.assignment(),
+            read.len()
+        );
+        let records = c.poll(Duration::from_millis(100)).await.expect("poll");
+        read.extend(records.iter().map(|r| {
+            (
+                r.topic.to_string(),
+                number(r.value.as_deref().expect("value")),
+            )
+        }));
+        if !records.is_empty() {
+            c.commit_sync().await.expect("commit");
+        }
+    }
+    start.elapsed()
+}
+
+fn read_from(read: &[(String, u64)], topic: &str) -> BTreeSet<u64> {
+    read.iter()
+        .filter(|(t, _)| t == topic)
+        .map(|(_, v)| *v)
+        .collect()
+}
+
+/// A topic created after subscribing that matches is read; a deleted one leaves the
+/// assignment; a topic that does not match is never assigned.
+async fn pattern_follows_topics(protocol: &str, limit: Duration) {
+    init_tracing();
+    let bootstrap = broker().bootstrap();
+    let (a, b, other) = (
+        format!("regex-{protocol}-a"),
+        format!("regex-{protocol}-b"),
+        format!("unmatched-{protocol}"),
+    );
+    for t in [&a, &other] {
+        create_topic(&bootstrap, t, 2).await;
+        produce_values(&bootstrap, t, 2, (0..100).map(|v| v.to_string()), "none").await;
+    }
+    let mut c = common::consumer(
+        &bootstrap,
+        &[
+            ("group.id", &format!("regex-{protocol}")),
+            ("group.protocol", protocol),
+            ("enable.auto.commit", "false"),
+            ("metadata.max.age.ms", "500"),
+        ],
+    );
+    c.subscribe_pattern(&format!("regex-{protocol}-.*"))
+        .expect("subscribe");
+    let mut read = Vec::new();
+    poll_until(&mut c, &mut read, limit, "the first topic read", |_, r| {
+        read_from(r, &a).len() == 100
+    })
+    .await;
+    create_topic(&bootstrap, &b, 2).await;
+    produce_values(&bootstrap, &b, 2, (0..50).map(|v| v.to_string()), "none").await;
+    let took = poll_until(&mut c, &mut read, limit, "the new topic read", |_, r| {
+        read_from(r, &b).len() == 50
+    })
+    .await;
+    eprintln!("{protocol}: a topic created after subscribing was read after {took:?}");
+    let admin = ferrokafka::AdminClient::new(
+        ferrokafka::AdminConfig::builder()
+            .bootstrap_servers(&bootstrap)
+            .build()
+            .expect("admin config"),
+    );
+    admin.delete_topics(&[&a]).await.expect("delete")[&a]
+        .as_ref()
+        .expect("deleted");
+    poll_until(
+        &mut c,
+        &mut read,
+        limit,
+        "the deleted topic gone",
+        |c, _| {
+            let topics: BTreeSet<String> = c.assignment().into_iter().map(|tp| tp.topic).collect();
+            topics == BTreeSet::from([b.clone()])
+        },
+    )
+    .await;
+    assert!(
+        read_from(&read, &other).is_empty(),
+        "read an unmatched topic"
+    );
+    assert_eq!(read_from(&read, &a).len(), 100);
+    assert_eq!(read.len(), 150, "each record once: {}", read.len());
+    c.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_pattern_subscription_follows_created_and_deleted_topics() {
+    pattern_follows_topics("classic", Duration::from_secs(15)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kip848_pattern_subscription_follows_created_and_deleted_topics() {
+    // The broker resolves patterns again at most every 10 s (Apache Kafka's
+    // REGEX_BATCH_REFRESH_MIN_INTERVAL_MS).
+    pattern_follows_topics("consumer", Duration::from_secs(30)).await;
+}

@@ -324,15 +324,6 @@ impl ConsumerConfig {
 
     fn from_props(props: &Props) -> Result<ConsumerConfig, ConfigError> {
         let common = CommonConfig::from_props(props)?;
-        // It applies to pattern subscriptions only (as in Java), and there are none yet: false
-        // would change nothing, so it is refused rather than ignored.
-        if !props.bool("exclude.internal.topics")? {
-            return Err(ConfigError::new(
-                "exclude.internal.topics",
-                "false is not supported yet: it only affects pattern subscriptions, which are \
-                 not supported yet (subscribe to internal topics by name)",
-            ));
-        }
         let group_id = props.opt_string("group.id")?;
         let group_instance_id = props.opt_string("group.instance.id")?;
         if group_instance_id.is_some() && group_id.is_none() {
@@ -558,10 +549,9 @@ mod tests {
     }
 
     #[test]
-    fn exclude_internal_topics_false_is_refused() {
-        let e = err(&[("exclude.internal.topics", "false")]);
-        assert_eq!(e.key, "exclude.internal.topics");
-        assert!(e.reason.contains("not supported"), "{e}");
+    fn exclude_internal_topics_false_is_accepted() {
+        let cfg = consumer(&[("exclude.internal.topics", "false")]).expect("config");
+        assert!(!cfg.exclude_internal_topics);
     }
 
     /// Java 4.x's consumer defaults (plus group.id=g), as written by `to_properties`.

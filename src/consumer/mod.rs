@@ -9,6 +9,7 @@ mod decode;
 mod fetcher;
 mod listener;
 pub(crate) mod offsets;
+mod pattern;
 mod positions;
 mod rebalance;
 mod reconcile;
@@ -68,7 +69,7 @@ pub struct KafkaConsumer {
     committed_lookup: Option<positions::CommittedLookup>,
     /// The pattern of [`subscribe_pattern`](Self::subscribe_pattern), if that is how this
     /// consumer subscribed.
-    pattern: Option<regex::Regex>,
+    pattern: Option<pattern::TopicPattern>,
     closed: bool,
 }
 
@@ -140,6 +141,8 @@ impl KafkaConsumer {
         self.net
             .add_topics(&topics.iter().cloned().collect::<Vec<_>>());
         self.subs.subscribe(topics)?;
+        self.pattern = None;
+        self.net.set_all_topics(false);
         if let Some(c) = &self.coordinator {
             c.request_rejoin();
         }
@@ -181,6 +184,8 @@ impl KafkaConsumer {
     pub async fn unsubscribe(&mut self) -> Result<()> {
         self.revoke_all().await;
         self.subs.unsubscribe();
+        self.pattern = None;
+        self.net.set_all_topics(false);
         self.joined = None;
         self.committed_lookup = None;
         if let Some(c) = &mut self.coordinator {
@@ -254,6 +259,7 @@ impl KafkaConsumer {
         loop {
             // Joins and committed-offset lookups run on tasks of their own: these only look
             // whether they finished (KIP-266), and the wait below wakes when one does.
+            self.rematch_pattern();
             self.ensure_group().await?;
             if let Some(e) = self.listener_error.take() {
                 return Err(e);

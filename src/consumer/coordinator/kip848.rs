@@ -71,14 +71,20 @@ impl Kip848 {
     pub(crate) fn set_subscription(&self, sub: Subscribed) {
         {
             let mut current = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
-            let joined = !matches!(self.member().phase, Phase::Idle | Phase::Done);
-            if current.as_ref() == Some(&sub) && joined {
+            // Unchanged: nothing to tell, and a membership that a fatal error ended stays
+            // ended until the application subscribes again.
+            if current.as_ref() == Some(&sub) && self.member().phase != Phase::Idle {
                 return;
             }
             *current = Some(sub);
         }
         self.member().subscribe();
         self.kick.notify_one();
+    }
+
+    /// Makes the next [`set_subscription`](Self::set_subscription) count as a change.
+    pub(crate) fn forget_subscription(&self) {
+        *self.subscribed.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Tells the task that the consumer applied `owned`, or handed its partitions over as
@@ -243,7 +249,7 @@ pub(crate) async fn run(k: Arc<Kip848>) {
         next = Instant::now() + interval;
         let step = match k.heartbeat_once(epoch).await {
             Ok(answer) => k.member().on_answer(epoch, answer),
-            Err(e) if e.is_retriable() || e.code().is_none() => {
+            Err(e) if transient(&e) => {
                 tracing::debug!(error = %e, "heartbeat failed");
                 Step::FindCoordinator
             }
@@ -271,6 +277,21 @@ pub(crate) async fn run(k: Arc<Kip848>) {
             }
         }
     }
+}
+
+/// Whether a heartbeat that could not be sent or answered may go through later (the
+/// connection or the coordinator moved); anything else (no common version, a subscription
+/// the broker's version cannot carry) would fail the same way forever.
+fn transient(e: &Error) -> bool {
+    e.is_retriable()
+        || matches!(
+            e,
+            Error::Connect { .. }
+                | Error::Disconnected { .. }
+                | Error::RequestTimeout { .. }
+                | Error::NoBrokerReachable { .. }
+                | Error::Timeout(_)
+        )
 }
 
 fn answer_of(resp: ConsumerGroupHeartbeatResponse) -> Answer {

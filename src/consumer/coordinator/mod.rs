@@ -292,6 +292,11 @@ impl ConsumerCoordinator {
 
     pub(crate) fn request_rejoin(&self) {
         self.shared.rejoin.store(true, Ordering::Release);
+        if let Some(k) = &self.kip848 {
+            // The application subscribed (again): the next poll tells the broker, and joins
+            // also after a fatal error ended the membership.
+            k.forget_subscription();
+        }
     }
 
     pub(crate) fn record_poll(&self) {

@@ -742,3 +742,62 @@ async fn a_heartbeat_that_cannot_be_sent_fails_poll() {
     );
     assert!(c.assignment().is_empty());
 }
+
+// ---- static membership -------------------------------------------------------------------
+
+/// A second member with the same `group.instance.id` is refused while the first holds it
+/// (UNRELEASED_INSTANCE_ID, fatal as in Java); once the first leaves (epoch -2, its assignment
+/// kept), the second subscribes again and takes its place with the same partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_s_instance_id_is_taken_over_only_after_it_leaves() {
+    init_tracing();
+    let bootstrap = broker().bootstrap();
+    let topic = "kip848-static";
+    create_topic(&bootstrap, topic, 3).await;
+    let props: &[(&str, &str)] = &[
+        ("group.id", "kip848-static-group"),
+        ("group.protocol", "consumer"),
+        ("group.instance.id", "static-1"),
+        ("enable.auto.commit", "false"),
+    ];
+    let mut first = common::consumer(&bootstrap, props);
+    first.subscribe([topic]).expect("subscribe");
+    let mut read = Vec::new();
+    poll_until(
+        &mut first,
+        &mut read,
+        Duration::from_secs(20),
+        "first assigned",
+        |c, _| c.assignment().len() == 3,
+    )
+    .await;
+    let mut second = common::consumer(&bootstrap, props);
+    second.subscribe([topic]).expect("subscribe");
+    let start = Instant::now();
+    let err = loop {
+        assert!(start.elapsed() < Duration::from_secs(10), "no error");
+        match second.poll(Duration::from_millis(100)).await {
+            Err(e) => break e,
+            Ok(_) => first
+                .poll(Duration::from_millis(10))
+                .await
+                .map(drop)
+                .expect("poll"),
+        }
+    };
+    assert_eq!(err.code().map(|c| c.0), Some(111), "{err}");
+    // Ended by the fatal error: polling again does not rejoin.
+    second.poll(Duration::from_millis(300)).await.expect("poll");
+    assert!(second.assignment().is_empty());
+    first.close().await.expect("close");
+    second.subscribe([topic]).expect("subscribe again");
+    poll_until(
+        &mut second,
+        &mut read,
+        Duration::from_secs(20),
+        "taken over",
+        |c, _| c.assignment().len() == 3,
+    )
+    .await;
+    second.close().await.expect("close");
+}

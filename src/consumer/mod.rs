@@ -200,7 +200,8 @@ impl KafkaConsumer {
         self.subs.assigned()
     }
 
-    /// The group membership (generation, member id), or `None` without a `group.id`.
+    /// The group membership (generation, member id), or `None` without a `group.id`. With
+    /// `group.protocol=consumer` the generation is the member epoch (-1 while not a member).
     pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
         let c = self.coordinator.as_ref()?;
         let st = c.shared.state();

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::GroupShared;
-use super::membership::{Answer, IdPartition, Membership, Phase, Step};
+use super::membership::{Answer, IdPartition, JOIN_EPOCH, Membership, Phase, Step};
 use crate::error::{Error, Result};
 use crate::protocol::StrBytes;
 use crate::protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
@@ -148,9 +148,15 @@ impl Kip848 {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        // Version 0 has the coordinator make the member id (KIP-1082 moved it to the client).
+        let member_id = if version == 0 && epoch == JOIN_EPOCH {
+            String::new()
+        } else {
+            m.member_id.clone()
+        };
         let mut req = ConsumerGroupHeartbeatRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(self.shared.group_id.clone())))
-            .with_member_id(StrBytes::from_string(m.member_id.clone()))
+            .with_member_id(StrBytes::from_string(member_id))
             .with_member_epoch(epoch)
             .with_instance_id(self.shared.instance_id.clone().map(StrBytes::from_string))
             .with_rebalance_timeout_ms(-1);

@@ -111,6 +111,10 @@ async fn round(args: &Args, n: usize) -> Result<(Duration, Duration), Box<dyn st
                 .set("linger.ms", "5")
                 .build()?,
         )?;
+        // The topic is known to the brokers' metadata once a record is in: a consumer that
+        // subscribes before that is assigned nothing until its next metadata refresh.
+        p.send(ProducerRecord::new(id.as_str(), "first").partition(0))
+            .await?;
         let (stop, topic, parts) = (stop.clone(), id.clone(), args.partitions);
         tokio::spawn(async move {
             let mut i = 0u64;

@@ -105,7 +105,8 @@ impl Kip848 {
     }
 
     /// Leaves the group with one heartbeat (epoch -1, or -2 for a static member), waiting
-    /// for its answer up to the request timeout. The task must be stopped first.
+    /// for its answer up to the request timeout. The heartbeat task may run on (unsubscribe):
+    /// it sees the leaving phase under the same lock, so at worst the leave goes out twice.
     ///
     /// # Cancel safety
     /// Cancel safe: a dropped leave is as one that went unanswered (the broker drops the

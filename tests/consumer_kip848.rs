@@ -801,3 +801,46 @@ async fn a_static_member_s_instance_id_is_taken_over_only_after_it_leaves() {
     .await;
     second.close().await.expect("close");
 }
+
+/// Heartbeats follow the interval the broker returns from the first answer on (the mock's is
+/// 100 ms): a member that joins while the partitions it gets are still owned learns that they
+/// are free on its next heartbeat, not after the 5 s a member assumes before any answer.
+#[cfg(feature = "mock")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_member_heartbeats_at_the_broker_s_interval() {
+    use ferrokafka::mock::MockCluster;
+    let cluster = MockCluster::builder().build().await.expect("mock");
+    let bootstrap = cluster.bootstrap_servers();
+    assert!(cluster.create_topic("interval", 4));
+    let props: &[(&str, &str)] = &[
+        ("group.id", "interval-group"),
+        ("group.protocol", "consumer"),
+        ("enable.auto.commit", "false"),
+    ];
+    let mut a = common::consumer(&bootstrap, props);
+    a.subscribe(["interval"]).expect("subscribe");
+    let mut read = Vec::new();
+    poll_until(
+        &mut a,
+        &mut read,
+        Duration::from_secs(5),
+        "a owns all",
+        |c, _| c.assignment().len() == 4,
+    )
+    .await;
+    let mut b = common::consumer(&bootstrap, props);
+    b.subscribe(["interval"]).expect("subscribe");
+    let start = Instant::now();
+    while b.assignment().len() != 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "b owns {:?} after {:?}; a owns {:?}",
+            b.assignment(),
+            start.elapsed(),
+            a.assignment()
+        );
+        a.poll(Duration::from_millis(20)).await.expect("poll a");
+        b.poll(Duration::from_millis(20)).await.expect("poll b");
+    }
+    assert_eq!(a.assignment().len(), 2);
+}

@@ -240,11 +240,11 @@ pub(crate) async fn run(k: Arc<Kip848>) {
                 "poll not called within max.poll.interval.ms: leaving the group");
             k.member().poll_timer_expired();
         }
-        let (epoch, interval) = {
+        let epoch = {
             let mut m = k.member();
             let send_now = std::mem::take(&mut m.send_now);
             match m.request_epoch() {
-                Some(epoch) if send_now || Instant::now() >= next => (epoch, m.interval),
+                Some(epoch) if send_now || Instant::now() >= next => epoch,
                 _ => {
                     if Instant::now() >= next {
                         next = Instant::now() + m.interval;
@@ -253,7 +253,7 @@ pub(crate) async fn run(k: Arc<Kip848>) {
                 }
             }
         };
-        next = Instant::now() + interval;
+        let sent = Instant::now();
         let step = match k.heartbeat_once(epoch).await {
             Ok(answer) => k.member().on_answer(epoch, answer),
             Err(e) if transient(&e) => {
@@ -269,6 +269,9 @@ pub(crate) async fn run(k: Arc<Kip848>) {
             }
         };
         k.sync_group_state();
+        // The interval the answer set, counted from the send:
+        // the one assumed before the first answer (5 s) would hold a joining member back.
+        next = sent + k.member().interval;
         match step {
             Step::Wait => attempt = 0,
             Step::WakeConsumer => {

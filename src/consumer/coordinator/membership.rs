@@ -173,6 +173,13 @@ impl Membership {
         if answer.code == 0 {
             return self.on_success(sent_epoch, answer);
         }
+        if sent_epoch < 0 && !matches!(answer.code, NOT_COORDINATOR | COORDINATOR_NOT_AVAILABLE) {
+            // A failed leave is not retried, except to a moved coordinator:
+            // a member the broker does not know is out already, and any other it drops after
+            // its session timeout.
+            tracing::debug!(code = answer.code, "leave heartbeat failed");
+            return self.finish_leave();
+        }
         match answer.code {
             FENCED_MEMBER_EPOCH | UNKNOWN_MEMBER_ID => {
                 // Java ignores a fence that answers an epoch the member has already moved past
@@ -189,12 +196,6 @@ impl Membership {
             }
             NOT_COORDINATOR | COORDINATOR_NOT_AVAILABLE => Step::FindCoordinator,
             COORDINATOR_LOAD_IN_PROGRESS => Step::Backoff,
-            code if self.phase == Phase::Leaving => {
-                // A failed leave is not retried (as Java's close): the broker drops the member
-                // after its session timeout.
-                tracing::debug!(code, "leave heartbeat failed");
-                self.finish_leave()
-            }
             code if ErrorCode(code).is_retriable() => Step::Backoff,
             // UNRELEASED_INSTANCE_ID, FENCED_INSTANCE_ID, UNSUPPORTED_ASSIGNOR,
             // GROUP_AUTHORIZATION_FAILED, INVALID_REQUEST, GROUP_MAX_SIZE_REACHED,
@@ -368,6 +369,19 @@ mod tests {
         s.on_answer(0, ok(1, Some(&[])));
         s.leave();
         assert_eq!(s.request_epoch(), Some(LEAVE_STATIC_EPOCH));
+    }
+
+    #[test]
+    fn a_leave_the_broker_does_not_know_of_still_ends_the_membership() {
+        for code in [UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH] {
+            let mut m = Membership::new("m1".into(), false);
+            m.subscribe();
+            m.leave();
+            assert_eq!(m.request_epoch(), Some(LEAVE_EPOCH));
+            assert_eq!(m.on_answer(LEAVE_EPOCH, err(code)), Step::Wait);
+            assert_eq!(m.phase, Phase::Done, "code {code}");
+            assert_eq!(m.request_epoch(), None, "no more leave heartbeats");
+        }
     }
 
     #[test]

@@ -540,15 +540,18 @@ async fn pattern_follows_topics(protocol: &str, limit: Duration) {
         create_topic(&bootstrap, t, 2).await;
         produce_values(&bootstrap, t, 2, (0..100).map(|v| v.to_string()), "none").await;
     }
-    let mut c = common::consumer(
-        &bootstrap,
-        &[
-            ("group.id", &format!("regex-{protocol}")),
-            ("group.protocol", protocol),
-            ("enable.auto.commit", "false"),
-            ("metadata.max.age.ms", "500"),
-        ],
-    );
+    let group = format!("regex-{protocol}");
+    let mut props = vec![
+        ("group.id", group.as_str()),
+        ("group.protocol", protocol),
+        ("enable.auto.commit", "false"),
+        ("metadata.max.age.ms", "500"),
+    ];
+    if protocol == "consumer" {
+        // Not the broker's default (uniform): shows the choice reaches it.
+        props.push(("group.remote.assignor", "range"));
+    }
+    let mut c = common::consumer(&bootstrap, &props);
     c.subscribe_pattern(&format!("regex-{protocol}-.*"))
         .expect("subscribe");
     let mut read = Vec::new();
@@ -569,6 +572,14 @@ async fn pattern_follows_topics(protocol: &str, limit: Duration) {
             .build()
             .expect("admin config"),
     );
+    if protocol == "consumer" {
+        let described = admin
+            .describe_consumer_groups(&[&group])
+            .await
+            .expect("describe");
+        let d = described[&group].as_ref().expect("described");
+        assert_eq!(d.partition_assignor, "range");
+    }
     admin.delete_topics(&[&a]).await.expect("delete")[&a]
         .as_ref()
         .expect("deleted");

@@ -46,6 +46,8 @@ struct Timeline {
     /// (member, epoch or -1, partitions owned from then on, when)
     owned: Vec<(String, i32, BTreeSet<i32>, Instant)>,
     errors: Vec<String>,
+    /// Commits after a poll that failed: (member, error, records of that poll).
+    failed_commits: Vec<(String, String, usize)>,
 }
 
 type Shared = Arc<Mutex<Timeline>>;
@@ -150,10 +152,11 @@ fn spawn_ours(name: &str, cfg: ConsumerConfig, topic: &str, tl: Shared) -> Ours 
                 )
             }));
             if let Err(e) = c.commit_sync().await {
-                tl.lock()
-                    .unwrap()
-                    .errors
-                    .push(format!("{name}: commit: {e}"));
+                tl.lock().unwrap().failed_commits.push((
+                    name.clone(),
+                    e.to_string(),
+                    records.len(),
+                ));
             }
             // A slow member: partitions move while they still have records to read.
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -469,6 +472,7 @@ async fn three_of_ours_and_two_java_members_share_a_kip848_group_each_record_rea
     assert!(twice.is_empty(), "read more than once: {twice:?}");
     assert_eq!(count.len() as u64, written, "every record read");
     assert!(t.errors.is_empty(), "errors: {:?}", t.errors);
+    assert!(t.failed_commits.is_empty(), "{:?}", t.failed_commits);
     let clash = overlaps(&t);
     assert!(clash.is_empty(), "two owners at once: {clash:?}");
     for (joiner, from, to) in &joins {
@@ -854,4 +858,122 @@ async fn a_joining_member_heartbeats_at_the_broker_s_interval() {
         b.poll(Duration::from_millis(20)).await.expect("poll b");
     }
     assert_eq!(a.assignment().len(), 2);
+}
+
+// ---- online migration --------------------------------------------------------------------
+
+/// A classic group moves to the consumer protocol member by member (KIP-848 online
+/// migration: the broker converts the group when the first consumer-protocol member joins and
+/// keeps serving the classic members through JoinGroup/SyncGroup): every record is read, and
+/// none twice (members commit after every poll and before giving partitions up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_classic_group_moves_to_the_consumer_protocol_member_by_member() {
+    init_tracing();
+    let bootstrap = broker().bootstrap();
+    let topic = "kip848-migration";
+    let group = "kip848-migration-group";
+    create_topic(&bootstrap, topic, 6).await;
+    let producing = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let (go, bootstrap) = (producing.clone(), bootstrap.clone());
+        tokio::spawn(async move {
+            let p = common::producer(&bootstrap, &[("linger.ms", "5")]);
+            let mut next = 0u64;
+            while go.load(Ordering::Acquire) {
+                let mut acks = Vec::new();
+                for _ in 0..30 {
+                    let rec =
+                        ProducerRecord::new(topic, next.to_string()).partition((next % 6) as i32);
+                    acks.push(p.enqueue(rec).await.expect("enqueue"));
+                    next += 1;
+                }
+                for a in acks {
+                    a.await.expect("delivered");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            p.close(Duration::from_secs(10)).await;
+            next
+        })
+    };
+    let classic = |name: &str| {
+        ConsumerConfig::builder()
+            .bootstrap_servers(&bootstrap)
+            .set("group.id", group)
+            .set("client.id", name)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("heartbeat.interval.ms", "300")
+            .set("max.poll.records", "50")
+            .build()
+            .expect("classic config")
+    };
+    let tl = Shared::default();
+    let read_now = |tl: &Shared| tl.lock().unwrap().records.len();
+    let mut members = Vec::new();
+    for name in ["classic-a", "classic-b"] {
+        members.push(spawn_ours(name, classic(name), topic, tl.clone()));
+        wait_for(Duration::from_secs(20), name, &tl, |t| {
+            owns_something(t, name).is_some()
+        })
+        .await;
+    }
+    // Each classic member in turn makes way for a consumer-protocol one.
+    for name in ["consumer-a", "consumer-b"] {
+        let before = read_now(&tl);
+        wait_for(Duration::from_secs(10), "reading", &tl, |t| {
+            t.records.len() > before + 300
+        })
+        .await;
+        members.remove(0).stop().await;
+        members.push(spawn_ours(
+            name,
+            our_config(&bootstrap, group),
+            topic,
+            tl.clone(),
+        ));
+        wait_for(Duration::from_secs(20), name, &tl, |t| {
+            owns_something(t, name).is_some()
+        })
+        .await;
+    }
+    let before = read_now(&tl);
+    wait_for(Duration::from_secs(10), "reading after", &tl, |t| {
+        t.records.len() > before + 300
+    })
+    .await;
+    producing.store(false, Ordering::Release);
+    let written = writer.await.expect("writer");
+    wait_for(Duration::from_secs(30), "every record read", &tl, |t| {
+        t.records.iter().map(|r| r.1).collect::<BTreeSet<_>>().len() == written as usize
+    })
+    .await;
+    for m in members {
+        m.stop().await;
+    }
+    let t = tl.lock().unwrap();
+    let mut count: BTreeMap<u64, usize> = BTreeMap::new();
+    for (_, v, _) in &t.records {
+        *count.entry(*v).or_default() += 1;
+    }
+    assert_eq!(count.len() as u64, written, "every record read");
+    // A classic member's commit fails while its group moves to a new generation (Java's
+    // CommitFailedException); what it read then may be read again by the next owner.
+    for (member, e, _) in &t.failed_commits {
+        assert!(
+            member.starts_with("classic") && e.contains("ILLEGAL_GENERATION")
+                || e.contains("REBALANCE_IN_PROGRESS"),
+            "{member}: {e}"
+        );
+    }
+    let uncommitted: usize = t.failed_commits.iter().map(|f| f.2).sum();
+    let again: usize = count.values().map(|n| n - 1).sum();
+    assert!(
+        again <= uncommitted,
+        "{again} records read again, {uncommitted} read by polls whose commit failed"
+    );
+    assert!(t.errors.is_empty(), "errors: {:?}", t.errors);
+    let clash = overlaps(&t);
+    assert!(clash.is_empty(), "two owners at once: {clash:?}");
 }

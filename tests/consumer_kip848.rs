@@ -19,6 +19,12 @@ use common::{create_topic, produce_values};
 use ferrokafka::consumer::{KafkaConsumer, RebalanceListener, TopicPartition};
 use ferrokafka::{ConsumerConfig, ProducerRecord};
 
+#[path = "consumer_kip848/mock.rs"]
+#[cfg(feature = "mock")]
+mod mock;
+#[path = "consumer_kip848/patterns.rs"]
+mod patterns;
+
 const PARTITIONS: i32 = 12;
 
 fn broker() -> &'static TestBroker {
@@ -490,7 +496,7 @@ async fn three_of_ours_and_two_java_members_share_a_kip848_group_each_record_rea
     );
 }
 
-// ---- pattern subscriptions (both protocols) ------------------------------------------------
+// ---- helpers for one consumer at a time ---------------------------------------------------
 
 /// Polls `c` until `done` holds of what it read (topic, value), for at most `limit`; returns
 /// how long it took.
@@ -528,234 +534,6 @@ fn read_from(read: &[(String, u64)], topic: &str) -> BTreeSet<u64> {
         .filter(|(t, _)| t == topic)
         .map(|(_, v)| *v)
         .collect()
-}
-
-/// A topic created after subscribing that matches is read; a deleted one leaves the
-/// assignment; a topic that does not match is never assigned.
-async fn pattern_follows_topics(protocol: &str, limit: Duration) {
-    init_tracing();
-    let bootstrap = broker().bootstrap();
-    let (a, b, other) = (
-        format!("regex-{protocol}-a"),
-        format!("regex-{protocol}-b"),
-        format!("unmatched-{protocol}"),
-    );
-    for t in [&a, &other] {
-        create_topic(&bootstrap, t, 2).await;
-        produce_values(&bootstrap, t, 2, (0..100).map(|v| v.to_string()), "none").await;
-    }
-    let group = format!("regex-{protocol}");
-    let mut props = vec![
-        ("group.id", group.as_str()),
-        ("group.protocol", protocol),
-        ("enable.auto.commit", "false"),
-        ("metadata.max.age.ms", "500"),
-    ];
-    if protocol == "consumer" {
-        // Not the broker's default (uniform): shows the choice reaches it.
-        props.push(("group.remote.assignor", "range"));
-    }
-    let mut c = common::consumer(&bootstrap, &props);
-    c.subscribe_pattern(&format!("regex-{protocol}-.*"))
-        .expect("subscribe");
-    let mut read = Vec::new();
-    poll_until(&mut c, &mut read, limit, "the first topic read", |_, r| {
-        read_from(r, &a).len() == 100
-    })
-    .await;
-    create_topic(&bootstrap, &b, 2).await;
-    produce_values(&bootstrap, &b, 2, (0..50).map(|v| v.to_string()), "none").await;
-    let took = poll_until(&mut c, &mut read, limit, "the new topic read", |_, r| {
-        read_from(r, &b).len() == 50
-    })
-    .await;
-    eprintln!("{protocol}: a topic created after subscribing was read after {took:?}");
-    let admin = ferrokafka::AdminClient::new(
-        ferrokafka::AdminConfig::builder()
-            .bootstrap_servers(&bootstrap)
-            .build()
-            .expect("admin config"),
-    );
-    if protocol == "consumer" {
-        let described = admin
-            .describe_consumer_groups(&[&group])
-            .await
-            .expect("describe");
-        let d = described[&group].as_ref().expect("described");
-        assert_eq!(d.partition_assignor, "range");
-    }
-    admin.delete_topics(&[&a]).await.expect("delete")[&a]
-        .as_ref()
-        .expect("deleted");
-    poll_until(
-        &mut c,
-        &mut read,
-        limit,
-        "the deleted topic gone",
-        |c, _| {
-            let topics: BTreeSet<String> = c.assignment().into_iter().map(|tp| tp.topic).collect();
-            topics == BTreeSet::from([b.clone()])
-        },
-    )
-    .await;
-    assert!(
-        read_from(&read, &other).is_empty(),
-        "read an unmatched topic"
-    );
-    assert_eq!(read_from(&read, &a).len(), 100);
-    assert_eq!(read.len(), 150, "each record once: {}", read.len());
-    c.close().await.expect("close");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn classic_pattern_subscription_follows_created_and_deleted_topics() {
-    pattern_follows_topics("classic", Duration::from_secs(15)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kip848_pattern_subscription_follows_created_and_deleted_topics() {
-    // The broker resolves patterns again at most every 10 s (Apache Kafka's
-    // REGEX_BATCH_REFRESH_MIN_INTERVAL_MS).
-    pattern_follows_topics("consumer", Duration::from_secs(30)).await;
-}
-
-// ---- fencing on the MockCluster --------------------------------------------------------------
-
-/// Counts partitions handed over as lost.
-#[cfg(feature = "mock")]
-struct CountLost(Arc<Mutex<Vec<usize>>>);
-
-#[cfg(feature = "mock")]
-impl RebalanceListener for CountLost {
-    async fn on_partitions_revoked(&mut self, _: &mut KafkaConsumer, _: &[TopicPartition]) {}
-    async fn on_partitions_assigned(&mut self, _: &mut KafkaConsumer, _: &[TopicPartition]) {}
-    async fn on_partitions_lost(&mut self, _: &mut KafkaConsumer, tps: &[TopicPartition]) {
-        self.0.lock().unwrap().push(tps.len());
-    }
-}
-
-#[cfg(feature = "mock")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fenced_member_loses_its_partitions_rejoins_and_reads_everything_once() {
-    use ferrokafka::mock::{Fault, FaultAction, MockCluster};
-    const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
-    const FENCED_MEMBER_EPOCH: i16 = 110;
-    init_tracing();
-    let cluster = MockCluster::builder().build().await.expect("mock");
-    let bootstrap = cluster.bootstrap_servers();
-    assert!(cluster.create_topic("fenced", 4));
-    produce_values(
-        &bootstrap,
-        "fenced",
-        4,
-        (0..400).map(|v| v.to_string()),
-        "none",
-    )
-    .await;
-    let lost = Arc::new(Mutex::new(Vec::new()));
-    let mut c = common::consumer(
-        &bootstrap,
-        &[
-            ("group.id", "fenced-group"),
-            ("group.protocol", "consumer"),
-            ("enable.auto.commit", "false"),
-            ("max.poll.records", "20"),
-        ],
-    );
-    c.subscribe_with(["fenced"], CountLost(lost.clone()))
-        .expect("subscribe");
-    let mut read: Vec<(String, u64)> = Vec::new();
-    poll_until(
-        &mut c,
-        &mut read,
-        Duration::from_secs(10),
-        "first reads",
-        |_, r| r.len() >= 100,
-    )
-    .await;
-    let epoch_before = c.group_metadata().expect("member").generation_id;
-    cluster.inject(Fault::new(
-        CONSUMER_GROUP_HEARTBEAT,
-        FaultAction::Error(FENCED_MEMBER_EPOCH),
-    ));
-    let fenced = lost.clone();
-    poll_until(
-        &mut c,
-        &mut read,
-        Duration::from_secs(5),
-        "fenced",
-        move |_, _| !fenced.lock().unwrap().is_empty(),
-    )
-    .await;
-    let more = tokio::spawn({
-        let bootstrap = bootstrap.clone();
-        async move {
-            produce_values(
-                &bootstrap,
-                "fenced",
-                4,
-                (400..800).map(|v| v.to_string()),
-                "none",
-            )
-            .await
-        }
-    });
-    poll_until(
-        &mut c,
-        &mut read,
-        Duration::from_secs(20),
-        "every record",
-        |_, r| read_from(r, "fenced").len() == 800,
-    )
-    .await;
-    more.await.expect("producer");
-    assert_eq!(read.len(), 800, "each record once");
-    assert_eq!(
-        *lost.lock().unwrap(),
-        vec![4],
-        "all four partitions lost once"
-    );
-    let epoch_after = c.group_metadata().expect("member").generation_id;
-    assert_ne!(
-        epoch_after, epoch_before,
-        "rejoined with a new member epoch"
-    );
-    assert_eq!(c.assignment().len(), 4);
-    c.close().await.expect("close");
-}
-
-/// A membership that cannot work (here: a pattern, which ConsumerGroupHeartbeat v0 cannot
-/// carry) is reported by `poll`, not retried forever.
-#[cfg(feature = "mock")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_heartbeat_that_cannot_be_sent_fails_poll() {
-    use ferrokafka::mock::MockCluster;
-    let cluster = MockCluster::builder().build().await.expect("mock");
-    assert!(cluster.create_topic("p-1", 1));
-    let mut c = common::consumer(
-        &cluster.bootstrap_servers(),
-        &[
-            ("group.id", "v0-group"),
-            ("group.protocol", "consumer"),
-            ("api.versions.max", "ConsumerGroupHeartbeat=0"),
-        ],
-    );
-    c.subscribe_pattern("p-.*").expect("subscribe");
-    let start = Instant::now();
-    let err = loop {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "poll never failed"
-        );
-        if let Err(e) = c.poll(Duration::from_millis(100)).await {
-            break e;
-        }
-    };
-    assert!(
-        err.to_string().contains("ConsumerGroupHeartbeat v1"),
-        "{err}"
-    );
-    assert!(c.assignment().is_empty());
 }
 
 // ---- static membership -------------------------------------------------------------------
@@ -815,49 +593,6 @@ async fn a_static_member_s_instance_id_is_taken_over_only_after_it_leaves() {
     )
     .await;
     second.close().await.expect("close");
-}
-
-/// Heartbeats follow the interval the broker returns from the first answer on (the mock's is
-/// 100 ms): a member that joins while the partitions it gets are still owned learns that they
-/// are free on its next heartbeat, not after the 5 s a member assumes before any answer.
-#[cfg(feature = "mock")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_joining_member_heartbeats_at_the_broker_s_interval() {
-    use ferrokafka::mock::MockCluster;
-    let cluster = MockCluster::builder().build().await.expect("mock");
-    let bootstrap = cluster.bootstrap_servers();
-    assert!(cluster.create_topic("interval", 4));
-    let props: &[(&str, &str)] = &[
-        ("group.id", "interval-group"),
-        ("group.protocol", "consumer"),
-        ("enable.auto.commit", "false"),
-    ];
-    let mut a = common::consumer(&bootstrap, props);
-    a.subscribe(["interval"]).expect("subscribe");
-    let mut read = Vec::new();
-    poll_until(
-        &mut a,
-        &mut read,
-        Duration::from_secs(5),
-        "a owns all",
-        |c, _| c.assignment().len() == 4,
-    )
-    .await;
-    let mut b = common::consumer(&bootstrap, props);
-    b.subscribe(["interval"]).expect("subscribe");
-    let start = Instant::now();
-    while b.assignment().len() != 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "b owns {:?} after {:?}; a owns {:?}",
-            b.assignment(),
-            start.elapsed(),
-            a.assignment()
-        );
-        a.poll(Duration::from_millis(20)).await.expect("poll a");
-        b.poll(Duration::from_millis(20)).await.expect("poll b");
-    }
-    assert_eq!(a.assignment().len(), 2);
 }
 
 // ---- online migration --------------------------------------------------------------------

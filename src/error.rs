@@ -108,6 +108,15 @@ error_codes! {
     FENCED_INSTANCE_ID = 82;
     /// A newer producer with the same `transactional.id` took over (code 90).
     PRODUCER_FENCED = 90;
+    /// The member's epoch is fenced: it must give up its partitions and rejoin (code 110,
+    /// KIP-848).
+    FENCED_MEMBER_EPOCH = 110;
+    /// Another member still holds this `group.instance.id` (code 111, KIP-848).
+    UNRELEASED_INSTANCE_ID = 111;
+    /// The broker has no such `group.remote.assignor` (code 112, KIP-848).
+    UNSUPPORTED_ASSIGNOR = 112;
+    /// A commit carried an older member epoch: retry with the current one (code 113, KIP-848).
+    STALE_MEMBER_EPOCH = 113;
     /// The transaction cannot complete and must be aborted (code 120, KIP-890).
     TRANSACTION_ABORTABLE = 120;
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::group_protocol::GroupProtocol;
 use super::{Client, CommonConfig, Props, common_setters, millis};
 use crate::error::ConfigError;
 
@@ -111,46 +112,6 @@ impl fmt::Display for IsolationLevel {
     }
 }
 
-/// The consumer group protocol (`group.protocol`). Only the classic protocol is supported so
-/// far; `consumer` (KIP-848) is recognised and refused.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum GroupProtocol {
-    /// `classic` (default): JoinGroup/SyncGroup with client-side assignment.
-    #[default]
-    Classic,
-}
-
-impl GroupProtocol {
-    /// The property value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            GroupProtocol::Classic => "classic",
-        }
-    }
-}
-
-impl FromStr for GroupProtocol {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("classic") {
-            Ok(GroupProtocol::Classic)
-        } else if s.eq_ignore_ascii_case("consumer") {
-            Err(ConfigError::new(
-                "group.protocol",
-                "`consumer` (KIP-848) is not supported yet; use classic",
-            ))
-        } else {
-            Err(ConfigError::new(
-                "group.protocol",
-                format!("`{s}` is not one of: classic, consumer"),
-            ))
-        }
-    }
-}
-
 /// A partition assignor offered to the group (`partition.assignment.strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Assignor {
@@ -235,8 +196,11 @@ pub struct ConsumerConfig {
     pub group_id: Option<String>,
     /// `group.instance.id` (default unset): static membership (KIP-345); needs `group_id`.
     pub group_instance_id: Option<String>,
-    /// `group.protocol` (default classic, the only one supported so far).
+    /// `group.protocol` (default classic; `consumer` is KIP-848).
     pub group_protocol: GroupProtocol,
+    /// `group.remote.assignor` (default unset: the broker's default): the broker-side assignor
+    /// (`uniform` or `range`) with `group.protocol=consumer`.
+    pub group_remote_assignor: Option<String>,
     /// `session.timeout.ms` (default 45 s, KIP-735): above `heartbeat_interval`.
     pub session_timeout: Duration,
     /// `heartbeat.interval.ms` (default 3 s): below `session_timeout`.
@@ -313,6 +277,10 @@ impl ConsumerConfig {
                 self.group_instance_id.clone().unwrap_or_default(),
             ),
             ("group.protocol", self.group_protocol.as_str().to_owned()),
+            (
+                "group.remote.assignor",
+                self.group_remote_assignor.clone().unwrap_or_default(),
+            ),
             ("session.timeout.ms", millis(self.session_timeout)),
             ("heartbeat.interval.ms", millis(self.heartbeat_interval)),
             ("max.poll.interval.ms", millis(self.max_poll_interval)),
@@ -345,20 +313,17 @@ impl ConsumerConfig {
             ("default.api.timeout.ms", millis(self.default_api_timeout)),
         ];
         out.extend(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        if self.group_protocol == GroupProtocol::Consumer {
+            // Refused with the consumer protocol even at their defaults (as Java does).
+            for key in super::group_protocol::CLASSIC_ONLY {
+                out.remove(*key);
+            }
+        }
         out
     }
 
     fn from_props(props: &Props) -> Result<ConsumerConfig, ConfigError> {
         let common = CommonConfig::from_props(props)?;
-        // It applies to pattern subscriptions only (as in Java), and there are none yet: false
-        // would change nothing, so it is refused rather than ignored.
-        if !props.bool("exclude.internal.topics")? {
-            return Err(ConfigError::new(
-                "exclude.internal.topics",
-                "false is not supported yet: it only affects pattern subscriptions, which are \
-                 not supported yet (subscribe to internal topics by name)",
-            ));
-        }
         let group_id = props.opt_string("group.id")?;
         let group_instance_id = props.opt_string("group.instance.id")?;
         if group_instance_id.is_some() && group_id.is_none() {
@@ -380,6 +345,7 @@ impl ConsumerConfig {
             enable_auto_commit = false;
         }
 
+        super::group_protocol::check(props)?;
         let session_timeout = props.duration("session.timeout.ms")?;
         let heartbeat_interval = props.duration("heartbeat.interval.ms")?;
         if heartbeat_interval >= session_timeout {
@@ -421,6 +387,7 @@ impl ConsumerConfig {
             group_id,
             group_instance_id,
             group_protocol: props.choice("group.protocol")?.parse()?,
+            group_remote_assignor: props.opt_string("group.remote.assignor")?,
             session_timeout,
             heartbeat_interval,
             max_poll_interval: props.duration("max.poll.interval.ms")?,
@@ -471,6 +438,17 @@ impl ConsumerConfigBuilder {
     /// `group.instance.id` (default unset; needs a group id).
     pub fn group_instance_id(self, id: impl Into<String>) -> Self {
         self.set("group.instance.id", id)
+    }
+
+    /// `group.protocol` (default classic).
+    pub fn group_protocol(self, protocol: GroupProtocol) -> Self {
+        self.set("group.protocol", protocol.as_str())
+    }
+
+    /// `group.remote.assignor` (default unset): `uniform` or `range`, with
+    /// `group.protocol=consumer` only.
+    pub fn group_remote_assignor(self, assignor: impl Into<String>) -> Self {
+        self.set("group.remote.assignor", assignor)
     }
 
     /// `session.timeout.ms` (default 45 s).
@@ -571,10 +549,9 @@ mod tests {
     }
 
     #[test]
-    fn exclude_internal_topics_false_is_refused() {
-        let e = err(&[("exclude.internal.topics", "false")]);
-        assert_eq!(e.key, "exclude.internal.topics");
-        assert!(e.reason.contains("not supported"), "{e}");
+    fn exclude_internal_topics_false_is_accepted() {
+        let cfg = consumer(&[("exclude.internal.topics", "false")]).expect("config");
+        assert!(!cfg.exclude_internal_topics);
     }
 
     /// Java 4.x's consumer defaults (plus group.id=g), as written by `to_properties`.
@@ -598,6 +575,7 @@ mod tests {
         ("group.id", "g"),
         ("group.instance.id", ""),
         ("group.protocol", "classic"),
+        ("group.remote.assignor", ""),
         ("heartbeat.interval.ms", "3000"),
         ("isolation.level", "read_uncommitted"),
         ("max.partition.fetch.bytes", "1048576"),
@@ -697,9 +675,8 @@ mod tests {
         assert_eq!(e.reason, "`smallest` is not one of: earliest, latest, none");
         let e = err(&[("isolation.level", "serializable")]);
         assert_eq!(e.key, "isolation.level");
-        let e = err(&[("group.protocol", "consumer")]);
+        let e = err(&[("group.protocol", "generic")]);
         assert_eq!(e.key, "group.protocol");
-        assert!(e.reason.contains("not supported yet"), "{e}");
         let e = err(&[("partition.assignment.strategy", "range,,sticky")]);
         assert!(e.reason.contains("empty entry"), "{e}");
         let e = err(&[("partition.assignment.strategy", "")]);

@@ -319,7 +319,16 @@ pub(super) const ROWS: &[Property] = &[
         Scope::CONSUMER,
         Enum(&["classic", "consumer"]),
         D("classic"),
-        "Group protocol. Only `classic` is supported so far (`consumer` is KIP-848).",
+        "Group protocol: `classic` (JoinGroup/SyncGroup, client-side assignors) or `consumer` \
+         (KIP-848: the broker assigns, members reconcile through ConsumerGroupHeartbeat).",
+    ),
+    p(
+        "group.remote.assignor",
+        Scope::CONSUMER,
+        Str,
+        Unset,
+        "Broker-side assignor for group.protocol=consumer: `uniform` or `range`. Empty: the \
+         broker's default. Refused with group.protocol=classic.",
     ),
     p(
         "session.timeout.ms",

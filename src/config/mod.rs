@@ -42,6 +42,7 @@
 mod admin;
 mod common;
 mod consumer;
+mod group_protocol;
 mod jaas;
 mod oauth;
 mod producer;
@@ -56,8 +57,9 @@ use crate::error::ConfigError;
 pub use admin::{AdminConfig, AdminConfigBuilder};
 pub use common::{ClientDnsLookup, CommonConfig, SecurityProtocol};
 pub use consumer::{
-    Assignor, AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, GroupProtocol, IsolationLevel,
+    Assignor, AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel,
 };
+pub use group_protocol::GroupProtocol;
 pub use oauth::{
     OAuthBearerConfig, OAuthBearerToken, OAuthBearerTokenProvider, TokenError, TokenFuture,
     TokenProvider,

@@ -9,8 +9,10 @@ mod decode;
 mod fetcher;
 mod listener;
 pub(crate) mod offsets;
+mod pattern;
 mod positions;
 mod rebalance;
+mod reconcile;
 mod record;
 mod subscription;
 
@@ -65,6 +67,9 @@ pub struct KafkaConsumer {
     /// cooperative revocation runs it again).
     joined: Option<coordinator::Joined>,
     committed_lookup: Option<positions::CommittedLookup>,
+    /// The pattern of [`subscribe_pattern`](Self::subscribe_pattern), if that is how this
+    /// consumer subscribed.
+    pattern: Option<pattern::TopicPattern>,
     closed: bool,
 }
 
@@ -103,6 +108,7 @@ impl KafkaConsumer {
             assigned_counts: BTreeMap::new(),
             joined: None,
             committed_lookup: None,
+            pattern: None,
             closed: false,
             config,
         })
@@ -135,6 +141,8 @@ impl KafkaConsumer {
         self.net
             .add_topics(&topics.iter().cloned().collect::<Vec<_>>());
         self.subs.subscribe(topics)?;
+        self.pattern = None;
+        self.net.set_all_topics(false);
         if let Some(c) = &self.coordinator {
             c.request_rejoin();
         }
@@ -176,11 +184,13 @@ impl KafkaConsumer {
     pub async fn unsubscribe(&mut self) -> Result<()> {
         self.revoke_all().await;
         self.subs.unsubscribe();
+        self.pattern = None;
+        self.net.set_all_topics(false);
         self.joined = None;
         self.committed_lookup = None;
         if let Some(c) = &mut self.coordinator {
             c.abort_join();
-            c.shared.leave_group("the consumer unsubscribed").await;
+            c.leave("the consumer unsubscribed").await;
         }
         self.listener_error.take().map_or(Ok(()), Err)
     }
@@ -190,7 +200,8 @@ impl KafkaConsumer {
         self.subs.assigned()
     }
 
-    /// The group membership (generation, member id), or `None` without a `group.id`.
+    /// The group membership (generation, member id), or `None` without a `group.id`. With
+    /// `group.protocol=consumer` the generation is the member epoch (-1 while not a member).
     pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
         let c = self.coordinator.as_ref()?;
         let st = c.shared.state();
@@ -249,6 +260,7 @@ impl KafkaConsumer {
         loop {
             // Joins and committed-offset lookups run on tasks of their own: these only look
             // whether they finished (KIP-266), and the wait below wakes when one does.
+            self.rematch_pattern();
             self.ensure_group().await?;
             if let Some(e) = self.listener_error.take() {
                 return Err(e);

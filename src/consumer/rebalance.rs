@@ -24,6 +24,9 @@ impl KafkaConsumer {
     /// Cancel safe: a join goes on across dropped polls, and a finished one stays in
     /// `self.joined` until its assignment is applied.
     pub(super) async fn ensure_group(&mut self) -> Result<()> {
+        if let Some(k) = self.coordinator.as_mut().and_then(|c| c.kip848()) {
+            return self.reconcile_kip848(k).await;
+        }
         if self.joined.is_none() {
             let Some(topics) = self.subs.subscribed_topics().cloned() else {
                 return Ok(());
@@ -182,7 +185,7 @@ impl KafkaConsumer {
 
     /// With auto-commit on, commits the positions of partitions about to be given up so the
     /// next owner starts where this one stopped.
-    async fn commit_before_revoke(&mut self, parts: &[TopicPartition]) {
+    pub(super) async fn commit_before_revoke(&mut self, parts: &[TopicPartition]) {
         if !self.config.enable_auto_commit {
             return;
         }

@@ -25,8 +25,8 @@ const NOT_COORDINATOR: i16 = 16;
 /// How often a parked request re-checks deadlines when nothing wakes it.
 const RECHECK: Duration = Duration::from_millis(20);
 
-/// The group APIs (answered in ApiVersions).
-pub(crate) const SERVED: &[i16] = &[11, 12, 13, 14, 15, 16];
+/// The group APIs (answered in ApiVersions), ConsumerGroupHeartbeat (68) included.
+pub(crate) const SERVED: &[i16] = &[11, 12, 13, 14, 15, 16, 68];
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -77,6 +77,9 @@ impl Shared {
 
     /// OffsetCommit's generation/member checks (the data lock is taken after this returns).
     pub(crate) fn check_commit(&self, group: &str, member_id: &str, generation: i32) -> i16 {
+        if let Some(code) = lock(&self.consumer_groups).check_commit(group, member_id, generation) {
+            return code;
+        }
         let mut g = self.groups();
         let now = Instant::now();
         if g.tick(now) {
@@ -119,6 +122,7 @@ pub(crate) async fn handle(
             encode::<HeartbeatRequest>(&header, &HeartbeatResponse::default().with_error_code(code))
         }
         13 => leave(shared, frame, code_for(())).await,
+        68 => consumer_heartbeat(shared, frame, code_for(())),
         15 => describe(shared, frame, code_for(())),
         16 => {
             let (header, req) = decode_request::<ListGroupsRequest>(frame)?;
@@ -153,6 +157,66 @@ pub(crate) async fn handle(
             "mock group coordinator does not serve API key {other}"
         ))),
     }
+}
+
+fn consumer_heartbeat(shared: &Shared, frame: Bytes, refuse: Option<i16>) -> Result<Outcome> {
+    use crate::protocol::messages::consumer_group_heartbeat_response::{
+        Assignment, TopicPartitions,
+    };
+    let (header, req) = decode_request::<ConsumerGroupHeartbeatRequest>(frame)?;
+    let resp = match refuse {
+        Some(code) => ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(code)
+            .with_member_epoch(-1),
+        None => {
+            let beat = super::consumer_group::Beat {
+                group: req.group_id.0.to_string(),
+                member_id: req.member_id.to_string(),
+                epoch: req.member_epoch,
+                topics: req
+                    .subscribed_topic_names
+                    .map(|t| t.iter().map(|n| n.0.to_string()).collect()),
+                owned: req.topic_partitions.map(|tps| {
+                    tps.iter()
+                        .flat_map(|t| {
+                            let id = *t.topic_id.as_bytes();
+                            t.partitions.iter().map(move |p| (id, *p))
+                        })
+                        .collect()
+                }),
+            };
+            let (code, member_id, epoch, interval, assignment) = {
+                let data = shared.data();
+                lock(&shared.consumer_groups).heartbeat(beat, &data.topics)
+            };
+            let mut resp = ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(code)
+                .with_member_id(Some(s(&member_id)))
+                .with_member_epoch(epoch)
+                .with_heartbeat_interval_ms(interval);
+            if let Some(parts) = assignment {
+                let mut by_topic: std::collections::BTreeMap<[u8; 16], Vec<i32>> =
+                    std::collections::BTreeMap::new();
+                for (id, p) in parts {
+                    by_topic.entry(id).or_default().push(p);
+                }
+                resp = resp.with_assignment(Some(
+                    Assignment::default().with_topic_partitions(
+                        by_topic
+                            .into_iter()
+                            .map(|(id, ps)| {
+                                TopicPartitions::default()
+                                    .with_topic_id(uuid::Uuid::from_bytes(id))
+                                    .with_partitions(ps)
+                            })
+                            .collect(),
+                    ),
+                ));
+            }
+            resp
+        }
+    };
+    encode::<ConsumerGroupHeartbeatRequest>(&header, &resp)
 }
 
 async fn join(shared: &Shared, frame: Bytes, refuse: Option<i16>) -> Result<Outcome> {

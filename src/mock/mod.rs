@@ -15,6 +15,7 @@
 //! lists for read_committed fetches, transaction timeouts.
 
 mod chaos;
+mod consumer_group;
 mod faults;
 mod group;
 mod group_api;
@@ -89,6 +90,8 @@ pub(crate) struct Shared {
     /// Woken on every append, for long-polling fetches.
     appended: Notify,
     groups: Mutex<group::Groups>,
+    /// KIP-848 groups (ConsumerGroupHeartbeat).
+    consumer_groups: Mutex<consumer_group::ConsumerGroups>,
     /// Woken on every group change, for parked joins and syncs.
     group_changed: Notify,
     seed: u64,
@@ -179,6 +182,7 @@ impl MockClusterBuilder {
             txn_coordinator: AtomicI32::new(-1),
             appended: Notify::new(),
             groups: Mutex::new(group::Groups::default()),
+            consumer_groups: Mutex::new(consumer_group::ConsumerGroups::default()),
             group_changed: Notify::new(),
             seed: self.seed,
         });

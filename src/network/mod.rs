@@ -44,6 +44,8 @@ pub(crate) struct NetworkClient {
     cluster: RwLock<Arc<Cluster>>,
     /// Topics that metadata refreshes ask about (the producer's and consumer's topics).
     interest: Mutex<BTreeSet<String>>,
+    /// Refreshes ask about every topic (a consumer's pattern subscription).
+    all_topics: AtomicBool,
     refresh_lock: tokio::sync::Mutex<()>,
     generation: AtomicU64,
     needs_update: AtomicBool,
@@ -104,6 +106,7 @@ impl NetworkClient {
             retry_backoff_max: config.retry_backoff_max,
             cluster: RwLock::new(Arc::new(Cluster::default())),
             interest: Mutex::new(BTreeSet::new()),
+            all_topics: AtomicBool::new(false),
             refresh_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
             needs_update: AtomicBool::new(true),
@@ -134,6 +137,13 @@ impl NetworkClient {
     /// next [`metadata`](Self::metadata) call refreshes.
     pub(crate) fn request_update(&self) {
         self.needs_update.store(true, Ordering::Release);
+    }
+
+    /// Makes refreshes cover every topic (`true`) or only the topics of interest.
+    pub(crate) fn set_all_topics(&self, all: bool) {
+        if self.all_topics.swap(all, Ordering::AcqRel) != all {
+            self.request_update();
+        }
     }
 
     /// Adds topics that refreshes should cover.
@@ -219,7 +229,8 @@ impl NetworkClient {
             set.iter().cloned().collect()
         };
         self.needs_update.store(false, Ordering::Release);
-        let resp = match self.fetch_metadata(Some(&topics)).await {
+        let all = self.all_topics.load(Ordering::Acquire);
+        let resp = match self.fetch_metadata((!all).then_some(&topics[..])).await {
             Ok(r) => r,
             Err(e) => {
                 self.needs_update.store(true, Ordering::Release);

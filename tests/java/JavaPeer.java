@@ -26,9 +26,11 @@
 //   txn-produce --bootstrap B --topic T --transactional-id ID --txns N --per-txn M --partitions P
 //                                            N transactions of M records, value `t-i` (text) to
 //                                            partition i % P; even t committed, odd t aborted.
-//   group --bootstrap B --topic T --group G --client-id C --strategy range|cooperative-sticky
+//   group --bootstrap B --topic T --group G --client-id C --strategy range|cooperative-sticky|consumer
 //         [--batch 100] [--pause-ms 100] [--max-seconds 120]
-//                                            a classic-protocol group member: commits synchronously
+//                                            a group member (classic protocol, or with `consumer`
+//                                            the KIP-848 protocol; ASSIGN then prints the member
+//                                            epoch as its generation): commits synchronously
 //                                            after every non-empty poll and on revocation, sleeps
 //                                            --pause-ms after each non-empty poll, leaves the group
 //                                            when stdin closes (exit 0) or after --max-seconds (3).
@@ -527,8 +529,11 @@ public final class JavaPeer {
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, flag(flags, "bootstrap"));
         p.put(ConsumerConfig.GROUP_ID_CONFIG, flag(flags, "group"));
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, flag(flags, "client-id"));
-        p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
+        boolean kip848 = strategy.equals("consumer");
+        p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, kip848 ? "consumer" : "classic");
         switch (strategy) {
+            case "consumer":
+                break; // the broker assigns (KIP-848)
             case "range":
                 p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, LeaderRange.class.getName());
                 break;
@@ -542,8 +547,10 @@ public final class JavaPeer {
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, Integer.toString(batch));
-        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, flag(flags, "session-timeout-ms", "6000"));
-        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, flag(flags, "heartbeat-interval-ms", "300"));
+        if (!kip848) {
+            p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, flag(flags, "session-timeout-ms", "6000"));
+            p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, flag(flags, "heartbeat-interval-ms", "300"));
+        }
 
         // The test closes our stdin to stop us.
         AtomicBoolean stop = new AtomicBoolean();

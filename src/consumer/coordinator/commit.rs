@@ -63,7 +63,10 @@ pub(crate) async fn commit_offsets(
                 err,
                 Error::Disconnected { .. } | Error::Connect { .. } | Error::RequestTimeout { .. }
             );
-        if !coordinator_moved && !err.is_retriable() {
+        // KIP-848: the member epoch moved on while the commit was in flight; the next try
+        // carries the new one (as Java's commit manager retries).
+        let stale_epoch = code == Some(crate::error::code::STALE_MEMBER_EPOCH);
+        if !coordinator_moved && !err.is_retriable() && !stale_epoch {
             return Err(err);
         }
         if code == Some(REBALANCE_IN_PROGRESS) {

@@ -8,6 +8,8 @@
 mod commit;
 mod heartbeat;
 mod join;
+mod kip848;
+mod membership;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::background::Background;
-use crate::config::{Assignor, ConsumerConfig};
+use crate::config::{Assignor, ConsumerConfig, GroupProtocol};
 use crate::error::{Error, Result};
 use crate::network::NetworkClient;
 use crate::network::coordinator::CoordinatorType;
@@ -31,6 +33,8 @@ use crate::record::TopicPartition;
 pub(crate) use commit::{commit_offsets, fetch_committed, issue_commit};
 use join::JoinPlan;
 pub(crate) use join::Joined;
+pub(crate) use kip848::{Kip848, Subscribed};
+pub(crate) use membership::{IdPartition, Phase};
 
 pub(crate) use crate::error::code::COORDINATOR_LOAD_IN_PROGRESS;
 pub(crate) use crate::error::code::COORDINATOR_NOT_AVAILABLE;
@@ -195,41 +199,72 @@ pub(crate) struct ConsumerCoordinator {
     /// their subscription user data).
     last_assignment: Vec<(String, i32)>,
     last_generation: i32,
+    /// Set with `group.protocol=consumer`: the heartbeat task of KIP-848 runs instead of
+    /// joins and classic heartbeats.
+    kip848: Option<Arc<Kip848>>,
 }
 
 impl ConsumerCoordinator {
     pub(crate) fn new(net: Arc<NetworkClient>, group_id: String, cfg: &ConsumerConfig) -> Self {
-        ConsumerCoordinator {
-            shared: Arc::new(GroupShared {
-                net,
-                group_id,
-                instance_id: cfg.group_instance_id.clone(),
-                session_timeout: cfg.session_timeout,
-                heartbeat_interval: cfg.heartbeat_interval,
-                max_poll_interval: cfg.max_poll_interval,
-                state: Mutex::new(GroupState {
-                    coordinator: None,
-                    generation: -1,
-                    member_id: String::new(),
-                    protocol: None,
-                    stable: false,
-                    joins: 0,
-                    joining: false,
-                }),
-                rejoin: AtomicBool::new(true),
-                lost: AtomicBool::new(false),
-                wake: Notify::new(),
-                last_poll: Mutex::new(Instant::now()),
-                stopped: AtomicBool::new(false),
-                commit_order: Mutex::new(CommitOrder::default()),
+        let shared = Arc::new(GroupShared {
+            net,
+            group_id,
+            instance_id: cfg.group_instance_id.clone(),
+            session_timeout: cfg.session_timeout,
+            heartbeat_interval: cfg.heartbeat_interval,
+            max_poll_interval: cfg.max_poll_interval,
+            state: Mutex::new(GroupState {
+                coordinator: None,
+                generation: -1,
+                member_id: String::new(),
+                protocol: None,
+                stable: false,
+                joins: 0,
+                joining: false,
             }),
+            rejoin: AtomicBool::new(true),
+            lost: AtomicBool::new(false),
+            wake: Notify::new(),
+            last_poll: Mutex::new(Instant::now()),
+            stopped: AtomicBool::new(false),
+            commit_order: Mutex::new(CommitOrder::default()),
+        });
+        let rack = Some(cfg.client_rack.clone()).filter(|r| !r.is_empty());
+        let kip848 = (cfg.group_protocol == GroupProtocol::Consumer).then(|| {
+            Arc::new(Kip848::new(
+                shared.clone(),
+                cfg.group_remote_assignor.clone(),
+                rack.clone(),
+                cfg.max_poll_interval,
+            ))
+        });
+        ConsumerCoordinator {
+            shared,
             assignors: cfg.partition_assignment_strategy.clone(),
             rebalance_timeout: cfg.max_poll_interval,
             heartbeat: None,
             join: None,
-            rack: Some(cfg.client_rack.clone()).filter(|r| !r.is_empty()),
+            rack,
             last_assignment: Vec::new(),
             last_generation: NO_GENERATION,
+            kip848,
+        }
+    }
+
+    /// The KIP-848 membership, with `group.protocol=consumer`; starts its heartbeat task.
+    pub(crate) fn kip848(&mut self) -> Option<Arc<Kip848>> {
+        let k = self.kip848.clone()?;
+        if self.heartbeat.is_none() {
+            self.heartbeat = Some(tokio::spawn(kip848::run(k.clone())));
+        }
+        Some(k)
+    }
+
+    /// Leaves the group (LeaveGroup, or a leaving heartbeat with the consumer protocol).
+    pub(crate) async fn leave(&self, reason: &str) {
+        match &self.kip848 {
+            Some(k) => k.leave().await,
+            None => self.shared.leave_group(reason).await,
         }
     }
 
@@ -257,6 +292,11 @@ impl ConsumerCoordinator {
 
     pub(crate) fn request_rejoin(&self) {
         self.shared.rejoin.store(true, Ordering::Release);
+        if let Some(k) = &self.kip848 {
+            // The application subscribed (again): the next poll tells the broker, and joins
+            // also after a fatal error ended the membership.
+            k.forget_subscription();
+        }
     }
 
     pub(crate) fn record_poll(&self) {
@@ -328,9 +368,7 @@ impl ConsumerCoordinator {
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
-        self.shared
-            .leave_group("the consumer is being closed")
-            .await;
+        self.leave("the consumer is being closed").await;
     }
 }
 

@@ -105,7 +105,11 @@ impl ShareConsumerConfig {
         }
         // The consumer's rows check the values and fill the defaults Java's share consumer has.
         let mut all = common;
-        all.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all.extend(
+            own.iter()
+                .filter(|(k, _)| k.as_str() != "share.acknowledgement.mode")
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         let parsed = Props::parse(Client::Consumer, all)?;
         let group_id = parsed.opt_string("group.id")?.unwrap_or_default();
         if group_id.trim().is_empty() {

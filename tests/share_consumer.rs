@@ -326,7 +326,7 @@ async fn explicit_unacknowledged_record_blocks_nothing_and_comes_back() {
             )
             .await;
         }
-        if got.lock().unwrap().iter().any(|g| *g == (0, 2)) && n >= 11 {
+        if got.lock().unwrap().contains(&(0, 2)) && n >= 11 {
             break;
         }
     }

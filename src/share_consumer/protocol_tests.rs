@@ -21,7 +21,9 @@ fn record(offset: i64) -> ConsumerRecord {
 
 #[test]
 fn ack_batches_by_run_and_type() {
-    let cases: Vec<(Vec<(i64, i8)>, Vec<(i64, i64, Vec<i8>)>)> = vec![
+    type Batch = (i64, i64, Vec<i8>);
+    type Case = (Vec<(i64, i8)>, Vec<Batch>);
+    let cases: Vec<Case> = vec![
         (vec![], vec![]),
         (vec![(5, ACCEPT)], vec![(5, 5, vec![ACCEPT])]),
         (
@@ -38,7 +40,7 @@ fn ack_batches_by_run_and_type() {
         ),
     ];
     for (acks, want) in cases {
-        let got: Vec<(i64, i64, Vec<i8>)> = ack_batches(&acks.iter().copied().collect())
+        let got: Vec<Batch> = ack_batches(&acks.iter().copied().collect())
             .into_iter()
             .map(|b| (b.first, b.last, b.types))
             .collect();

@@ -450,3 +450,57 @@ async fn admin_describes_lists_alters_and_deletes_share_groups() {
         .expect("describe");
     assert!(gone[group].is_err(), "{gone:?}");
 }
+
+/// Records/s of 1, 2 and 4 members sharing a 2-partition topic (prints; asserts only that
+/// every record was received). `cargo test --release --features mock --test share_consumer
+/// share_throughput -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement"]
+async fn share_throughput() {
+    const N: usize = 200_000;
+    for members in [1usize, 2, 4] {
+        let topic = format!("share-bench-{members}");
+        let group = format!("{topic}-g");
+        create_topic(&broker().bootstrap(), &topic, 2).await;
+        group_config(&group, &[]).await;
+        produce_values(
+            &broker().bootstrap(),
+            &topic,
+            2,
+            (0..N).map(|i| i.to_string()),
+            "none",
+        )
+        .await;
+        let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..members {
+            let (received, topic, group) = (Arc::clone(&received), topic.clone(), group.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut c = member(&group, &topic, false);
+                let begun = Instant::now();
+                while received.load(std::sync::atomic::Ordering::Relaxed) < N
+                    && begun.elapsed() < Duration::from_secs(120)
+                {
+                    let n = c
+                        .poll(Duration::from_millis(200))
+                        .await
+                        .expect("poll")
+                        .len();
+                    received.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                }
+                c.close().await.expect("close");
+            }));
+        }
+        for t in tasks {
+            t.await.expect("member");
+        }
+        let took = start.elapsed();
+        let got = received.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "share consumers: {members}, records: {got}, {:.0} records/s",
+            got as f64 / took.as_secs_f64()
+        );
+        assert!(got >= N, "{got} of {N}");
+    }
+}

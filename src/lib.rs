@@ -13,6 +13,7 @@ pub mod fuzzing;
 pub mod mock;
 pub mod producer;
 pub mod record;
+pub mod share_consumer;
 pub mod types;
 
 pub(crate) mod network;
@@ -29,6 +30,7 @@ pub use producer::{KafkaProducer, ProducerRecord, RecordMetadata};
 /// [`RustlsClientConfig`](config::RustlsClientConfig).
 #[cfg(feature = "tls")]
 pub use rustls;
+pub use share_consumer::{KafkaShareConsumer, ShareConsumerConfig};
 pub use types::{Compression, Node, TopicId, TopicPartition};
 
 #[cfg(test)]

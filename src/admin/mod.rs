@@ -16,6 +16,7 @@ mod partition_types;
 mod partitions;
 mod quotas;
 mod scram;
+mod share_groups;
 mod transactions;
 mod txn_types;
 mod types;
@@ -42,6 +43,7 @@ pub use config_types::*;
 pub use group_types::*;
 pub use partition_types::*;
 pub use quotas::{ClientQuotaAlteration, QuotaEntity, QuotaFilterComponent};
+pub use share_groups::{ShareGroupDescription, ShareMemberDescription};
 pub use txn_types::*;
 pub use types::*;
 

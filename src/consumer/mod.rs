@@ -5,7 +5,7 @@
 pub(crate) mod assignor;
 mod background;
 mod coordinator;
-mod decode;
+pub(crate) mod decode;
 mod fetcher;
 mod listener;
 pub(crate) mod offsets;

@@ -1,0 +1,46 @@
+//! What a share consumer's `poll` returns, and how a record is acknowledged.
+
+use super::protocol::{ACCEPT, REJECT, RELEASE};
+use crate::consumer::ConsumerRecord;
+
+/// A record acquired by this member of the share group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareConsumerRecord {
+    /// The record as a classic consumer would see it.
+    pub record: ConsumerRecord,
+    /// How many times the broker has handed it out, this delivery included (1 the first time).
+    pub delivery_count: i16,
+}
+
+impl std::ops::Deref for ShareConsumerRecord {
+    type Target = ConsumerRecord;
+
+    fn deref(&self) -> &ConsumerRecord {
+        &self.record
+    }
+}
+
+/// How a record is acknowledged (Java's `AcknowledgeType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AcknowledgeType {
+    /// Processed: the broker never delivers it again.
+    Accept,
+    /// Not processed: the broker delivers it again (counting another delivery).
+    Release,
+    /// Unprocessable: the broker archives it and never delivers it again.
+    Reject,
+    /// Still being processed: extend its acquisition lock (KIP-1222). Needs ShareAcknowledge
+    /// v2, which this client does not speak yet: refused with [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    Renew,
+}
+
+impl AcknowledgeType {
+    pub(crate) fn wire(self) -> Option<i8> {
+        match self {
+            AcknowledgeType::Accept => Some(ACCEPT),
+            AcknowledgeType::Release => Some(RELEASE),
+            AcknowledgeType::Reject => Some(REJECT),
+            AcknowledgeType::Renew => None,
+        }
+    }
+}

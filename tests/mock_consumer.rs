@@ -271,3 +271,87 @@ async fn poll_returns_within_its_timeout_while_the_committed_offset_lookup_is_sl
     assert_eq!(got, (400..1000).collect::<Vec<i64>>());
     assert!(polls > 3, "the lookup spanned several polls ({polls})");
 }
+
+/// KIP-227: the consumer fetches 20 partitions through an incremental fetch session; the
+/// broker loses the session once (FETCH_SESSION_ID_NOT_FOUND): the consumer opens a new one
+/// with a full fetch and reads every record exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_fetch_session_recovers_with_a_full_fetch() {
+    const PARTITIONS: i32 = 20;
+    const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+    let c = MockCluster::builder()
+        .brokers(1)
+        .seed(7)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("sessions", PARTITIONS);
+    let produce = |from: u64, to: u64| {
+        let servers = c.bootstrap_servers();
+        async move {
+            let p = KafkaProducer::new(
+                ProducerConfig::builder()
+                    .bootstrap_servers(servers)
+                    .build()
+                    .expect("config"),
+            )
+            .expect("producer");
+            for i in from..to {
+                let partition = (i % PARTITIONS as u64) as i32;
+                drop(
+                    p.enqueue(ProducerRecord::new("sessions", i.to_string()).partition(partition))
+                        .await
+                        .expect("enqueue"),
+                );
+            }
+            p.close(Duration::from_secs(10)).await;
+        }
+    };
+    produce(0, 400).await;
+    let mut con = consumer(&c);
+    con.assign((0..PARTITIONS).map(|p| TopicPartition::new("sessions", p)))
+        .expect("assign");
+    let mut got = Vec::new();
+    read(&mut con, &mut got, 400).await;
+    // Caught up: idle polls are incremental fetches of nothing.
+    for _ in 0..3 {
+        assert!(
+            con.poll(Duration::from_millis(100))
+                .await
+                .expect("poll")
+                .is_empty()
+        );
+    }
+    let before = con.fetch_stats();
+    assert!(
+        before.requests > before.full_requests,
+        "incremental fetches once the session is open: {before:?}"
+    );
+    c.inject(Fault::new(
+        FETCH,
+        FaultAction::Error(FETCH_SESSION_ID_NOT_FOUND),
+    ));
+    let start = Instant::now();
+    while con.fetch_stats().session_errors == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no fetch met the fault"
+        );
+        assert!(
+            con.poll(Duration::from_millis(50))
+                .await
+                .expect("poll")
+                .is_empty()
+        );
+    }
+    produce(400, 800).await;
+    read(&mut con, &mut got, 800).await;
+    let after = con.fetch_stats();
+    assert_eq!(after.session_errors, 1, "{after:?}");
+    assert!(
+        after.full_requests > before.full_requests,
+        "a full fetch reopened the session: {before:?} -> {after:?}"
+    );
+    got.sort_unstable();
+    assert_eq!(got, (0..800).collect::<Vec<u64>>(), "none lost, none twice");
+}

@@ -14,12 +14,13 @@ use super::record::ConsumerRecord;
 use super::subscription::{PositionSource, SubscriptionState};
 use crate::config::{ConsumerConfig, IsolationLevel};
 use crate::error::{Error, ErrorCode, Result};
+use crate::network::NetworkClient;
 use crate::network::metadata::Cluster;
-use crate::network::{NetworkClient, Target};
-use crate::protocol::StrBytes;
-use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use crate::protocol::messages::{BrokerId, FetchRequest, TopicName};
 use crate::record::TopicPartition;
+use request::Fetched;
+use session::{FetchPlan, FetchSession, PartState};
+use stats::Counters;
+pub use stats::FetchStats;
 
 use crate::error::code::OFFSET_OUT_OF_RANGE;
 
@@ -33,6 +34,8 @@ pub(crate) struct FetchConfig {
     pub check_crcs: bool,
     pub max_poll_records: usize,
     pub limits: DecodeLimits,
+    /// Incremental fetch sessions (KIP-227); off only to measure what they save.
+    pub sessions: bool,
 }
 
 impl FetchConfig {
@@ -47,6 +50,7 @@ impl FetchConfig {
             check_crcs: c.check_crcs,
             max_poll_records: c.max_poll_records.max(1),
             limits: DecodeLimits::new(c.max_partition_fetch_bytes),
+            sessions: true,
         }
     }
 }
@@ -157,7 +161,7 @@ impl CompletedFetch {
 enum Event {
     Fetched {
         node: i32,
-        fetches: Result<Vec<CompletedFetch>>,
+        fetched: Fetched,
     },
     Decoded {
         id: u64,
@@ -175,7 +179,9 @@ pub(crate) struct Fetcher {
     tx: mpsc::UnboundedSender<Event>,
     rx: mpsc::UnboundedReceiver<Event>,
     buffered: VecDeque<CompletedFetch>,
-    topics: HashMap<String, Arc<str>>,
+    /// Per broker; a broker's session is only touched while no fetch to it is in flight.
+    sessions: HashMap<i32, FetchSession>,
+    counters: Arc<Counters>,
     /// An error met after records were taken in the same `collect`: returned by the next one.
     pending_error: Option<Error>,
     next_id: u64,
@@ -194,20 +200,22 @@ impl Fetcher {
             tx,
             rx,
             buffered: VecDeque::new(),
-            topics: HashMap::new(),
+            sessions: HashMap::new(),
+            counters: Arc::default(),
             pending_error: None,
             next_id: 0,
             decoding: 0,
         }
     }
 
-    fn topic_arc(&mut self, topic: &str) -> Arc<str> {
-        if let Some(t) = self.topics.get(topic) {
-            return t.clone();
-        }
-        let t: Arc<str> = Arc::from(topic);
-        self.topics.insert(topic.to_string(), t.clone());
-        t
+    /// Turns incremental fetch sessions on or off (full fetches every time), from the next
+    /// request to each broker.
+    pub(crate) fn set_sessions(&mut self, on: bool) {
+        self.cfg.sessions = on;
+    }
+
+    pub(crate) fn stats(&self) -> FetchStats {
+        self.counters.snapshot()
     }
 
     /// Drops buffered data (and errors) for partitions no longer assigned or moved by a seek:
@@ -286,17 +294,29 @@ impl Fetcher {
             if caught_up && busy.contains(&node) {
                 continue;
             }
-            let topics: Vec<(Arc<str>, TopicPartition, i64)> = parts
+            let wanted: Vec<(TopicPartition, PartState)> = parts
                 .into_iter()
-                .map(|(tp, offset, _)| (self.topic_arc(&tp.topic), tp, offset))
+                .map(|(tp, offset, _)| {
+                    let state = PartState {
+                        offset,
+                        leader_epoch: -1,
+                    };
+                    (tp, state)
+                })
                 .collect();
+            let plan = if self.cfg.sessions {
+                self.sessions.entry(node).or_default().plan(wanted)
+            } else {
+                FetchPlan::sessionless(wanted)
+            };
             self.in_flight.insert(node);
             let net = self.net.clone();
             let cfg = self.cfg.clone();
+            let counters = self.counters.clone();
             let tx = self.tx.clone();
             tokio::spawn(async move {
-                let fetches = fetch(&net, &cfg, node, topics).await;
-                let _ = tx.send(Event::Fetched { node, fetches });
+                let fetched = request::fetch(&net, &cfg, &counters, node, plan).await;
+                let _ = tx.send(Event::Fetched { node, fetched });
             });
         }
     }
@@ -328,9 +348,13 @@ impl Fetcher {
 
     fn accept(&mut self, ev: Event) {
         match ev {
-            Event::Fetched { node, fetches } => {
+            Event::Fetched { node, fetched } => {
                 self.in_flight.remove(&node);
-                match fetches {
+                self.sessions
+                    .entry(node)
+                    .or_default()
+                    .answered(fetched.plan, fetched.answer);
+                match fetched.fetches {
                     Ok(fetches) => {
                         for mut f in fetches {
                             f.id = self.next_id;
@@ -522,95 +546,9 @@ fn run_step(id: u64, mut decoder: Box<PartitionDecoder>, limits: &DecodeLimits) 
     }
 }
 
-async fn fetch(
-    net: &NetworkClient,
-    cfg: &FetchConfig,
-    node: i32,
-    parts: Vec<(Arc<str>, TopicPartition, i64)>,
-) -> Result<Vec<CompletedFetch>> {
-    let conn = net.connection(Target::Node(node)).await?;
-    let version = conn.version_for::<FetchRequest>()?;
-    let mut topics: Vec<FetchTopic> = Vec::new();
-    for (_, tp, offset) in &parts {
-        let p = FetchPartition::default()
-            .with_partition(tp.partition)
-            .with_fetch_offset(*offset)
-            .with_current_leader_epoch(-1)
-            .with_log_start_offset(-1)
-            .with_partition_max_bytes(cfg.max_partition_bytes);
-        match topics.iter_mut().find(|t| t.topic.0.as_str() == tp.topic) {
-            Some(t) => t.partitions.push(p),
-            None => topics.push(
-                FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(tp.topic.clone())))
-                    .with_partitions(vec![p]),
-            ),
-        }
-    }
-    let req = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(cfg.max_wait.as_millis().min(i32::MAX as u128) as i32)
-        .with_min_bytes(cfg.min_bytes)
-        .with_max_bytes(cfg.max_bytes)
-        .with_isolation_level(i8::from(cfg.read_committed))
-        .with_session_id(0)
-        .with_session_epoch(-1)
-        .with_topics(topics);
-    let sent = std::time::Instant::now();
-    let resp = conn.send_at(req, version, Some(cfg.max_wait)).await?;
-    tracing::debug!(
-        node,
-        ms = sent.elapsed().as_millis() as u64,
-        asked = parts.len(),
-        bytes = resp
-            .responses
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
-            .sum::<usize>(),
-        "fetch answered"
-    );
-    if resp.error_code != 0 {
-        return Err(Error::broker(resp.error_code, "Fetch"));
-    }
-    let mut out = Vec::with_capacity(parts.len());
-    for t in resp.responses {
-        for p in t.partitions {
-            let Some((topic, tp, offset)) = parts.iter().find(|(_, tp, _)| {
-                tp.partition == p.partition_index && tp.topic == t.topic.0.as_str()
-            }) else {
-                continue;
-            };
-            let mut done = CompletedFetch::new(tp.clone(), *offset, p.high_watermark);
-            done.last_stable_offset = p.last_stable_offset;
-            if p.error_code != 0 {
-                done.error = Some(Error::broker(p.error_code, format!("fetch {tp}")));
-                out.push(done);
-                continue;
-            }
-            let aborted: Vec<(i64, i64)> = p
-                .aborted_transactions
-                .unwrap_or_default()
-                .iter()
-                .map(|a| (a.producer_id.0, a.first_offset))
-                .collect();
-            // Decoded later, a step at a time off the runtime (`Fetcher::start_decoding`).
-            done.decoder = p.records.filter(|r| !r.is_empty()).map(|data| {
-                Box::new(PartitionDecoder::new(
-                    topic.clone(),
-                    tp.partition,
-                    data,
-                    *offset,
-                    cfg.check_crcs,
-                    cfg.read_committed,
-                    aborted,
-                ))
-            });
-            out.push(done);
-        }
-    }
-    Ok(out)
-}
+mod request;
+mod session;
+mod stats;
 
 #[cfg(test)]
 mod tests;

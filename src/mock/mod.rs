@@ -16,6 +16,7 @@
 
 mod chaos;
 mod faults;
+mod fetch;
 mod group;
 mod group_api;
 mod handlers;
@@ -89,6 +90,7 @@ pub(crate) struct Shared {
     /// Woken on every append, for long-polling fetches.
     appended: Notify,
     groups: Mutex<group::Groups>,
+    fetch_sessions: Mutex<fetch::FetchSessions>,
     /// Woken on every group change, for parked joins and syncs.
     group_changed: Notify,
     seed: u64,
@@ -100,6 +102,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    pub(crate) fn fetch_sessions(&self) -> MutexGuard<'_, fetch::FetchSessions> {
+        lock(&self.fetch_sessions)
+    }
+
     pub(crate) fn data(&self) -> MutexGuard<'_, ClusterData> {
         lock(&self.data)
     }
@@ -179,6 +185,7 @@ impl MockClusterBuilder {
             txn_coordinator: AtomicI32::new(-1),
             appended: Notify::new(),
             groups: Mutex::new(group::Groups::default()),
+            fetch_sessions: Mutex::default(),
             group_changed: Notify::new(),
             seed: self.seed,
         });

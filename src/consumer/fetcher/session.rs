@@ -138,10 +138,10 @@ impl FetchSession {
 
 /// Epochs after the first run 1..=i32::MAX and wrap to 1 (0 and -1 mean full fetches).
 fn next_epoch(epoch: i32) -> i32 {
-    if epoch >= i32::MAX || epoch < 0 {
-        1
-    } else {
+    if (0..i32::MAX).contains(&epoch) {
         epoch + 1
+    } else {
+        1
     }
 }
 

@@ -2,6 +2,7 @@
 //! topic (untimed), then times one consumer reading them all from offset 0, touching every
 //! value. Prints records/s, MB/s, CPU seconds per million records and peak RSS.
 //! `cargo run --release --example bench_consume -- --bootstrap 127.0.0.1:9092 --size 100`
+//! (`--partitions 1000 --no-fetch-sessions` to compare full fetches with KIP-227 sessions)
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,9 @@ struct Args {
     /// fetch.max.wait.ms for the consumer.
     #[arg(long, default_value_t = 500)]
     fetch_max_wait_ms: u64,
+    /// Full fetches every time (no KIP-227 session), to measure what sessions save.
+    #[arg(long)]
+    no_fetch_sessions: bool,
 }
 
 /// (CPU s so far: utime + stime from /proc/self/stat; peak RSS MB: VmHWM).
@@ -94,6 +98,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .build()?,
     )?;
     consumer.subscribe([topic.as_str()])?;
+    consumer.set_fetch_sessions(!args.no_fetch_sessions);
     let ticks: f64 = std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -123,6 +128,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         n as f64 / secs,
         bytes as f64 / secs / 1e6,
         (cpu1 - cpu0) / (n as f64 / 1e6),
+    );
+    let s = consumer.fetch_stats();
+    println!(
+        "fetch sessions {}: {} requests ({} full), {} partitions named, {} request bytes ({:.1} per record)",
+        if args.no_fetch_sessions { "off" } else { "on" },
+        s.requests,
+        s.full_requests,
+        s.partitions_sent,
+        s.request_bytes,
+        s.request_bytes as f64 / n as f64,
     );
     consumer.close().await?;
     admin.delete_topics(&[&topic]).await?;

@@ -51,7 +51,7 @@ async fn thousand_partitions_read_through_incremental_fetches() {
     }
     // Caught up: idle rounds of the session, each naming no partition at all.
     let idle = Instant::now();
-    while c.fetch_stats().requests < 12 {
+    while c.fetch_stats().requests < 6 {
         assert!(
             idle.elapsed() < Duration::from_secs(20),
             "{:?}",
@@ -63,7 +63,7 @@ async fn thousand_partitions_read_through_incremental_fetches() {
     let s = c.fetch_stats();
     let incremental = s.requests - s.full_requests;
     assert!(
-        incremental >= 10,
+        incremental >= 4,
         "most requests are incremental once the session is open: {s:?}"
     );
     // A sessionless consumer names all 1,000 partitions in every request.

@@ -230,6 +230,42 @@ impl Fetcher {
         });
     }
 
+    /// What to fetch from each leader with no fetch in flight: the fetchable partitions with
+    /// nothing buffered, at their positions, with the leader epoch the metadata gives (KIP-320:
+    /// a leader that has moved on answers FENCED_LEADER_EPOCH instead of serving a stale
+    /// read). Also says whether a partition had no known leader.
+    fn fetch_targets(
+        &self,
+        subs: &SubscriptionState,
+        cluster: &Cluster,
+    ) -> (HashMap<i32, Vec<(TopicPartition, PartState)>>, bool) {
+        let buffered: HashSet<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
+        let mut per_node: HashMap<i32, Vec<(TopicPartition, PartState)>> = HashMap::new();
+        let mut missing_leader = false;
+        for (tp, offset, _) in subs.fetchable() {
+            if buffered.contains(&tp) {
+                continue;
+            }
+            let leader = cluster
+                .topic(&tp.topic)
+                .and_then(|t| t.partition(tp.partition))
+                .map(|p| (p.leader, p.leader_epoch))
+                .filter(|(l, _)| *l >= 0 && cluster.brokers.contains_key(l));
+            match leader {
+                Some((l, leader_epoch)) if !self.in_flight.contains(&l) => {
+                    let state = PartState {
+                        offset,
+                        leader_epoch,
+                    };
+                    per_node.entry(l).or_default().push((tp, state))
+                }
+                Some(_) => {}
+                None => missing_leader = true,
+            }
+        }
+        (per_node, missing_leader)
+    }
+
     /// Sends a Fetch to every leader that has fetchable partitions, nothing buffered for them,
     /// and no fetch in flight.
     /// Never awaits (`poll` calls it after taking records): a leader missing from `cluster`
@@ -240,27 +276,7 @@ impl Fetcher {
             // Every broker has a fetch out: no partition can be fetched, so do not walk them.
             return;
         }
-        let buffered: HashSet<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
-        let mut per_node: HashMap<i32, Vec<(TopicPartition, i64, Option<i32>)>> = HashMap::new();
-        let mut missing_leader = false;
-        for (tp, offset, epoch) in subs.fetchable() {
-            if buffered.contains(&tp) {
-                continue;
-            }
-            let leader = cluster
-                .topic(&tp.topic)
-                .and_then(|t| t.partition(tp.partition))
-                .map(|p| p.leader)
-                .filter(|l| *l >= 0 && cluster.brokers.contains_key(l));
-            match leader {
-                Some(l) if !self.in_flight.contains(&l) => {
-                    per_node.entry(l).or_default().push((tp, offset, epoch))
-                }
-                Some(_) => {}
-                None => missing_leader = true,
-            }
-        }
-        drop(buffered);
+        let (per_node, missing_leader) = self.fetch_targets(subs, cluster);
         if missing_leader {
             self.net.add_topics(
                 &subs
@@ -286,24 +302,15 @@ impl Fetcher {
             // A fetch for caught-up partitions only would sit at the broker for
             // fetch.max.wait.ms and hold back the next fetch of partitions that do have data:
             // wait until this node's buffered records are taken, then fetch them all together.
-            let caught_up = parts.iter().all(|(tp, offset, _)| {
+            let caught_up = parts.iter().all(|(tp, state)| {
                 subs.assignment
                     .get(tp)
-                    .is_some_and(|s| s.high_watermark >= 0 && *offset >= s.high_watermark)
+                    .is_some_and(|s| s.high_watermark >= 0 && state.offset >= s.high_watermark)
             });
             if caught_up && busy.contains(&node) {
                 continue;
             }
-            let wanted: Vec<(TopicPartition, PartState)> = parts
-                .into_iter()
-                .map(|(tp, offset, _)| {
-                    let state = PartState {
-                        offset,
-                        leader_epoch: -1,
-                    };
-                    (tp, state)
-                })
-                .collect();
+            let wanted = parts;
             let plan = if self.cfg.sessions {
                 self.sessions.entry(node).or_default().plan(wanted)
             } else {

@@ -266,3 +266,56 @@ async fn paused_partitions_give_up_decoded_records_to_others() {
 fn text(r: &ConsumerRecord) -> String {
     String::from_utf8(r.value.clone().expect("value").to_vec()).expect("utf-8")
 }
+
+/// KIP-320: every partition is fetched with its leader's epoch from the metadata.
+#[tokio::test]
+async fn fetches_carry_the_leader_epoch_from_metadata() {
+    use crate::network::metadata::{Node, PartitionMeta, TopicId, TopicMeta};
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
+    let f = fetcher();
+    let subs = assigned(&tps);
+    let cluster = Cluster {
+        cluster_id: None,
+        controller_id: 1,
+        brokers: [(
+            1,
+            Node {
+                id: 1,
+                host: "127.0.0.1".into(),
+                port: 1,
+                rack: None,
+            },
+        )]
+        .into(),
+        topics: [(
+            "t".to_string(),
+            TopicMeta {
+                name: "t".into(),
+                id: TopicId([1; 16]),
+                is_internal: false,
+                error: None,
+                partitions: (0..2)
+                    .map(|p| PartitionMeta {
+                        id: p,
+                        leader: 1,
+                        leader_epoch: 7 + p,
+                        replicas: vec![1],
+                        isr: vec![1],
+                        offline: vec![],
+                        error: None,
+                    })
+                    .collect(),
+            },
+        )]
+        .into(),
+        fetched_at: None,
+    };
+    let (per_node, missing) = f.fetch_targets(&subs, &cluster);
+    assert!(!missing);
+    let mut got: Vec<(i32, i64, i32)> = per_node[&1]
+        .iter()
+        .map(|(tp, s)| (tp.partition, s.offset, s.leader_epoch))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, vec![(0, 0, 7), (1, 0, 8)]);
+}

@@ -36,6 +36,8 @@ pub(crate) struct FetchConfig {
     pub limits: DecodeLimits,
     /// Incremental fetch sessions (KIP-227); off only to measure what they save.
     pub sessions: bool,
+    /// `client.rack`, sent with every fetch (KIP-392); empty: none.
+    pub rack: String,
 }
 
 impl FetchConfig {
@@ -51,6 +53,7 @@ impl FetchConfig {
             max_poll_records: c.max_poll_records.max(1),
             limits: DecodeLimits::new(c.max_partition_fetch_bytes),
             sessions: true,
+            rack: c.client_rack.clone(),
         }
     }
 }

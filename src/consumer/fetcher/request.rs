@@ -82,6 +82,7 @@ fn build(cfg: &FetchConfig, plan: &FetchPlan, sessions: bool) -> FetchRequest {
         .with_session_epoch(epoch)
         .with_topics(topics)
         .with_forgotten_topics_data(forgotten)
+        .with_rack_id(StrBytes::from_string(cfg.rack.clone()))
 }
 
 /// Sends `plan` to `node` and reads the answer.
@@ -202,4 +203,80 @@ async fn round_trip(
         }
     }
     Ok((answer, Ok(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConsumerConfig;
+
+    fn cfg(rack: &str) -> FetchConfig {
+        FetchConfig::from_config(
+            &ConsumerConfig::builder()
+                .bootstrap_servers("127.0.0.1:1")
+                .client_rack(rack)
+                .build()
+                .expect("config"),
+        )
+    }
+
+    fn at(topic: &str, p: i32, offset: i64, leader_epoch: i32) -> (TopicPartition, PartState) {
+        (
+            TopicPartition::new(topic, p),
+            PartState {
+                offset,
+                leader_epoch,
+            },
+        )
+    }
+
+    #[test]
+    fn incremental_request_names_changes_forgotten_partitions_and_rack() {
+        let plan = FetchPlan {
+            session_id: 5,
+            epoch: 3,
+            send: vec![at("a", 1, 10, 2)],
+            forget: vec![TopicPartition::new("a", 0), TopicPartition::new("b", 4)],
+            wanted: vec![at("a", 1, 10, 2), at("a", 2, 0, 2)],
+        };
+        let req = build(&cfg("rack-1"), &plan, true);
+        assert_eq!((req.session_id, req.session_epoch), (5, 3));
+        assert_eq!(req.rack_id.as_str(), "rack-1");
+        let sent: Vec<(String, i32, i64, i32)> = req
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    let name = t.topic.0.to_string();
+                    (name, p.partition, p.fetch_offset, p.current_leader_epoch)
+                })
+            })
+            .collect();
+        assert_eq!(sent, vec![("a".to_string(), 1, 10, 2)]);
+        let forgotten: Vec<(String, Vec<i32>)> = req
+            .forgotten_topics_data
+            .iter()
+            .map(|t| (t.topic.0.to_string(), t.partitions.clone()))
+            .collect();
+        assert_eq!(
+            forgotten,
+            vec![("a".to_string(), vec![0]), ("b".to_string(), vec![4])]
+        );
+    }
+
+    #[test]
+    fn sessionless_request_names_every_wanted_partition() {
+        let plan = FetchPlan {
+            session_id: 5,
+            epoch: 3,
+            send: vec![],
+            forget: vec![TopicPartition::new("a", 0)],
+            wanted: vec![at("a", 1, 10, -1), at("a", 2, 0, -1)],
+        };
+        let req = build(&cfg(""), &plan, false);
+        assert_eq!((req.session_id, req.session_epoch), (0, -1));
+        assert_eq!(req.topics[0].partitions.len(), 2);
+        assert!(req.forgotten_topics_data.is_empty());
+        assert_eq!(req.rack_id.as_str(), "");
+    }
 }

@@ -355,3 +355,47 @@ async fn lost_fetch_session_recovers_with_a_full_fetch() {
     got.sort_unstable();
     assert_eq!(got, (0..800).collect::<Vec<u64>>(), "none lost, none twice");
 }
+
+/// KIP-392: the leader names a preferred read replica; the consumer reads from that follower,
+/// and when the follower dies it falls back to the leader, every record exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_from_the_preferred_replica_and_falls_back_to_the_leader() {
+    let c = MockCluster::builder()
+        .brokers(3)
+        .seed(8)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("racks", 1);
+    c.move_leader("racks", 0, 1).unwrap();
+    c.set_preferred_read_replica("racks", 0, Some(2)).unwrap();
+    preload(&c, "racks", 300).await;
+    let mut con = KafkaConsumer::new(
+        ConsumerConfig::builder()
+            .bootstrap_servers(c.bootstrap_servers())
+            .set("auto.offset.reset", "earliest")
+            .set("client.rack", "rack-2")
+            .set("retry.backoff.ms", "10")
+            .build()
+            .expect("config"),
+    )
+    .expect("consumer");
+    con.assign([TopicPartition::new("racks", 0)])
+        .expect("assign");
+    let mut got = Vec::new();
+    read(&mut con, &mut got, 300).await;
+    let served = con.fetch_stats().served_by;
+    assert!(served.get(&2).is_some_and(|n| *n > 0), "{served:?}");
+    assert_eq!(
+        served.get(&1),
+        None,
+        "the leader served no data: {served:?}"
+    );
+
+    c.stop_broker(2);
+    preload(&c, "racks", 300).await;
+    read(&mut con, &mut got, 600).await;
+    let served = con.fetch_stats().served_by;
+    assert!(served.get(&1).is_some_and(|n| *n > 0), "{served:?}");
+    assert_eq!(got, (0..300).chain(0..300).collect::<Vec<u64>>());
+}

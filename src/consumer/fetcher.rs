@@ -38,6 +38,9 @@ pub(crate) struct FetchConfig {
     pub sessions: bool,
     /// `client.rack`, sent with every fetch (KIP-392); empty: none.
     pub rack: String,
+    /// How long a preferred read replica is used before the leader is asked again
+    /// (`metadata.max.age.ms`, as Java).
+    pub read_replica_lease: Duration,
 }
 
 impl FetchConfig {
@@ -54,6 +57,7 @@ impl FetchConfig {
             limits: DecodeLimits::new(c.max_partition_fetch_bytes),
             sessions: true,
             rack: c.client_rack.clone(),
+            read_replica_lease: c.common.metadata_max_age,
         }
     }
 }
@@ -81,6 +85,8 @@ struct CompletedFetch {
     high_watermark: i64,
     /// -1 when the broker did not say (Fetch v3 and older).
     last_stable_offset: i64,
+    /// The follower the leader says to read from instead (KIP-392); -1: none.
+    preferred_read_replica: i32,
     /// Comes after `records`.
     error: Option<Error>,
 }
@@ -98,6 +104,7 @@ impl CompletedFetch {
             end_offset: fetch_offset,
             high_watermark,
             last_stable_offset: -1,
+            preferred_read_replica: -1,
             error: None,
         }
     }
@@ -185,6 +192,8 @@ pub(crate) struct Fetcher {
     /// Per broker; a broker's session is only touched while no fetch to it is in flight.
     sessions: HashMap<i32, FetchSession>,
     counters: Arc<Counters>,
+    /// Partitions read from a follower (KIP-392): which one, until when.
+    read_replicas: HashMap<TopicPartition, (i32, std::time::Instant)>,
     /// An error met after records were taken in the same `collect`: returned by the next one.
     pending_error: Option<Error>,
     next_id: u64,
@@ -205,6 +214,7 @@ impl Fetcher {
             buffered: VecDeque::new(),
             sessions: HashMap::new(),
             counters: Arc::default(),
+            read_replicas: HashMap::new(),
             pending_error: None,
             next_id: 0,
             decoding: 0,
@@ -249,10 +259,17 @@ impl Fetcher {
             if buffered.contains(&tp) {
                 continue;
             }
+            let now = std::time::Instant::now();
+            let replica = self
+                .read_replicas
+                .get(&tp)
+                .filter(|(_, until)| *until > now)
+                .map(|(node, _)| *node);
             let leader = cluster
                 .topic(&tp.topic)
                 .and_then(|t| t.partition(tp.partition))
-                .map(|p| (p.leader, p.leader_epoch))
+                // The follower gets the leader's epoch too: it refuses reads past its own.
+                .map(|p| (replica.unwrap_or(p.leader), p.leader_epoch))
                 .filter(|(l, _)| *l >= 0 && cluster.brokers.contains_key(l));
             match leader {
                 Some((l, leader_epoch)) if !self.in_flight.contains(&l) => {
@@ -367,12 +384,15 @@ impl Fetcher {
                 match fetched.fetches {
                     Ok(fetches) => {
                         for mut f in fetches {
+                            self.note_read_replica(node, &f);
                             f.id = self.next_id;
                             self.next_id += 1;
                             self.buffered.push_back(f);
                         }
                     }
                     Err(e) => {
+                        // A follower that cannot be reached: back to the leaders.
+                        self.read_replicas.retain(|_, (n, _)| *n != node);
                         tracing::debug!(node, error = %e, "fetch failed");
                         self.net.request_update();
                     }
@@ -390,6 +410,18 @@ impl Fetcher {
                     f.apply(decoder, end_offset, step);
                 }
             }
+        }
+    }
+
+    /// Follows a leader's pointer to a follower (KIP-392), and drops the follower once it errs
+    /// for the partition: the leader is asked again.
+    fn note_read_replica(&mut self, node: i32, f: &CompletedFetch) {
+        if f.preferred_read_replica >= 0 && f.preferred_read_replica != node {
+            let until = std::time::Instant::now() + self.cfg.read_replica_lease;
+            self.read_replicas
+                .insert(f.tp.clone(), (f.preferred_read_replica, until));
+        } else if f.error.is_some() || f.preferred_read_replica == node {
+            self.read_replicas.remove(&f.tp);
         }
     }
 

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::protocol::StrBytes;
 use crate::protocol::frame::{decode_request, encode_response};
 use crate::protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use crate::protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use crate::protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 
 use crate::error::code::NOT_LEADER_OR_FOLLOWER;
 use crate::error::code::OFFSET_OUT_OF_RANGE;
@@ -138,7 +138,10 @@ pub(super) fn fetch(
         })
     };
     let read_committed = req.isolation_level == 1;
+    let up: Vec<i32> = shared.up_brokers().into_iter().map(|(id, _)| id).collect();
     let mut total = 0usize;
+    // An answer that sends the consumer elsewhere goes out at once.
+    let mut redirected = false;
     let mut by_topic: BTreeMap<&str, Vec<PartitionData>> = BTreeMap::new();
     {
         let data = shared.data();
@@ -153,7 +156,26 @@ pub(super) fn fetch(
             let code = match (injected, data.partition(topic, partition)) {
                 (Some(code), _) => code,
                 (None, None) => UNKNOWN_TOPIC_OR_PARTITION,
-                (None, Some(log)) if log.leader != broker => NOT_LEADER_OR_FOLLOWER,
+                (None, Some(log))
+                    if log.leader == broker
+                        && version >= 11
+                        && log
+                            .read_replica
+                            .is_some_and(|r| r != broker && up.contains(&r)) =>
+                {
+                    // KIP-392: no data from the leader, only where to read instead.
+                    r = r
+                        .with_high_watermark(log.next_offset)
+                        .with_last_stable_offset(log.lso())
+                        .with_log_start_offset(log.log_start)
+                        .with_preferred_read_replica(BrokerId(log.read_replica.unwrap_or(-1)));
+                    has_data = true;
+                    redirected = true;
+                    NONE
+                }
+                (None, Some(log)) if log.leader != broker && log.read_replica != Some(broker) => {
+                    NOT_LEADER_OR_FOLLOWER
+                }
                 (None, Some(log))
                     if fetch_offset < log.log_start || fetch_offset > log.next_offset =>
                 {
@@ -190,7 +212,7 @@ pub(super) fn fetch(
                 .push(r.with_error_code(code));
         }
     }
-    if total == 0 && allow_wait && req.max_wait_ms > 0 && injected.is_none() {
+    if total == 0 && !redirected && allow_wait && req.max_wait_ms > 0 && injected.is_none() {
         // Nothing applied yet: the request is served again after the wait.
         return Ok(Outcome::WaitForData(Duration::from_millis(
             req.max_wait_ms as u64,

@@ -333,6 +333,28 @@ impl MockCluster {
         Ok(())
     }
 
+    /// Makes the leader of a partition send consumers to follower `broker` (KIP-392's
+    /// preferred read replica, Fetch v11+) while that broker is up, and that broker serve
+    /// them; `None`: the leader serves every fetch.
+    ///
+    /// Errors: [`Error::Unknown`] for an unknown partition or broker.
+    pub fn set_preferred_read_replica(
+        &self,
+        topic: &str,
+        partition: i32,
+        broker: Option<i32>,
+    ) -> Result<()> {
+        if broker.is_some_and(|b| !self.shared.all_broker_ids().contains(&b)) {
+            return Err(Error::Unknown(format!("broker {broker:?}")));
+        }
+        let mut data = self.shared.data();
+        let p = data
+            .partition_mut(topic, partition)
+            .ok_or_else(|| Error::Unknown(format!("{topic}-{partition}")))?;
+        p.read_replica = broker;
+        Ok(())
+    }
+
     /// The current leader of a partition.
     pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
         self.shared

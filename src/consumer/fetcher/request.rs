@@ -176,6 +176,7 @@ async fn round_trip(
             let offset = state.offset;
             let mut done = CompletedFetch::new(tp.clone(), offset, p.high_watermark);
             done.last_stable_offset = p.last_stable_offset;
+            done.preferred_read_replica = p.preferred_read_replica.0;
             if p.error_code != 0 {
                 done.error = Some(Error::broker(p.error_code, format!("fetch {tp}")));
                 out.push(done);
@@ -202,6 +203,10 @@ async fn round_trip(
             out.push(done);
         }
     }
+    counters.served(
+        node,
+        out.iter().filter(|f| f.decoder.is_some()).count() as u64,
+    );
     Ok((answer, Ok(out)))
 }
 

@@ -1,11 +1,13 @@
 //! Counters of the Fetch requests a consumer sent, for tests and benchmarks
 //! ([`KafkaConsumer::fetch_stats`](crate::consumer::KafkaConsumer::fetch_stats)).
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Totals since the consumer was created. Not a stable API: for tests and benchmarks only.
 #[doc(hidden)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FetchStats {
     /// Fetch requests sent.
     pub requests: u64,
@@ -18,6 +20,9 @@ pub struct FetchStats {
     /// Answers that said the session was lost or out of step (FETCH_SESSION_ID_NOT_FOUND,
     /// INVALID_FETCH_SESSION_EPOCH).
     pub session_errors: u64,
+    /// Per broker id: partitions it answered with records (the leader, or a preferred read
+    /// replica).
+    pub served_by: BTreeMap<i32, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -27,6 +32,7 @@ pub(super) struct Counters {
     partitions_sent: AtomicU64,
     request_bytes: AtomicU64,
     session_errors: AtomicU64,
+    served_by: Mutex<BTreeMap<i32, u64>>,
 }
 
 impl Counters {
@@ -44,6 +50,13 @@ impl Counters {
         self.session_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(super) fn served(&self, node: i32, partitions: u64) {
+        if partitions > 0 {
+            let mut m = self.served_by.lock().unwrap_or_else(|p| p.into_inner());
+            *m.entry(node).or_default() += partitions;
+        }
+    }
+
     pub(super) fn snapshot(&self) -> FetchStats {
         FetchStats {
             requests: self.requests.load(Ordering::Relaxed),
@@ -51,6 +64,11 @@ impl Counters {
             partitions_sent: self.partitions_sent.load(Ordering::Relaxed),
             request_bytes: self.request_bytes.load(Ordering::Relaxed),
             session_errors: self.session_errors.load(Ordering::Relaxed),
+            served_by: self
+                .served_by
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 }

@@ -263,7 +263,7 @@ impl Fetcher {
             let replica = self
                 .read_replicas
                 .get(&tp)
-                .filter(|(_, until)| *until > now)
+                .filter(|(node, until)| *until > now && cluster.brokers.contains_key(node))
                 .map(|(node, _)| *node);
             let leader = cluster
                 .topic(&tp.topic)

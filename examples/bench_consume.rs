@@ -2,6 +2,8 @@
 //! topic (untimed), then times one consumer reading them all from offset 0, touching every
 //! value. Prints records/s, MB/s, CPU seconds per million records and peak RSS.
 //! `cargo run --release --example bench_consume -- --bootstrap 127.0.0.1:9092 --size 100`
+//! (`--partitions 1000 --hot-partitions 10 --max-partition-fetch-bytes 65536
+//! --no-fetch-sessions` against the same without the last flag: what KIP-227 sessions save)
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,16 @@ struct Args {
     /// fetch.max.wait.ms for the consumer.
     #[arg(long, default_value_t = 500)]
     fetch_max_wait_ms: u64,
+    /// Full fetches every time (no KIP-227 session), to measure what sessions save.
+    #[arg(long)]
+    no_fetch_sessions: bool,
+    /// Records go to the first N partitions only (0: spread over all): the rest stay idle, as
+    /// most partitions of a large assignment are at any moment.
+    #[arg(long, default_value_t = 0)]
+    hot_partitions: i32,
+    /// max.partition.fetch.bytes for the consumer (default 1 MiB).
+    #[arg(long, default_value_t = 1 << 20)]
+    max_partition_fetch_bytes: usize,
 }
 
 /// (CPU s so far: utime + stime from /proc/self/stat; peak RSS MB: VmHWM).
@@ -78,7 +90,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .map(|i| Bytes::from(format!("{i:0>width$}", width = args.size).into_bytes()))
         .collect();
     for i in 0..args.count {
-        let rec = ProducerRecord::new(&*topic, pool[(i % 1024) as usize].clone());
+        let mut rec = ProducerRecord::new(&*topic, pool[(i % 1024) as usize].clone());
+        if args.hot_partitions > 0 {
+            rec = rec.partition((i % args.hot_partitions as u64) as i32);
+        }
         drop(producer.enqueue(rec).await.map_err(|e| e.error)?);
     }
     producer.close(Duration::from_secs(60)).await;
@@ -91,9 +106,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .set("enable.auto.commit", "false")
             .set("max.poll.records", "10000")
             .set("fetch.max.wait.ms", args.fetch_max_wait_ms.to_string())
+            .set(
+                "max.partition.fetch.bytes",
+                args.max_partition_fetch_bytes.to_string(),
+            )
             .build()?,
     )?;
     consumer.subscribe([topic.as_str()])?;
+    consumer.set_fetch_sessions(!args.no_fetch_sessions);
     let ticks: f64 = std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -123,6 +143,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         n as f64 / secs,
         bytes as f64 / secs / 1e6,
         (cpu1 - cpu0) / (n as f64 / 1e6),
+    );
+    let s = consumer.fetch_stats();
+    println!(
+        "fetch sessions {}: {} requests ({} full), {} partitions named, {} request bytes ({:.1} per record)",
+        if args.no_fetch_sessions { "off" } else { "on" },
+        s.requests,
+        s.full_requests,
+        s.partitions_sent,
+        s.request_bytes,
+        s.request_bytes as f64 / n as f64,
     );
     consumer.close().await?;
     admin.delete_topics(&[&topic]).await?;

@@ -271,3 +271,131 @@ async fn poll_returns_within_its_timeout_while_the_committed_offset_lookup_is_sl
     assert_eq!(got, (400..1000).collect::<Vec<i64>>());
     assert!(polls > 3, "the lookup spanned several polls ({polls})");
 }
+
+/// KIP-227: the consumer fetches 20 partitions through an incremental fetch session; the
+/// broker loses the session once (FETCH_SESSION_ID_NOT_FOUND): the consumer opens a new one
+/// with a full fetch and reads every record exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_fetch_session_recovers_with_a_full_fetch() {
+    const PARTITIONS: i32 = 20;
+    const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+    let c = MockCluster::builder()
+        .brokers(1)
+        .seed(7)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("sessions", PARTITIONS);
+    let produce = |from: u64, to: u64| {
+        let servers = c.bootstrap_servers();
+        async move {
+            let p = KafkaProducer::new(
+                ProducerConfig::builder()
+                    .bootstrap_servers(servers)
+                    .build()
+                    .expect("config"),
+            )
+            .expect("producer");
+            for i in from..to {
+                let partition = (i % PARTITIONS as u64) as i32;
+                drop(
+                    p.enqueue(ProducerRecord::new("sessions", i.to_string()).partition(partition))
+                        .await
+                        .expect("enqueue"),
+                );
+            }
+            p.close(Duration::from_secs(10)).await;
+        }
+    };
+    produce(0, 400).await;
+    let mut con = consumer(&c);
+    con.assign((0..PARTITIONS).map(|p| TopicPartition::new("sessions", p)))
+        .expect("assign");
+    let mut got = Vec::new();
+    read(&mut con, &mut got, 400).await;
+    // Caught up: idle polls are incremental fetches of nothing.
+    for _ in 0..3 {
+        assert!(
+            con.poll(Duration::from_millis(100))
+                .await
+                .expect("poll")
+                .is_empty()
+        );
+    }
+    let before = con.fetch_stats();
+    assert!(
+        before.requests > before.full_requests,
+        "incremental fetches once the session is open: {before:?}"
+    );
+    c.inject(Fault::new(
+        FETCH,
+        FaultAction::Error(FETCH_SESSION_ID_NOT_FOUND),
+    ));
+    let start = Instant::now();
+    while con.fetch_stats().session_errors == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no fetch met the fault"
+        );
+        assert!(
+            con.poll(Duration::from_millis(50))
+                .await
+                .expect("poll")
+                .is_empty()
+        );
+    }
+    produce(400, 800).await;
+    read(&mut con, &mut got, 800).await;
+    let after = con.fetch_stats();
+    assert_eq!(after.session_errors, 1, "{after:?}");
+    assert!(
+        after.full_requests > before.full_requests,
+        "a full fetch reopened the session: {before:?} -> {after:?}"
+    );
+    got.sort_unstable();
+    assert_eq!(got, (0..800).collect::<Vec<u64>>(), "none lost, none twice");
+}
+
+/// KIP-392: the leader names a preferred read replica; the consumer reads from that follower,
+/// and when the follower dies it falls back to the leader, every record exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_from_the_preferred_replica_and_falls_back_to_the_leader() {
+    let c = MockCluster::builder()
+        .brokers(3)
+        .seed(8)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("racks", 1);
+    c.move_leader("racks", 0, 1).unwrap();
+    c.set_preferred_read_replica("racks", 0, Some(2)).unwrap();
+    preload(&c, "racks", 300).await;
+    let mut con = KafkaConsumer::new(
+        ConsumerConfig::builder()
+            .bootstrap_servers(c.bootstrap_servers())
+            .set("auto.offset.reset", "earliest")
+            .set("client.rack", "rack-2")
+            .set("retry.backoff.ms", "10")
+            .build()
+            .expect("config"),
+    )
+    .expect("consumer");
+    con.assign([TopicPartition::new("racks", 0)])
+        .expect("assign");
+    let mut got = Vec::new();
+    read(&mut con, &mut got, 300).await;
+    let served = con.fetch_stats().served_by;
+    assert!(served.get(&2).is_some_and(|n| *n > 0), "{served:?}");
+    assert_eq!(
+        served.get(&1),
+        None,
+        "the leader served no data: {served:?}"
+    );
+
+    c.stop_broker(2);
+    preload(&c, "racks", 300).await;
+    read(&mut con, &mut got, 600).await;
+    let served = con.fetch_stats().served_by;
+    assert!(served.get(&1).is_some_and(|n| *n > 0), "{served:?}");
+    assert_eq!(got, (0..300).chain(0..300).collect::<Vec<u64>>());
+}

@@ -237,7 +237,9 @@ pub struct ConsumerConfig {
     pub allow_auto_create_topics: bool,
     /// `exclude.internal.topics` (default true).
     pub exclude_internal_topics: bool,
-    /// `client.rack` (default empty = none, KIP-392).
+    /// `client.rack` (default empty = none, KIP-392): sent with every Fetch; a broker with a
+    /// rack-aware replica selector then points the consumer at a follower in this rack, used
+    /// until it errs or `metadata.max.age.ms` passes.
     pub client_rack: String,
     /// `default.api.timeout.ms` (default 60 s, KIP-266).
     pub default_api_timeout: Duration,

@@ -14,12 +14,13 @@ use super::record::ConsumerRecord;
 use super::subscription::{PositionSource, SubscriptionState};
 use crate::config::{ConsumerConfig, IsolationLevel};
 use crate::error::{Error, ErrorCode, Result};
+use crate::network::NetworkClient;
 use crate::network::metadata::Cluster;
-use crate::network::{NetworkClient, Target};
-use crate::protocol::StrBytes;
-use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use crate::protocol::messages::{BrokerId, FetchRequest, TopicName};
 use crate::record::TopicPartition;
+use request::Fetched;
+use session::{FetchPlan, FetchSession, PartState};
+use stats::Counters;
+pub use stats::FetchStats;
 
 use crate::error::code::OFFSET_OUT_OF_RANGE;
 
@@ -33,6 +34,13 @@ pub(crate) struct FetchConfig {
     pub check_crcs: bool,
     pub max_poll_records: usize,
     pub limits: DecodeLimits,
+    /// Incremental fetch sessions (KIP-227); off only to measure what they save.
+    pub sessions: bool,
+    /// `client.rack`, sent with every fetch (KIP-392); empty: none.
+    pub rack: String,
+    /// How long a preferred read replica is used before the leader is asked again
+    /// (`metadata.max.age.ms`, as Java).
+    pub read_replica_lease: Duration,
 }
 
 impl FetchConfig {
@@ -47,6 +55,9 @@ impl FetchConfig {
             check_crcs: c.check_crcs,
             max_poll_records: c.max_poll_records.max(1),
             limits: DecodeLimits::new(c.max_partition_fetch_bytes),
+            sessions: true,
+            rack: c.client_rack.clone(),
+            read_replica_lease: c.common.metadata_max_age,
         }
     }
 }
@@ -74,6 +85,8 @@ struct CompletedFetch {
     high_watermark: i64,
     /// -1 when the broker did not say (Fetch v3 and older).
     last_stable_offset: i64,
+    /// The follower the leader says to read from instead (KIP-392); -1: none.
+    preferred_read_replica: i32,
     /// Comes after `records`.
     error: Option<Error>,
 }
@@ -91,6 +104,7 @@ impl CompletedFetch {
             end_offset: fetch_offset,
             high_watermark,
             last_stable_offset: -1,
+            preferred_read_replica: -1,
             error: None,
         }
     }
@@ -157,7 +171,7 @@ impl CompletedFetch {
 enum Event {
     Fetched {
         node: i32,
-        fetches: Result<Vec<CompletedFetch>>,
+        fetched: Fetched,
     },
     Decoded {
         id: u64,
@@ -175,7 +189,11 @@ pub(crate) struct Fetcher {
     tx: mpsc::UnboundedSender<Event>,
     rx: mpsc::UnboundedReceiver<Event>,
     buffered: VecDeque<CompletedFetch>,
-    topics: HashMap<String, Arc<str>>,
+    /// Per broker; a broker's session is only touched while no fetch to it is in flight.
+    sessions: HashMap<i32, FetchSession>,
+    counters: Arc<Counters>,
+    /// Partitions read from a follower (KIP-392): which one, until when.
+    read_replicas: HashMap<TopicPartition, (i32, std::time::Instant)>,
     /// An error met after records were taken in the same `collect`: returned by the next one.
     pending_error: Option<Error>,
     next_id: u64,
@@ -194,20 +212,23 @@ impl Fetcher {
             tx,
             rx,
             buffered: VecDeque::new(),
-            topics: HashMap::new(),
+            sessions: HashMap::new(),
+            counters: Arc::default(),
+            read_replicas: HashMap::new(),
             pending_error: None,
             next_id: 0,
             decoding: 0,
         }
     }
 
-    fn topic_arc(&mut self, topic: &str) -> Arc<str> {
-        if let Some(t) = self.topics.get(topic) {
-            return t.clone();
-        }
-        let t: Arc<str> = Arc::from(topic);
-        self.topics.insert(topic.to_string(), t.clone());
-        t
+    /// Turns incremental fetch sessions on or off (full fetches every time), from the next
+    /// request to each broker.
+    pub(crate) fn set_sessions(&mut self, on: bool) {
+        self.cfg.sessions = on;
+    }
+
+    pub(crate) fn stats(&self) -> FetchStats {
+        self.counters.snapshot()
     }
 
     /// Drops buffered data (and errors) for partitions no longer assigned or moved by a seek:
@@ -222,6 +243,49 @@ impl Fetcher {
         });
     }
 
+    /// What to fetch from each leader with no fetch in flight: the fetchable partitions with
+    /// nothing buffered, at their positions, with the leader epoch the metadata gives (KIP-320:
+    /// a leader that has moved on answers FENCED_LEADER_EPOCH instead of serving a stale
+    /// read). Also says whether a partition had no known leader.
+    fn fetch_targets(
+        &self,
+        subs: &SubscriptionState,
+        cluster: &Cluster,
+    ) -> (HashMap<i32, Vec<(TopicPartition, PartState)>>, bool) {
+        let buffered: HashSet<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
+        let mut per_node: HashMap<i32, Vec<(TopicPartition, PartState)>> = HashMap::new();
+        let mut missing_leader = false;
+        for (tp, offset, _) in subs.fetchable() {
+            if buffered.contains(&tp) {
+                continue;
+            }
+            let now = std::time::Instant::now();
+            let replica = self
+                .read_replicas
+                .get(&tp)
+                .filter(|(node, until)| *until > now && cluster.brokers.contains_key(node))
+                .map(|(node, _)| *node);
+            let leader = cluster
+                .topic(&tp.topic)
+                .and_then(|t| t.partition(tp.partition))
+                // The follower gets the leader's epoch too: it refuses reads past its own.
+                .map(|p| (replica.unwrap_or(p.leader), p.leader_epoch))
+                .filter(|(l, _)| *l >= 0 && cluster.brokers.contains_key(l));
+            match leader {
+                Some((l, leader_epoch)) if !self.in_flight.contains(&l) => {
+                    let state = PartState {
+                        offset,
+                        leader_epoch,
+                    };
+                    per_node.entry(l).or_default().push((tp, state))
+                }
+                Some(_) => {}
+                None => missing_leader = true,
+            }
+        }
+        (per_node, missing_leader)
+    }
+
     /// Sends a Fetch to every leader that has fetchable partitions, nothing buffered for them,
     /// and no fetch in flight.
     /// Never awaits (`poll` calls it after taking records): a leader missing from `cluster`
@@ -232,27 +296,7 @@ impl Fetcher {
             // Every broker has a fetch out: no partition can be fetched, so do not walk them.
             return;
         }
-        let buffered: HashSet<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
-        let mut per_node: HashMap<i32, Vec<(TopicPartition, i64, Option<i32>)>> = HashMap::new();
-        let mut missing_leader = false;
-        for (tp, offset, epoch) in subs.fetchable() {
-            if buffered.contains(&tp) {
-                continue;
-            }
-            let leader = cluster
-                .topic(&tp.topic)
-                .and_then(|t| t.partition(tp.partition))
-                .map(|p| p.leader)
-                .filter(|l| *l >= 0 && cluster.brokers.contains_key(l));
-            match leader {
-                Some(l) if !self.in_flight.contains(&l) => {
-                    per_node.entry(l).or_default().push((tp, offset, epoch))
-                }
-                Some(_) => {}
-                None => missing_leader = true,
-            }
-        }
-        drop(buffered);
+        let (per_node, missing_leader) = self.fetch_targets(subs, cluster);
         if missing_leader {
             self.net.add_topics(
                 &subs
@@ -278,25 +322,28 @@ impl Fetcher {
             // A fetch for caught-up partitions only would sit at the broker for
             // fetch.max.wait.ms and hold back the next fetch of partitions that do have data:
             // wait until this node's buffered records are taken, then fetch them all together.
-            let caught_up = parts.iter().all(|(tp, offset, _)| {
+            let caught_up = parts.iter().all(|(tp, state)| {
                 subs.assignment
                     .get(tp)
-                    .is_some_and(|s| s.high_watermark >= 0 && *offset >= s.high_watermark)
+                    .is_some_and(|s| s.high_watermark >= 0 && state.offset >= s.high_watermark)
             });
             if caught_up && busy.contains(&node) {
                 continue;
             }
-            let topics: Vec<(Arc<str>, TopicPartition, i64)> = parts
-                .into_iter()
-                .map(|(tp, offset, _)| (self.topic_arc(&tp.topic), tp, offset))
-                .collect();
+            let wanted = parts;
+            let plan = if self.cfg.sessions {
+                self.sessions.entry(node).or_default().plan(wanted)
+            } else {
+                FetchPlan::sessionless(wanted)
+            };
             self.in_flight.insert(node);
             let net = self.net.clone();
             let cfg = self.cfg.clone();
+            let counters = self.counters.clone();
             let tx = self.tx.clone();
             tokio::spawn(async move {
-                let fetches = fetch(&net, &cfg, node, topics).await;
-                let _ = tx.send(Event::Fetched { node, fetches });
+                let fetched = request::fetch(&net, &cfg, &counters, node, plan).await;
+                let _ = tx.send(Event::Fetched { node, fetched });
             });
         }
     }
@@ -328,17 +375,24 @@ impl Fetcher {
 
     fn accept(&mut self, ev: Event) {
         match ev {
-            Event::Fetched { node, fetches } => {
+            Event::Fetched { node, fetched } => {
                 self.in_flight.remove(&node);
-                match fetches {
+                self.sessions
+                    .entry(node)
+                    .or_default()
+                    .answered(fetched.plan, fetched.answer);
+                match fetched.fetches {
                     Ok(fetches) => {
                         for mut f in fetches {
+                            self.note_read_replica(node, &f);
                             f.id = self.next_id;
                             self.next_id += 1;
                             self.buffered.push_back(f);
                         }
                     }
                     Err(e) => {
+                        // A follower that cannot be reached: back to the leaders.
+                        self.read_replicas.retain(|_, (n, _)| *n != node);
                         tracing::debug!(node, error = %e, "fetch failed");
                         self.net.request_update();
                     }
@@ -356,6 +410,18 @@ impl Fetcher {
                     f.apply(decoder, end_offset, step);
                 }
             }
+        }
+    }
+
+    /// Follows a leader's pointer to a follower (KIP-392), and drops the follower once it errs
+    /// for the partition: the leader is asked again.
+    fn note_read_replica(&mut self, node: i32, f: &CompletedFetch) {
+        if f.preferred_read_replica >= 0 && f.preferred_read_replica != node {
+            let until = std::time::Instant::now() + self.cfg.read_replica_lease;
+            self.read_replicas
+                .insert(f.tp.clone(), (f.preferred_read_replica, until));
+        } else if f.error.is_some() || f.preferred_read_replica == node {
+            self.read_replicas.remove(&f.tp);
         }
     }
 
@@ -522,95 +588,9 @@ fn run_step(id: u64, mut decoder: Box<PartitionDecoder>, limits: &DecodeLimits) 
     }
 }
 
-async fn fetch(
-    net: &NetworkClient,
-    cfg: &FetchConfig,
-    node: i32,
-    parts: Vec<(Arc<str>, TopicPartition, i64)>,
-) -> Result<Vec<CompletedFetch>> {
-    let conn = net.connection(Target::Node(node)).await?;
-    let version = conn.version_for::<FetchRequest>()?;
-    let mut topics: Vec<FetchTopic> = Vec::new();
-    for (_, tp, offset) in &parts {
-        let p = FetchPartition::default()
-            .with_partition(tp.partition)
-            .with_fetch_offset(*offset)
-            .with_current_leader_epoch(-1)
-            .with_log_start_offset(-1)
-            .with_partition_max_bytes(cfg.max_partition_bytes);
-        match topics.iter_mut().find(|t| t.topic.0.as_str() == tp.topic) {
-            Some(t) => t.partitions.push(p),
-            None => topics.push(
-                FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(tp.topic.clone())))
-                    .with_partitions(vec![p]),
-            ),
-        }
-    }
-    let req = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(cfg.max_wait.as_millis().min(i32::MAX as u128) as i32)
-        .with_min_bytes(cfg.min_bytes)
-        .with_max_bytes(cfg.max_bytes)
-        .with_isolation_level(i8::from(cfg.read_committed))
-        .with_session_id(0)
-        .with_session_epoch(-1)
-        .with_topics(topics);
-    let sent = std::time::Instant::now();
-    let resp = conn.send_at(req, version, Some(cfg.max_wait)).await?;
-    tracing::debug!(
-        node,
-        ms = sent.elapsed().as_millis() as u64,
-        asked = parts.len(),
-        bytes = resp
-            .responses
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
-            .sum::<usize>(),
-        "fetch answered"
-    );
-    if resp.error_code != 0 {
-        return Err(Error::broker(resp.error_code, "Fetch"));
-    }
-    let mut out = Vec::with_capacity(parts.len());
-    for t in resp.responses {
-        for p in t.partitions {
-            let Some((topic, tp, offset)) = parts.iter().find(|(_, tp, _)| {
-                tp.partition == p.partition_index && tp.topic == t.topic.0.as_str()
-            }) else {
-                continue;
-            };
-            let mut done = CompletedFetch::new(tp.clone(), *offset, p.high_watermark);
-            done.last_stable_offset = p.last_stable_offset;
-            if p.error_code != 0 {
-                done.error = Some(Error::broker(p.error_code, format!("fetch {tp}")));
-                out.push(done);
-                continue;
-            }
-            let aborted: Vec<(i64, i64)> = p
-                .aborted_transactions
-                .unwrap_or_default()
-                .iter()
-                .map(|a| (a.producer_id.0, a.first_offset))
-                .collect();
-            // Decoded later, a step at a time off the runtime (`Fetcher::start_decoding`).
-            done.decoder = p.records.filter(|r| !r.is_empty()).map(|data| {
-                Box::new(PartitionDecoder::new(
-                    topic.clone(),
-                    tp.partition,
-                    data,
-                    *offset,
-                    cfg.check_crcs,
-                    cfg.read_committed,
-                    aborted,
-                ))
-            });
-            out.push(done);
-        }
-    }
-    Ok(out)
-}
+mod request;
+mod session;
+mod stats;
 
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,8 @@ use crate::config::{ConsumerConfig, IsolationLevel};
 use crate::error::{Error, Result};
 use crate::network::NetworkClient;
 use coordinator::{ConsumerCoordinator, commit_offsets, fetch_committed, issue_commit};
+#[doc(hidden)]
+pub use fetcher::FetchStats;
 use fetcher::{FetchConfig, Fetcher};
 use listener::ListenerSlot;
 pub use listener::RebalanceListener;
@@ -420,6 +422,19 @@ impl KafkaConsumer {
         };
         let position = state.position?;
         (end >= 0).then_some(end - position)
+    }
+
+    /// Counters of the Fetch requests sent so far. Not a stable API: for tests and benchmarks.
+    #[doc(hidden)]
+    pub fn fetch_stats(&self) -> FetchStats {
+        self.fetcher.stats()
+    }
+
+    /// Turns incremental fetch sessions (KIP-227, on by default) off or back on. Not a stable
+    /// API: it exists to measure what sessions save; Java has no such setting.
+    #[doc(hidden)]
+    pub fn set_fetch_sessions(&mut self, on: bool) {
+        self.fetcher.set_sessions(on);
     }
 
     /// Makes the next poll read `partition` from `offset`.

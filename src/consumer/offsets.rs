@@ -36,15 +36,18 @@ pub(crate) async fn list_offsets(
     net.add_topics(&topics);
     let cluster = net.metadata().await?;
     let mut out = BTreeMap::new();
-    let mut per_node: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
+    let mut per_node: HashMap<i32, Vec<(TopicPartition, i64, i32)>> = HashMap::new();
     for (tp, ts) in wanted {
         let leader = cluster
             .topic(&tp.topic)
             .and_then(|t| t.partition(tp.partition))
-            .map(|p| p.leader)
-            .filter(|l| *l >= 0 && cluster.brokers.contains_key(l));
+            .map(|p| (p.leader, p.leader_epoch))
+            .filter(|(l, _)| *l >= 0 && cluster.brokers.contains_key(l));
         match leader {
-            Some(l) => per_node.entry(l).or_default().push((tp.clone(), *ts)),
+            Some((l, epoch)) => per_node
+                .entry(l)
+                .or_default()
+                .push((tp.clone(), *ts, epoch)),
             None => {
                 net.request_update();
                 out.insert(
@@ -55,35 +58,17 @@ pub(crate) async fn list_offsets(
         }
     }
     for (node, parts) in per_node {
-        let mut topics: Vec<ListOffsetsTopic> = Vec::new();
-        for (tp, ts) in &parts {
-            let p = ListOffsetsPartition::default()
-                .with_partition_index(tp.partition)
-                .with_current_leader_epoch(-1)
-                .with_timestamp(*ts);
-            match topics.iter_mut().find(|t| t.name.0.as_str() == tp.topic) {
-                Some(t) => t.partitions.push(p),
-                None => topics.push(
-                    ListOffsetsTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(tp.topic.clone())))
-                        .with_partitions(vec![p]),
-                ),
-            }
-        }
-        let req = ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_isolation_level(i8::from(read_committed))
-            .with_topics(topics);
+        let req = request(&parts, read_committed);
         let resp = match net.send(Target::Node(node), req).await {
             Ok(r) => r,
             Err(e) => {
-                for (tp, _) in parts {
+                for (tp, _, _) in parts {
                     out.insert(tp, Err(e.clone()));
                 }
                 continue;
             }
         };
-        for (tp, _) in parts {
+        for (tp, _, _) in parts {
             let r = resp
                 .topics
                 .iter()
@@ -114,4 +99,66 @@ pub(crate) async fn list_offsets(
         }
     }
     Ok(out)
+}
+
+/// The request for `parts` (partition, timestamp, leader epoch from metadata): a leader that
+/// has moved on answers FENCED_LEADER_EPOCH rather than an offset from a stale log (KIP-320).
+fn request(parts: &[(TopicPartition, i64, i32)], read_committed: bool) -> ListOffsetsRequest {
+    let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+    for (tp, ts, epoch) in parts {
+        let p = ListOffsetsPartition::default()
+            .with_partition_index(tp.partition)
+            .with_current_leader_epoch(*epoch)
+            .with_timestamp(*ts);
+        match topics.iter_mut().find(|t| t.name.0.as_str() == tp.topic) {
+            Some(t) => t.partitions.push(p),
+            None => topics.push(
+                ListOffsetsTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(tp.topic.clone())))
+                    .with_partitions(vec![p]),
+            ),
+        }
+    }
+    ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_isolation_level(i8::from(read_committed))
+        .with_topics(topics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_names_each_partitions_leader_epoch() {
+        let parts = [
+            (TopicPartition::new("a", 0), EARLIEST, 3),
+            (TopicPartition::new("a", 1), LATEST, 4),
+            (TopicPartition::new("b", 0), 1_700_000_000_000, -1),
+        ];
+        let req = request(&parts, true);
+        assert_eq!(req.isolation_level, 1);
+        let got: Vec<(String, i32, i64, i32)> = req
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    (
+                        t.name.0.to_string(),
+                        p.partition_index,
+                        p.timestamp,
+                        p.current_leader_epoch,
+                    )
+                })
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a".to_string(), 0, EARLIEST, 3),
+                ("a".to_string(), 1, LATEST, 4),
+                ("b".to_string(), 0, 1_700_000_000_000, -1),
+            ]
+        );
+    }
 }

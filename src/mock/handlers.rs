@@ -12,7 +12,6 @@ use crate::protocol::frame::{decode_request, encode_response};
 use crate::protocol::messages::api_versions_response::ApiVersion;
 use crate::protocol::messages::create_topics_response::CreatableTopicResult;
 use crate::protocol::messages::delete_topics_response::DeletableTopicResult;
-use crate::protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use crate::protocol::messages::find_coordinator_response::Coordinator;
 use crate::protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -34,7 +33,6 @@ use crate::protocol::{Request, StrBytes, Uuid};
 
 use crate::error::code::NOT_COORDINATOR;
 use crate::error::code::NOT_LEADER_OR_FOLLOWER;
-use crate::error::code::OFFSET_OUT_OF_RANGE;
 use crate::error::code::TOPIC_ALREADY_EXISTS;
 use crate::error::code::UNKNOWN_TOPIC_OR_PARTITION;
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
@@ -152,7 +150,7 @@ pub(crate) fn handle(
             )
         }),
         0 => produce(shared, broker, frame, injected),
-        1 => fetch(shared, broker, frame, injected, allow_wait),
+        1 => super::fetch::fetch(shared, broker, frame, injected, allow_wait),
         2 => reply::<ListOffsetsRequest>(frame, |_, req, _| {
             let data = shared.data();
             ListOffsetsResponse::default().with_topics(
@@ -539,77 +537,4 @@ fn split_batches(records: &Bytes) -> Option<Vec<Bytes>> {
         out.push(rest.split_to(n));
     }
     Some(out)
-}
-
-fn fetch(
-    shared: &Shared,
-    broker: i32,
-    frame: Bytes,
-    injected: Option<i16>,
-    allow_wait: bool,
-) -> Result<Outcome> {
-    let (header, req) = decode_request::<FetchRequest>(frame)?;
-    let read_committed = req.isolation_level == 1;
-    let mut total = 0usize;
-    let mut responses = Vec::new();
-    {
-        let data = shared.data();
-        for t in &req.topics {
-            let mut parts = Vec::new();
-            for p in &t.partitions {
-                let mut r = PartitionData::default()
-                    .with_partition_index(p.partition)
-                    .with_high_watermark(-1)
-                    .with_last_stable_offset(-1)
-                    .with_log_start_offset(-1);
-                let code = match (injected, data.partition(t.topic.0.as_str(), p.partition)) {
-                    (Some(code), _) => code,
-                    (None, None) => UNKNOWN_TOPIC_OR_PARTITION,
-                    (None, Some(log)) if log.leader != broker => NOT_LEADER_OR_FOLLOWER,
-                    (None, Some(log))
-                        if p.fetch_offset < log.log_start || p.fetch_offset > log.next_offset =>
-                    {
-                        OFFSET_OUT_OF_RANGE
-                    }
-                    (None, Some(log)) => {
-                        let max = usize::try_from(p.partition_max_bytes).unwrap_or(0).max(1);
-                        let lso = log.lso();
-                        let (blob, aborted) = if read_committed {
-                            (
-                                log.read_until(p.fetch_offset, max, lso),
-                                Some(super::txn_api::aborted_list(log, p.fetch_offset, lso)),
-                            )
-                        } else {
-                            (log.read(p.fetch_offset, max), None)
-                        };
-                        total += blob.len();
-                        r = r
-                            .with_high_watermark(log.next_offset)
-                            .with_last_stable_offset(lso)
-                            .with_log_start_offset(log.log_start)
-                            .with_aborted_transactions(aborted)
-                            .with_records(Some(blob));
-                        NONE
-                    }
-                };
-                parts.push(r.with_error_code(code));
-            }
-            responses.push(
-                FetchableTopicResponse::default()
-                    .with_topic(t.topic.clone())
-                    .with_partitions(parts),
-            );
-        }
-    }
-    if total == 0 && allow_wait && req.max_wait_ms > 0 && injected.is_none() {
-        return Ok(Outcome::WaitForData(Duration::from_millis(
-            req.max_wait_ms as u64,
-        )));
-    }
-    let resp = FetchResponse::default().with_responses(responses);
-    Ok(Outcome::Reply(encode_response::<FetchRequest>(
-        header.correlation_id,
-        header.request_api_version,
-        &resp,
-    )?))
 }

@@ -17,6 +17,7 @@
 mod chaos;
 mod consumer_group;
 mod faults;
+mod fetch;
 mod group;
 mod group_api;
 mod handlers;
@@ -92,6 +93,7 @@ pub(crate) struct Shared {
     groups: Mutex<group::Groups>,
     /// KIP-848 groups (ConsumerGroupHeartbeat).
     consumer_groups: Mutex<consumer_group::ConsumerGroups>,
+    fetch_sessions: Mutex<fetch::FetchSessions>,
     /// Woken on every group change, for parked joins and syncs.
     group_changed: Notify,
     seed: u64,
@@ -103,6 +105,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    pub(crate) fn fetch_sessions(&self) -> MutexGuard<'_, fetch::FetchSessions> {
+        lock(&self.fetch_sessions)
+    }
+
     pub(crate) fn data(&self) -> MutexGuard<'_, ClusterData> {
         lock(&self.data)
     }
@@ -183,6 +189,7 @@ impl MockClusterBuilder {
             appended: Notify::new(),
             groups: Mutex::new(group::Groups::default()),
             consumer_groups: Mutex::new(consumer_group::ConsumerGroups::default()),
+            fetch_sessions: Mutex::default(),
             group_changed: Notify::new(),
             seed: self.seed,
         });
@@ -327,6 +334,28 @@ impl MockCluster {
             .ok_or_else(|| Error::Unknown(format!("{topic}-{partition}")))?;
         p.leader = broker;
         p.leader_epoch += 1;
+        Ok(())
+    }
+
+    /// Makes the leader of a partition send consumers to follower `broker` (KIP-392's
+    /// preferred read replica, Fetch v11+) while that broker is up, and that broker serve
+    /// them; `None`: the leader serves every fetch.
+    ///
+    /// Errors: [`Error::Unknown`] for an unknown partition or broker.
+    pub fn set_preferred_read_replica(
+        &self,
+        topic: &str,
+        partition: i32,
+        broker: Option<i32>,
+    ) -> Result<()> {
+        if broker.is_some_and(|b| !self.shared.all_broker_ids().contains(&b)) {
+            return Err(Error::Unknown(format!("broker {broker:?}")));
+        }
+        let mut data = self.shared.data();
+        let p = data
+            .partition_mut(topic, partition)
+            .ok_or_else(|| Error::Unknown(format!("{topic}-{partition}")))?;
+        p.read_replica = broker;
         Ok(())
     }
 

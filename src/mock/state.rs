@@ -35,6 +35,8 @@ struct ProducerEntry {
 pub(crate) struct PartitionLog {
     pub leader: i32,
     pub leader_epoch: i32,
+    /// The follower the leader sends consumers to (KIP-392), and which then serves them.
+    pub read_replica: Option<i32>,
     pub batches: Vec<StoredBatch>,
     pub next_offset: i64,
     pub log_start: i64,
@@ -50,6 +52,7 @@ impl PartitionLog {
         PartitionLog {
             leader,
             leader_epoch: 0,
+            read_replica: None,
             batches: Vec::new(),
             next_offset: 0,
             log_start: 0,

@@ -481,6 +481,12 @@ pub struct TestCluster {
 
 impl TestCluster {
     pub fn start(n: usize) -> TestCluster {
+        TestCluster::start_with(n, false)
+    }
+
+    /// As [`start`](Self::start), and with `racks`, broker `id` in rack `rack-{id}` and the
+    /// brokers' replica selector rack-aware (KIP-392 follower fetching).
+    pub fn start_with(n: usize, racks: bool) -> TestCluster {
         assert!(
             !nisshi_run(),
             "TestCluster needs Apache Kafka: Nisshi cannot replicate (every Nisshi broker leads \
@@ -544,6 +550,15 @@ impl TestCluster {
                 "broker".into(),
             ];
             args.extend(common.iter().cloned());
+            if racks {
+                args.extend([
+                    "--prop".to_string(),
+                    format!("broker.rack=rack-{id}"),
+                    "--prop".into(),
+                    "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector"
+                        .into(),
+                ]);
+            }
             let mut b = Node::kafka(&dir, &format!("{tag}-broker{id}"), args, port);
             b.spawn();
             brokers.push(b);

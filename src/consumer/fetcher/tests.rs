@@ -266,3 +266,97 @@ async fn paused_partitions_give_up_decoded_records_to_others() {
 fn text(r: &ConsumerRecord) -> String {
     String::from_utf8(r.value.clone().expect("value").to_vec()).expect("utf-8")
 }
+
+/// Topic `t` with partitions 0 and 1 led by broker 1 (leader epochs 7 and 8), on `brokers`.
+fn cluster(brokers: &[i32]) -> Cluster {
+    use crate::network::metadata::{Node, PartitionMeta, TopicId, TopicMeta};
+    Cluster {
+        cluster_id: None,
+        controller_id: 1,
+        brokers: brokers
+            .iter()
+            .map(|id| {
+                let node = Node {
+                    id: *id,
+                    host: "127.0.0.1".into(),
+                    port: 1,
+                    rack: None,
+                };
+                (*id, node)
+            })
+            .collect(),
+        topics: [(
+            "t".to_string(),
+            TopicMeta {
+                name: "t".into(),
+                id: TopicId([1; 16]),
+                is_internal: false,
+                error: None,
+                partitions: (0..2)
+                    .map(|p| PartitionMeta {
+                        id: p,
+                        leader: 1,
+                        leader_epoch: 7 + p,
+                        replicas: brokers.to_vec(),
+                        isr: brokers.to_vec(),
+                        offline: vec![],
+                        error: None,
+                    })
+                    .collect(),
+            },
+        )]
+        .into(),
+        fetched_at: None,
+    }
+}
+
+/// (node, partition, offset, leader epoch) of every partition `fetch_targets` picks.
+fn targets(f: &Fetcher, subs: &SubscriptionState, cluster: &Cluster) -> Vec<(i32, i32, i64, i32)> {
+    let (per_node, missing) = f.fetch_targets(subs, cluster);
+    assert!(!missing);
+    let mut got: Vec<(i32, i32, i64, i32)> = per_node
+        .iter()
+        .flat_map(|(node, parts)| {
+            parts
+                .iter()
+                .map(|(tp, s)| (*node, tp.partition, s.offset, s.leader_epoch))
+        })
+        .collect();
+    got.sort_unstable();
+    got
+}
+
+/// KIP-320: every partition is fetched with its leader's epoch from the metadata.
+#[tokio::test]
+async fn fetches_carry_the_leader_epoch_from_metadata() {
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
+    let subs = assigned(&tps);
+    assert_eq!(
+        targets(&fetcher(), &subs, &cluster(&[1])),
+        vec![(1, 0, 0, 7), (1, 1, 0, 8)]
+    );
+}
+
+/// KIP-392: a preferred read replica is used while its lease lasts and it is in the
+/// metadata; then the leader again.
+#[tokio::test]
+async fn read_replica_is_used_until_its_lease_ends() {
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
+    let subs = assigned(&tps);
+    let mut f = fetcher();
+    let now = std::time::Instant::now();
+    f.read_replicas
+        .insert(tps[0].clone(), (2, now + Duration::from_secs(60)));
+    f.read_replicas
+        .insert(tps[1].clone(), (2, now - Duration::from_millis(1)));
+    assert_eq!(
+        targets(&f, &subs, &cluster(&[1, 2])),
+        vec![(1, 1, 0, 8), (2, 0, 0, 7)],
+        "partition 0 from the follower, 1 (lease over) from the leader"
+    );
+    assert_eq!(
+        targets(&f, &subs, &cluster(&[1])),
+        vec![(1, 0, 0, 7), (1, 1, 0, 8)],
+        "a follower gone from the metadata: the leader"
+    );
+}

@@ -1,0 +1,287 @@
+//! One Fetch round trip to a broker: the request built from a session plan, the answer split
+//! into per-partition [`CompletedFetch`]es (decoded later, a step at a time).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kafka_protocol::protocol::Encodable;
+
+use super::session::{Answer, FetchPlan, PartState, SESSIONLESS_EPOCH};
+use super::stats::Counters;
+use super::{CompletedFetch, FetchConfig};
+use crate::consumer::decode::PartitionDecoder;
+use crate::error::{Error, Result};
+use crate::network::{NetworkClient, Target};
+use crate::protocol::StrBytes;
+use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use crate::protocol::messages::{BrokerId, FetchRequest, TopicName};
+use crate::record::TopicPartition;
+
+/// The broker has no session with the id sent (evicted, or the broker restarted).
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+/// The epoch sent is not the one the session expects (a request or answer was lost).
+const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+/// Fetch v7 brought sessions.
+const FIRST_SESSION_VERSION: i16 = 7;
+
+/// What a fetch task reports: the session's answer, and the partitions' data.
+pub(super) struct Fetched {
+    pub plan: FetchPlan,
+    pub answer: Answer,
+    pub fetches: Result<Vec<CompletedFetch>>,
+}
+
+/// Builds the request for `plan` (sessionless when `sessions` is false: a broker older than
+/// Fetch v7).
+fn build(cfg: &FetchConfig, plan: &FetchPlan, sessions: bool) -> FetchRequest {
+    let (send, session_id, epoch) = if sessions {
+        (&plan.send, plan.session_id, plan.epoch)
+    } else {
+        (&plan.wanted, 0, SESSIONLESS_EPOCH)
+    };
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for (tp, state) in send {
+        let p = FetchPartition::default()
+            .with_partition(tp.partition)
+            .with_fetch_offset(state.offset)
+            .with_current_leader_epoch(state.leader_epoch)
+            .with_log_start_offset(-1)
+            .with_partition_max_bytes(cfg.max_partition_bytes);
+        match topics.iter_mut().find(|t| t.topic.0.as_str() == tp.topic) {
+            Some(t) => t.partitions.push(p),
+            None => topics.push(
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(tp.topic.clone())))
+                    .with_partitions(vec![p]),
+            ),
+        }
+    }
+    let mut forgotten: Vec<ForgottenTopic> = Vec::new();
+    if sessions {
+        for tp in &plan.forget {
+            match forgotten
+                .iter_mut()
+                .find(|t| t.topic.0.as_str() == tp.topic)
+            {
+                Some(t) => t.partitions.push(tp.partition),
+                None => forgotten.push(
+                    ForgottenTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(tp.topic.clone())))
+                        .with_partitions(vec![tp.partition]),
+                ),
+            }
+        }
+    }
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(cfg.max_wait.as_millis().min(i32::MAX as u128) as i32)
+        .with_min_bytes(cfg.min_bytes)
+        .with_max_bytes(cfg.max_bytes)
+        .with_isolation_level(i8::from(cfg.read_committed))
+        .with_session_id(session_id)
+        .with_session_epoch(epoch)
+        .with_topics(topics)
+        .with_forgotten_topics_data(forgotten)
+        .with_rack_id(StrBytes::from_string(cfg.rack.clone()))
+}
+
+/// Sends `plan` to `node` and reads the answer.
+pub(super) async fn fetch(
+    net: &NetworkClient,
+    cfg: &FetchConfig,
+    counters: &Counters,
+    node: i32,
+    plan: FetchPlan,
+) -> Fetched {
+    match round_trip(net, cfg, counters, node, &plan).await {
+        Ok((answer, fetches)) => Fetched {
+            plan,
+            answer,
+            fetches,
+        },
+        Err(e) => Fetched {
+            plan,
+            answer: Answer::Failed,
+            fetches: Err(e),
+        },
+    }
+}
+
+async fn round_trip(
+    net: &NetworkClient,
+    cfg: &FetchConfig,
+    counters: &Counters,
+    node: i32,
+    plan: &FetchPlan,
+) -> Result<(Answer, Result<Vec<CompletedFetch>>)> {
+    let conn = net.connection(Target::Node(node)).await?;
+    let version = conn.version_for::<FetchRequest>()?;
+    let sessions = version >= FIRST_SESSION_VERSION && plan.epoch != SESSIONLESS_EPOCH;
+    let req = build(cfg, plan, sessions);
+    let named: usize = req.topics.iter().map(|t| t.partitions.len()).sum();
+    counters.sent(
+        !sessions || plan.is_full(),
+        named,
+        req.compute_size(version).unwrap_or(0),
+    );
+    let sent = std::time::Instant::now();
+    let resp = conn.send_at(req, version, Some(cfg.max_wait)).await?;
+    tracing::debug!(
+        node,
+        ms = sent.elapsed().as_millis() as u64,
+        asked = named,
+        session = resp.session_id,
+        bytes = resp
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+            .sum::<usize>(),
+        "fetch answered"
+    );
+    match resp.error_code {
+        0 => {}
+        FETCH_SESSION_ID_NOT_FOUND => {
+            counters.session_error();
+            return Ok((
+                Answer::SessionNotFound,
+                Err(Error::broker(resp.error_code, "Fetch")),
+            ));
+        }
+        code => {
+            if code == INVALID_FETCH_SESSION_EPOCH {
+                counters.session_error();
+            }
+            return Ok((Answer::Failed, Err(Error::broker(code, "Fetch"))));
+        }
+    }
+    let answer = Answer::Accepted {
+        session_id: if sessions { resp.session_id } else { 0 },
+    };
+    // A full answer names every partition: a scan of `wanted` for each would be quadratic.
+    let parts: HashMap<(&str, i32), &(TopicPartition, PartState)> = plan
+        .wanted
+        .iter()
+        .map(|e| ((e.0.topic.as_str(), e.0.partition), e))
+        .collect();
+    let mut out = Vec::with_capacity(resp.responses.iter().map(|t| t.partitions.len()).sum());
+    for t in resp.responses {
+        // One name shared by all the topic's records.
+        let topic: Arc<str> = Arc::from(t.topic.0.as_str());
+        for p in t.partitions {
+            let Some((tp, state)) = parts.get(&(t.topic.0.as_str(), p.partition_index)).copied()
+            else {
+                continue;
+            };
+            let offset = state.offset;
+            let mut done = CompletedFetch::new(tp.clone(), offset, p.high_watermark);
+            done.last_stable_offset = p.last_stable_offset;
+            done.preferred_read_replica = p.preferred_read_replica.0;
+            if p.error_code != 0 {
+                done.error = Some(Error::broker(p.error_code, format!("fetch {tp}")));
+                out.push(done);
+                continue;
+            }
+            let aborted: Vec<(i64, i64)> = p
+                .aborted_transactions
+                .unwrap_or_default()
+                .iter()
+                .map(|a| (a.producer_id.0, a.first_offset))
+                .collect();
+            // Decoded later, a step at a time off the runtime (`Fetcher::start_decoding`).
+            done.decoder = p.records.filter(|r| !r.is_empty()).map(|data| {
+                Box::new(PartitionDecoder::new(
+                    topic.clone(),
+                    tp.partition,
+                    data,
+                    offset,
+                    cfg.check_crcs,
+                    cfg.read_committed,
+                    aborted,
+                ))
+            });
+            out.push(done);
+        }
+    }
+    counters.served(
+        node,
+        out.iter().filter(|f| f.decoder.is_some()).count() as u64,
+    );
+    Ok((answer, Ok(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConsumerConfig;
+
+    fn cfg(rack: &str) -> FetchConfig {
+        FetchConfig::from_config(
+            &ConsumerConfig::builder()
+                .bootstrap_servers("127.0.0.1:1")
+                .client_rack(rack)
+                .build()
+                .expect("config"),
+        )
+    }
+
+    fn at(topic: &str, p: i32, offset: i64, leader_epoch: i32) -> (TopicPartition, PartState) {
+        (
+            TopicPartition::new(topic, p),
+            PartState {
+                offset,
+                leader_epoch,
+            },
+        )
+    }
+
+    #[test]
+    fn incremental_request_names_changes_forgotten_partitions_and_rack() {
+        let plan = FetchPlan {
+            session_id: 5,
+            epoch: 3,
+            send: vec![at("a", 1, 10, 2)],
+            forget: vec![TopicPartition::new("a", 0), TopicPartition::new("b", 4)],
+            wanted: vec![at("a", 1, 10, 2), at("a", 2, 0, 2)],
+        };
+        let req = build(&cfg("rack-1"), &plan, true);
+        assert_eq!((req.session_id, req.session_epoch), (5, 3));
+        assert_eq!(req.rack_id.as_str(), "rack-1");
+        let sent: Vec<(String, i32, i64, i32)> = req
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    let name = t.topic.0.to_string();
+                    (name, p.partition, p.fetch_offset, p.current_leader_epoch)
+                })
+            })
+            .collect();
+        assert_eq!(sent, vec![("a".to_string(), 1, 10, 2)]);
+        let forgotten: Vec<(String, Vec<i32>)> = req
+            .forgotten_topics_data
+            .iter()
+            .map(|t| (t.topic.0.to_string(), t.partitions.clone()))
+            .collect();
+        assert_eq!(
+            forgotten,
+            vec![("a".to_string(), vec![0]), ("b".to_string(), vec![4])]
+        );
+    }
+
+    #[test]
+    fn sessionless_request_names_every_wanted_partition() {
+        let plan = FetchPlan {
+            session_id: 5,
+            epoch: 3,
+            send: vec![],
+            forget: vec![TopicPartition::new("a", 0)],
+            wanted: vec![at("a", 1, 10, -1), at("a", 2, 0, -1)],
+        };
+        let req = build(&cfg(""), &plan, false);
+        assert_eq!((req.session_id, req.session_epoch), (0, -1));
+        assert_eq!(req.topics[0].partitions.len(), 2);
+        assert!(req.forgotten_topics_data.is_empty());
+        assert_eq!(req.rack_id.as_str(), "");
+    }
+}

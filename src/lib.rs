@@ -8,6 +8,7 @@ pub mod bench_support;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod metrics;
 pub mod fuzzing;
 #[cfg(feature = "mock")]
 pub mod mock;

@@ -85,7 +85,12 @@ impl KafkaConsumer {
         tokio::runtime::Handle::try_current().map_err(|_| {
             Error::InvalidArgument("KafkaConsumer must be created inside a tokio runtime".into())
         })?;
-        let net = Arc::new(NetworkClient::new(&config.common));
+        let net = Arc::new(NetworkClient::with_kind("consumer", &config.common));
+        // Listed from the start, so that a snapshot shows every consumer metric.
+        net.metrics().fetch();
+        if config.group_id.is_some() {
+            net.metrics().coordinator();
+        }
         net.set_allow_auto_topic_creation(config.allow_auto_create_topics);
         let coordinator = config
             .group_id
@@ -106,6 +111,13 @@ impl KafkaConsumer {
             closed: false,
             config,
         })
+    }
+
+    /// A snapshot of this client's metrics, with Java's names, groups and tags (see
+    /// [`crate::metrics`] for the list and units). Reads atomically per sensor; no request is
+    /// made.
+    pub fn metrics(&self) -> Vec<crate::metrics::Metric> {
+        self.net.metrics().snapshot()
     }
 
     fn group(&self) -> Result<&ConsumerCoordinator> {

@@ -160,7 +160,12 @@ impl KafkaProducer {
             }
             _ => None,
         });
-        let net = Arc::new(NetworkClient::new(&config.common));
+        let net = Arc::new(NetworkClient::with_kind("producer", &config.common));
+        // Listed from the start, so that a snapshot shows every producer metric.
+        let sensors = net.metrics().producer().clone();
+        sensors
+            .buffer_available
+            .record(config.buffer_memory.min(u32::MAX as usize) as f64);
         net.set_allow_auto_topic_creation(true);
         let acc = Arc::new(Accumulator::new(
             AccumulatorConfig {
@@ -211,6 +216,13 @@ impl KafkaProducer {
                 sender: std::sync::Mutex::new(Some(sender)),
             }),
         })
+    }
+
+    /// A snapshot of this client's metrics, with Java's names, groups and tags (see
+    /// [`crate::metrics`] for the list and units). Reads atomically per sensor; no request is
+    /// made.
+    pub fn metrics(&self) -> Vec<crate::metrics::Metric> {
+        self.inner.net.metrics().snapshot()
     }
 
     /// Sends `record` and waits for its acknowledgement (per `acks`).

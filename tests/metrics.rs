@@ -1,0 +1,187 @@
+//! Client metrics against a real broker (Apache Kafka): values checked against known
+//! workloads, and a Prometheus scrape through the `metrics` crate facade.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::broker::TestBroker;
+use common::{consumer, create_topic, producer};
+use ferrokafka::consumer::TopicPartition;
+use ferrokafka::metrics::{Metric, find};
+use ferrokafka::{KafkaConsumer, KafkaProducer, ProducerRecord};
+
+fn value(metrics: &[Metric], group: &str, name: &str) -> f64 {
+    find(metrics, group, name)
+        .unwrap_or_else(|| panic!("{group}/{name} not listed"))
+        .value
+}
+
+/// Sends `n` records of 100 bytes round robin over `partitions` and waits for every ack.
+async fn produce_n(p: &KafkaProducer, topic: &str, partitions: i32, n: usize) {
+    let mut futures = Vec::with_capacity(n);
+    for i in 0..n {
+        let record = ProducerRecord::new(topic, vec![b'x'; 100])
+            .partition((i % partitions as usize) as i32);
+        futures.push(p.enqueue(record).await.expect("enqueue"));
+    }
+    for f in futures {
+        f.await.expect("delivered");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_counts_every_record_sent_and_none_failed() {
+    let b = TestBroker::shared();
+    let topic = "metrics-producer";
+    create_topic(&b.bootstrap(), topic, 3).await;
+    let p = producer(
+        &b.bootstrap(),
+        &[("linger.ms", "5"), ("compression.type", "lz4"), ("client.id", "m-producer")],
+    );
+    produce_n(&p, topic, 3, 10_000).await;
+    let m = p.metrics();
+    const G: &str = "producer-metrics";
+    assert_eq!(value(&m, G, "record-send-total"), 10_000.0);
+    assert_eq!(value(&m, G, "record-error-total"), 0.0);
+    assert_eq!(value(&m, G, "record-retry-total"), 0.0);
+    // 10,000 records within the 60 s window: the rate is the total over at least 30 s.
+    let rate = value(&m, G, "record-send-rate");
+    assert!(rate > 0.0 && rate <= 10_000.0 / 30.0 + 1e-9, "record-send-rate {rate}");
+    let latency_avg = value(&m, G, "request-latency-avg");
+    let latency_max = value(&m, G, "request-latency-max");
+    assert!(latency_avg > 0.0 && latency_max >= latency_avg, "{latency_avg} {latency_max}");
+    // Identical values compress well with lz4.
+    let ratio = value(&m, G, "compression-rate-avg");
+    assert!(ratio > 0.0 && ratio < 0.5, "compression-rate-avg {ratio}");
+    assert!(value(&m, G, "batch-size-avg") > 0.0);
+    assert!(value(&m, G, "record-queue-time-max") >= value(&m, G, "record-queue-time-avg"));
+    // Every batch was released: the whole buffer (32 MiB by default) is free again.
+    assert_eq!(value(&m, G, "buffer-available-bytes"), 33_554_432.0);
+    let client = find(&m, G, "record-send-total").and_then(|m| m.tag("client-id"));
+    assert_eq!(client, Some("m-producer"));
+    p.close(Duration::from_secs(5)).await;
+}
+
+/// Polls until `n` records arrived in all (or 30 s passed); returns how many.
+async fn poll_all(c: &mut KafkaConsumer, n: usize) -> usize {
+    let start = Instant::now();
+    let mut got = 0;
+    while got < n && start.elapsed() < Duration::from_secs(30) {
+        got += c.poll(Duration::from_millis(200)).await.expect("poll").len();
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_counts_polled_records_and_reports_the_real_lag() {
+    let b = TestBroker::shared();
+    let topic = "metrics-consumer";
+    create_topic(&b.bootstrap(), topic, 1).await;
+    let p = producer(&b.bootstrap(), &[("linger.ms", "5")]);
+    produce_n(&p, topic, 1, 10_000).await;
+    p.close(Duration::from_secs(5)).await;
+
+    let tp = TopicPartition::new(topic, 0);
+    let mut c = consumer(&b.bootstrap(), &[("max.poll.records", "300")]);
+    c.assign([tp.clone()]).expect("assign");
+    let mut first = 0;
+    let start = Instant::now();
+    while first == 0 && start.elapsed() < Duration::from_secs(30) {
+        first = c.poll(Duration::from_millis(200)).await.expect("poll").len();
+    }
+    assert!(first > 0 && first <= 300, "first poll took {first}");
+    let end = c.end_offsets(std::slice::from_ref(&tp)).await.expect("end")[&tp];
+    let position = c.position(&tp).await.expect("position");
+    assert_eq!(end, 10_000);
+    let m = c.metrics();
+    const G: &str = "consumer-fetch-manager-metrics";
+    assert_eq!(value(&m, G, "records-consumed-total"), first as f64);
+    assert_eq!(value(&m, G, "records-lag-max"), (end - position) as f64);
+    let lag = m
+        .iter()
+        .find(|m| m.group == G && m.name == "records-lag" && m.tag("topic") == Some(topic))
+        .expect("per-partition records-lag");
+    assert_eq!(lag.value, (end - position) as f64);
+    assert_eq!(lag.tag("partition"), Some("0"));
+    let lead = m
+        .iter()
+        .find(|m| m.group == G && m.name == "records-lead" && m.tag("topic") == Some(topic))
+        .expect("per-partition records-lead");
+    assert_eq!(lead.value, position as f64);
+    assert!(value(&m, G, "fetch-latency-avg") >= 0.0);
+    assert!(value(&m, G, "fetch-total") >= 1.0);
+    assert!(value(&m, G, "bytes-consumed-total") > 0.0);
+
+    let rest = poll_all(&mut c, 10_000 - first).await;
+    assert_eq!(first + rest, 10_000);
+    let m = c.metrics();
+    assert_eq!(value(&m, G, "records-consumed-total"), 10_000.0);
+    let lag = m
+        .iter()
+        .find(|m| m.group == G && m.name == "records-lag" && m.tag("topic") == Some(topic))
+        .expect("records-lag");
+    assert_eq!(lag.value, 0.0);
+    c.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_consumer_reports_commits_and_rebalances() {
+    let b = TestBroker::shared();
+    let topic = "metrics-group";
+    create_topic(&b.bootstrap(), topic, 2).await;
+    let p = producer(&b.bootstrap(), &[("linger.ms", "5")]);
+    produce_n(&p, topic, 2, 100).await;
+    p.close(Duration::from_secs(5)).await;
+    let mut c = consumer(
+        &b.bootstrap(),
+        &[("group.id", "metrics-group"), ("enable.auto.commit", "false")],
+    );
+    c.subscribe([topic]).expect("subscribe");
+    assert_eq!(poll_all(&mut c, 100).await, 100);
+    c.commit_sync().await.expect("commit");
+    c.commit_sync().await.expect("commit");
+    let m = c.metrics();
+    const G: &str = "consumer-coordinator-metrics";
+    assert_eq!(value(&m, G, "commit-total"), 2.0);
+    assert!(value(&m, G, "commit-latency-avg") > 0.0);
+    assert_eq!(value(&m, G, "rebalance-total"), 1.0);
+    assert!(value(&m, G, "rebalance-latency-avg") > 0.0);
+    assert!(value(&m, G, "rebalance-rate-per-hour") > 0.0);
+    c.close().await.expect("close");
+}
+
+#[cfg(feature = "metrics")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrape_names_producer_and_consumer_metrics() {
+    // The only test of this binary that installs a recorder: clients made before it (in the
+    // other tests) keep no-op handles and do not disturb it.
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("install the Prometheus recorder");
+    let b = TestBroker::shared();
+    let topic = "metrics-prometheus";
+    create_topic(&b.bootstrap(), topic, 1).await;
+    let p = producer(&b.bootstrap(), &[("client.id", "prom-producer")]);
+    produce_n(&p, topic, 1, 500).await;
+    let mut c = consumer(&b.bootstrap(), &[("client.id", "prom-consumer")]);
+    c.assign([TopicPartition::new(topic, 0)]).expect("assign");
+    assert_eq!(poll_all(&mut c, 500).await, 500);
+    let scrape = handle.render();
+    for line in [
+        "kafka_producer_metrics_record_send_total{client_id=\"prom-producer\"} 500",
+        "kafka_producer_metrics_record_error_total{client_id=\"prom-producer\"} 0",
+        "kafka_consumer_fetch_manager_metrics_records_consumed_total{client_id=\"prom-consumer\"} 500",
+    ] {
+        assert!(scrape.contains(line), "no `{line}` in the scrape:\n{scrape}");
+    }
+    for name in [
+        "kafka_producer_metrics_request_latency",
+        "kafka_consumer_fetch_manager_metrics_fetch_latency",
+        "kafka_consumer_fetch_manager_metrics_records_lag{",
+    ] {
+        assert!(scrape.contains(name), "no `{name}` in the scrape:\n{scrape}");
+    }
+    p.close(Duration::from_secs(5)).await;
+    c.close().await.expect("close");
+}

@@ -8,8 +8,8 @@ pub mod bench_support;
 pub mod config;
 pub mod consumer;
 pub mod error;
-pub mod metrics;
 pub mod fuzzing;
+pub mod metrics;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod producer;

@@ -21,8 +21,8 @@ fn value(metrics: &[Metric], group: &str, name: &str) -> f64 {
 async fn produce_n(p: &KafkaProducer, topic: &str, partitions: i32, n: usize) {
     let mut futures = Vec::with_capacity(n);
     for i in 0..n {
-        let record = ProducerRecord::new(topic, vec![b'x'; 100])
-            .partition((i % partitions as usize) as i32);
+        let record =
+            ProducerRecord::new(topic, vec![b'x'; 100]).partition((i % partitions as usize) as i32);
         futures.push(p.enqueue(record).await.expect("enqueue"));
     }
     for f in futures {
@@ -37,7 +37,11 @@ async fn producer_counts_every_record_sent_and_none_failed() {
     create_topic(&b.bootstrap(), topic, 3).await;
     let p = producer(
         &b.bootstrap(),
-        &[("linger.ms", "5"), ("compression.type", "lz4"), ("client.id", "m-producer")],
+        &[
+            ("linger.ms", "5"),
+            ("compression.type", "lz4"),
+            ("client.id", "m-producer"),
+        ],
     );
     produce_n(&p, topic, 3, 10_000).await;
     let m = p.metrics();
@@ -47,20 +51,30 @@ async fn producer_counts_every_record_sent_and_none_failed() {
     assert_eq!(value(&m, G, "record-retry-total"), 0.0);
     // 10,000 records within the 60 s window: the rate is the total over at least 30 s.
     let rate = value(&m, G, "record-send-rate");
-    assert!(rate > 0.0 && rate <= 10_000.0 / 30.0 + 1e-9, "record-send-rate {rate}");
+    assert!(
+        rate > 0.0 && rate <= 10_000.0 / 30.0 + 1e-9,
+        "record-send-rate {rate}"
+    );
     let latency_avg = value(&m, G, "request-latency-avg");
     let latency_max = value(&m, G, "request-latency-max");
-    assert!(latency_avg > 0.0 && latency_max >= latency_avg, "{latency_avg} {latency_max}");
+    assert!(
+        latency_avg > 0.0 && latency_max >= latency_avg,
+        "{latency_avg} {latency_max}"
+    );
     // Identical values compress well with lz4.
     let ratio = value(&m, G, "compression-rate-avg");
     assert!(ratio > 0.0 && ratio < 0.5, "compression-rate-avg {ratio}");
     assert!(value(&m, G, "batch-size-avg") > 0.0);
     assert!(value(&m, G, "record-queue-time-max") >= value(&m, G, "record-queue-time-avg"));
-    // Every batch was released: the whole buffer (32 MiB by default) is free again.
-    assert_eq!(value(&m, G, "buffer-available-bytes"), 33_554_432.0);
     let client = find(&m, G, "record-send-total").and_then(|m| m.tag("client-id"));
     assert_eq!(client, Some("m-producer"));
+    // Closed, every batch has given its memory back (a batch's futures complete just before
+    // it does): the whole buffer (32 MiB by default) is free.
     p.close(Duration::from_secs(5)).await;
+    assert_eq!(
+        value(&p.metrics(), G, "buffer-available-bytes"),
+        33_554_432.0
+    );
 }
 
 /// Polls until `n` records arrived in all (or 30 s passed); returns how many.
@@ -68,7 +82,11 @@ async fn poll_all(c: &mut KafkaConsumer, n: usize) -> usize {
     let start = Instant::now();
     let mut got = 0;
     while got < n && start.elapsed() < Duration::from_secs(30) {
-        got += c.poll(Duration::from_millis(200)).await.expect("poll").len();
+        got += c
+            .poll(Duration::from_millis(200))
+            .await
+            .expect("poll")
+            .len();
     }
     got
 }
@@ -88,7 +106,11 @@ async fn consumer_counts_polled_records_and_reports_the_real_lag() {
     let mut first = 0;
     let start = Instant::now();
     while first == 0 && start.elapsed() < Duration::from_secs(30) {
-        first = c.poll(Duration::from_millis(200)).await.expect("poll").len();
+        first = c
+            .poll(Duration::from_millis(200))
+            .await
+            .expect("poll")
+            .len();
     }
     assert!(first > 0 && first <= 300, "first poll took {first}");
     let end = c.end_offsets(std::slice::from_ref(&tp)).await.expect("end")[&tp];
@@ -135,7 +157,10 @@ async fn group_consumer_reports_commits_and_rebalances() {
     p.close(Duration::from_secs(5)).await;
     let mut c = consumer(
         &b.bootstrap(),
-        &[("group.id", "metrics-group"), ("enable.auto.commit", "false")],
+        &[
+            ("group.id", "metrics-group"),
+            ("enable.auto.commit", "false"),
+        ],
     );
     c.subscribe([topic]).expect("subscribe");
     assert_eq!(poll_all(&mut c, 100).await, 100);
@@ -173,14 +198,20 @@ async fn prometheus_scrape_names_producer_and_consumer_metrics() {
         "kafka_producer_metrics_record_error_total{client_id=\"prom-producer\"} 0",
         "kafka_consumer_fetch_manager_metrics_records_consumed_total{client_id=\"prom-consumer\"} 500",
     ] {
-        assert!(scrape.contains(line), "no `{line}` in the scrape:\n{scrape}");
+        assert!(
+            scrape.contains(line),
+            "no `{line}` in the scrape:\n{scrape}"
+        );
     }
     for name in [
         "kafka_producer_metrics_request_latency",
         "kafka_consumer_fetch_manager_metrics_fetch_latency",
         "kafka_consumer_fetch_manager_metrics_records_lag{",
     ] {
-        assert!(scrape.contains(name), "no `{name}` in the scrape:\n{scrape}");
+        assert!(
+            scrape.contains(name),
+            "no `{name}` in the scrape:\n{scrape}"
+        );
     }
     p.close(Duration::from_secs(5)).await;
     c.close().await.expect("close");

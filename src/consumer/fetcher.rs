@@ -74,6 +74,8 @@ struct CompletedFetch {
     high_watermark: i64,
     /// -1 when the broker did not say (Fetch v3 and older).
     last_stable_offset: i64,
+    /// -1 when the broker did not say (Fetch v4 and older).
+    log_start_offset: i64,
     /// Comes after `records`.
     error: Option<Error>,
 }
@@ -91,6 +93,7 @@ impl CompletedFetch {
             end_offset: fetch_offset,
             high_watermark,
             last_stable_offset: -1,
+            log_start_offset: -1,
             error: None,
         }
     }
@@ -479,6 +482,20 @@ impl Fetcher {
             if let Some(last) = out.last().filter(|_| take > 0) {
                 state.position = Some(last.offset + 1);
                 state.position_epoch = last.leader_epoch;
+                let end = if self.cfg.read_committed {
+                    f.last_stable_offset
+                } else {
+                    f.high_watermark
+                };
+                let position = last.offset + 1;
+                let lead = if f.log_start_offset >= 0 {
+                    position - f.log_start_offset
+                } else {
+                    -1
+                };
+                let m = self.net.metrics();
+                m.fetch()
+                    .partition_lag(m, &f.tp, (end - position).max(0), lead);
             }
             if f.is_drained() && f.error.is_none() {
                 if state.position.is_some_and(|p| p < f.end_offset) {
@@ -558,16 +575,22 @@ async fn fetch(
         .with_topics(topics);
     let sent = std::time::Instant::now();
     let resp = conn.send_at(req, version, Some(cfg.max_wait)).await?;
+    let bytes = resp
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum::<usize>();
+    let sensors = net.metrics().fetch();
+    sensors
+        .latency
+        .record(sent.elapsed().as_secs_f64() * 1000.0);
+    sensors.bytes.record(bytes as f64);
     tracing::debug!(
         node,
         ms = sent.elapsed().as_millis() as u64,
         asked = parts.len(),
-        bytes = resp
-            .responses
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
-            .sum::<usize>(),
+        bytes,
         "fetch answered"
     );
     if resp.error_code != 0 {
@@ -583,6 +606,7 @@ async fn fetch(
             };
             let mut done = CompletedFetch::new(tp.clone(), *offset, p.high_watermark);
             done.last_stable_offset = p.last_stable_offset;
+            done.log_start_offset = p.log_start_offset;
             if p.error_code != 0 {
                 done.error = Some(Error::broker(p.error_code, format!("fetch {tp}")));
                 out.push(done);

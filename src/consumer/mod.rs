@@ -65,6 +65,8 @@ pub struct KafkaConsumer {
     /// cooperative revocation runs it again).
     joined: Option<coordinator::Joined>,
     committed_lookup: Option<positions::CommittedLookup>,
+    /// When the rebalance in progress started (`rebalance-latency`).
+    rebalance_started: Option<std::time::Instant>,
     closed: bool,
 }
 
@@ -108,6 +110,7 @@ impl KafkaConsumer {
             assigned_counts: BTreeMap::new(),
             joined: None,
             committed_lookup: None,
+            rebalance_started: None,
             closed: false,
             config,
         })
@@ -280,6 +283,11 @@ impl KafkaConsumer {
             // Decodes ahead what this poll took, for the next one.
             self.fetcher.start_decoding(&self.subs);
             if !records.is_empty() {
+                self.net
+                    .metrics()
+                    .fetch()
+                    .records
+                    .record(records.len() as f64);
                 return Ok(ConsumerRecords::new(records));
             }
             let now = Instant::now();

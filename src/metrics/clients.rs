@@ -12,6 +12,7 @@ use Stat::{Avg, Count, CountRate, CountRatePerHour, Max, Rate, Total, Value};
 const PRODUCER: &str = "producer-metrics";
 const FETCH: &str = "consumer-fetch-manager-metrics";
 const COORDINATOR: &str = "consumer-coordinator-metrics";
+const BUFFER_AVAILABLE: &str = "buffer.memory bytes not in use";
 
 /// `producer-metrics`.
 #[derive(Debug)]
@@ -30,7 +31,8 @@ pub(crate) struct ProducerSensors {
     pub compression_rate: Arc<Sensor>,
     /// Time from a batch's creation to its sending, in ms.
     pub queue_time: Arc<Sensor>,
-    /// `buffer.memory` bytes free, recorded as requests start and finish.
+    /// `buffer.memory` bytes free as requests finish, for the facade (the snapshot reads the
+    /// pool itself: see [`list_buffer_available`](Self::list_buffer_available)).
     pub buffer_available: Arc<Sensor>,
     /// Seconds spent waiting for `buffer.memory`.
     pub buffer_wait: Arc<Sensor>,
@@ -55,13 +57,21 @@ impl ProducerSensors {
             &[
                 ("record-send-rate", Rate, "Records sent per second"),
                 ("record-send-total", Total, "Records sent"),
-                ("records-per-request-avg", Avg, "Records per Produce request"),
+                (
+                    "records-per-request-avg",
+                    Avg,
+                    "Records per Produce request",
+                ),
             ],
         );
         add(
             &s.errors,
             &[
-                ("record-error-rate", Rate, "Records whose send failed, per second"),
+                (
+                    "record-error-rate",
+                    Rate,
+                    "Records whose send failed, per second",
+                ),
                 ("record-error-total", Total, "Records whose send failed"),
             ],
         );
@@ -76,7 +86,11 @@ impl ProducerSensors {
             &s.request_latency,
             &[
                 ("request-latency-avg", Avg, "Produce request latency, in ms"),
-                ("request-latency-max", Max, "Largest Produce request latency, in ms"),
+                (
+                    "request-latency-max",
+                    Max,
+                    "Largest Produce request latency, in ms",
+                ),
             ],
         );
         add(
@@ -97,17 +111,22 @@ impl ProducerSensors {
         add(
             &s.queue_time,
             &[
-                ("record-queue-time-avg", Avg, "Time batches waited to be sent, in ms"),
-                ("record-queue-time-max", Max, "Longest time a batch waited, in ms"),
+                (
+                    "record-queue-time-avg",
+                    Avg,
+                    "Time batches waited to be sent, in ms",
+                ),
+                (
+                    "record-queue-time-max",
+                    Max,
+                    "Longest time a batch waited, in ms",
+                ),
             ],
         );
-        add(
+        m.export(
+            PRODUCER,
             &s.buffer_available,
-            &[(
-                "buffer-available-bytes",
-                Value,
-                "buffer.memory bytes not in use",
-            )],
+            &[("buffer-available-bytes", Value, BUFFER_AVAILABLE)],
         );
         add(
             &s.buffer_wait,
@@ -118,6 +137,21 @@ impl ProducerSensors {
             )],
         );
         s
+    }
+}
+
+impl ProducerSensors {
+    /// Lists `buffer-available-bytes`, read from the pool when the snapshot is taken.
+    pub(crate) fn list_buffer_available(
+        m: &Metrics,
+        available: impl Fn() -> f64 + Send + Sync + 'static,
+    ) {
+        m.add_gauge(
+            PRODUCER,
+            "buffer-available-bytes",
+            BUFFER_AVAILABLE,
+            available,
+        );
     }
 }
 
@@ -155,15 +189,27 @@ impl FetchSensors {
         add(
             &s.records,
             &[
-                ("records-consumed-rate", Rate, "Records returned by poll per second"),
+                (
+                    "records-consumed-rate",
+                    Rate,
+                    "Records returned by poll per second",
+                ),
                 ("records-consumed-total", Total, "Records returned by poll"),
-                ("records-per-request-avg", Avg, "Records per poll that returned some"),
+                (
+                    "records-per-request-avg",
+                    Avg,
+                    "Records per poll that returned some",
+                ),
             ],
         );
         add(
             &s.bytes,
             &[
-                ("bytes-consumed-rate", Rate, "Record batch bytes fetched per second"),
+                (
+                    "bytes-consumed-rate",
+                    Rate,
+                    "Record batch bytes fetched per second",
+                ),
                 ("bytes-consumed-total", Total, "Record batch bytes fetched"),
             ],
         );
@@ -171,7 +217,11 @@ impl FetchSensors {
             &s.latency,
             &[
                 ("fetch-latency-avg", Avg, "Fetch request latency, in ms"),
-                ("fetch-latency-max", Max, "Largest Fetch request latency, in ms"),
+                (
+                    "fetch-latency-max",
+                    Max,
+                    "Largest Fetch request latency, in ms",
+                ),
                 ("fetch-rate", CountRate, "Fetch requests per second"),
                 ("fetch-total", Count, "Fetch requests"),
             ],
@@ -205,9 +255,21 @@ impl FetchSensors {
                 &tags,
                 &p.lag,
                 &[
-                    ("records-lag", Value, "The partition's latest lag, in records"),
-                    ("records-lag-avg", Avg, "The partition's average lag, in records"),
-                    ("records-lag-max", Max, "The partition's largest lag, in records"),
+                    (
+                        "records-lag",
+                        Value,
+                        "The partition's latest lag, in records",
+                    ),
+                    (
+                        "records-lag-avg",
+                        Avg,
+                        "The partition's average lag, in records",
+                    ),
+                    (
+                        "records-lag-max",
+                        Max,
+                        "The partition's largest lag, in records",
+                    ),
                 ],
             );
             if lead >= 0 {
@@ -216,8 +278,16 @@ impl FetchSensors {
                     &tags,
                     &p.lead,
                     &[
-                        ("records-lead", Value, "The partition's latest lead, in records"),
-                        ("records-lead-avg", Avg, "The partition's average lead, in records"),
+                        (
+                            "records-lead",
+                            Value,
+                            "The partition's latest lead, in records",
+                        ),
+                        (
+                            "records-lead-avg",
+                            Avg,
+                            "The partition's average lead, in records",
+                        ),
                     ],
                 );
             }
@@ -255,7 +325,11 @@ impl CoordinatorSensors {
             &s.commit_latency,
             &[
                 ("commit-latency-avg", Avg, "Offset commit latency, in ms"),
-                ("commit-latency-max", Max, "Largest offset commit latency, in ms"),
+                (
+                    "commit-latency-max",
+                    Max,
+                    "Largest offset commit latency, in ms",
+                ),
                 ("commit-rate", CountRate, "Offset commits per second"),
                 ("commit-total", Count, "Offset commits"),
             ],
@@ -265,8 +339,16 @@ impl CoordinatorSensors {
             &[
                 ("rebalance-latency-avg", Avg, "Rebalance time, in ms"),
                 ("rebalance-latency-max", Max, "Longest rebalance, in ms"),
-                ("rebalance-latency-total", Total, "Time spent rebalancing, in ms"),
-                ("rebalance-rate-per-hour", CountRatePerHour, "Rebalances per hour"),
+                (
+                    "rebalance-latency-total",
+                    Total,
+                    "Time spent rebalancing, in ms",
+                ),
+                (
+                    "rebalance-rate-per-hour",
+                    CountRatePerHour,
+                    "Rebalances per hour",
+                ),
                 ("rebalance-total", Count, "Rebalances completed"),
             ],
         );

@@ -77,7 +77,10 @@ pub(crate) fn register(
             Stat::Avg | Stat::Max if !histogram => {
                 histogram = true;
                 ::metrics::describe_histogram!(full.clone(), description);
-                handles.push(Handle::Histogram(::metrics::histogram!(full, labels.clone())));
+                handles.push(Handle::Histogram(::metrics::histogram!(
+                    full,
+                    labels.clone()
+                )));
             }
             Stat::Value => {
                 ::metrics::describe_gauge!(full.clone(), description);

@@ -162,7 +162,12 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics::new("client", String::new(), RecordingLevel::Info, SampleConfig::default())
+        Metrics::new(
+            "client",
+            String::new(),
+            RecordingLevel::Info,
+            SampleConfig::default(),
+        )
     }
 }
 
@@ -184,10 +189,6 @@ impl Metrics {
             fetch: Default::default(),
             coordinator: Default::default(),
         }
-    }
-
-    pub(crate) fn client_id(&self) -> &str {
-        &self.client_id
     }
 
     /// A sensor recording at `level` (a no-op one above the configured level).
@@ -223,7 +224,8 @@ impl Metrics {
         }
     }
 
-    /// Lists a value read when the snapshot is taken.
+    /// Lists a value read when the snapshot is taken. (The facade gets it from a sensor
+    /// passed to [`export`](Self::export).)
     pub(crate) fn add_gauge(
         &self,
         group: &str,
@@ -239,6 +241,19 @@ impl Metrics {
             description,
             source: Source::Gauge(Box::new(read)),
         });
+    }
+
+    /// Registers `sensor` with the facade only (its snapshot value comes from a gauge).
+    pub(crate) fn export(
+        &self,
+        group: &str,
+        sensor: &Arc<Sensor>,
+        stats: &[(&'static str, Stat, &'static str)],
+    ) {
+        #[cfg(feature = "metrics")]
+        facade::register(group, &self.tags(&[]), sensor, stats);
+        #[cfg(not(feature = "metrics"))]
+        let _ = (group, sensor, stats);
     }
 
     fn tags(&self, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {

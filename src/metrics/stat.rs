@@ -137,9 +137,9 @@ impl Samples {
         self.sum(now) / count as f64
     }
 
-    /// The time the rates divide by, in ms: from the oldest sample's start to `now`, but at
-    /// least `samples - 1` full windows, so that a sensor a moment old does not report a
-    /// burst as a huge rate (Java's `Rate.windowSize`).
+    /// The time the rates divide by, in ms: from the oldest sample's start to `now`, plus a
+    /// window for each of the `samples - 1` full windows not elapsed yet, so that a sensor a
+    /// moment old does not report a burst as a huge rate (Java's `Rate.windowSize`).
     fn elapsed_ms(&mut self, now: u64) -> u64 {
         self.purge(now);
         let oldest = self.samples.iter().map(|s| s.start_ms).min().unwrap_or(now);
@@ -283,10 +283,11 @@ mod tests {
     #[test]
     fn rate_divides_by_at_least_samples_minus_one_windows() {
         let mut s = samples();
-        // 100 at t=0, read at t=500: elapsed 500 ms, padded to one full window (1000 ms).
+        // 100 at t=0, read at t=500: 500 ms elapsed, no full window of the one required:
+        // one window (1000 ms) is added, 1500 ms in all (as Java's Rate).
         s.record(100.0, 0);
-        assert_eq!(s.rate(500), 100.0);
-        assert_eq!(s.count_rate(500), 1.0);
+        assert_eq!(s.rate(500), 100.0 * 1000.0 / 1500.0);
+        assert_eq!(s.count_rate(500), 1000.0 / 1500.0);
         // At t=1500, a second sample: elapsed from the oldest start (0) is 1500 ms.
         s.record(200.0, 1500);
         assert_eq!(s.rate(1500), 200.0);

@@ -180,6 +180,10 @@ impl KafkaProducer {
             },
             config.buffer_memory,
         ));
+        let pool = acc.pool.clone();
+        crate::metrics::ProducerSensors::list_buffer_available(net.metrics(), move || {
+            pool.available() as f64
+        });
         let txn = config.transactional_id.clone().map(|id| {
             Arc::new(transaction::TransactionManager::new(
                 net.clone(),
@@ -364,7 +368,14 @@ impl KafkaProducer {
                 Ok(Append::NeedsMemory(n)) => {
                     // Wait outside every lock; the append then takes these bytes (or gives them
                     // back if another caller opened a batch with room meanwhile).
-                    if !inner.acc.pool.reserve(n, deadline()).await {
+                    let waited = Instant::now();
+                    let reserved_in_time = inner.acc.pool.reserve(n, deadline()).await;
+                    inner
+                        .shared
+                        .metrics
+                        .buffer_wait
+                        .record(waited.elapsed().as_secs_f64());
+                    if !reserved_in_time {
                         return fail(
                             Error::Timeout(format!(
                                 "no {n} bytes of buffer.memory ({} bytes) free within \

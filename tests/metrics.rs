@@ -216,3 +216,41 @@ async fn prometheus_scrape_names_producer_and_consumer_metrics() {
     p.close(Duration::from_secs(5)).await;
     c.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_metrics_count_requests_at_debug_level_only() {
+    let b = TestBroker::shared();
+    let admin = |level: &str| {
+        ferrokafka::AdminClient::new(
+            ferrokafka::AdminConfig::builder()
+                .bootstrap_servers(b.bootstrap())
+                .set("metrics.recording.level", level)
+                .build()
+                .expect("admin config"),
+        )
+    };
+    let debug = admin("DEBUG");
+    debug.list_topics().await.expect("list topics");
+    debug.list_topics().await.expect("list topics");
+    let m = debug.metrics();
+    let node = |name: &str| -> f64 {
+        m.iter()
+            .filter(|m| m.group == "admin-client-node-metrics" && m.name == name)
+            .map(|m| m.value)
+            .sum()
+    };
+    // Per connection: ApiVersions, then Metadata for each call (maybe more on a refresh).
+    let requests = node("request-total");
+    assert!(requests >= 3.0, "request-total {requests}");
+    assert_eq!(node("response-total"), requests);
+    assert!(node("outgoing-byte-total") > 0.0 && node("incoming-byte-total") > 0.0);
+    assert!(
+        m.iter()
+            .filter(|m| m.name == "request-total")
+            .all(|m| m.tag("node-id").is_some_and(|n| n.starts_with("node-")))
+    );
+
+    let info = admin("INFO");
+    info.list_topics().await.expect("list topics");
+    assert!(info.metrics().is_empty(), "{:?}", info.metrics());
+}

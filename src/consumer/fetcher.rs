@@ -493,9 +493,11 @@ impl Fetcher {
                 } else {
                     -1
                 };
-                let m = self.net.metrics();
-                m.fetch()
-                    .partition_lag(m, &f.tp, (end - position).max(0), lead);
+                // No end offset known (read_committed against a broker without LSO): no lag.
+                if end >= 0 {
+                    let m = self.net.metrics();
+                    m.fetch().partition_lag(m, &f.tp, end - position, lead);
+                }
             }
             if f.is_drained() && f.error.is_none() {
                 if state.position.is_some_and(|p| p < f.end_offset) {

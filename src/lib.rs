@@ -18,6 +18,7 @@ pub mod types;
 
 pub(crate) mod network;
 pub(crate) mod protocol;
+pub(crate) mod spans;
 pub mod tools;
 pub(crate) mod user_code;
 

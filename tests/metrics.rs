@@ -254,3 +254,153 @@ async fn node_metrics_count_requests_at_debug_level_only() {
     info.list_topics().await.expect("list topics");
     assert!(info.metrics().is_empty(), "{:?}", info.metrics());
 }
+
+/// Spans seen by [`SpanLog`]: name and fields (values as text).
+type Spans =
+    std::sync::Arc<std::sync::Mutex<Vec<(String, std::collections::BTreeMap<String, String>)>>>;
+
+/// A subscriber layer keeping every span's name and fields, those recorded later included.
+struct SpanLog(Spans);
+
+struct Fields<'a>(&'a mut std::collections::BTreeMap<String, String>);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(
+            field.name().to_string(),
+            format!("{value:?}").trim_matches('"').to_string(),
+        );
+    }
+}
+
+/// Index into the log, kept in the span's extensions.
+struct Slot(usize);
+
+impl<S> tracing_subscriber::Layer<S> for SpanLog
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = std::collections::BTreeMap::new();
+        attrs.record(&mut Fields(&mut fields));
+        let mut log = self.0.lock().unwrap();
+        log.push((attrs.metadata().name().to_string(), fields));
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(Slot(log.len() - 1));
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let Some(span) = ctx.span(id) else { return };
+        let Some(slot) = span.extensions().get::<Slot>().map(|s| s.0) else {
+            return;
+        };
+        values.record(&mut Fields(&mut self.0.lock().unwrap()[slot].1));
+    }
+}
+
+/// Spans named `name` whose `key` field is `value`.
+fn spans_with(
+    spans: &Spans,
+    name: &str,
+    key: &str,
+    value: &str,
+) -> Vec<std::collections::BTreeMap<String, String>> {
+    spans
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(n, f)| n == name && f.get(key).map(String::as_str) == Some(value))
+        .map(|(_, f)| f.clone())
+        .collect()
+}
+
+// One thread: the subscriber set for this test sees every span its tasks make.
+#[tokio::test(flavor = "current_thread")]
+async fn spans_follow_the_opentelemetry_messaging_conventions() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let spans = Spans::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(SpanLog(spans.clone()))
+        .with(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("ferrokafka::messaging", tracing::Level::DEBUG),
+        );
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let b = TestBroker::shared();
+    let topic = "metrics-tracing";
+    create_topic(&b.bootstrap(), topic, 2).await;
+    let p = producer(&b.bootstrap(), &[("client.id", "traced-producer")]);
+    let mut offsets = Vec::new();
+    for i in 0..3 {
+        let md = p
+            .send(ProducerRecord::new(topic, format!("v{i}")).partition(1))
+            .await
+            .expect("send");
+        offsets.push(md.offset);
+    }
+    p.close(Duration::from_secs(5)).await;
+    let sends = spans_with(&spans, "send", "messaging.destination.name", topic);
+    assert_eq!(sends.len(), 3, "{sends:?}");
+    for (s, offset) in sends.iter().zip(&offsets) {
+        assert_eq!(s["messaging.system"], "kafka");
+        assert_eq!(s["messaging.operation.type"], "send");
+        assert_eq!(s["messaging.destination.partition.id"], "1");
+        assert_eq!(s["messaging.kafka.offset"], offset.to_string());
+        assert_eq!(s["messaging.client.id"], "traced-producer");
+        assert_eq!(s["otel.name"], format!("send {topic}"));
+    }
+
+    let mut c = consumer(
+        &b.bootstrap(),
+        &[
+            ("client.id", "traced-consumer"),
+            ("group.id", "traced-group"),
+        ],
+    );
+    c.subscribe([topic]).expect("subscribe");
+    let mut records = Vec::new();
+    let start = Instant::now();
+    while records.len() < 3 && start.elapsed() < Duration::from_secs(30) {
+        records.extend(c.poll(Duration::from_millis(200)).await.expect("poll"));
+    }
+    assert_eq!(records.len(), 3);
+    for r in &records {
+        let _entered = c.process_span(r).entered();
+    }
+    let received: usize = spans_with(
+        &spans,
+        "poll",
+        "messaging.consumer.group.name",
+        "traced-group",
+    )
+    .iter()
+    .filter_map(|s| {
+        s.get("messaging.batch.message_count")?
+            .parse::<usize>()
+            .ok()
+    })
+    .sum();
+    assert_eq!(received, 3);
+    let processed = spans_with(&spans, "process", "messaging.destination.name", topic);
+    assert_eq!(processed.len(), 3);
+    for (s, r) in processed.iter().zip(&records) {
+        assert_eq!(s["messaging.operation.type"], "process");
+        assert_eq!(s["messaging.kafka.offset"], r.offset.to_string());
+        assert_eq!(s["messaging.destination.partition.id"], "1");
+        assert_eq!(s["messaging.consumer.group.name"], "traced-group");
+        assert_eq!(s["messaging.client.id"], "traced-consumer");
+    }
+    c.close().await.expect("close");
+}

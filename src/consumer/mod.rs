@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::config::{ConsumerConfig, IsolationLevel};
 use crate::error::{Error, Result};
@@ -121,6 +122,18 @@ impl KafkaConsumer {
     /// made.
     pub fn metrics(&self) -> Vec<crate::metrics::Metric> {
         self.net.metrics().snapshot()
+    }
+
+    /// A `process` span for `record`, following OpenTelemetry's messaging conventions
+    /// (destination, partition, offset, consumer group, client id); enter it (or instrument
+    /// a future with it) while the application handles the record. Target
+    /// `ferrokafka::messaging`, level DEBUG: a disabled span when that is filtered out.
+    pub fn process_span(&self, record: &ConsumerRecord) -> tracing::Span {
+        crate::spans::process(
+            record,
+            self.net.metrics().client_id(),
+            self.config.group_id.as_deref(),
+        )
     }
 
     fn group(&self) -> Result<&ConsumerCoordinator> {
@@ -254,6 +267,18 @@ impl KafkaConsumer {
     /// `tests/consumer.rs::poll_cancelled_at_random_points_delivers_every_record_once` and
     /// `a_join_made_of_cancelled_polls_completes`.
     pub async fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
+        let span = crate::spans::receive(
+            self.net.metrics().client_id(),
+            self.config.group_id.as_deref(),
+        );
+        let records = self.poll_records(timeout).instrument(span.clone()).await;
+        if let Ok(r) = &records {
+            span.record("messaging.batch.message_count", r.len());
+        }
+        records
+    }
+
+    async fn poll_records(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
         if self.closed {
             return Err(Error::Closed);
         }

@@ -191,6 +191,11 @@ impl Metrics {
         }
     }
 
+    /// The client id the metrics are tagged with (the generated one when `client.id` is empty).
+    pub(crate) fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     /// A sensor recording at `level` (a no-op one above the configured level).
     pub(crate) fn sensor(&self, level: RecordingLevel) -> Arc<Sensor> {
         Arc::new(Sensor::new(self.sampling, level <= self.level))

@@ -22,6 +22,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::config::PartitionerKind;
 use crate::config::ProducerConfig;
@@ -238,7 +239,27 @@ impl KafkaProducer {
     /// # Cancel safety
     /// Once the record is enqueued, dropping this future does not cancel delivery.
     pub async fn send(&self, record: ProducerRecord) -> Result<RecordMetadata> {
-        self.enqueue(record).await?.await
+        let span = self.send_span(&record);
+        let sent = async {
+            let fut = self.append(record, None).await?;
+            fut.expect("an append without a callback always yields a future")
+                .await
+        }
+        .instrument(span.clone())
+        .await;
+        if let Ok(md) = &sent {
+            span.record("messaging.destination.partition.id", md.partition);
+            span.record("messaging.kafka.offset", md.offset);
+        }
+        sent
+    }
+
+    fn send_span(&self, record: &ProducerRecord) -> tracing::Span {
+        crate::spans::send(
+            &record.topic,
+            record.partition,
+            self.inner.net.metrics().client_id(),
+        )
     }
 
     /// Appends `record` to its batch and returns a future for its delivery. Waits at most
@@ -255,7 +276,8 @@ impl KafkaProducer {
     /// with the future). The returned [`DeliveryFuture`] may be dropped without cancelling
     /// delivery.
     pub async fn enqueue(&self, record: ProducerRecord) -> Result<DeliveryFuture, SendError> {
-        let fut = self.append(record, None).await?;
+        let span = self.send_span(&record);
+        let fut = self.append(record, None).instrument(span).await?;
         Ok(fut.expect("an append without a callback always yields a future"))
     }
 
@@ -277,7 +299,9 @@ impl KafkaProducer {
     where
         F: FnOnce(Result<RecordMetadata>) + Send + 'static,
     {
+        let span = self.send_span(&record);
         self.append(record, Some(Box::new(callback)))
+            .instrument(span)
             .await
             .map(|_| ())
     }

@@ -109,10 +109,10 @@ pub(super) const ROWS: &[Property] = &[
     p(
         "metrics.recording.level",
         Scope::COMMON,
-        Enum(&["INFO", "DEBUG", "TRACE"]),
+        Enum(&["OFF", "INFO", "DEBUG", "TRACE"]),
         D("INFO"),
         "Which metrics are recorded: INFO the client-level ones, DEBUG (or TRACE) also the \
-         per-node request metrics.",
+         per-node request metrics, OFF none (ferrokafka only).",
     ),
     p(
         "metrics.num.samples",

@@ -8,10 +8,12 @@
 //! `-max`) cover the last `metrics.num.samples` windows of `metrics.sample.window.ms` (2 x 30 s
 //! by default, as Java); `-total` values count since the client started.
 //!
-//! `metrics.recording.level` (`INFO` by default, `DEBUG`, `TRACE`) decides what is recorded:
+//! `metrics.recording.level` (`INFO` by default, `DEBUG`, `TRACE`, and ferrokafka's `OFF`)
+//! decides what is recorded:
 //! the per-node request metrics (groups `producer-node-metrics`, `consumer-node-metrics`,
-//! `admin-client-node-metrics`) are `DEBUG`, everything else `INFO`. Metrics above the level
-//! are not listed.
+//! `admin-client-node-metrics`) are `DEBUG`, everything else `INFO`; `OFF` records nothing.
+//! Metrics above the level are listed with the values they had (none: NaN or 0), except the
+//! per-node ones, not listed below `DEBUG`.
 //!
 //! # Units
 //! Latencies and times are in milliseconds, sizes in bytes, `-rate` values per second
@@ -72,6 +74,8 @@ pub fn find<'a>(metrics: &'a [Metric], group: &str, name: &str) -> Option<&'a Me
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 #[non_exhaustive]
 pub enum RecordingLevel {
+    /// Nothing is recorded and nothing listed (ferrokafka only: Java has no such level).
+    Off,
     /// Client-level metrics (the default).
     #[default]
     Info,
@@ -85,6 +89,7 @@ impl RecordingLevel {
     /// The name used in properties (`INFO`, `DEBUG`, `TRACE`).
     pub fn as_str(self) -> &'static str {
         match self {
+            RecordingLevel::Off => "OFF",
             RecordingLevel::Info => "INFO",
             RecordingLevel::Debug => "DEBUG",
             RecordingLevel::Trace => "TRACE",
@@ -97,10 +102,11 @@ impl std::str::FromStr for RecordingLevel {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_uppercase().as_str() {
+            "OFF" => Ok(RecordingLevel::Off),
             "INFO" => Ok(RecordingLevel::Info),
             "DEBUG" => Ok(RecordingLevel::Debug),
             "TRACE" => Ok(RecordingLevel::Trace),
-            _ => Err(format!("`{s}` is not INFO, DEBUG or TRACE")),
+            _ => Err(format!("`{s}` is not OFF, INFO, DEBUG or TRACE")),
         }
     }
 }
@@ -334,5 +340,40 @@ fn read(s: &mut stat::Samples, stat: Stat, now: u64) -> f64 {
         Stat::Total => s.total_sum(),
         Stat::Count => s.total_count() as f64,
         Stat::Value => s.last(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(level: RecordingLevel) -> Metrics {
+        Metrics::new("producer", "c".into(), level, SampleConfig::default())
+    }
+
+    fn total(m: &Metrics, name: &str) -> f64 {
+        find(&m.snapshot(), "producer-metrics", name).map_or(f64::NAN, |m| m.value)
+    }
+
+    #[test]
+    fn levels_decide_what_records() {
+        for (level, recorded, nodes) in [
+            (RecordingLevel::Off, 0.0, false),
+            (RecordingLevel::Info, 7.0, false),
+            (RecordingLevel::Debug, 7.0, true),
+        ] {
+            let m = metrics(level);
+            m.producer().records_sent.record(7.0);
+            assert_eq!(total(&m, "record-send-total"), recorded, "{level:?}");
+            assert_eq!(m.node(1).is_some(), nodes, "{level:?}");
+        }
+    }
+
+    #[test]
+    fn levels_parse_as_java_names() {
+        assert_eq!("debug".parse(), Ok(RecordingLevel::Debug));
+        assert_eq!("OFF".parse(), Ok(RecordingLevel::Off));
+        assert!("verbose".parse::<RecordingLevel>().is_err());
+        assert_eq!(RecordingLevel::default().as_str(), "INFO");
     }
 }

@@ -10,11 +10,12 @@ use tracing::field::Empty;
 /// Target of every messaging span.
 pub(crate) const TARGET: &str = "ferrokafka::messaging";
 
-/// Whether the messaging spans are enabled: the per-record paths skip building and
-/// entering a disabled span (cheap, but not free at millions of records per second).
+/// Whether any subscriber may want DEBUG spans (one atomic load): when not, the per-record
+/// paths skip building and entering a disabled span (cheap, but not free at millions of
+/// records per second). When so, the span itself says whether it is enabled.
 #[inline]
-pub(crate) fn enabled() -> bool {
-    tracing::enabled!(target: TARGET, tracing::Level::DEBUG)
+pub(crate) fn maybe_enabled() -> bool {
+    tracing::level_enabled!(tracing::Level::DEBUG)
 }
 
 /// The span of one send, from the call to the acknowledgement (`send`) or to the append

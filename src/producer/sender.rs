@@ -432,7 +432,6 @@ async fn dispatch(shared: &Arc<SenderShared>, node: i32, mut batches: Vec<Produc
         let conn = shared.net.connection(Target::Node(node)).await?;
         let mut version = conn.version_for::<ProduceRequest>()?;
         let mut req = build_request(shared, &mut batches).map_err(|(_, e)| e)?;
-        record_sent(&shared.metrics, &batches);
         if let Some(tm) = &shared.txn {
             if !tm.v2() {
                 // Produce v12 means transactions version 2 (KIP-890: the partition joins
@@ -465,6 +464,8 @@ async fn dispatch(shared: &Arc<SenderShared>, node: i32, mut batches: Vec<Produc
                 Ok(Some(resp))
             })
         };
+        // Counted once queued on the connection: an attempt that never left is not a send.
+        record_sent(&shared.metrics, &batches);
         Ok((answer, frame))
     }
     .await;

@@ -9,6 +9,7 @@ pub mod config;
 pub mod consumer;
 pub mod error;
 pub mod fuzzing;
+pub mod metrics;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod producer;
@@ -18,6 +19,7 @@ pub mod types;
 
 pub(crate) mod network;
 pub(crate) mod protocol;
+pub(crate) mod spans;
 pub mod tools;
 pub(crate) mod user_code;
 

@@ -91,9 +91,16 @@ impl AdminClient {
     /// Creates a client. No connection is made until the first call.
     pub fn new(config: AdminConfig) -> AdminClient {
         AdminClient {
-            net: Arc::new(NetworkClient::new(&config.common)),
+            net: Arc::new(NetworkClient::with_kind("admin-client", &config.common)),
             api_timeout: config.default_api_timeout,
         }
+    }
+
+    /// A snapshot of this client's metrics: the per-node request metrics
+    /// (`admin-client-node-metrics`), listed with `metrics.recording.level=DEBUG` (see
+    /// [`crate::metrics`]). No request is made.
+    pub fn metrics(&self) -> Vec<crate::metrics::Metric> {
+        self.net.metrics().snapshot()
     }
 
     /// Runs `op` until it succeeds, fails with a non-retriable error, or `default.api.timeout.ms`

@@ -164,6 +164,12 @@ pub struct CommonConfig {
     pub security_protocol: SecurityProtocol,
     /// The `ssl.*` and `sasl.*` settings.
     pub security: SecurityConfig,
+    /// `metrics.recording.level` (default INFO): which metrics are recorded.
+    pub metrics_recording_level: crate::metrics::RecordingLevel,
+    /// `metrics.num.samples` (default 2): samples the windowed metrics cover.
+    pub metrics_num_samples: usize,
+    /// `metrics.sample.window.ms` (default 30 s): length of one metrics sample.
+    pub metrics_sample_window: Duration,
     /// `api.versions.max` (ferrokafka only, default empty): API key -> highest protocol version
     /// to use for it. Written back by [`to_properties`](super::ProducerConfig::to_properties)
     /// with numeric API keys (`1=12`), which parse like names.
@@ -208,6 +214,12 @@ impl CommonConfig {
             receive_buffer_bytes: props.int("receive.buffer.bytes")?,
             security_protocol,
             security: SecurityConfig::from_props(props, security_protocol)?,
+            metrics_recording_level: props
+                .choice("metrics.recording.level")?
+                .parse()
+                .map_err(|e: String| ConfigError::new("metrics.recording.level", e))?,
+            metrics_num_samples: props.int("metrics.num.samples")?,
+            metrics_sample_window: props.duration("metrics.sample.window.ms")?,
             api_versions_max: props.api_versions("api.versions.max")?,
         })
     }
@@ -247,6 +259,15 @@ impl CommonConfig {
                 self.receive_buffer_bytes.to_string(),
             ),
             ("security.protocol", self.security_protocol.as_str().into()),
+            (
+                "metrics.recording.level",
+                self.metrics_recording_level.as_str().into(),
+            ),
+            ("metrics.num.samples", self.metrics_num_samples.to_string()),
+            (
+                "metrics.sample.window.ms",
+                millis(self.metrics_sample_window),
+            ),
             ("api.versions.max", caps.join(",")),
         ];
         out.extend(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)));

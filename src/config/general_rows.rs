@@ -107,6 +107,28 @@ pub(super) const ROWS: &[Property] = &[
         "Close connections idle for longer than this, in ms.",
     ),
     p(
+        "metrics.recording.level",
+        Scope::COMMON,
+        Enum(&["OFF", "INFO", "DEBUG", "TRACE"]),
+        D("INFO"),
+        "Which metrics are recorded: INFO the client-level ones, DEBUG (or TRACE) also the \
+         per-node request metrics, OFF none (ferrokafka only).",
+    ),
+    p(
+        "metrics.num.samples",
+        Scope::COMMON,
+        int(1, INT_I),
+        D("2"),
+        "Number of samples the windowed metrics (rates, averages, maxima) are computed over.",
+    ),
+    p(
+        "metrics.sample.window.ms",
+        Scope::COMMON,
+        ms(1, LONG),
+        D("30000"),
+        "Length of one metrics sample, in ms.",
+    ),
+    p(
         "send.buffer.bytes",
         Scope::COMMON,
         int(-1, INT_I),

@@ -331,6 +331,8 @@ mod tests {
                 for v in vals {
                     let java_name = v.starts_with("org.apache.")
                         || p.name == "security.protocol"
+                        // Java's RecordingLevel names.
+                        || p.name == "metrics.recording.level"
                         || p.name.starts_with("ssl.")
                         || p.name.starts_with("sasl.");
                     assert!(java_name || *v == v.to_lowercase(), "{}: {v}", p.name);

@@ -87,6 +87,8 @@ struct CompletedFetch {
     last_stable_offset: i64,
     /// The follower the leader says to read from instead (KIP-392); -1: none.
     preferred_read_replica: i32,
+    /// -1 when the broker did not say (Fetch v4 and older).
+    log_start_offset: i64,
     /// Comes after `records`.
     error: Option<Error>,
 }
@@ -105,6 +107,7 @@ impl CompletedFetch {
             high_watermark,
             last_stable_offset: -1,
             preferred_read_replica: -1,
+            log_start_offset: -1,
             error: None,
         }
     }
@@ -545,6 +548,22 @@ impl Fetcher {
             if let Some(last) = out.last().filter(|_| take > 0) {
                 state.position = Some(last.offset + 1);
                 state.position_epoch = last.leader_epoch;
+                let end = if self.cfg.read_committed {
+                    f.last_stable_offset
+                } else {
+                    f.high_watermark
+                };
+                let position = last.offset + 1;
+                let lead = if f.log_start_offset >= 0 {
+                    position - f.log_start_offset
+                } else {
+                    -1
+                };
+                // No end offset known (read_committed against a broker without LSO): no lag.
+                if end >= 0 {
+                    let m = self.net.metrics();
+                    m.fetch().partition_lag(m, &f.tp, end - position, lead);
+                }
             }
             if f.is_drained() && f.error.is_none() {
                 if state.position.is_some_and(|p| p < f.end_offset) {

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::config::{ConsumerConfig, IsolationLevel};
 use crate::error::{Error, Result};
@@ -72,6 +73,8 @@ pub struct KafkaConsumer {
     /// The pattern of [`subscribe_pattern`](Self::subscribe_pattern), if that is how this
     /// consumer subscribed.
     pattern: Option<pattern::TopicPattern>,
+    /// When the rebalance in progress started (`rebalance-latency`).
+    rebalance_started: Option<std::time::Instant>,
     closed: bool,
 }
 
@@ -92,7 +95,12 @@ impl KafkaConsumer {
         tokio::runtime::Handle::try_current().map_err(|_| {
             Error::InvalidArgument("KafkaConsumer must be created inside a tokio runtime".into())
         })?;
-        let net = Arc::new(NetworkClient::new(&config.common));
+        let net = Arc::new(NetworkClient::with_kind("consumer", &config.common));
+        // Listed from the start, so that a snapshot shows every consumer metric.
+        net.metrics().fetch();
+        if config.group_id.is_some() {
+            net.metrics().coordinator();
+        }
         net.set_allow_auto_topic_creation(config.allow_auto_create_topics);
         let coordinator = config
             .group_id
@@ -111,9 +119,29 @@ impl KafkaConsumer {
             joined: None,
             committed_lookup: None,
             pattern: None,
+            rebalance_started: None,
             closed: false,
             config,
         })
+    }
+
+    /// A snapshot of this client's metrics, with Java's names, groups and tags (see
+    /// [`crate::metrics`] for the list and units). Reads atomically per sensor; no request is
+    /// made.
+    pub fn metrics(&self) -> Vec<crate::metrics::Metric> {
+        self.net.metrics().snapshot()
+    }
+
+    /// A `process` span for `record`, following OpenTelemetry's messaging conventions
+    /// (destination, partition, offset, consumer group, client id); enter it (or instrument
+    /// a future with it) while the application handles the record. Target
+    /// `ferrokafka::messaging`, level DEBUG: a disabled span when that is filtered out.
+    pub fn process_span(&self, record: &ConsumerRecord) -> tracing::Span {
+        crate::spans::process(
+            record,
+            self.net.metrics().client_id(),
+            self.config.group_id.as_deref(),
+        )
     }
 
     fn group(&self) -> Result<&ConsumerCoordinator> {
@@ -252,6 +280,18 @@ impl KafkaConsumer {
     /// `tests/consumer.rs::poll_cancelled_at_random_points_delivers_every_record_once` and
     /// `a_join_made_of_cancelled_polls_completes`.
     pub async fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
+        let span = crate::spans::receive(
+            self.net.metrics().client_id(),
+            self.config.group_id.as_deref(),
+        );
+        let records = self.poll_records(timeout).instrument(span.clone()).await;
+        if let (Ok(r), false) = (&records, span.is_disabled()) {
+            span.record("messaging.batch.message_count", r.len());
+        }
+        records
+    }
+
+    async fn poll_records(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
         if self.closed {
             return Err(Error::Closed);
         }
@@ -282,6 +322,11 @@ impl KafkaConsumer {
             // Decodes ahead what this poll took, for the next one.
             self.fetcher.start_decoding(&self.subs);
             if !records.is_empty() {
+                self.net
+                    .metrics()
+                    .fetch()
+                    .records
+                    .record(records.len() as f64);
                 return Ok(ConsumerRecords::new(records));
             }
             let now = Instant::now();

@@ -48,9 +48,23 @@ impl KafkaConsumer {
                 // application's poll.
                 Some(Err(e)) if coordinator::join_retriable(&e) => {
                     tracing::debug!(error = %e, "join not complete; rejoining");
+                    self.net
+                        .metrics()
+                        .coordinator()
+                        .failed_rebalances
+                        .record(1.0);
                     return Ok(());
                 }
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => {
+                    tracing::info!(error = %e, "rebalance failed");
+                    self.net
+                        .metrics()
+                        .coordinator()
+                        .failed_rebalances
+                        .record(1.0);
+                    self.rebalance_started = None;
+                    return Err(e);
+                }
             };
         }
         self.apply_join().await;
@@ -88,6 +102,9 @@ impl KafkaConsumer {
         match &mut self.coordinator {
             Some(c) => {
                 c.start_join(topics, &keep);
+                // A retried join belongs to the rebalance that started first.
+                self.rebalance_started
+                    .get_or_insert_with(std::time::Instant::now);
                 true
             }
             None => false,
@@ -130,6 +147,16 @@ impl KafkaConsumer {
         self.joined = None;
         self.fetcher.discard_stale(&self.subs);
         self.run_listener(Callback::Assigned, &assigned).await;
+        if let Some(started) = self.rebalance_started.take() {
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            self.net
+                .metrics()
+                .coordinator()
+                .rebalance_latency
+                .record(ms);
+            tracing::info!(group = ?self.config.group_id, assigned = assigned.len(),
+                latency_ms = ms as u64, "rebalance completed");
+        }
     }
 
     fn partition_counts(&self, topics: &BTreeSet<String>) -> BTreeMap<String, usize> {

@@ -53,6 +53,8 @@ pub(crate) struct ConnectionSettings {
     pub version_caps: BTreeMap<i16, i16>,
     /// `security.protocol` with its TLS and SASL settings.
     pub security: Arc<Security>,
+    /// The client's metrics (per-node request sensors).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 #[cfg(test)]
@@ -73,6 +75,7 @@ impl ConnectionSettings {
             max_idle: Duration::from_secs(540),
             version_caps: BTreeMap::new(),
             security: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 }
@@ -156,6 +159,8 @@ pub(crate) struct Connection {
     versions: BrokerVersions,
     settings: ConnectionSettings,
     tasks: [tokio::task::AbortHandle; 2],
+    /// `None` below `metrics.recording.level=DEBUG`.
+    node_metrics: Option<Arc<crate::metrics::NodeSensors>>,
 }
 
 impl Drop for Connection {
@@ -230,6 +235,7 @@ impl Connection {
             node_id,
             writer: tx,
             versions: BrokerVersions::default(),
+            node_metrics: settings.metrics.node(node_id),
             settings,
             tasks: [reader.abort_handle(), writer.abort_handle()],
         };
@@ -353,6 +359,9 @@ impl Connection {
     /// Hands a whole frame to the writer.
     fn queue(&self, frame: Bytes, written: Option<oneshot::Sender<()>>) -> Result<()> {
         let len = frame.len();
+        if let Some(m) = &self.node_metrics {
+            m.requests.record(len as f64);
+        }
         self.shared.queued.fetch_add(len, Ordering::AcqRel);
         self.writer.send((frame, written)).map_err(|_| {
             self.shared.queued.fetch_sub(len, Ordering::AcqRel);
@@ -446,7 +455,15 @@ impl<R: Request> PendingRequest<R> {
     async fn wait(self, conn: &Connection) -> Result<R::Response> {
         let remaining = self.timeout.saturating_sub(self.started.elapsed());
         let body = match tokio::time::timeout(remaining, self.rx).await {
-            Ok(Ok(result)) => result?,
+            Ok(Ok(result)) => {
+                let body = result?;
+                if let Some(m) = &conn.node_metrics {
+                    m.responses.record(body.len() as f64);
+                    m.latency
+                        .record(self.started.elapsed().as_secs_f64() * 1000.0);
+                }
+                body
+            }
             Ok(Err(_)) => return Err(conn.closed_error()),
             Err(_) => {
                 let err = Error::RequestTimeout {
@@ -647,6 +664,9 @@ async fn read_loop(shared: Arc<Shared>, rd: ReadHalf) {
             }
         }
     };
+    if shared.lock().closed.is_none() {
+        tracing::info!(addr = %shared.addr, %reason, "connection to broker lost");
+    }
     shared.poison(Error::Disconnected {
         addr: shared.addr.clone(),
         reason,

@@ -74,13 +74,30 @@ impl Drop for DetachedRefresh {
 }
 
 impl NetworkClient {
+    #[cfg(test)]
     pub(crate) fn new(config: &CommonConfig) -> NetworkClient {
+        NetworkClient::with_kind("client", config)
+    }
+
+    /// A client whose metrics name their node group `<kind>-node-metrics` (`producer`,
+    /// `consumer`, `admin-client`).
+    pub(crate) fn with_kind(kind: &'static str, config: &CommonConfig) -> NetworkClient {
         let client_id = if config.client_id.is_empty() {
             format!("ferrokafka-{}", std::process::id())
         } else {
             config.client_id.clone()
         };
+        let metrics = Arc::new(crate::metrics::Metrics::new(
+            kind,
+            client_id.clone(),
+            config.metrics_recording_level,
+            crate::metrics::SampleConfig {
+                samples: config.metrics_num_samples,
+                window_ms: config.metrics_sample_window.as_millis() as u64,
+            },
+        ));
         let settings = ConnectionSettings {
+            metrics,
             client_id: StrBytes::from_string(client_id),
             request_timeout: config.request_timeout,
             connect_timeout: config.socket_connection_setup_timeout,
@@ -119,6 +136,11 @@ impl NetworkClient {
     pub(crate) fn set_allow_auto_topic_creation(&self, allow: bool) {
         self.allow_auto_topic_creation
             .store(allow, Ordering::Relaxed);
+    }
+
+    /// The client's metrics.
+    pub(crate) fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.pool.settings().metrics
     }
 
     pub(crate) fn request_timeout(&self) -> Duration {

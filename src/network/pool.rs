@@ -16,6 +16,8 @@ struct Slot {
     conn: Option<Arc<Connection>>,
     failures: u32,
     next_attempt: Option<Instant>,
+    /// The last connection broke (not closed for idleness): the next connect is a recovery.
+    lost: bool,
 }
 
 /// Backoff after `failures` consecutive failed connects: `base * 2^(failures-1)` capped at `max`,
@@ -103,6 +105,7 @@ impl ConnectionPool {
             if idle_too_long {
                 tracing::debug!(%addr, "closing a connection idle past connections.max.idle.ms");
             }
+            s.lost = !idle_too_long;
             // Dropping the last handle closes the socket.
             s.conn = None;
         }
@@ -115,6 +118,11 @@ impl ConnectionPool {
         settings.connect_timeout = attempt_timeout(&self.settings, s.failures);
         match Connection::connect(addr, node_id, settings).await {
             Ok(c) => {
+                if s.lost || s.failures > 0 {
+                    tracing::info!(%addr, node_id, failed_attempts = s.failures,
+                        "connection to broker recovered");
+                }
+                s.lost = false;
                 let c = Arc::new(c);
                 s.conn = Some(c.clone());
                 s.failures = 0;

@@ -40,7 +40,6 @@ impl BufferPool {
     }
 
     /// Bytes not reserved now.
-    #[cfg(test)]
     pub(crate) fn available(&self) -> usize {
         self.sem.available_permits()
     }

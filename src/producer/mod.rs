@@ -22,6 +22,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::config::PartitionerKind;
 use crate::config::ProducerConfig;
@@ -160,7 +161,12 @@ impl KafkaProducer {
             }
             _ => None,
         });
-        let net = Arc::new(NetworkClient::new(&config.common));
+        let net = Arc::new(NetworkClient::with_kind("producer", &config.common));
+        // Listed from the start, so that a snapshot shows every producer metric.
+        let sensors = net.metrics().producer().clone();
+        sensors
+            .buffer_available
+            .record(config.buffer_memory.min(u32::MAX as usize) as f64);
         net.set_allow_auto_topic_creation(true);
         let acc = Arc::new(Accumulator::new(
             AccumulatorConfig {
@@ -175,6 +181,10 @@ impl KafkaProducer {
             },
             config.buffer_memory,
         ));
+        let pool = acc.pool.clone();
+        crate::metrics::ProducerSensors::list_buffer_available(net.metrics(), move || {
+            pool.available() as f64
+        });
         let txn = config.transactional_id.clone().map(|id| {
             Arc::new(transaction::TransactionManager::new(
                 net.clone(),
@@ -213,6 +223,13 @@ impl KafkaProducer {
         })
     }
 
+    /// A snapshot of this client's metrics, with Java's names, groups and tags (see
+    /// [`crate::metrics`] for the list and units). Reads atomically per sensor; no request is
+    /// made.
+    pub fn metrics(&self) -> Vec<crate::metrics::Metric> {
+        self.inner.net.metrics().snapshot()
+    }
+
     /// Sends `record` and waits for its acknowledgement (per `acks`).
     ///
     /// Errors: those of [`enqueue`](Self::enqueue) (the record is dropped; use `enqueue` to get
@@ -222,7 +239,33 @@ impl KafkaProducer {
     /// # Cancel safety
     /// Once the record is enqueued, dropping this future does not cancel delivery.
     pub async fn send(&self, record: ProducerRecord) -> Result<RecordMetadata> {
-        self.enqueue(record).await?.await
+        let span = match crate::spans::maybe_enabled() {
+            true => self.send_span(&record),
+            false => tracing::Span::none(),
+        };
+        if span.is_disabled() {
+            return self.enqueue(record).await?.await;
+        }
+        let sent = async {
+            let fut = self.append(record, None).await?;
+            fut.expect("an append without a callback always yields a future")
+                .await
+        }
+        .instrument(span.clone())
+        .await;
+        if let Ok(md) = &sent {
+            span.record("messaging.destination.partition.id", md.partition);
+            span.record("messaging.kafka.offset", md.offset);
+        }
+        sent
+    }
+
+    fn send_span(&self, record: &ProducerRecord) -> tracing::Span {
+        crate::spans::send(
+            &record.topic,
+            record.partition,
+            self.inner.net.metrics().client_id(),
+        )
     }
 
     /// Appends `record` to its batch and returns a future for its delivery. Waits at most
@@ -239,7 +282,18 @@ impl KafkaProducer {
     /// with the future). The returned [`DeliveryFuture`] may be dropped without cancelling
     /// delivery.
     pub async fn enqueue(&self, record: ProducerRecord) -> Result<DeliveryFuture, SendError> {
-        let fut = self.append(record, None).await?;
+        // Spans off (the usual case), the append future is awaited bare, in place: a disabled
+        // span, its `Instrumented` wrapper or one more async layer cost 6-10% of a 100 B
+        // record's instructions (BENCHMARKS.md).
+        let span = match crate::spans::maybe_enabled() {
+            true => self.send_span(&record),
+            false => tracing::Span::none(),
+        };
+        let fut = if span.is_disabled() {
+            self.append(record, None).await?
+        } else {
+            self.append(record, None).instrument(span).await?
+        };
         Ok(fut.expect("an append without a callback always yields a future"))
     }
 
@@ -261,7 +315,16 @@ impl KafkaProducer {
     where
         F: FnOnce(Result<RecordMetadata>) + Send + 'static,
     {
-        self.append(record, Some(Box::new(callback)))
+        let callback: Callback = Box::new(callback);
+        let span = match crate::spans::maybe_enabled() {
+            true => self.send_span(&record),
+            false => tracing::Span::none(),
+        };
+        if span.is_disabled() {
+            return self.append(record, Some(callback)).await.map(|_| ());
+        }
+        self.append(record, Some(callback))
+            .instrument(span)
             .await
             .map(|_| ())
     }
@@ -352,7 +415,14 @@ impl KafkaProducer {
                 Ok(Append::NeedsMemory(n)) => {
                     // Wait outside every lock; the append then takes these bytes (or gives them
                     // back if another caller opened a batch with room meanwhile).
-                    if !inner.acc.pool.reserve(n, deadline()).await {
+                    let waited = Instant::now();
+                    let reserved_in_time = inner.acc.pool.reserve(n, deadline()).await;
+                    inner
+                        .shared
+                        .metrics
+                        .buffer_wait
+                        .record(waited.elapsed().as_secs_f64());
+                    if !reserved_in_time {
                         return fail(
                             Error::Timeout(format!(
                                 "no {n} bytes of buffer.memory ({} bytes) free within \

@@ -28,6 +28,7 @@ use super::idempotence::{IdState, IdempotenceManager};
 use super::response::{BatchFacts, PartitionAction, PartitionAnswer, partition_action};
 use super::transaction::TransactionManager;
 use crate::error::Error;
+use crate::metrics::ProducerSensors;
 use crate::network::{NetworkClient, Target};
 use crate::protocol::StrBytes;
 use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -59,6 +60,7 @@ pub(crate) struct SenderShared {
     pub(crate) txn: Option<Arc<TransactionManager>>,
     /// Set by `close` when its timeout ran out: fail what is left and stop.
     pub force_close: AtomicBool,
+    pub(crate) metrics: Arc<ProducerSensors>,
 }
 
 impl SenderShared {
@@ -69,6 +71,7 @@ impl SenderShared {
         txn: Option<Arc<TransactionManager>>,
     ) -> Self {
         SenderShared {
+            metrics: net.metrics().producer().clone(),
             net,
             acc,
             cfg,
@@ -124,6 +127,7 @@ impl SenderShared {
                 attempts = batch.attempts, error = %err, "retrying batch");
             batch.retry_at = Some(now + wait);
             batch.last_error = Some(err);
+            self.metrics.retries.record(f64::from(batch.record_count()));
             self.acc.reenqueue(batch);
             return;
         }
@@ -164,6 +168,7 @@ impl SenderShared {
         }
         tracing::debug!(topic = %batch.shared.topic, partition = batch.partition(),
             error = %err, "batch failed");
+        self.metrics.errors.record(f64::from(batch.record_count()));
         self.release(batch, BatchOutcome::Failed(err));
     }
 }
@@ -451,8 +456,16 @@ async fn dispatch(shared: &Arc<SenderShared>, node: i32, mut batches: Vec<Produc
             Box::pin(async move { written.wait().await.map(|()| None) })
         } else {
             let pending = conn.start_request(req, version, None)?;
-            Box::pin(async move { pending.finish(&conn).await.map(Some) })
+            let latency = shared.metrics.request_latency.clone();
+            Box::pin(async move {
+                let sent = Instant::now();
+                let resp = pending.finish(&conn).await?;
+                latency.record(sent.elapsed().as_secs_f64() * 1000.0);
+                Ok(Some(resp))
+            })
         };
+        // Counted once queued on the connection: an attempt that never left is not a send.
+        record_sent(&shared.metrics, &batches);
         Ok((answer, frame))
     }
     .await;
@@ -559,7 +572,27 @@ fn complete_request(
         }
     }
     shared.acc.prune_incomplete();
+    shared
+        .metrics
+        .buffer_available
+        .record(shared.acc.pool.available() as f64);
     shared.acc.wakeup.notify_one();
+}
+
+/// One request's worth of `producer-metrics`: records sent, and each batch's size,
+/// compression and time queued.
+fn record_sent(m: &ProducerSensors, batches: &[ProducerBatch]) {
+    let records: i32 = batches.iter().map(ProducerBatch::record_count).sum();
+    m.records_sent.record(f64::from(records));
+    for b in batches {
+        let wire = b.wire_len() as f64;
+        m.batch_size.record(wire);
+        if b.size() > 0 {
+            m.compression_rate.record(wire / b.size() as f64);
+        }
+        m.queue_time
+            .record(b.created.elapsed().as_secs_f64() * 1000.0);
+    }
 }
 
 /// Applies [`partition_action`] to the batch.

@@ -56,7 +56,7 @@ impl KafkaShareConsumer {
     /// A consumer for `config`'s share group. Connects lazily: nothing is sent before
     /// [`subscribe`](Self::subscribe). Must be called within a Tokio runtime.
     pub fn new(config: ShareConsumerConfig) -> Result<KafkaShareConsumer> {
-        let network = Arc::new(NetworkClient::new(&config.common));
+        let network = Arc::new(NetworkClient::with_kind("share-consumer", &config.common));
         let membership = Membership::new(
             Arc::clone(&network),
             config.group_id.clone(),

@@ -147,7 +147,14 @@ async fn commit_once(shared: &GroupShared, offsets: &Offsets, ticket: u64) -> Re
             .with_topics(topics);
         conn.start_request(req, version, None)?
     };
+    let sent = std::time::Instant::now();
     let resp = pending.finish(&conn).await?;
+    shared
+        .net
+        .metrics()
+        .coordinator()
+        .commit_latency
+        .record(sent.elapsed().as_secs_f64() * 1000.0);
     for t in &resp.topics {
         for p in &t.partitions {
             if let Some(code) = ErrorCode::from_code(p.error_code) {

@@ -126,17 +126,23 @@ async fn round_trip(
     );
     let sent = std::time::Instant::now();
     let resp = conn.send_at(req, version, Some(cfg.max_wait)).await?;
+    let bytes = resp
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum::<usize>();
+    let sensors = net.metrics().fetch();
+    sensors
+        .latency
+        .record(sent.elapsed().as_secs_f64() * 1000.0);
+    sensors.bytes.record(bytes as f64);
     tracing::debug!(
         node,
         ms = sent.elapsed().as_millis() as u64,
         asked = named,
         session = resp.session_id,
-        bytes = resp
-            .responses
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
-            .sum::<usize>(),
+        bytes,
         "fetch answered"
     );
     match resp.error_code {
@@ -177,6 +183,7 @@ async fn round_trip(
             let mut done = CompletedFetch::new(tp.clone(), offset, p.high_watermark);
             done.last_stable_offset = p.last_stable_offset;
             done.preferred_read_replica = p.preferred_read_replica.0;
+            done.log_start_offset = p.log_start_offset;
             if p.error_code != 0 {
                 done.error = Some(Error::broker(p.error_code, format!("fetch {tp}")));
                 out.push(done);

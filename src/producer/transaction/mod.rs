@@ -168,6 +168,10 @@ impl TransactionManager {
         if st.state == State::FatalError {
             return;
         }
+        if matches!(failure.verdict, Verdict::Fenced) {
+            tracing::info!(error = %error,
+                "producer fenced: another producer with this transactional.id took over");
+        }
         if fatal {
             tracing::warn!(error = %error, "transactional producer failed fatally");
             st.state = State::FatalError;

@@ -13,6 +13,7 @@ pub mod fuzzing;
 pub mod mock;
 pub mod producer;
 pub mod record;
+pub mod serialization;
 pub mod types;
 
 pub(crate) mod network;

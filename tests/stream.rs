@@ -199,7 +199,7 @@ async fn a_record_that_does_not_deserialize_is_an_error_and_the_next_ones_arrive
     }
     let want: Vec<(i64, String, i32)> = (0..10)
         .filter(|i| *i != 5)
-        .map(|i| (i as i64, format!("k{i}"), i as i32))
+        .map(|i| (i as i64, format!("k{i}"), i))
         .collect();
     assert_eq!(values, want);
 }

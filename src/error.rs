@@ -431,6 +431,33 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A consumed record's key or value did not deserialize. Only that record is lost: the
+    /// consumer's position is past it and the next record is read as usual.
+    #[error("cannot deserialize the {part} of {topic}-{partition} at offset {offset}: {message}")]
+    Deserialization {
+        /// Topic of the record.
+        topic: String,
+        /// Partition of the record.
+        partition: i32,
+        /// Offset of the record.
+        offset: i64,
+        /// Key or value.
+        part: crate::serialization::RecordPart,
+        /// The deserializer's message.
+        message: String,
+    },
+
+    /// A record's key or value did not serialize; nothing was sent.
+    #[error("cannot serialize the {part} of a record for {topic}: {message}")]
+    Serialization {
+        /// Topic of the record.
+        topic: String,
+        /// Key or value.
+        part: crate::serialization::RecordPart,
+        /// The serializer's message.
+        message: String,
+    },
+
     /// Application code the client calls (a [`Partitioner`](crate::producer::Partitioner), a
     /// delivery callback, a [`RebalanceListener`](crate::RebalanceListener)) panicked. The
     /// client caught the panic, logged it at error level, and keeps working.

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod mock;
 pub mod producer;
 pub mod record;
+pub mod serialization;
 pub mod share_consumer;
 pub mod types;
 

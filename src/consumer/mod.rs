@@ -14,6 +14,7 @@ mod positions;
 mod rebalance;
 mod reconcile;
 mod record;
+mod stream;
 mod subscription;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +38,7 @@ use rebalance::Callback;
 pub use record::{
     ConsumerGroupMetadata, ConsumerRecord, ConsumerRecords, OffsetAndMetadata, Offsets,
 };
+pub use stream::RecordStream;
 use subscription::{PositionSource, SubscriptionState};
 
 pub use crate::types::TopicPartition;

@@ -13,6 +13,7 @@ mod partitioner;
 mod ready_index;
 mod record;
 mod response;
+mod send_all;
 mod sender;
 mod transaction;
 
@@ -35,6 +36,7 @@ use delivery::Callback;
 pub use delivery::DeliveryFuture;
 pub use partitioner::{Partitioner, RoundRobinPartitioner, default_partition_for_key};
 pub use record::{ProducerRecord, RecordMetadata, SendError};
+pub use send_all::SendAllSummary;
 use sender::{SenderConfig, SenderShared};
 
 /// Batch header bytes: a record must fit in `max.request.size` together with one.

@@ -105,20 +105,26 @@ async fn leftovers(group: &str, topic: &str, wait: Duration) -> Vec<(usize, i16)
     got
 }
 
+/// Creates `topic` with `partitions` partitions, sets `group`'s share configs, and produces
+/// the values 0..n round robin.
+async fn prepare(topic: &str, partitions: i32, group: &str, configs: &[(&str, &str)], n: usize) {
+    create_topic(&broker().bootstrap(), topic, partitions).await;
+    group_config(group, configs).await;
+    produce_values(
+        &broker().bootstrap(),
+        topic,
+        partitions,
+        (0..n).map(|i| i.to_string()),
+        "none",
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_members_accept_20000_records_exactly_once() {
     const N: usize = 20_000;
     let (topic, group) = ("share-many", "share-many-g");
-    create_topic(&broker().bootstrap(), topic, 2).await;
-    group_config(group, &[]).await;
-    produce_values(
-        &broker().bootstrap(),
-        topic,
-        2,
-        (0..N).map(|i| i.to_string()),
-        "none",
-    )
-    .await;
+    prepare(topic, 2, group, &[], N).await;
 
     let seen: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
     let mut tasks = Vec::new();
@@ -162,16 +168,7 @@ async fn four_members_accept_20000_records_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn released_come_back_with_count_2_and_rejected_never() {
     let (topic, group) = ("share-release", "share-release-g");
-    create_topic(&broker().bootstrap(), topic, 1).await;
-    group_config(group, &[]).await;
-    produce_values(
-        &broker().bootstrap(),
-        topic,
-        1,
-        (0..10).map(|i| i.to_string()),
-        "none",
-    )
-    .await;
+    prepare(topic, 1, group, &[], 10).await;
 
     let mut c = member(group, topic, true);
     let got: Arc<Mutex<Vec<(usize, i16)>>> = Arc::default();
@@ -213,14 +210,12 @@ async fn released_come_back_with_count_2_and_rejected_never() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_of_a_dropped_member_come_back_after_the_lock() {
     let (topic, group) = ("share-dropped", "share-dropped-g");
-    create_topic(&broker().bootstrap(), topic, 1).await;
-    group_config(group, &[("share.record.lock.duration.ms", "1000")]).await;
-    produce_values(
-        &broker().bootstrap(),
+    prepare(
         topic,
         1,
-        (0..5).map(|i| i.to_string()),
-        "none",
+        group,
+        &[("share.record.lock.duration.ms", "1000")],
+        5,
     )
     .await;
 
@@ -251,16 +246,7 @@ async fn records_of_a_dropped_member_come_back_after_the_lock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_past_the_delivery_count_limit_are_archived() {
     let (topic, group) = ("share-limit", "share-limit-g");
-    create_topic(&broker().bootstrap(), topic, 1).await;
-    group_config(group, &[("share.delivery.count.limit", "2")]).await;
-    produce_values(
-        &broker().bootstrap(),
-        topic,
-        1,
-        (0..3).map(|i| i.to_string()),
-        "none",
-    )
-    .await;
+    prepare(topic, 1, group, &[("share.delivery.count.limit", "2")], 3).await;
 
     let mut c = member(group, topic, true);
     let got: Arc<Mutex<Vec<(usize, i16)>>> = Arc::default();
@@ -289,14 +275,12 @@ async fn records_past_the_delivery_count_limit_are_archived() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explicit_unacknowledged_record_blocks_nothing_and_comes_back() {
     let (topic, group) = ("share-explicit", "share-explicit-g");
-    create_topic(&broker().bootstrap(), topic, 1).await;
-    group_config(group, &[("share.record.lock.duration.ms", "1000")]).await;
-    produce_values(
-        &broker().bootstrap(),
+    prepare(
         topic,
         1,
-        (0..5).map(|i| i.to_string()),
-        "none",
+        group,
+        &[("share.record.lock.duration.ms", "1000")],
+        5,
     )
     .await;
 
@@ -346,16 +330,7 @@ async fn explicit_unacknowledged_record_blocks_nothing_and_comes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_describes_lists_alters_and_deletes_share_groups() {
     let (topic, group) = ("share-admin", "share-admin-g");
-    create_topic(&broker().bootstrap(), topic, 1).await;
-    group_config(group, &[]).await;
-    produce_values(
-        &broker().bootstrap(),
-        topic,
-        1,
-        (0..10).map(|i| i.to_string()),
-        "none",
-    )
-    .await;
+    prepare(topic, 1, group, &[], 10).await;
     let admin = AdminClient::new(
         AdminConfig::builder()
             .bootstrap_servers(broker().bootstrap())
@@ -461,16 +436,7 @@ async fn share_throughput() {
     for members in [1usize, 2, 4] {
         let topic = format!("share-bench-{members}");
         let group = format!("{topic}-g");
-        create_topic(&broker().bootstrap(), &topic, 2).await;
-        group_config(&group, &[]).await;
-        produce_values(
-            &broker().bootstrap(),
-            &topic,
-            2,
-            (0..N).map(|i| i.to_string()),
-            "none",
-        )
-        .await;
+        prepare(&topic, 2, &group, &[], N).await;
         let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let start = Instant::now();
         let mut tasks = Vec::new();

@@ -286,17 +286,28 @@ impl KafkaProducer {
     pub async fn enqueue(&self, record: ProducerRecord) -> Result<DeliveryFuture, SendError> {
         // Spans off (the usual case), the append future is awaited bare, in place: a disabled
         // span, its `Instrumented` wrapper or one more async layer cost 6-10% of a 100 B
-        // record's instructions (BENCHMARKS.md).
-        let span = match crate::spans::maybe_enabled() {
-            true => self.send_span(&record),
-            false => tracing::Span::none(),
-        };
-        let fut = if span.is_disabled() {
-            self.append(record, None).await?
+        // record's instructions (BENCHMARKS.md). The traced path is boxed so that this
+        // future holds no `Span` when spans are off.
+        let fut = if crate::spans::maybe_enabled() {
+            Box::pin(self.append_traced(record, None)).await?
         } else {
-            self.append(record, None).instrument(span).await?
+            self.append(record, None).await?
         };
         Ok(fut.expect("an append without a callback always yields a future"))
+    }
+
+    /// `append` inside a `send` span (when a subscriber enables it).
+    async fn append_traced(
+        &self,
+        record: ProducerRecord,
+        callback: Option<Callback>,
+    ) -> Result<Option<DeliveryFuture>, SendError> {
+        let span = self.send_span(&record);
+        if span.is_disabled() {
+            self.append(record, callback).await
+        } else {
+            self.append(record, callback).instrument(span).await
+        }
     }
 
     /// Appends `record` and runs `callback` with its delivery result. The callback runs on the
@@ -318,17 +329,12 @@ impl KafkaProducer {
         F: FnOnce(Result<RecordMetadata>) + Send + 'static,
     {
         let callback: Callback = Box::new(callback);
-        let span = match crate::spans::maybe_enabled() {
-            true => self.send_span(&record),
-            false => tracing::Span::none(),
-        };
-        if span.is_disabled() {
-            return self.append(record, Some(callback)).await.map(|_| ());
+        if crate::spans::maybe_enabled() {
+            return Box::pin(self.append_traced(record, Some(callback)))
+                .await
+                .map(|_| ());
         }
-        self.append(record, Some(callback))
-            .instrument(span)
-            .await
-            .map(|_| ())
+        self.append(record, Some(callback)).await.map(|_| ())
     }
 
     async fn append(

@@ -61,6 +61,15 @@ fn leaders(cluster: &Cluster, tips: impl Iterator<Item = Tip>) -> BTreeMap<Tip, 
 }
 
 impl Fetcher {
+    /// The node whose open session holds `tip`: acknowledgements for it must go there (a
+    /// session not yet opened, epoch 0, holds no acquired records).
+    fn open_session_of(&self, tip: &Tip) -> Option<i32> {
+        self.sessions
+            .iter()
+            .find(|(_, s)| s.epoch > 0 && s.partitions.contains(tip))
+            .map(|(n, _)| *n)
+    }
+
     fn learn_names(&mut self, cluster: &Cluster) {
         for t in cluster.topics.values() {
             self.names.insert(Uuid::from_bytes(t.id.0), t.name.clone());
@@ -145,11 +154,7 @@ impl Fetcher {
         // records back, so acknowledging them would fail.
         let mut separate: BTreeMap<i32, BTreeMap<Tip, Acks>> = BTreeMap::new();
         for (tip, acks) in std::mem::take(&mut self.pending) {
-            let node = self
-                .sessions
-                .iter()
-                .find(|(_, s)| s.epoch > 0 && s.partitions.contains(&tip))
-                .map(|(n, _)| *n);
+            let node = self.open_session_of(&tip);
             match node {
                 Some(n) if plans.get(&n).is_some_and(|p| !p.forget.contains(&tip)) => {
                     if let Some(plan) = plans.get_mut(&n) {
@@ -292,11 +297,7 @@ impl Fetcher {
     ) {
         let mut by_node: BTreeMap<i32, BTreeMap<Tip, Acks>> = BTreeMap::new();
         for (tip, acks) in std::mem::take(&mut self.pending) {
-            let node = self
-                .sessions
-                .iter()
-                .find(|(_, s)| s.epoch > 0 && s.partitions.contains(&tip))
-                .map(|(n, _)| *n);
+            let node = self.open_session_of(&tip);
             match node {
                 Some(n) => {
                     by_node.entry(n).or_default().insert(tip, acks);

@@ -93,7 +93,12 @@ impl SenderShared {
     /// Fails every queued (undrained) batch with `err`: the transaction they belong to can
     /// only abort.
     pub(crate) fn fail_queued(&self, err: &Error) {
-        for b in self.acc.take_all() {
+        self.fail_batches(self.acc.take_all(), err);
+    }
+
+    /// Completes `batches` (taken from the accumulator) with `err`.
+    fn fail_batches(&self, batches: Vec<ProducerBatch>, err: &Error) {
+        for b in batches {
             self.release(b, BatchOutcome::Failed(err.clone()));
         }
         self.acc.prune_incomplete();
@@ -223,8 +228,8 @@ pub(crate) async fn run(shared: Arc<SenderShared>) {
         }
         let mut sequence = None;
         if let Some(tm) = &shared.txn {
-            if let Some(e) = tm.error() {
-                shared.fail_queued(&e);
+            if let Some((e, queued)) = tm.take_if_failed(|| acc.take_all()) {
+                shared.fail_batches(queued, &e);
             }
             // init_transactions sets the id; until then nothing is sendable (sends are
             // refused outside a transaction).

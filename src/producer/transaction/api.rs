@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::producer::KafkaProducer;
 
 impl KafkaProducer {
-    fn txn(&self) -> Result<&Arc<TransactionManager>> {
+    pub(super) fn txn(&self) -> Result<&Arc<TransactionManager>> {
         self.inner
             .shared
             .txn

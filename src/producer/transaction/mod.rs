@@ -9,6 +9,8 @@
 //! transaction manager sets instead of the sender.
 
 mod api;
+#[cfg(all(test, feature = "mock"))]
+mod mock_tests;
 pub(crate) mod requests;
 pub(crate) mod state;
 
@@ -54,6 +56,15 @@ pub(crate) struct TransactionManager {
     /// coordinator's finalized features: partitions join the transaction with their first
     /// Produce (v12), offsets with TxnOffsetCommit (v5), and every EndTxn (v5) bumps the epoch.
     v2: AtomicBool,
+    /// Serializes the sender's "the producer is in an error: take what is queued" with the
+    /// end of a transaction ([`completed`](Self::completed)), so batches of the next
+    /// transaction are never failed for the error of the last. Taken before the state lock
+    /// and the accumulator's (never while either is held).
+    end_gate: Mutex<()>,
+    /// Runs once on the sender task after it found the producer in an error and before it
+    /// takes the queued batches: lets a test widen that window.
+    #[cfg(test)]
+    pub(crate) error_check_hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl TransactionManager {
@@ -75,6 +86,9 @@ impl TransactionManager {
             }),
             add_task: Mutex::new(None),
             v2: AtomicBool::new(false),
+            end_gate: Mutex::new(()),
+            #[cfg(test)]
+            error_check_hook: Mutex::new(None),
         }
     }
 
@@ -149,6 +163,28 @@ impl TransactionManager {
             ),
             _ => None,
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn run_error_check_hook(&self) {
+        let hook = self
+            .error_check_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = hook {
+            h();
+        }
+    }
+
+    /// When the producer is in an error (or aborting), runs `take` (the sender taking every
+    /// queued batch) before the transaction can end, and returns the error to fail them with.
+    pub(crate) fn take_if_failed<T>(&self, take: impl FnOnce() -> T) -> Option<(Error, T)> {
+        let _gate = self.end_gate.lock().unwrap_or_else(|p| p.into_inner());
+        let error = self.error()?;
+        #[cfg(test)]
+        self.run_error_check_hook();
+        Some((error, take()))
     }
 
     /// Puts the producer in the error `failure` stands for (fenced and fatal ones for good).
@@ -281,6 +317,7 @@ impl TransactionManager {
 
     /// A transaction ended (committed or aborted): back to Ready with nothing added.
     fn completed(&self) {
+        let _gate = self.end_gate.lock().unwrap_or_else(|p| p.into_inner());
         let mut st = self.lock();
         st.added.clear();
         st.pending.clear();

@@ -120,20 +120,100 @@ async fn prepare(topic: &str, partitions: i32, group: &str, configs: &[(&str, &s
     .await;
 }
 
+/// One Java KafkaShareConsumer (tests/java/SharePeer.java) of `group`: each record it
+/// receives goes into `seen` as `(id, value)`; it closes (acknowledging its last poll) when
+/// the returned stdin is dropped.
+fn java_member(
+    group: &str,
+    topic: &str,
+    id: usize,
+    seen: Arc<Mutex<Vec<(usize, usize)>>>,
+) -> (std::process::ChildStdin, std::thread::JoinHandle<String>) {
+    use std::io::BufRead;
+    let mut child = common::java::peer()
+        .command("share")
+        .args(["--bootstrap", &broker().bootstrap(), "--topic", topic])
+        .args(["--group", group, "--client-id", &format!("java-{id}")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run java");
+    let stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut done = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.expect("java output");
+            let f: Vec<&str> = line.split('\t').collect();
+            match f.first() {
+                Some(&"S") => {
+                    let v = String::from_utf8(common::java::from_hex(f[4])).expect("utf8");
+                    seen.lock().unwrap().push((id, v.parse().expect("number")));
+                }
+                Some(&"DONE") => done = line.clone(),
+                _ => {}
+            }
+        }
+        let out = child.wait_with_output().expect("wait for java");
+        assert!(
+            out.status.success(),
+            "java share member {id} failed ({}):\n{}",
+            out.status,
+            common::java::tail(&String::from_utf8_lossy(&out.stderr), 30)
+        );
+        done
+    });
+    (stdin, reader)
+}
+
+/// Waits until `group` has `n` members.
+async fn wait_for_members(group: &str, n: usize) {
+    let admin = AdminClient::new(
+        AdminConfig::builder()
+            .bootstrap_servers(broker().bootstrap())
+            .build()
+            .expect("admin config"),
+    );
+    let start = Instant::now();
+    loop {
+        let d = admin.describe_share_groups(&[group]).await.expect("describe");
+        let members = d
+            .get(group)
+            .and_then(|r| r.as_ref().ok())
+            .map_or(0, |g| g.members.len());
+        if members >= n {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{group}: {members} of {n} members joined"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_members_accept_20000_records_exactly_once() {
+async fn four_members_and_two_java_accept_20000_records_exactly_once() {
     const N: usize = 20_000;
+    const OURS: usize = 4;
+    const JAVA: usize = 2;
     let (topic, group) = ("share-many", "share-many-g");
-    prepare(topic, 2, group, &[], N).await;
+    create_topic(&broker().bootstrap(), topic, 2).await;
+    group_config(group, &[]).await;
 
     let seen: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
+    // Everyone joins before the records exist, so every member competes for all of them.
+    let java: Vec<_> = (OURS..OURS + JAVA)
+        .map(|id| java_member(group, topic, id, Arc::clone(&seen)))
+        .collect();
     let mut tasks = Vec::new();
-    for id in 0..4 {
+    for id in 0..OURS {
         let seen = Arc::clone(&seen);
         tasks.push(tokio::spawn(async move {
             let mut c = member(group, topic, false);
             let start = Instant::now();
-            while seen.lock().unwrap().len() < N && start.elapsed() < Duration::from_secs(60) {
+            while seen.lock().unwrap().len() < N && start.elapsed() < Duration::from_secs(90) {
                 let records = c.poll(Duration::from_millis(200)).await.expect("poll");
                 let mut s = seen.lock().unwrap();
                 s.extend(records.iter().map(|r| (id, value(r))));
@@ -141,8 +221,22 @@ async fn four_members_accept_20000_records_exactly_once() {
             c.close().await.expect("close");
         }));
     }
+    wait_for_members(group, OURS + JAVA).await;
+    produce_values(
+        &broker().bootstrap(),
+        topic,
+        2,
+        (0..N).map(|i| i.to_string()),
+        "none",
+    )
+    .await;
     for t in tasks {
         t.await.expect("member task");
+    }
+    for (stdin, reader) in java {
+        drop(stdin);
+        let done = reader.join().expect("java reader");
+        assert!(done.starts_with("DONE"), "java member ended: {done:?}");
     }
     let seen = seen.lock().unwrap().clone();
     let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
@@ -152,11 +246,15 @@ async fn four_members_accept_20000_records_exactly_once() {
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
     assert_eq!(counts.len(), N, "distinct records received");
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
-    let members: BTreeSet<usize> = seen.iter().map(|(id, _)| *id).collect();
+    let mut per_member: BTreeMap<usize, usize> = BTreeMap::new();
+    for (id, _) in &seen {
+        *per_member.entry(*id).or_default() += 1;
+    }
+    eprintln!("records per member (4, 5: Java): {per_member:?}");
     assert_eq!(
-        members.len(),
-        4,
-        "every member (4 > 2 partitions) got records"
+        per_member.len(),
+        OURS + JAVA,
+        "every member (6 > 2 partitions), ours and Java's, got records: {per_member:?}"
     );
     assert_eq!(
         leftovers(group, topic, Duration::from_secs(2)).await,

@@ -40,6 +40,8 @@
 //                                            Prints what Java's assignor gives (for cooperative-sticky
 //                                            with moving partitions withheld, as Java's leader sends
 //                                            it): `A memberId partitions` per member.
+//   share --bootstrap B --topic T --group G ...
+//                                            a KafkaShareConsumer member: see SharePeer.java.
 //
 // Lines on stdout, tab separated:
 //   R topic partition offset timestamp_type timestamp key value headers
@@ -142,6 +144,7 @@ public final class JavaPeer {
             case "txn-produce": rc = txnProduce(flags); break;
             case "group": rc = group(flags); break;
             case "assign": rc = assign(flags); break;
+            case "share": rc = SharePeer.run(flags, OUT); break;
             default: die("unknown command " + args[0]); return;
         }
         OUT.flush();

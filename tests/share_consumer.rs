@@ -177,7 +177,10 @@ async fn wait_for_members(group: &str, n: usize) {
     );
     let start = Instant::now();
     loop {
-        let d = admin.describe_share_groups(&[group]).await.expect("describe");
+        let d = admin
+            .describe_share_groups(&[group])
+            .await
+            .expect("describe");
         let members = d
             .get(group)
             .and_then(|r| r.as_ref().ok())

@@ -3,7 +3,9 @@
 // next poll or by close).
 //
 //   share --bootstrap B --topic T --group G [--client-id C] [--count N] [--max-seconds 120]
-//       prints `S partition offset delivery_count valuehex` per record received; stops when stdin
+//         [--print records|counts]
+//       prints `S partition offset delivery_count valuehex` per record received (with `counts`:
+//       `N records_so_far` per poll instead, for benchmarks); stops when stdin
 //       closes, after N records (when --count is given), or after --max-seconds; then closes
 //       (acknowledging the last poll) and prints `DONE count first_ms last_ms`: when the first
 //       and the last poll with records returned (Unix epoch ms; -1 without records).
@@ -38,6 +40,7 @@ final class SharePeer {
         props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         props.put("share.acknowledgement.mode", "implicit");
         long count = Long.parseLong(JavaPeer.flag(flags, "count", "-1"));
+        boolean counts = JavaPeer.flag(flags, "print", "records").equals("counts");
         long maxMs = 1000L * Long.parseLong(JavaPeer.flag(flags, "max-seconds", "120"));
 
         AtomicBoolean stdinClosed = new AtomicBoolean(false);
@@ -57,6 +60,7 @@ final class SharePeer {
         watcher.start();
 
         long received = 0;
+        long touched = 0;
         long first = -1;
         long last = -1;
         long start = System.currentTimeMillis();
@@ -74,6 +78,19 @@ final class SharePeer {
                 }
                 last = now;
                 StringBuilder sb = new StringBuilder();
+                if (counts) {
+                    // Every value byte read, as the Rust bench does.
+                    for (ConsumerRecord<byte[], byte[]> r : records) {
+                        for (byte b : r.value()) {
+                            touched += b & 0xff;
+                        }
+                    }
+                    received += records.count();
+                    sb.append("N\t").append(received).append('\n');
+                    out.print(sb);
+                    out.flush();
+                    continue;
+                }
                 for (ConsumerRecord<byte[], byte[]> r : records) {
                     received++;
                     sb.append("S\t").append(r.partition()).append('\t').append(r.offset())
@@ -83,6 +100,9 @@ final class SharePeer {
                 out.print(sb);
                 out.flush();
             }
+        }
+        if (touched == 42) {
+            JavaPeer.log("touched " + touched);
         }
         out.print("DONE\t" + received + "\t" + first + "\t" + last + "\n");
         out.flush();

@@ -23,6 +23,9 @@ pub enum Cmd {
     /// Open-loop produce at a fixed rate; latency from each record's scheduled send time to
     /// its acknowledgement.
     Latency(LatencyArgs),
+    /// Share group (KIP-932) members reading `count` records of a preloaded topic together,
+    /// implicit acknowledgement; timed from the first record received to the last.
+    Share(ShareArgs),
 }
 
 impl Cmd {
@@ -31,8 +34,16 @@ impl Cmd {
             Cmd::Produce(a) => &a.common,
             Cmd::Consume(a) => &a.common,
             Cmd::Latency(a) => &a.common,
+            Cmd::Share(a) => &a.common,
         }
     }
+}
+
+/// Exits 3 (`UNSUPPORTED`, a cell `scripts/bench` shows as n/a) for a command this client
+/// has no API for.
+pub fn cmd_unsupported(what: &str) -> ! {
+    eprintln!("UNSUPPORTED {what}: this client has no API for it");
+    std::process::exit(3);
 }
 
 #[derive(Args, Debug, Clone)]
@@ -105,6 +116,20 @@ pub struct ConsumeArgs {
     pub common: Common,
     #[arg(long, default_value_t = 1_000_000)]
     pub count: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ShareArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub count: u64,
+    /// Members of the share group, in this one process.
+    #[arg(long, default_value_t = 1)]
+    pub consumers: usize,
+    /// The share group; its `share.auto.offset.reset` must already be `earliest`.
+    #[arg(long)]
+    pub group: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -4,7 +4,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::mock::MockCluster;
+use crate::mock::{Fault, FaultAction, MockCluster};
 use crate::{KafkaProducer, ProducerConfig, ProducerRecord};
 
 async fn producer(c: &MockCluster) -> KafkaProducer {
@@ -63,5 +63,39 @@ async fn a_stale_abort_fails_nothing_of_the_next_transaction() {
     let committed = c.committed_records("t", 0).expect("records");
     assert_eq!(committed.len(), 1);
     assert_eq!(committed[0].value.as_deref(), Some(&b"b-0"[..]));
+    p.close(Duration::from_secs(5)).await;
+}
+
+/// Transactions version 1: a partition's first batch waits for AddPartitionsToTxn. A second
+/// partition's batch queued while the first AddPartitionsToTxn runs must get its own as soon
+/// as that one answers, even if the task that ran it has not quite ended when the woken
+/// sender looks (it slept until the batch expired, 120 s, in a chaos run: #13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_queued_during_add_partitions_is_added_next() {
+    let c = MockCluster::builder()
+        .transaction_version(1)
+        .build()
+        .await
+        .expect("mock");
+    assert!(c.create_topic("t", 2));
+    let p = producer(&c).await;
+    let tm = p.txn().expect("transactional").clone();
+    *tm.add_task_linger.lock().expect("linger") = Some(Duration::from_secs(2));
+    // The first AddPartitionsToTxn answers late, so the second record queues meanwhile.
+    c.inject(Fault::new(24, FaultAction::Delay(Duration::from_millis(300))).times(1));
+
+    p.begin_transaction().expect("begin");
+    let first = p.send(ProducerRecord::new("t", "p0").partition(0));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = p.send(ProducerRecord::new("t", "p1").partition(1));
+    for (name, f) in [("p0", first), ("p1", second)] {
+        tokio::time::timeout(Duration::from_secs(1), f)
+            .await
+            .unwrap_or_else(|_| panic!("{name} not delivered within 1 s"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    p.commit_transaction().await.expect("commit");
+    assert_eq!(c.committed_records("t", 0).expect("p0").len(), 1);
+    assert_eq!(c.committed_records("t", 1).expect("p1").len(), 1);
     p.close(Duration::from_secs(5)).await;
 }

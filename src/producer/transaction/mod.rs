@@ -63,6 +63,10 @@ pub(crate) struct TransactionManager {
     end_gate: Mutex<()>,
     /// Runs once on the sender task after it found the producer in an error and before it
     /// takes the queued batches: lets a test widen that window.
+    /// How long the next AddPartitionsToTxn task stays alive after its wake-up: lets a test
+    /// show the sender loop does not wait for the task's end.
+    #[cfg(test)]
+    pub(crate) add_task_linger: Mutex<Option<Duration>>,
     #[cfg(test)]
     pub(crate) error_check_hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
@@ -87,6 +91,8 @@ impl TransactionManager {
             add_task: Mutex::new(None),
             v2: AtomicBool::new(false),
             end_gate: Mutex::new(()),
+            #[cfg(test)]
+            add_task_linger: Mutex::new(None),
             #[cfg(test)]
             error_check_hook: Mutex::new(None),
         }
@@ -268,9 +274,8 @@ impl TransactionManager {
         wake: impl FnOnce() + Send + 'static,
     ) {
         let mut task = self.add_task.lock().unwrap_or_else(|p| p.into_inner());
-        if task.as_ref().is_some_and(|t| !t.is_finished()) {
-            return;
-        }
+        // Whether one runs is `adding` (emptied before its wake-up), not the task's handle: the
+        // woken loop may look before the task has ended, and nothing would wake it again.
         let partitions: Vec<Partition> = {
             let mut st = self.lock();
             if st.pending.is_empty() || !st.adding.is_empty() {
@@ -294,6 +299,17 @@ impl TransactionManager {
                 tm.fail_with(&f);
             }
             wake();
+            #[cfg(test)]
+            {
+                let linger = tm
+                    .add_task_linger
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take();
+                if let Some(d) = linger {
+                    tokio::time::sleep(d).await;
+                }
+            }
         }));
     }
 

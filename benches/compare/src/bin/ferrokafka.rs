@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ferrokafka::consumer::{KafkaConsumer, TopicPartition};
-use ferrokafka::{ConsumerConfig, KafkaProducer, ProducerConfig, ProducerRecord};
+use ferrokafka::{
+    ConsumerConfig, KafkaProducer, KafkaShareConsumer, ProducerConfig, ProducerRecord,
+    ShareConsumerConfig,
+};
 use ferrokafka_compare::*;
 
 /// Futures kept before awaiting the oldest (bounds memory, never limits throughput).
@@ -111,6 +114,70 @@ async fn consume(a: ConsumeArgs) {
     let _ = consumer.close().await;
 }
 
+/// `consumers` share group members in this process reading `count` records together.
+async fn share(a: ShareArgs) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let c = &a.common;
+    let total = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let first: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let mut members = Vec::new();
+    for id in 0..a.consumers {
+        let props = [
+            ("bootstrap.servers".to_string(), c.bootstrap.clone()),
+            ("group.id".to_string(), a.group.clone()),
+            ("client.id".to_string(), format!("bench-share-{id}")),
+        ];
+        let config = ShareConsumerConfig::from_properties(props.into_iter().chain(c.props.clone()))
+            .unwrap_or_else(|e| fail("share consumer config", e));
+        let mut consumer =
+            KafkaShareConsumer::new(config).unwrap_or_else(|e| fail("share consumer", e));
+        consumer
+            .subscribe([c.topic.as_str()])
+            .unwrap_or_else(|e| fail("subscribe", e));
+        let (total, bytes, first, count) = (total.clone(), bytes.clone(), first.clone(), a.count);
+        members.push(tokio::spawn(async move {
+            let mut touched = 0u64;
+            let mut last = None;
+            while total.load(Ordering::Acquire) < count {
+                let batch = consumer
+                    .poll(Duration::from_millis(200))
+                    .await
+                    .unwrap_or_else(|e| fail("poll", e));
+                if batch.is_empty() {
+                    continue;
+                }
+                first.lock().unwrap().get_or_insert_with(Instant::now);
+                let mut b = 0;
+                for r in &batch {
+                    let v = r.value.as_deref().unwrap_or_default();
+                    b += v.len() as u64;
+                    touched = touched.wrapping_add(touch(v));
+                }
+                bytes.fetch_add(b, Ordering::AcqRel);
+                total.fetch_add(batch.len() as u64, Ordering::AcqRel);
+                last = Some(Instant::now());
+            }
+            std::hint::black_box(touched);
+            // Acknowledges the last poll's records (implicit mode) before leaving.
+            let _ = consumer.close().await;
+            last
+        }));
+    }
+    let mut last: Option<Instant> = None;
+    for m in members {
+        let l = m.await.unwrap_or_else(|e| fail("member task", e));
+        last = last.max(l);
+    }
+    let first = first.lock().unwrap().unwrap_or_else(Instant::now);
+    let elapsed = last.map_or(Duration::ZERO, |l| l.saturating_duration_since(first));
+    report_throughput(
+        total.load(Ordering::Acquire),
+        bytes.load(Ordering::Acquire),
+        elapsed,
+    );
+}
+
 async fn latency(a: LatencyArgs) {
     let c = &a.common;
     let values = value_pool(c.size);
@@ -158,6 +225,7 @@ fn main() {
             Cmd::Produce(a) => produce(a).await,
             Cmd::Consume(a) => consume(a).await,
             Cmd::Latency(a) => latency(a).await,
+            Cmd::Share(a) => share(a).await,
         }
     });
 }

@@ -193,5 +193,6 @@ async fn main() {
         Cmd::Produce(a) => produce(a).await,
         Cmd::Consume(a) => consume(a).await,
         Cmd::Latency(a) => latency(a).await,
+        Cmd::Share(_) => cmd_unsupported("share groups"),
     }
 }

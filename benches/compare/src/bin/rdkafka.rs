@@ -233,5 +233,6 @@ fn main() {
         Cmd::Produce(a) => produce(a),
         Cmd::Consume(a) => consume(a),
         Cmd::Latency(a) => latency(a),
+        Cmd::Share(_) => cmd_unsupported("share groups"),
     }
 }

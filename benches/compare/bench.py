@@ -496,7 +496,7 @@ def main():
     ap.add_argument("--clients", default=",".join(CLIENTS))
     ap.add_argument("--brokers", default="mock,kafka", help="mock, kafka, nisshi")
     ap.add_argument("--only", default="produce,consume,latency,security",
-                    help="produce, consume, latency (tables regenerated), security (its own section)")
+                    help="produce, consume, latency (tables regenerated), security, share (their own sections)")
     ap.add_argument("--count", type=int, default=1_000_000, help="records per 100 B run (1 KB runs: a fifth)")
     ap.add_argument("--latency-seconds", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3, help="runs per throughput cell and client (median reported)")
@@ -526,6 +526,11 @@ def main():
 
         security.run(args, results)
         security.write_section(args.out, security.section(args, results))
+    if "share" in args.only and "ferrokafka" in clients:
+        import share  # benches/compare/share.py
+
+        share.run(args, results)
+        share.write_section(args.out, share.section(args, results))
     log("wrote " + args.out)
 
 

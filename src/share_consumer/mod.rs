@@ -5,6 +5,13 @@
 //! and count its deliveries. A record is acknowledged as accepted, released (delivered again)
 //! or rejected (archived); one whose lock expires is delivered again, and one delivered
 //! `share.delivery.count.limit` times is archived.
+//!
+//! Tested against Apache Kafka only (`tests/share_consumer.rs`, with Java's
+//! KafkaShareConsumer as a peer), not the MockCluster: acquisition locks, delivery counts,
+//! redelivery and archiving are the broker's share-partition state machine, and a mock of it
+//! would test this client against our own reading of KIP-932. The faults the tests need come
+//! from the real broker on demand: a 1 s lock (`group.share.min.record.lock.duration.ms`) makes
+//! expiry and redelivery quick, and closing a member mid-poll drops its locks.
 
 mod config;
 mod fetch;

@@ -286,7 +286,10 @@ mod tests {
         assert_eq!(p("stored"), Ok(Start::Stored));
         assert_eq!(p("42"), Ok(Start::Absolute(42)));
         assert_eq!(p("-2"), Ok(Start::FromEnd(2)));
-        assert_eq!(p("s@1700000000000"), Ok(Start::Timestamp(1_700_000_000_000)));
+        assert_eq!(
+            p("s@1700000000000"),
+            Ok(Start::Timestamp(1_700_000_000_000))
+        );
         assert!(p("e@5").is_err());
         assert!(p("soon").is_err());
         assert!(p("s@x").is_err());

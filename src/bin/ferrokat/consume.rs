@@ -41,7 +41,9 @@ pub async fn run_group(args: &Args, group: &str) -> Result<(), Fail> {
     let mut topics = args.topics.clone();
     topics.extend(args.topic.clone());
     if topics.is_empty() {
-        return Err(Fail::usage("-G needs topics: ferrokat -G <group> topic1 topic2 .."));
+        return Err(Fail::usage(
+            "-G needs topics: ferrokat -G <group> topic1 topic2 ..",
+        ));
     }
     let props = args.properties()?;
     let start = args.start()?.filter(|s| *s != Start::Stored);
@@ -109,7 +111,10 @@ async fn partitions_of(
             }
             Ok(vec![TopicPartition::new(topic, p)])
         }
-        _ => Ok(all.into_iter().map(|p| TopicPartition::new(topic, p)).collect()),
+        _ => Ok(all
+            .into_iter()
+            .map(|p| TopicPartition::new(topic, p))
+            .collect()),
     }
 }
 
@@ -221,7 +226,10 @@ impl Session {
             let mut buf = Vec::new();
             let mut commit = Offsets::new();
             let mut got = BTreeSet::new();
-            for r in records.iter().filter(|r| !fresh.contains(&r.topic_partition())) {
+            for r in records
+                .iter()
+                .filter(|r| !fresh.contains(&r.topic_partition()))
+            {
                 if self.done() {
                     break;
                 }
@@ -234,11 +242,12 @@ impl Session {
                 }
             }
             write_out(&mut stdout, &mut buf)?;
-            if group.is_some() && !commit.is_empty() {
-                if let Err(e) = consumer.commit_offsets_sync(commit).await {
-                    // As kcat: a failed commit is reported, consumption goes on.
-                    eprintln!("% Commit failed: {e}");
-                }
+            if group.is_some()
+                && !commit.is_empty()
+                && let Err(e) = consumer.commit_offsets_sync(commit).await
+            {
+                // As kcat: a failed commit is reported, consumption goes on.
+                eprintln!("% Commit failed: {e}");
             }
             if self.exit_eof && !self.done() && self.all_at_end(consumer, &got).await? {
                 break;
@@ -285,7 +294,11 @@ impl Session {
         Ok(assigned.iter().all(|tp| self.at_end.contains(tp)))
     }
 
-    async fn reached(&mut self, consumer: &mut KafkaConsumer, tp: TopicPartition) -> Result<(), Fail> {
+    async fn reached(
+        &mut self,
+        consumer: &mut KafkaConsumer,
+        tp: TopicPartition,
+    ) -> Result<(), Fail> {
         if !self.quiet {
             let at = consumer.position(&tp).await?;
             eprintln!(

@@ -217,8 +217,8 @@ mod tests {
             offset: 17,
             timestamp: 1_700_000_000_123,
             timestamp_type: TimestampType::CreateTime,
-            key: key.map(Bytes::from_static),
-            value: value.map(Bytes::from_static),
+            key: key.map(|k| Bytes::from_static(k.as_bytes())),
+            value: value.map(|v| Bytes::from_static(v.as_bytes())),
             headers: vec![Header::new("a", "1"), Header::null("n")],
             leader_epoch: None,
         }

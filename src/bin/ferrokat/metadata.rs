@@ -61,7 +61,11 @@ fn text_listing(
     let _ = writeln!(s, "Metadata for {what} (from broker -1: {origin}):");
     let _ = writeln!(s, " {} brokers:", cluster.nodes.len());
     for n in &cluster.nodes {
-        let mark = if Some(n.id) == controller { " (controller)" } else { "" };
+        let mark = if Some(n.id) == controller {
+            " (controller)"
+        } else {
+            ""
+        };
         let _ = writeln!(s, "  broker {} at {}:{}{mark}", n.id, n.host, n.port);
     }
     let _ = writeln!(s, " {} topics:", topics.len());

@@ -237,7 +237,10 @@ mod tests {
 
     #[tokio::test]
     async fn splits_on_single_and_multi_byte_delimiters() {
-        assert_eq!(split(b"a\nb\n\nc", b"\n").await, [&b"a"[..], b"b", b"", b"c"]);
+        assert_eq!(
+            split(b"a\nb\n\nc", b"\n").await,
+            [&b"a"[..], b"b", b"", b"c"]
+        );
         assert_eq!(split(b"a::b:c::", b"::").await, [&b"a"[..], b"b:c"]);
         assert!(split(b"", b"\n").await.is_empty());
     }

@@ -24,11 +24,11 @@ pub async fn run_simple(args: &Args) -> Result<(), Fail> {
     if start == Start::Stored && !props.iter().any(|(k, _)| k == "group.id") {
         return Err(Fail::usage("-o stored needs a group: -X group.id=<group>"));
     }
+    let mut session = Session::new(args)?;
     let partitions = partitions_of(args, &topic, &props).await?;
     let mut consumer = KafkaConsumer::new(consumer_config(args, &props, None)?)?;
     consumer.assign(partitions.clone())?;
     seek(&mut consumer, &partitions, start).await?;
-    let mut session = Session::new(args)?;
     let result = session.consume(&mut consumer, None).await;
     let closed = consumer.close().await;
     result.and(closed.map_err(Fail::from))
@@ -47,9 +47,9 @@ pub async fn run_group(args: &Args, group: &str) -> Result<(), Fail> {
     }
     let props = args.properties()?;
     let start = args.start()?.filter(|s| *s != Start::Stored);
+    let mut session = Session::new(args)?;
     let mut consumer = KafkaConsumer::new(consumer_config(args, &props, Some(group))?)?;
     consumer.subscribe(topics)?;
-    let mut session = Session::new(args)?;
     let result = session.consume(&mut consumer, Some(start)).await;
     let closed = consumer.close().await;
     result.and(closed.map_err(Fail::from))

@@ -113,7 +113,9 @@ async fn produced_keys_and_headers_come_back_in_kcats_json_envelope() {
     produce(
         &b,
         &t,
-        &["-K", ":", "-H", "h1=a", "-H", "h2", "-H", "h3=", "-H", "h1=dup"],
+        &[
+            "-K", ":", "-H", "h1=a", "-H", "h2", "-H", "h3=", "-H", "h1=dup",
+        ],
         "k0:v0\nk1:v1\n\nnokey\n",
     );
     let after = now_ms();
@@ -121,11 +123,7 @@ async fn produced_keys_and_headers_come_back_in_kcats_json_envelope() {
     let lines: Vec<&str> = out.lines().collect();
     // The empty input line is skipped, as kcat does.
     assert_eq!(lines.len(), 3, "{out}");
-    let expected = [
-        (Some("k0"), "v0"),
-        (Some("k1"), "v1"),
-        (None, "nokey"),
-    ];
+    let expected = [(Some("k0"), "v0"), (Some("k1"), "v1"), (None, "nokey")];
     for (i, (line, (key, payload))) in lines.iter().zip(expected).enumerate() {
         let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object a line");
         let obj = v.as_object().expect("object");
@@ -151,7 +149,10 @@ async fn produced_keys_and_headers_come_back_in_kcats_json_envelope() {
         assert_eq!(v["offset"], i as i64);
         assert_eq!(v["tstype"], "create");
         let ts = v["ts"].as_i64().expect("ts");
-        assert!((before..=after).contains(&ts), "ts {ts} not in [{before}, {after}]");
+        assert!(
+            (before..=after).contains(&ts),
+            "ts {ts} not in [{before}, {after}]"
+        );
         assert!(v["broker"].is_i64());
         // kcat writes headers as a flat [name, value, ...] array, null for a header without a
         // value; duplicates kept in order.
@@ -207,7 +208,12 @@ async fn offset_by_timestamp_starts_at_the_first_record_at_or_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn format_tokens_and_delimiters() {
     let (b, t) = topic("format", 1).await;
-    produce(&b, &t, &["-K", "\\t", "-H", "a=1", "-H", "b=two"], "key\tvalue\n");
+    produce(
+        &b,
+        &t,
+        &["-K", "\\t", "-H", "a=1", "-H", "b=two"],
+        "key\tvalue\n",
+    );
     produce(&b, &t, &[], "plain\n");
     let json = consume(&b, &t, &["-e", "-J"]);
     let ts: Vec<i64> = json
@@ -238,9 +244,15 @@ async fn format_tokens_and_delimiters() {
     let out = consume(&b, &t, &["-e", "-c", "1", "-f", "%k\\t%s\\x21%R"]);
     assert_eq!(out.as_bytes(), b"key\tvalue!\x00\x00\x00\x05");
     // Without -f: -K prints the key before the payload, -D ends each message.
-    assert_eq!(consume(&b, &t, &["-e", "-K", "=", "-D", "|"]), "key=value|=plain|");
+    assert_eq!(
+        consume(&b, &t, &["-e", "-K", "=", "-D", "|"]),
+        "key=value|=plain|"
+    );
     // -Z prints NULL for a null key.
-    assert_eq!(consume(&b, &t, &["-e", "-Z", "-K", "="]), "key=value\nNULL=plain\n");
+    assert_eq!(
+        consume(&b, &t, &["-e", "-Z", "-K", "="]),
+        "key=value\nNULL=plain\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +263,12 @@ async fn produce_splits_input_on_the_delimiter_and_honours_count() {
     produce(&b, &t, &["-c", "2"], "d\ne\nf\n");
     assert_eq!(consume(&b, &t, &["-e", "-o", "3"]), "d\ne\n");
     // -k: a fixed key; -Z: an empty value is produced as null.
-    produce(&b, &t, &["-k", "fixed", "-K", ":", "-Z"], "own:x\nnokeyhere\nk:\n");
+    produce(
+        &b,
+        &t,
+        &["-k", "fixed", "-K", ":", "-Z"],
+        "own:x\nnokeyhere\nk:\n",
+    );
     let out = consume(&b, &t, &["-e", "-o", "5", "-J"]);
     let got: Vec<(serde_json::Value, serde_json::Value)> = out
         .lines()
@@ -275,7 +292,10 @@ async fn partition_flag_on_produce_and_consume() {
     let (b, t) = topic("partition", 3).await;
     produce(&b, &t, &["-p", "2"], "x\ny\n");
     produce(&b, &t, &["-p", "0"], "z\n");
-    assert_eq!(consume(&b, &t, &["-e", "-p", "2", "-f", "%p/%o/%s\n"]), "2/0/x\n2/1/y\n");
+    assert_eq!(
+        consume(&b, &t, &["-e", "-p", "2", "-f", "%p/%o/%s\n"]),
+        "2/0/x\n2/1/y\n"
+    );
     assert_eq!(consume(&b, &t, &["-e", "-p", "1"]), "");
     // A partition the topic does not have: a non-zero exit naming the failure.
     let r = kat(&["-P", "-b", &b, "-t", &t, "-p", "7"], "lost\n");
@@ -288,7 +308,10 @@ async fn metadata_listing_shows_the_topic_and_its_partitions() {
     let (b, t) = topic("metadata", 3).await;
     let out = kat(&["-L", "-b", &b, "-t", &t], "").ok().stdout;
     assert!(out.contains(" 1 brokers:\n"), "{out}");
-    assert!(out.contains(&format!("  topic \"{t}\" with 3 partitions:\n")), "{out}");
+    assert!(
+        out.contains(&format!("  topic \"{t}\" with 3 partitions:\n")),
+        "{out}"
+    );
     for p in 0..3 {
         let line = out
             .lines()
@@ -299,7 +322,10 @@ async fn metadata_listing_shows_the_topic_and_its_partitions() {
     // Without -t: every topic, ours among them.
     let all = kat(&["-L", "-b", &b], "").ok().stdout;
     assert!(all.starts_with("Metadata for all topics"), "{all}");
-    assert!(all.contains(&format!("  topic \"{t}\" with 3 partitions:\n")), "{all}");
+    assert!(
+        all.contains(&format!("  topic \"{t}\" with 3 partitions:\n")),
+        "{all}"
+    );
     // -J: kcat's JSON layout.
     let json = kat(&["-L", "-J", "-b", &b, "-t", &t], "").ok().stdout;
     let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json");
@@ -309,7 +335,10 @@ async fn metadata_listing_shows_the_topic_and_its_partitions() {
     assert_eq!(topics.len(), 1);
     assert_eq!(topics[0]["topic"], t.as_str());
     let parts = topics[0]["partitions"].as_array().expect("partitions");
-    let ids: Vec<i64> = parts.iter().map(|p| p["partition"].as_i64().expect("id")).collect();
+    let ids: Vec<i64> = parts
+        .iter()
+        .map(|p| p["partition"].as_i64().expect("id"))
+        .collect();
     assert_eq!(ids, [0, 1, 2]);
     assert_eq!(parts[0]["replicas"], serde_json::json!([{"id": 1}]));
     assert_eq!(parts[0]["isrs"], serde_json::json!([{"id": 1}]));
@@ -334,7 +363,11 @@ async fn a_group_consumer_continues_where_the_last_run_stopped() {
     assert_eq!(first.lines().count(), 3, "{first}");
     assert_eq!(second.lines().count(), 2, "{second}");
     seen.sort();
-    assert_eq!(seen, ["a0", "a1", "a2", "b0", "b1"], "nothing lost or repeated");
+    assert_eq!(
+        seen,
+        ["a0", "a1", "a2", "b0", "b1"],
+        "nothing lost or repeated"
+    );
     assert_eq!(third, "", "everything was committed");
     // -o beginning overrides the committed offsets, as kcat's -G does.
     let again = run(&["-e", "-o", "beginning"]);
@@ -364,4 +397,89 @@ async fn an_unknown_config_key_fails_with_the_key_named() {
     let r = kat(&["-b", &b, "-L", "-X", "novalue"], "");
     assert_ne!(r.code, Some(0));
     assert!(r.stderr.contains("novalue"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_group_consumer_cleanly_and_it_leaves_the_group() {
+    use std::io::BufRead;
+    let (b, t) = topic("sigint", 1).await;
+    produce(&b, &t, &[], "m0\nm1\n");
+    let group = format!("{t}-g");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokat"))
+        .args([
+            "-b",
+            &b,
+            "-G",
+            &group,
+            "-q",
+            "-X",
+            "auto.offset.reset=earliest",
+            &t,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ferrokat");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    for want in ["m0", "m1"] {
+        let got = lines.next().expect("a line").expect("read");
+        assert_eq!(got, want);
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("ferrokat did not stop within 30 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    // Killed by the signal, the process has no exit code; stopped cleanly, it exits 0.
+    assert_eq!(status.code(), Some(0), "{status:?}; stderr:\n{err}");
+    let admin = ferrokafka::AdminClient::new(
+        ferrokafka::AdminConfig::builder()
+            .bootstrap_servers(&b)
+            .build()
+            .expect("admin config"),
+    );
+    let described = admin
+        .describe_consumer_groups(&[&group])
+        .await
+        .expect("describe");
+    let g = described[&group].as_ref().expect("group");
+    assert!(g.members.is_empty(), "still a member: {:?}", g.members);
+    assert_eq!(g.state, "Empty");
+    // What it printed was committed: a new run has nothing left.
+    let rest = kat(
+        &[
+            "-b",
+            &b,
+            "-G",
+            &group,
+            "-q",
+            "-e",
+            "-X",
+            "auto.offset.reset=earliest",
+            &t,
+        ],
+        "",
+    )
+    .ok()
+    .stdout;
+    assert_eq!(rest, "");
 }

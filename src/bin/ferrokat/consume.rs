@@ -208,8 +208,16 @@ impl Session {
     ) -> Result<(), Fail> {
         let mut stdout = std::io::stdout().lock();
         let mut known: BTreeSet<TopicPartition> = BTreeSet::new();
+        // Ctrl-C ends the run as its end would: what was written is committed and the group
+        // is left at close, so the next member does not wait out session.timeout.ms.
+        let interrupted = tokio::signal::ctrl_c();
+        tokio::pin!(interrupted);
         while !self.done() {
-            let records = consumer.poll(POLL).await?.into_vec();
+            // poll is cancel safe: nothing is lost when the signal wins.
+            let records = tokio::select! {
+                r = consumer.poll(POLL) => r?.into_vec(),
+                _ = &mut interrupted => break,
+            };
             let mut fresh = BTreeSet::new();
             if let Some(start) = group {
                 let assigned = consumer.assignment();

@@ -297,6 +297,29 @@ async fn partition_flag_on_produce_and_consume() {
         "2/0/x\n2/1/y\n"
     );
     assert_eq!(consume(&b, &t, &["-e", "-p", "1"]), "");
+    // Without -q, -e says where each partition ended, as kcat does; consumer-only -X
+    // properties are accepted in -C mode.
+    let r = kat(
+        &[
+            "-C",
+            "-b",
+            &b,
+            "-t",
+            &t,
+            "-e",
+            "-X",
+            "fetch.max.wait.ms=50",
+            "-X",
+            "client.id=kat",
+        ],
+        "",
+    )
+    .ok();
+    assert_eq!(r.stdout.lines().count(), 3, "{}", r.stdout);
+    for (p, end) in [(0, 1), (1, 0), (2, 2)] {
+        let line = format!("% Reached end of topic {t} [{p}] at offset {end}");
+        assert!(r.stderr.contains(&line), "no {line:?} in\n{}", r.stderr);
+    }
     // A partition the topic does not have: a non-zero exit naming the failure.
     let r = kat(&["-P", "-b", &b, "-t", &t, "-p", "7"], "lost\n");
     assert_ne!(r.code, Some(0), "stdout {} stderr {}", r.stdout, r.stderr);

@@ -380,7 +380,32 @@ async fn a_group_consumer_continues_where_the_last_run_stopped() {
         kat(&args, "").ok().stdout
     };
     let first = run(&["-c", "3"]);
+    // -C -o stored reads from the group's committed offsets (without committing here).
+    let gid = format!("group.id={group}");
+    let stored = consume(
+        &b,
+        &t,
+        &[
+            "-o",
+            "stored",
+            "-e",
+            "-X",
+            &gid,
+            "-X",
+            "enable.auto.commit=false",
+            "-X",
+            "auto.offset.reset=earliest",
+        ],
+    );
+    let r = kat(&["-C", "-b", &b, "-t", &t, "-o", "stored"], "");
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("group.id"), "{}", r.stderr);
     let second = run(&["-e"]);
+    let mut stored: Vec<&str> = stored.lines().collect();
+    let mut rest: Vec<&str> = second.lines().collect();
+    stored.sort();
+    rest.sort();
+    assert_eq!(stored, rest, "-o stored starts where the group stopped");
     let third = run(&["-e"]);
     let mut seen: Vec<&str> = first.lines().chain(second.lines()).collect();
     assert_eq!(first.lines().count(), 3, "{first}");

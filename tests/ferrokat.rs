@@ -531,3 +531,52 @@ async fn ctrl_c_stops_a_group_consumer_cleanly_and_it_leaves_the_group() {
     .stdout;
     assert_eq!(rest, "");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_producer_whose_stdin_is_still_open_with_exit_0() {
+    let (b, t) = topic("sigint-produce", 1).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokat"))
+        .args(["-P", "-b", &b, "-t", &t])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ferrokat");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(b"a\nb\n").expect("write");
+    input.flush().expect("flush");
+    // Sent while stdin stays open (a `tail -f | ferrokat -P` pipeline).
+    let started = Instant::now();
+    while consume(&b, &t, &["-e"]) != "a\nb\n" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a, b never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("ferrokat -P did not stop within 30 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(input);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(0), "{status:?}; stderr:\n{err}");
+}

@@ -10,7 +10,7 @@ mod metadata;
 mod produce;
 
 use std::fmt;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use clap::Parser;
 
@@ -70,8 +70,15 @@ async fn run(args: Args) -> Result<(), Fail> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    if let Err(e) = run(args).await {
-        eprintln!("% ERROR: {e}");
-        std::process::exit(1);
-    }
+    let code = match run(args).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("% ERROR: {e}");
+            1
+        }
+    };
+    // Exits here rather than by dropping the runtime: a stdin read still blocked on an open
+    // pipe (after Ctrl-C) would hold the runtime's shutdown until the next input line.
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
 }

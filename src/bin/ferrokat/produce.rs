@@ -38,8 +38,16 @@ pub async fn run(args: &Args) -> Result<(), Fail> {
     let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
     let mut failed = Failures::default();
     let mut sent = 0u64;
+    // Ctrl-C ends the input as its end would: what was read is still delivered and awaited.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     while args.count.is_none_or(|c| sent < c) {
-        let Some(message) = input.next().await? else {
+        // A read cut short by the signal loses only input nobody will send anyway.
+        let next = tokio::select! {
+            m = input.next() => m?,
+            _ = &mut interrupted => None,
+        };
+        let Some(message) = next else {
             break;
         };
         // kcat skips empty messages (a blank line is no message).

@@ -19,6 +19,7 @@ use crate::consumer::decode::{DecodeLimits, PartitionDecoder};
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::metadata::Cluster;
 use crate::network::{NetworkClient, Target};
+use crate::protocol::messages::ShareAcknowledgeRequest;
 use crate::record::TopicPartition;
 
 /// The epoch that closes a share session.
@@ -34,11 +35,24 @@ struct Session {
     partitions: BTreeSet<Tip>,
 }
 
+/// What a ShareAcknowledge does besides acknowledging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AckRequest {
+    Plain,
+    /// Closes the share session (epoch -1): the broker releases what is still acquired.
+    Close,
+    /// Carries RENEW types (v2, IsRenewAck).
+    Renew,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Fetcher {
     sessions: BTreeMap<i32, Session>,
     /// Acknowledgements not sent yet.
     pub pending: BTreeMap<Tip, Acks>,
+    /// RENEW acknowledgements not sent yet: they go in a ShareAcknowledge of their own (v2,
+    /// IsRenewAck), never riding on a ShareFetch (whose v1 has no RENEW).
+    pub renewals: BTreeMap<Tip, Acks>,
     /// Topic names by id, as last seen in the metadata.
     names: BTreeMap<Uuid, String>,
     /// Outcomes waiting for the acknowledgement commit callback.
@@ -177,7 +191,7 @@ impl Fetcher {
             }
         }
         for (node, acks) in separate {
-            self.acknowledge(network, config, member_id, node, acks, false)
+            self.acknowledge(network, config, member_id, node, acks, AckRequest::Plain)
                 .await;
         }
 
@@ -323,11 +337,47 @@ impl Fetcher {
             if acks.is_empty() && !close {
                 continue;
             }
-            self.acknowledge(network, config, member_id, node, acks, close)
+            let kind = if close {
+                AckRequest::Close
+            } else {
+                AckRequest::Plain
+            };
+            self.acknowledge(network, config, member_id, node, acks, kind)
                 .await;
         }
         if close {
             self.sessions.clear();
+        }
+    }
+
+    /// Sends the RENEW acknowledgements, each partition's to its session's broker.
+    pub(crate) async fn send_renewals(
+        &mut self,
+        network: &Arc<NetworkClient>,
+        config: &ShareConsumerConfig,
+        member_id: &str,
+    ) {
+        let mut by_node: BTreeMap<i32, BTreeMap<Tip, Acks>> = BTreeMap::new();
+        let renewals = std::mem::take(&mut self.renewals);
+        for (tip, acks) in renewals.into_iter().filter(|(_, a)| !a.is_empty()) {
+            match self.open_session_of(&tip) {
+                Some(n) => {
+                    by_node.entry(n).or_default().insert(tip, acks);
+                }
+                None => self.record_outcome(
+                    tip,
+                    &acks,
+                    Some(Error::Broker {
+                        code: ErrorCode(SHARE_SESSION_NOT_FOUND),
+                        context: "renew: the share session that acquired these records closed"
+                            .into(),
+                    }),
+                ),
+            }
+        }
+        for (node, acks) in by_node {
+            self.acknowledge(network, config, member_id, node, acks, AckRequest::Renew)
+                .await;
         }
     }
 
@@ -338,14 +388,39 @@ impl Fetcher {
         member_id: &str,
         node: i32,
         acks: BTreeMap<Tip, Acks>,
-        close: bool,
+        kind: AckRequest,
     ) {
+        let (close, renew) = (kind == AckRequest::Close, kind == AckRequest::Renew);
         let Some(epoch) = self.sessions.get(&node).map(|s| s.epoch) else {
             return;
         };
         let epoch = if close { CLOSE_EPOCH } else { epoch };
-        let req = acknowledge_request(&config.group_id, member_id, epoch, &acks);
-        let resp = network.send(Target::Node(node), req).await;
+        let req = acknowledge_request(&config.group_id, member_id, epoch, &acks, renew);
+        let resp = match network.connection(Target::Node(node)).await {
+            Ok(conn) => match conn.version_for::<ShareAcknowledgeRequest>() {
+                // v1 has no RENEW: asking would only fail the whole request.
+                Ok(v) if renew && v < 2 => Err(Error::UnsupportedVersion {
+                    api: "ShareAcknowledge (RENEW, KIP-1222)",
+                    addr: format!("broker {node}"),
+                    broker_min: 1,
+                    broker_max: v,
+                    client_min: 2,
+                    client_max: 2,
+                }),
+                Ok(v) => conn.send_at(req, v, None).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        if matches!(resp, Err(Error::UnsupportedVersion { .. })) {
+            // Nothing was sent: the session and its epoch stand.
+            if let Err(e) = resp {
+                for (tip, a) in &acks {
+                    self.record_outcome(*tip, a, Some(e.clone()));
+                }
+            }
+            return;
+        }
         let parsed = match resp {
             Ok(r) => acknowledge_response(&r).map_err(|code| Error::Broker {
                 code,

@@ -47,6 +47,9 @@ pub struct KafkaShareConsumer {
     fetcher: Fetcher,
     /// Records of the last poll not acknowledged yet, by partition id and offset.
     in_flight: BTreeMap<(TopicPartition, i64), Tip>,
+    /// Records renewed (RENEW) and not yet acknowledged for good: they stay this member's
+    /// across polls until a final acknowledgement or their lock runs out.
+    renewed: BTreeMap<(TopicPartition, i64), Tip>,
     callback: Option<AcknowledgementCommitCallback>,
     closed: bool,
 }
@@ -75,6 +78,7 @@ impl KafkaShareConsumer {
             membership,
             fetcher: Fetcher::default(),
             in_flight: BTreeMap::new(),
+            renewed: BTreeMap::new(),
             callback: None,
             closed: false,
         })
@@ -123,6 +127,7 @@ impl KafkaShareConsumer {
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ShareConsumerRecord>> {
         self.ensure_open()?;
         self.settle_previous_poll();
+        self.send_renewals().await;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(e) = self.membership.lock().fatal.clone() {
@@ -163,10 +168,12 @@ impl KafkaShareConsumer {
         }
     }
 
-    /// Acknowledges one record of the last poll (explicit mode). Sent with the next poll or
-    /// commit. Errors: [`Error::InvalidArgument`] in implicit mode, for a record not in the
-    /// last poll or already acknowledged, and for [`AcknowledgeType::Renew`] (not supported
-    /// yet).
+    /// Acknowledges one record of the last poll, or one renewed since (explicit mode). Sent
+    /// with the next poll or commit. [`AcknowledgeType::Renew`] extends the record's lock and
+    /// keeps it this member's: acknowledge it again later (KIP-1222).
+    ///
+    /// Errors: [`Error::InvalidArgument`] in implicit mode, and for a record neither of the
+    /// last poll nor renewed, or already acknowledged for good.
     pub fn acknowledge(
         &mut self,
         record: &ShareConsumerRecord,
@@ -178,21 +185,36 @@ impl KafkaShareConsumer {
                 "acknowledge needs share.acknowledgement.mode=explicit".into(),
             ));
         }
-        let wire = kind.wire().ok_or_else(|| {
-            Error::InvalidArgument("AcknowledgeType::Renew needs ShareAcknowledge v2".into())
-        })?;
         let key = (record.topic_partition(), record.offset);
-        let tip = self.in_flight.remove(&key).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "{}@{} is not a record of the last poll awaiting acknowledgement",
-                key.0, key.1
-            ))
-        })?;
+        let tip = self
+            .in_flight
+            .remove(&key)
+            .or_else(|| self.renewed.remove(&key))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{}@{} is not a record of the last poll or a renewed one awaiting \
+                     acknowledgement",
+                    key.0, key.1
+                ))
+            })?;
+        if kind == AcknowledgeType::Renew {
+            self.renewed.insert(key, tip);
+            self.fetcher
+                .renewals
+                .entry(tip)
+                .or_default()
+                .insert(record.offset, kind.wire());
+            return Ok(());
+        }
+        // A final acknowledgement supersedes a renewal not sent yet.
+        if let Some(r) = self.fetcher.renewals.get_mut(&tip) {
+            r.remove(&record.offset);
+        }
         self.fetcher
             .pending
             .entry(tip)
             .or_default()
-            .insert(record.offset, wire);
+            .insert(record.offset, kind.wire());
         Ok(())
     }
 
@@ -206,9 +228,14 @@ impl KafkaShareConsumer {
         self.ensure_open()?;
         self.settle_previous_poll();
         let member_id = self.membership.lock().member_id.clone();
-        let flush = self
-            .fetcher
-            .flush(&self.network, &self.config, &member_id, false);
+        let flush = async {
+            self.fetcher
+                .send_renewals(&self.network, &self.config, &member_id)
+                .await;
+            self.fetcher
+                .flush(&self.network, &self.config, &member_id, false)
+                .await
+        };
         tokio::time::timeout(self.config.default_api_timeout, flush)
             .await
             .map_err(|_| Error::Timeout("commit_sync".into()))?;
@@ -257,6 +284,16 @@ impl KafkaShareConsumer {
         self.run_callbacks();
         self.network.close();
         result
+    }
+
+    async fn send_renewals(&mut self) {
+        if self.fetcher.renewals.values().all(|acks| acks.is_empty()) {
+            return;
+        }
+        let member_id = self.membership.lock().member_id.clone();
+        self.fetcher
+            .send_renewals(&self.network, &self.config, &member_id)
+            .await;
     }
 
     fn ensure_open(&self) -> Result<()> {

@@ -32,6 +32,8 @@ pub(crate) const GAP: i8 = 0;
 pub(crate) const ACCEPT: i8 = 1;
 pub(crate) const RELEASE: i8 = 2;
 pub(crate) const REJECT: i8 = 3;
+/// Extends the acquisition lock, not final (KIP-1222; ShareAcknowledge v2).
+pub(crate) const RENEW: i8 = 4;
 
 /// One partition of a share session, by topic id.
 pub(crate) type Tip = (Uuid, i32);
@@ -153,11 +155,13 @@ pub(crate) fn fetch_request(plan: &FetchPlan) -> ShareFetchRequest {
         )
 }
 
+/// A ShareAcknowledge; `renew` when `acks` hold RENEW types (its IsRenewAck, v2).
 pub(crate) fn acknowledge_request(
     group_id: &str,
     member_id: &str,
     epoch: i32,
     acks: &BTreeMap<Tip, Acks>,
+    renew: bool,
 ) -> ShareAcknowledgeRequest {
     let mut topics: BTreeMap<Uuid, Vec<AcknowledgePartition>> = BTreeMap::new();
     for (tip, a) in acks {
@@ -180,6 +184,7 @@ pub(crate) fn acknowledge_request(
         .with_group_id(Some(GroupId(StrBytes::from_string(group_id.to_string()))))
         .with_member_id(Some(StrBytes::from_string(member_id.to_string())))
         .with_share_session_epoch(epoch)
+        .with_is_renew_ack(renew)
         .with_topics(
             topics
                 .into_iter()

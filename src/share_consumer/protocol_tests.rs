@@ -96,7 +96,7 @@ fn fetch_request_lists_added_and_acknowledged_partitions() {
     );
     assert_eq!(req.forgotten_topics_data[0].partitions, vec![0]);
 
-    let ack = acknowledge_request("g", "m", 4, &plan.acks);
+    let ack = acknowledge_request("g", "m", 4, &plan.acks, false);
     assert_eq!(ack.share_session_epoch, 4);
     assert_eq!(ack.topics[0].partitions[0].acknowledgement_batches.len(), 1);
 }
@@ -184,4 +184,29 @@ fn heartbeat_outcomes_by_error() {
     assert_eq!(join.member_epoch, 0);
     assert_eq!(join.subscribed_topic_names.map(|t| t.len()), Some(1));
     assert!(join.rack_id.is_none());
+}
+
+#[test]
+fn renew_acknowledgements_encode_only_at_v2() {
+    use kafka_protocol::protocol::Encodable;
+    let acks = BTreeMap::from([((Uuid::from_u128(3), 0), Acks::from([(7, RENEW)]))]);
+    let renew = acknowledge_request("g", "m", 2, &acks, true);
+    assert!(renew.is_renew_ack);
+    assert_eq!(
+        renew.topics[0].partitions[0].acknowledgement_batches[0].acknowledge_types,
+        vec![RENEW]
+    );
+    let mut v2 = bytes::BytesMut::new();
+    renew.encode(&mut v2, 2).expect("v2 carries IsRenewAck");
+    let plain = acknowledge_request("g", "m", 2, &acks, false);
+    let mut v2_plain = bytes::BytesMut::new();
+    plain.encode(&mut v2_plain, 2).expect("v2");
+    // One boolean byte apart, and it is the flag.
+    assert_eq!(v2.len(), v2_plain.len());
+    assert_ne!(v2, v2_plain);
+    let mut v1 = bytes::BytesMut::new();
+    assert!(renew.encode(&mut v1, 1).is_err(), "v1 has no IsRenewAck");
+    let mut v1_plain = bytes::BytesMut::new();
+    plain.encode(&mut v1_plain, 1).expect("v1");
+    assert_eq!(v1_plain.len() + 1, v2_plain.len());
 }

@@ -1,6 +1,6 @@
 //! What a share consumer's `poll` returns, and how a record is acknowledged.
 
-use super::protocol::{ACCEPT, REJECT, RELEASE};
+use super::protocol::{ACCEPT, REJECT, RELEASE, RENEW};
 use crate::consumer::ConsumerRecord;
 
 /// A record acquired by this member of the share group.
@@ -29,18 +29,21 @@ pub enum AcknowledgeType {
     Release,
     /// Unprocessable: the broker archives it and never delivers it again.
     Reject,
-    /// Still being processed: extend its acquisition lock (KIP-1222). Needs ShareAcknowledge
-    /// v2, which this client does not speak yet: refused with [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    /// Still being processed: extend its acquisition lock (KIP-1222, Apache Kafka 4.2+). Not
+    /// final: the record stays this member's, to be acknowledged again (it may be renewed again
+    /// too) after later polls. Sent in a ShareAcknowledge v2 with the next poll or commit; a
+    /// broker without v2 answers it with [`Error::UnsupportedVersion`](crate::Error::UnsupportedVersion)
+    /// through the acknowledgement commit callback and `commit_sync`.
     Renew,
 }
 
 impl AcknowledgeType {
-    pub(crate) fn wire(self) -> Option<i8> {
+    pub(crate) fn wire(self) -> i8 {
         match self {
-            AcknowledgeType::Accept => Some(ACCEPT),
-            AcknowledgeType::Release => Some(RELEASE),
-            AcknowledgeType::Reject => Some(REJECT),
-            AcknowledgeType::Renew => None,
+            AcknowledgeType::Accept => ACCEPT,
+            AcknowledgeType::Release => RELEASE,
+            AcknowledgeType::Reject => REJECT,
+            AcknowledgeType::Renew => RENEW,
         }
     }
 }

@@ -491,6 +491,21 @@ def write_report(path, args, clients, brokers, results, command, elapsed):
         f.write("\n".join(L) + "\n" + kept)
 
 
+def write_section(path, heading, lines):
+    """Replaces the section of `path` from `heading` to the next `## `, or appends it: a run of
+    one section leaves the generated tables and the other sections as they are."""
+    text = open(path).read() if os.path.exists(path) else ""
+    body = "\n".join(lines) + "\n"
+    at = text.find(heading)
+    if at < 0:
+        text = text.rstrip("\n") + "\n\n" + body
+    else:
+        end = text.find("\n## ", at + len(heading))
+        text = text[:at] + body + (text[end:] if end >= 0 else "")
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clients", default=",".join(CLIENTS))

@@ -145,14 +145,5 @@ def section(args, results):
 
 
 def write_section(path, lines):
-    """Replaces this section of `path` (from its heading to the next `## `), or appends it."""
-    text = open(path).read() if os.path.exists(path) else ""
-    body = "\n".join(lines) + "\n"
-    at = text.find(SECTION)
-    if at < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        end = text.find("\n## ", at + len(SECTION))
-        text = text[:at] + body + (text[end:] if end >= 0 else "")
-    with open(path, "w") as f:
-        f.write(text)
+    """Replaces this section of `path`, or appends it (bench.write_section)."""
+    bench.write_section(path, SECTION, lines)

@@ -299,6 +299,32 @@ impl Fetcher {
         Ok(out)
     }
 
+    /// `acks` grouped by the broker whose open session holds each partition; those of a
+    /// partition without one fail now with SHARE_SESSION_NOT_FOUND (`why`).
+    fn by_open_session(
+        &mut self,
+        acks: impl IntoIterator<Item = (Tip, Acks)>,
+        why: &str,
+    ) -> BTreeMap<i32, BTreeMap<Tip, Acks>> {
+        let mut by_node: BTreeMap<i32, BTreeMap<Tip, Acks>> = BTreeMap::new();
+        for (tip, acks) in acks {
+            match self.open_session_of(&tip) {
+                Some(n) => {
+                    by_node.entry(n).or_default().insert(tip, acks);
+                }
+                None => self.record_outcome(
+                    tip,
+                    &acks,
+                    Some(Error::Broker {
+                        code: ErrorCode(SHARE_SESSION_NOT_FOUND),
+                        context: why.into(),
+                    }),
+                ),
+            }
+        }
+        by_node
+    }
+
     /// Sends every pending acknowledgement in a ShareAcknowledge to its session's broker;
     /// with `close`, closes every session too (epoch -1), which releases what is still
     /// acquired.
@@ -309,23 +335,8 @@ impl Fetcher {
         member_id: &str,
         close: bool,
     ) {
-        let mut by_node: BTreeMap<i32, BTreeMap<Tip, Acks>> = BTreeMap::new();
-        for (tip, acks) in std::mem::take(&mut self.pending) {
-            let node = self.open_session_of(&tip);
-            match node {
-                Some(n) => {
-                    by_node.entry(n).or_default().insert(tip, acks);
-                }
-                None => self.record_outcome(
-                    tip,
-                    &acks,
-                    Some(Error::Broker {
-                        code: ErrorCode(SHARE_SESSION_NOT_FOUND),
-                        context: "acknowledge: no open share session".into(),
-                    }),
-                ),
-            }
-        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut by_node = self.by_open_session(pending, "acknowledge: no open share session");
         if close {
             for (n, s) in &self.sessions {
                 if s.epoch > 0 {
@@ -357,24 +368,11 @@ impl Fetcher {
         config: &ShareConsumerConfig,
         member_id: &str,
     ) {
-        let mut by_node: BTreeMap<i32, BTreeMap<Tip, Acks>> = BTreeMap::new();
         let renewals = std::mem::take(&mut self.renewals);
-        for (tip, acks) in renewals.into_iter().filter(|(_, a)| !a.is_empty()) {
-            match self.open_session_of(&tip) {
-                Some(n) => {
-                    by_node.entry(n).or_default().insert(tip, acks);
-                }
-                None => self.record_outcome(
-                    tip,
-                    &acks,
-                    Some(Error::Broker {
-                        code: ErrorCode(SHARE_SESSION_NOT_FOUND),
-                        context: "renew: the share session that acquired these records closed"
-                            .into(),
-                    }),
-                ),
-            }
-        }
+        let by_node = self.by_open_session(
+            renewals.into_iter().filter(|(_, a)| !a.is_empty()),
+            "renew: the share session that acquired these records closed",
+        );
         for (node, acks) in by_node {
             self.acknowledge(network, config, member_id, node, acks, AckRequest::Renew)
                 .await;

@@ -1,8 +1,9 @@
 //! Fuzzing entry points into the wire decoders (cargo feature `fuzzing`).
 //!
-//! **Unstable and not an API**: this module exists so the `cargo fuzz` targets in `fuzz/` can
-//! reach crate-internal decoders. Anything here may change or disappear in any release, and
-//! nothing outside this crate's fuzz targets should use it.
+//! **Unstable and not an API**: this module exists so the `cargo fuzz` targets in `fuzz/` (and
+//! tests/downstream_crate.rs, which checks what a dependent's build decodes) can reach
+//! crate-internal decoders. Anything here may change or disappear in any release, and nothing
+//! outside this repository should use it.
 //!
 //! Declared unconditionally in `lib.rs` (one rustfmt-stable line); the inner `cfg` below
 //! compiles it only with the feature.

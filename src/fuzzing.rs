@@ -1,16 +1,18 @@
 //! Fuzzing entry points into the wire decoders (cargo feature `fuzzing`).
 //!
-//! **Unstable and not an API**: this module exists so the `cargo fuzz` targets in `fuzz/` can
-//! reach crate-internal decoders. Anything here may change or disappear in any release, and
-//! nothing outside this crate's fuzz targets should use it.
+//! **Unstable and not an API**: this module exists so the `cargo fuzz` targets in `fuzz/` (and
+//! tests/downstream_crate.rs, which checks what a dependent's build decodes) can reach
+//! crate-internal decoders. Anything here may change or disappear in any release, and nothing
+//! outside this repository should use it.
 //!
 //! Declared unconditionally in `lib.rs` (one rustfmt-stable line); the inner `cfg` below
 //! compiles it only with the feature.
 #![cfg(feature = "fuzzing")]
 #![doc(hidden)]
 //!
-//! Every function takes arbitrary bytes and discards the decoder's `Result`: an error is the
-//! correct answer to malformed input, a panic is a bug.
+//! Every function takes arbitrary bytes: an error is the correct answer to malformed input, a
+//! panic or an abort is a bug. [`response`] hands back the decoder's verdict so that
+//! tests/downstream_crate.rs can tell an error from a wrongly accepted frame.
 
 use bytes::Bytes;
 use kafka_protocol::protocol::{Message, Request};
@@ -49,7 +51,9 @@ pub fn decompress(codec_byte: u8, data: &[u8]) {
 
 /// Decodes `data` as a response frame (correlation id onwards, no size prefix) of the API
 /// `api_selector` picks, at a version `version_byte` maps into that API's supported range.
-pub fn response(api_selector: u8, version_byte: u8, data: &[u8]) {
+///
+/// Errors: [`crate::Error::Protocol`] when `data` is no valid response of that API and version.
+pub fn response(api_selector: u8, version_byte: u8, data: &[u8]) -> crate::Result<()> {
     let frame = Bytes::copy_from_slice(data);
     match api_selector % 8 {
         0 => decode_response::<MetadataRequest>(version_byte, frame),
@@ -63,13 +67,13 @@ pub fn response(api_selector: u8, version_byte: u8, data: &[u8]) {
     }
 }
 
-fn decode_response<R: Request + Message>(version_byte: u8, frame: Bytes) {
+fn decode_response<R: Request + Message>(version_byte: u8, frame: Bytes) -> crate::Result<()> {
     let range = <R as Message>::VERSIONS;
     let span = i32::from(range.max) - i32::from(range.min) + 1;
     let offset = i32::from(version_byte) % span.max(1);
     // `offset < span <= i16::MAX - i16::MIN + 1`, and min + offset <= max.
     let version = (i32::from(range.min) + offset) as i16;
-    let _ = frame::decode_response::<R>(frame, version);
+    frame::decode_response::<R>(frame, version).map(drop)
 }
 
 /// Decodes `data` as a consumer-protocol assignment (SyncGroup member assignment).

@@ -98,6 +98,7 @@ impl Node {
 
 /// The codec applied to the records of a batch (producer config `compression.type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Compression {
     /// No compression.
     #[default]

@@ -6,6 +6,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let [api, version, frame @ ..] = data {
-        ferrokafka::fuzzing::response(*api, *version, frame);
+        let _ = ferrokafka::fuzzing::response(*api, *version, frame);
     }
 });

@@ -201,6 +201,7 @@ impl AclBindingFilter {
 
 /// A SCRAM mechanism (KIP-554).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum ScramMechanism {
     /// SCRAM-SHA-256 (wire code 1).
     ScramSha256,

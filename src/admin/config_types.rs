@@ -4,6 +4,7 @@ use std::fmt;
 
 /// What kind of thing a config belongs to (the protocol's `ConfigResource.Type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum ConfigResourceType {
     /// A topic (wire code 2).
     Topic,
@@ -96,6 +97,7 @@ impl fmt::Display for ConfigResource {
 
 /// Where a config's value comes from, highest precedence first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ConfigSource {
     /// Set on this topic (`DYNAMIC_TOPIC_CONFIG`).
     DynamicTopicConfig,
@@ -150,6 +152,7 @@ impl ConfigSource {
 
 /// One config of a described resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigEntry {
     /// Config name, e.g. `retention.ms`.
     pub name: String,

@@ -16,6 +16,7 @@ pub struct ListGroupsOptions {
 
 /// A group in a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GroupListing {
     /// Group id.
     pub group_id: String,
@@ -32,6 +33,7 @@ pub struct GroupListing {
 /// [`AdminClient::describe_consumer_groups`](super::AdminClient::describe_consumer_groups)
 /// reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConsumerGroupDescription {
     /// Group id.
     pub group_id: String,
@@ -51,6 +53,7 @@ pub struct ConsumerGroupDescription {
 
 /// One member of a described group.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MemberDescription {
     /// Member id given by the coordinator.
     pub member_id: String,
@@ -76,6 +79,7 @@ pub enum MemberToRemove {
 
 /// Which offset [`AdminClient::list_offsets`](super::AdminClient::list_offsets) looks up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OffsetSpec {
     /// The log start offset.
     Earliest,
@@ -108,6 +112,7 @@ pub struct ListOffsetsOptions {
 
 /// One offset found by [`AdminClient::list_offsets`](super::AdminClient::list_offsets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListOffsetsResultInfo {
     /// The offset; -1 when no record has a timestamp at or after the one asked for.
     pub offset: i64,
@@ -121,6 +126,7 @@ pub struct ListOffsetsResultInfo {
 /// partition the group has committed or has assigned, as `kafka-consumer-groups --describe`
 /// prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PartitionLag {
     /// The partition.
     pub partition: TopicPartition,

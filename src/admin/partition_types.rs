@@ -33,6 +33,7 @@ pub enum ElectionType {
 
 /// A reassignment in progress ([`AdminClient::list_partition_reassignments`](super::AdminClient::list_partition_reassignments)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PartitionReassignment {
     /// Every replica now (old and new).
     pub replicas: Vec<i32>,
@@ -44,6 +45,7 @@ pub struct PartitionReassignment {
 
 /// One log directory of a broker ([`AdminClient::describe_log_dirs`](super::AdminClient::describe_log_dirs)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogDirDescription {
     /// Path of the directory on the broker.
     pub path: String,
@@ -59,6 +61,7 @@ pub struct LogDirDescription {
 
 /// One partition replica in a log directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplicaInfo {
     /// Bytes on disk.
     pub size: i64,

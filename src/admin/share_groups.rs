@@ -23,6 +23,7 @@ use super::{AdminClient, item_error};
 
 /// A share group as [`AdminClient::describe_share_groups`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShareGroupDescription {
     /// Group id.
     pub group_id: String,
@@ -38,6 +39,7 @@ pub struct ShareGroupDescription {
 
 /// A member of a share group.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShareMemberDescription {
     /// Member id (chosen by the member).
     pub member_id: String,

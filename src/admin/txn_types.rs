@@ -4,6 +4,7 @@ use crate::types::TopicPartition;
 
 /// A producer with state on a partition ([`AdminClient::describe_producers`](super::AdminClient::describe_producers)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProducerState {
     /// Producer id.
     pub producer_id: i64,
@@ -21,6 +22,7 @@ pub struct ProducerState {
 
 /// A transaction in a listing ([`AdminClient::list_transactions`](super::AdminClient::list_transactions)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransactionListing {
     /// `transactional.id`.
     pub transactional_id: String,
@@ -44,6 +46,7 @@ pub struct ListTransactionsOptions {
 
 /// A transaction as its coordinator describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransactionDescription {
     /// `transactional.id`.
     pub transactional_id: String,

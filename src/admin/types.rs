@@ -54,6 +54,7 @@ pub struct ListTopicsOptions {
 
 /// A topic in a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TopicListing {
     /// Topic name.
     pub name: String,
@@ -65,6 +66,7 @@ pub struct TopicListing {
 
 /// One partition of a described topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TopicPartitionInfo {
     /// Partition id.
     pub partition: i32,
@@ -82,6 +84,7 @@ pub struct TopicPartitionInfo {
 
 /// A topic as [`AdminClient::describe_topics`](super::AdminClient::describe_topics) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TopicDescription {
     /// Topic name.
     pub name: String,
@@ -96,6 +99,7 @@ pub struct TopicDescription {
 /// The cluster as [`AdminClient::describe_cluster`](super::AdminClient::describe_cluster)
 /// reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClusterDescription {
     /// The cluster id, when the broker reports one.
     pub cluster_id: Option<String>,

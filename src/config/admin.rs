@@ -8,6 +8,7 @@ use crate::error::ConfigError;
 
 /// A validated admin client configuration. Defaults are Java 4.x's `AdminClientConfig`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AdminConfig {
     /// Settings shared with the other clients (`connections.max.idle.ms` defaults to 5 min
     /// here, as in Java).

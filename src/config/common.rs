@@ -11,6 +11,7 @@ use crate::error::ConfigError;
 
 /// How broker host names are resolved (`client.dns.lookup`, KIP-235 / KIP-302).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ClientDnsLookup {
     /// `use_all_dns_ips` (default): try every address a name resolves to, in turn.
     #[default]
@@ -125,6 +126,7 @@ impl fmt::Display for SecurityProtocol {
 /// Settings shared by producer, consumer and admin client. Defaults are Java 4.x's for the
 /// client the config belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CommonConfig {
     /// `bootstrap.servers` (required): brokers to fetch the first metadata from, each
     /// `host:port` or `[ipv6]:port`, trimmed, in the order given.

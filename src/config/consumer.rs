@@ -12,6 +12,7 @@ use crate::error::ConfigError;
 /// Where to start when a partition has no committed offset, or it is out of range
 /// (`auto.offset.reset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum AutoOffsetReset {
     /// `earliest`: the oldest retained record.
     Earliest,
@@ -61,6 +62,7 @@ impl fmt::Display for AutoOffsetReset {
 
 /// Which transactional records a fetch returns (`isolation.level`, KIP-98).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum IsolationLevel {
     /// `read_uncommitted` (default): everything, including open and aborted transactions.
     #[default]
@@ -114,6 +116,7 @@ impl fmt::Display for IsolationLevel {
 
 /// A partition assignor offered to the group (`partition.assignment.strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Assignor {
     /// `range` (Java `RangeAssignor`): contiguous ranges of each topic's partitions.
     Range,
@@ -189,6 +192,7 @@ impl fmt::Display for Assignor {
 /// A validated consumer configuration. Fields are named after their Java property; defaults
 /// are Java 4.x's.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConsumerConfig {
     /// Settings shared with the other clients.
     pub common: CommonConfig,

@@ -74,6 +74,7 @@ pub use table::{DefaultValue, Kind, PROPERTIES, Property, Scope, lookup, propert
 
 /// The kind of client a config is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Client {
     /// [`ProducerConfig`].
     Producer,

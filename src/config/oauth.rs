@@ -86,6 +86,7 @@ impl fmt::Debug for TokenProvider {
 ///
 /// [`token_provider`]: OAuthBearerConfig::token_provider
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct OAuthBearerConfig {
     /// `sasl.oauthbearer.token.endpoint.url` (default unset).
     pub token_endpoint_url: Option<String>,

@@ -10,6 +10,7 @@ use crate::error::ConfigError;
 
 /// Acknowledgements a produce request waits for (`acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Acks {
     /// `0`: none; the request gets no response and sends cannot be retried.
     None,
@@ -66,6 +67,7 @@ impl fmt::Display for Acks {
 
 /// Partitioner for records sent without an explicit partition (`partitioner.class`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum PartitionerKind {
     /// Empty or `default` (default): murmur2 hash of the key; keyless records stick to one
     /// partition per batch, adaptively (KIP-480, KIP-794).
@@ -116,6 +118,7 @@ const MAX_IDEMPOTENT_IN_FLIGHT: usize = 5;
 /// A validated producer configuration. Fields are named after their Java property; defaults
 /// are Java 4.x's.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProducerConfig {
     /// Settings shared with the other clients.
     pub common: CommonConfig,

@@ -131,6 +131,7 @@ pub struct SaslCredentials {
 
 /// The format of a trust store or key store (`ssl.truststore.type`, `ssl.keystore.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum StoreType {
     /// PEM: certificates (and, for a key store, a PKCS#8, PKCS#1 or SEC1 key; an encrypted one
     /// must be PKCS#8 with `ssl.key.password`).
@@ -150,6 +151,7 @@ impl StoreType {
 
 /// A TLS protocol version (`ssl.enabled.protocols`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum TlsVersion {
     /// `TLSv1.2`.
     Tls12,
@@ -170,6 +172,7 @@ impl TlsVersion {
 /// SASL (SASL_PLAINTEXT, SASL_SSL); `build` checks them then, loading every store so that a
 /// missing file or a wrong store password fails at build, naming its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SecurityConfig {
     /// `ssl.protocol` (default TLSv1.3): the highest version; `Tls12` turns TLSv1.3 off.
     pub ssl_protocol: TlsVersion,

@@ -56,6 +56,7 @@ impl Scope {
 ///
 /// Every value is trimmed of surrounding whitespace before it is parsed (as Java does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// `true` or `false`, case-insensitive.
     Bool,
@@ -97,6 +98,7 @@ pub enum Kind {
 
 /// A property's default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DefaultValue {
     /// This value, written as in a property map.
     Value(&'static str),

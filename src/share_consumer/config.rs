@@ -9,6 +9,7 @@ use crate::error::ConfigError;
 
 /// How records are acknowledged (`share.acknowledgement.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum AcknowledgementMode {
     /// `implicit` (default): every record of a poll is accepted by the next `poll`,
     /// `commit_sync`, `commit_async` or `close`.
@@ -37,6 +38,7 @@ const REFUSED: &[&str] = &[
 
 /// Settings of a [`KafkaShareConsumer`](super::KafkaShareConsumer).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShareConsumerConfig {
     /// Connection settings shared with the other clients.
     pub common: CommonConfig,

@@ -22,6 +22,7 @@ impl std::ops::Deref for ShareConsumerRecord {
 
 /// How a record is acknowledged (Java's `AcknowledgeType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AcknowledgeType {
     /// Processed: the broker never delivers it again.
     Accept,

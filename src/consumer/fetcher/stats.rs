@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Totals since the consumer was created. Not a stable API: for tests and benchmarks only.
 #[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FetchStats {
     /// Fetch requests sent.
     pub requests: u64,

@@ -23,7 +23,7 @@ use session::{FetchPlan, FetchSession, PartState};
 use stats::Counters;
 pub use stats::FetchStats;
 
-use crate::error::code::OFFSET_OUT_OF_RANGE;
+use crate::error::code::{FENCED_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE};
 
 #[derive(Debug, Clone)]
 pub(crate) struct FetchConfig {
@@ -636,6 +636,13 @@ impl Fetcher {
                     }
                     Some(code) if code.invalidates_metadata() => {
                         self.net.request_update();
+                        if matches!(code.0, FENCED_LEADER_EPOCH | NOT_LEADER_OR_FOLLOWER) {
+                            // The leader changed: the log may have been truncated under the
+                            // position (KIP-320).
+                            if let Some(s) = subs.assignment.get_mut(&tp) {
+                                s.validating = s.position_epoch.is_some();
+                            }
+                        }
                         None
                     }
                     Some(_) => {

@@ -6,6 +6,12 @@
 //! `cargo run --release --features mock --example memory_bench -- --acks 1 --records 1000000`
 //! (`scripts/bench-memory` runs acks=0, 1 and all). Exit status 2 when the peak is over the
 //! bound.
+//!
+//! Consumer mode, against Apache Kafka: `--consume-from HOST:PORT --fill` creates topic
+//! `--topic` with `--partitions` partitions and writes `--records` records of `--size` bytes
+//! (a process of its own); then `--consume-from HOST:PORT` (same flags) reads them all with an
+//! application taking `--work-ms` per poll, and checks the peak RSS against
+//! `--fetch-buffer-memory` + 32 MiB.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -15,6 +21,9 @@ use bytes::Bytes;
 use clap::Parser;
 use ferrokafka::mock::MockCluster;
 use ferrokafka::{KafkaProducer, ProducerConfig, ProducerRecord};
+
+#[path = "support/consumer_memory.rs"]
+mod consumer_memory;
 
 /// What the peak RSS may exceed `buffer.memory` by: runtime, code, allocator slack and the
 /// MockCluster itself.
@@ -40,6 +49,20 @@ struct Args {
     /// Extra producer settings, as key=value (repeatable).
     #[arg(long = "set")]
     props: Vec<String>,
+    /// Consumer mode: the Apache Kafka to read from (and `--fill`).
+    #[arg(long)]
+    consume_from: Option<String>,
+    /// Consumer mode: only create and fill the topic.
+    #[arg(long)]
+    fill: bool,
+    #[arg(long, default_value = "memory-consume")]
+    topic: String,
+    /// Consumer mode: `fetch.buffer.memory` in bytes (the consumer's default: 64 MiB).
+    #[arg(long, default_value_t = 64 << 20)]
+    fetch_buffer_memory: usize,
+    /// Consumer mode: the application's time per poll, in ms.
+    #[arg(long, default_value_t = 5)]
+    work_ms: u64,
 }
 
 /// A line of /proc/self/status, in MiB.
@@ -56,7 +79,11 @@ fn status_mb(field: &str) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = Args::parse();
-    match run(&args).await {
+    let result = match &args.consume_from {
+        Some(bootstrap) => consumer_mode(&args, bootstrap).await,
+        None => run(&args).await,
+    };
+    match result {
         Ok(over) if over => std::process::exit(2),
         Ok(_) => {}
         Err(e) => {
@@ -64,6 +91,31 @@ async fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// The consumer mode; true when the peak RSS is over the bound.
+async fn consumer_mode(args: &Args, bootstrap: &str) -> Result<bool, Box<dyn std::error::Error>> {
+    let a = consumer_memory::ConsumeArgs {
+        bootstrap,
+        topic: &args.topic,
+        partitions: args.partitions,
+        records: args.records,
+        size: args.size,
+        fetch_buffer_memory: args.fetch_buffer_memory,
+        work: Duration::from_millis(args.work_ms),
+    };
+    if args.fill {
+        consumer_memory::fill(&a).await?;
+        return Ok(false);
+    }
+    let peak = consumer_memory::consume(&a, status_mb).await?;
+    let bound = args.fetch_buffer_memory as f64 / f64::from(1 << 20) + SLACK_MB;
+    let over = peak > bound;
+    println!(
+        "peak RSS {peak:.1} MiB, bound {bound:.1} MiB: {}",
+        if over { "OVER" } else { "within" }
+    );
+    Ok(over)
 }
 
 /// Runs the benchmark; true when the peak RSS is over the bound.

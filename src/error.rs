@@ -347,6 +347,24 @@ pub enum Error {
         partition: String,
     },
 
+    /// The log was truncated under the consumer's position (KIP-320: a leader change lost
+    /// records the consumer had read) and `auto.offset.reset` is `none`. Seek to
+    /// `diverging_offset` (the first offset the logs disagree on) or elsewhere to go on.
+    #[error(
+        "log truncation detected for {partition}: position {offset} (leader epoch {epoch}) is past \
+         the log's end {diverging_offset} for that epoch, and auto.offset.reset is none"
+    )]
+    LogTruncation {
+        /// The partition, as `topic-partition`.
+        partition: String,
+        /// The consumer's position when the truncation was found.
+        offset: i64,
+        /// The leader epoch of the last record consumed before `offset`.
+        epoch: i32,
+        /// The end offset of that epoch in the leader's log (OffsetForLeaderEpoch).
+        diverging_offset: i64,
+    },
+
     /// A record was not acknowledged within `delivery.timeout.ms` (or before `close` gave up).
     #[error(
         "record not delivered within {timeout_ms} ms ({}): {reason}",

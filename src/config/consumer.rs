@@ -228,6 +228,16 @@ pub struct ConsumerConfig {
     /// decompress to: 64 times this, at least 64 MiB, at most 1 GiB
     /// ([`Error::BatchTooLarge`](crate::Error::BatchTooLarge) past it).
     pub max_partition_fetch_bytes: usize,
+    /// `fetch.buffer.memory` (default 64 MiB; not a Java setting): the most memory, in bytes,
+    /// the consumer holds for fetched data `poll` has not returned yet — responses received
+    /// (compressed, as on the wire), the most the fetches in flight may return, and decoded
+    /// records. Fetches are not sent while it is full, and shrink their `fetch.max.bytes`
+    /// to what is left, so a value below it or `max.partition.fetch.bytes` is
+    /// fine. A compressed batch decompresses whole, and one step of progress is always allowed
+    /// (else a batch larger than the budget would wait forever), so the worst case is this plus
+    /// one batch decompressed (at most 64 times `max.partition.fetch.bytes`, at least 64 MiB)
+    /// plus one decode step of records (1 MiB). Zero or negative fails `build()` naming the key.
+    pub fetch_buffer_memory: usize,
     /// `fetch.max.wait.ms` (default 500 ms).
     pub fetch_max_wait: Duration,
     /// `check.crcs` (default true): verify fetched batches' CRC32C.
@@ -304,6 +314,7 @@ impl ConsumerConfig {
                 self.max_partition_fetch_bytes.to_string(),
             ),
             ("fetch.max.wait.ms", millis(self.fetch_max_wait)),
+            ("fetch.buffer.memory", self.fetch_buffer_memory.to_string()),
             ("check.crcs", self.check_crcs.to_string()),
             ("isolation.level", self.isolation_level.as_str().to_owned()),
             ("partition.assignment.strategy", assignors.join(",")),
@@ -404,6 +415,7 @@ impl ConsumerConfig {
             fetch_min_bytes,
             fetch_max_bytes,
             max_partition_fetch_bytes: props.size("max.partition.fetch.bytes")?,
+            fetch_buffer_memory: props.size("fetch.buffer.memory")?,
             fetch_max_wait: props.duration("fetch.max.wait.ms")?,
             check_crcs: props.bool("check.crcs")?,
             isolation_level: props.choice("isolation.level")?.parse()?,
@@ -507,6 +519,12 @@ impl ConsumerConfigBuilder {
         self.set("max.partition.fetch.bytes", bytes.to_string())
     }
 
+    /// `fetch.buffer.memory` in bytes (default 64 MiB): see
+    /// [`ConsumerConfig::fetch_buffer_memory`].
+    pub fn fetch_buffer_memory(self, bytes: usize) -> Self {
+        self.set("fetch.buffer.memory", bytes.to_string())
+    }
+
     /// `fetch.max.wait.ms` (default 500 ms).
     pub fn fetch_max_wait(self, wait: Duration) -> Self {
         self.set("fetch.max.wait.ms", millis(wait))
@@ -575,6 +593,7 @@ mod tests {
         ("default.api.timeout.ms", "60000"),
         ("enable.auto.commit", "true"),
         ("exclude.internal.topics", "true"),
+        ("fetch.buffer.memory", "67108864"),
         ("fetch.max.bytes", "52428800"),
         ("fetch.max.wait.ms", "500"),
         ("fetch.min.bytes", "1"),
@@ -651,6 +670,17 @@ mod tests {
         // An empty group.id is unset.
         let e = err(&[("group.id", ""), ("enable.auto.commit", "true")]);
         assert_eq!(e.key, "enable.auto.commit");
+    }
+
+    #[test]
+    fn fetch_buffer_memory_below_fetch_sizes_is_fine_but_zero_or_negative_is_not() {
+        let cfg = consumer(&[("fetch.buffer.memory", "1000")]).expect("config");
+        assert_eq!(cfg.fetch_buffer_memory, 1000);
+        assert_eq!(consumer(&[]).expect("config").fetch_buffer_memory, 64 << 20);
+        for bad in ["0", "-1"] {
+            let e = err(&[("fetch.buffer.memory", bad)]);
+            assert_eq!(e.key, "fetch.buffer.memory", "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -428,6 +428,15 @@ pub(super) const ROWS: &[Property] = &[
         "Most data per partition in a fetch response, in bytes.",
     ),
     p(
+        "fetch.buffer.memory",
+        Scope::CONSUMER,
+        bytes(1, LONG),
+        D("67108864"),
+        "Most memory a consumer holds for fetched data not yet returned by poll, in bytes: \
+         fetch responses received and in flight, and their decoded records. Fetches wait while \
+         it is full and shrink to what is left. Not a Java setting.",
+    ),
+    p(
         "fetch.max.wait.ms",
         Scope::CONSUMER,
         ms(0, INT),

@@ -52,15 +52,9 @@ impl DecodeLimits {
 
     /// The most one step can hold: under `step_bytes` before its last record, which may open a
     /// batch (a section of at most `batch_bytes`) and have headers of at most `batch_bytes`.
+    #[cfg(test)]
     pub(crate) fn step_max(&self) -> usize {
         self.step_bytes + 2 * self.batch_bytes + std::mem::size_of::<ConsumerRecord>()
-    }
-
-    /// The most the fetcher holds decoded over all partitions, steps under way included: two
-    /// steps' worth, so one step can run while another's records wait to be taken (129 MiB
-    /// and 258 MiB with the default `max.partition.fetch.bytes`).
-    pub(crate) fn budget(&self) -> usize {
-        2 * self.step_max()
     }
 }
 
@@ -68,8 +62,10 @@ impl DecodeLimits {
 #[derive(Debug, Default)]
 pub(crate) struct Step {
     pub records: Vec<ConsumerRecord>,
-    /// Bytes the records hold: the sections they are slices of, counted whole by every step
-    /// reading from them, and the records themselves.
+    /// Bytes the records hold: the records themselves, and each decompressed section whose
+    /// last record is among them. Steps are taken oldest first, so a section lives until its
+    /// last step is taken; until the decoder is done with it, the decoder counts it
+    /// ([`PartitionDecoder::held`]). So each section is counted once, where it lives longest.
     pub cost: usize,
     /// Met after `records`: the partition's fetch ends with it.
     pub error: Option<Error>,
@@ -160,25 +156,39 @@ impl PartitionDecoder {
             .map_or(0, |(b, _)| b.decompressed_len())
     }
 
-    /// Decodes records until the step has decoded `limits.step_bytes`, the data ends, or an
-    /// error is met. Its cost is at most [`DecodeLimits::step_max`]: the batch it carries on
-    /// with, under `step_bytes` before its last move, and that move (opening a batch or taking
-    /// a record, each at most `batch_bytes`).
+    /// Decodes records until the step has decoded `limits.step_bytes` (and at least one
+    /// record), the data ends, or an error is met. What it adds to what the fetch holds (its
+    /// cost, and the decoder's [`held`](Self::held) after it less before) is under
+    /// `step_bytes` before its last move, plus that move (opening a batch or taking a record,
+    /// each at most `batch_bytes`); its cost alone is at most [`DecodeLimits::step_max`].
     pub(crate) fn step(&mut self, limits: &DecodeLimits) -> Step {
-        // Records taken from the batch read partway are slices of its section.
-        let mut step = Step {
-            cost: self.held(),
-            ..Step::default()
-        };
+        self.step_within(limits, false)
+    }
+
+    /// [`step`](Self::step), and with `one_batch` it also stops where a batch ends: the
+    /// fetcher's step of progress past a full budget opens at most one section.
+    pub(crate) fn step_within(&mut self, limits: &DecodeLimits, one_batch: bool) -> Step {
+        let mut step = Step::default();
         let mut decoded = 0;
-        while decoded < limits.step_bytes && !self.finished {
-            let before = step.cost;
+        let mut batch_ended = false;
+        // At least one record, however little room the step has: the fetcher's progress.
+        while (decoded < limits.step_bytes || step.records.is_empty())
+            && !self.finished
+            && !(one_batch && batch_ended)
+        {
+            let reading = self.current.is_some();
+            let (cost, held) = (step.cost, self.held());
             if let Err(e) = self.advance(limits, &mut step) {
                 step.error = Some(self.in_partition(e));
                 self.finished = true;
+                // Records of this step may be slices of the section dropped here.
+                step.cost += self.held();
                 self.current = None;
             }
-            decoded += step.cost - before;
+            // What this move added: a record, or a section opened (the decoder's until it
+            // hands it to the step with its last record, which adds nothing).
+            decoded += (step.cost + self.held()).saturating_sub(cost + held);
+            batch_ended = reading && self.current.is_none();
         }
         step
     }
@@ -208,6 +218,8 @@ impl PartitionDecoder {
             return self.open_next(limits, step);
         };
         let Some(r) = batch.next_record()? else {
+            // The section moves from the decoder to this step, whose records are its last.
+            step.cost += batch.decompressed_len();
             self.current = None;
             return Ok(());
         };
@@ -270,7 +282,6 @@ impl PartitionDecoder {
             return Ok(());
         }
         let batch = BatchRecords::open(&self.data, start, h, limits.batch_bytes)?;
-        step.cost += batch.decompressed_len();
         // The count is the batch's claim, so it only sizes a reservation, and a bounded one.
         let claimed = usize::try_from(h.record_count).unwrap_or(0);
         step.records.reserve(claimed.min(MAX_RESERVE_RECORDS));

@@ -17,12 +17,13 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::network::NetworkClient;
 use crate::network::metadata::Cluster;
 use crate::record::TopicPartition;
+use budget::{RawHeld, RawLease};
 use request::Fetched;
 use session::{FetchPlan, FetchSession, PartState};
 use stats::Counters;
 pub use stats::FetchStats;
 
-use crate::error::code::OFFSET_OUT_OF_RANGE;
+use crate::error::code::{FENCED_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE};
 
 #[derive(Debug, Clone)]
 pub(crate) struct FetchConfig {
@@ -41,6 +42,8 @@ pub(crate) struct FetchConfig {
     /// How long a preferred read replica is used before the leader is asked again
     /// (`metadata.max.age.ms`, as Java).
     pub read_replica_lease: Duration,
+    /// `fetch.buffer.memory`: the most bytes held for fetched data `poll` has not returned.
+    pub buffer_memory: usize,
 }
 
 impl FetchConfig {
@@ -58,6 +61,7 @@ impl FetchConfig {
             sessions: true,
             rack: c.client_rack.clone(),
             read_replica_lease: c.common.metadata_max_age,
+            buffer_memory: c.fetch_buffer_memory.max(1),
         }
     }
 }
@@ -91,6 +95,8 @@ struct CompletedFetch {
     log_start_offset: i64,
     /// Comes after `records`.
     error: Option<Error>,
+    /// The response this came in, counted in the budget until its last partition is dropped.
+    lease: Option<Arc<RawLease>>,
 }
 
 impl CompletedFetch {
@@ -109,6 +115,7 @@ impl CompletedFetch {
             preferred_read_replica: -1,
             log_start_offset: -1,
             error: None,
+            lease: None,
         }
     }
 
@@ -182,13 +189,16 @@ enum Event {
         decoder: Option<Box<PartitionDecoder>>,
         end_offset: i64,
         step: Step,
+        /// What the step had reserved in the budget.
+        reserved: usize,
     },
 }
 
 pub(crate) struct Fetcher {
     net: Arc<NetworkClient>,
     cfg: FetchConfig,
-    in_flight: HashSet<i32>,
+    /// Brokers with a fetch out, each with the bytes reserved for its answer.
+    in_flight: HashMap<i32, usize>,
     tx: mpsc::UnboundedSender<Event>,
     rx: mpsc::UnboundedReceiver<Event>,
     buffered: VecDeque<CompletedFetch>,
@@ -200,9 +210,15 @@ pub(crate) struct Fetcher {
     /// An error met after records were taken in the same `collect`: returned by the next one.
     pending_error: Option<Error>,
     next_id: u64,
-    /// Decode steps under way, each counted in the budget at its most
-    /// ([`DecodeLimits::step_max`]) until it reports.
+    /// Decode steps under way.
     decoding: usize,
+    /// What the steps under way may add, reserved in the budget until they report.
+    decode_reserved: usize,
+    /// Responses held, as received.
+    raw: Arc<RawHeld>,
+    /// The most held at once (responses and decoded records): checked against the budget by
+    /// tests and benchmarks.
+    peak_held: usize,
 }
 
 impl Fetcher {
@@ -211,7 +227,7 @@ impl Fetcher {
         Fetcher {
             net,
             cfg,
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
             tx,
             rx,
             buffered: VecDeque::new(),
@@ -221,6 +237,9 @@ impl Fetcher {
             pending_error: None,
             next_id: 0,
             decoding: 0,
+            decode_reserved: 0,
+            raw: Arc::default(),
+            peak_held: 0,
         }
     }
 
@@ -231,7 +250,25 @@ impl Fetcher {
     }
 
     pub(crate) fn stats(&self) -> FetchStats {
-        self.counters.snapshot()
+        let mut s = self.counters.snapshot();
+        s.buffered_bytes = self.held() as u64;
+        s.peak_buffered_bytes = self.peak_held as u64;
+        s
+    }
+
+    /// Bytes held now: responses as received, and records decoded from them not taken yet.
+    fn held(&self) -> usize {
+        self.raw.get()
+            + self
+                .buffered
+                .iter()
+                .map(CompletedFetch::held)
+                .sum::<usize>()
+    }
+
+    /// Holdings grow only when a report is accepted: looking then finds the peak.
+    fn note_held(&mut self) {
+        self.peak_held = self.peak_held.max(self.held());
     }
 
     /// Drops buffered data (and errors) for partitions no longer assigned or moved by a seek:
@@ -275,7 +312,7 @@ impl Fetcher {
                 .map(|p| (replica.unwrap_or(p.leader), p.leader_epoch))
                 .filter(|(l, _)| *l >= 0 && cluster.brokers.contains_key(l));
             match leader {
-                Some((l, leader_epoch)) if !self.in_flight.contains(&l) => {
+                Some((l, leader_epoch)) if !self.in_flight.contains_key(&l) => {
                     let state = PartState {
                         offset,
                         leader_epoch,
@@ -289,12 +326,54 @@ impl Fetcher {
         (per_node, missing_leader)
     }
 
+    /// What the budget holds now: data held, and what fetches and decode steps under way may
+    /// add.
+    fn used(&self) -> usize {
+        self.held() + self.in_flight.values().sum::<usize>() + self.decode_reserved
+    }
+
+    /// The bytes the next fetch may reserve, `None` while the budget cannot take one. Fetches
+    /// leave [`budget::decode_headroom`] to decoding, and one goes out only with room for a
+    /// partition's worth (`max.partition.fetch.bytes`, or all the fetches' share when that is
+    /// smaller): a smaller one could make the broker return a first batch larger than asked
+    /// (KIP-74). Paused partitions give up what they hold first when the room is short.
+    fn fetch_room(&mut self, subs: &SubscriptionState) -> Option<usize> {
+        let budget = self.cfg.buffer_memory;
+        let share = budget - budget::decode_headroom(budget);
+        let least = share.min(usize::try_from(self.cfg.max_partition_bytes).unwrap_or(0));
+        loop {
+            let room = share.saturating_sub(self.used());
+            if room > 0 && room >= least {
+                let max = usize::try_from(self.cfg.max_bytes).unwrap_or(usize::MAX);
+                return Some(room.min(max));
+            }
+            if !self.evict_paused(subs) {
+                return None;
+            }
+        }
+    }
+
+    /// Drops the fetches of paused partitions that hold data (they are fetched again on
+    /// resume), so they cannot keep the budget from others. Says whether any was dropped.
+    fn evict_paused(&mut self, subs: &SubscriptionState) -> bool {
+        let paused = |f: &CompletedFetch| subs.assignment.get(&f.tp).is_none_or(|s| s.paused);
+        let before = self.buffered.len();
+        self.buffered.retain(|f| {
+            f.decoding || (f.held() == 0 && f.decoder.is_none() && f.lease.is_none()) || !paused(f)
+        });
+        self.buffered.len() != before
+    }
+
     /// Sends a Fetch to every leader that has fetchable partitions, nothing buffered for them,
-    /// and no fetch in flight.
+    /// and no fetch in flight, while `fetch.buffer.memory` has room for its answer.
     /// Never awaits (`poll` calls it after taking records): a leader missing from `cluster`
     /// flags a metadata refresh for the next poll.
     pub(crate) fn send_fetches(&mut self, subs: &SubscriptionState, cluster: &Cluster) {
-        if !self.in_flight.is_empty() && cluster.brokers.keys().all(|n| self.in_flight.contains(n))
+        if !self.in_flight.is_empty()
+            && cluster
+                .brokers
+                .keys()
+                .all(|n| self.in_flight.contains_key(n))
         {
             // Every broker has a fetch out: no partition can be fetched, so do not walk them.
             return;
@@ -333,15 +412,22 @@ impl Fetcher {
             if caught_up && busy.contains(&node) {
                 continue;
             }
+            let Some(max_bytes) = self.fetch_room(subs) else {
+                break;
+            };
             let wanted = parts;
             let plan = if self.cfg.sessions {
                 self.sessions.entry(node).or_default().plan(wanted)
             } else {
                 FetchPlan::sessionless(wanted)
             };
-            self.in_flight.insert(node);
+            self.in_flight.insert(node, max_bytes);
             let net = self.net.clone();
-            let cfg = self.cfg.clone();
+            let mut cfg = self.cfg.clone();
+            // Only the request's bound shrinks: a session keeps each partition's bound, and a
+            // changed one would be sent again in every incremental request.
+            cfg.max_bytes = i32::try_from(max_bytes).unwrap_or(i32::MAX);
+            cfg.min_bytes = cfg.min_bytes.min(cfg.max_bytes);
             let counters = self.counters.clone();
             let tx = self.tx.clone();
             tokio::spawn(async move {
@@ -386,7 +472,9 @@ impl Fetcher {
                     .answered(fetched.plan, fetched.answer);
                 match fetched.fetches {
                     Ok(fetches) => {
+                        let lease = (fetched.bytes > 0).then(|| self.raw.lease(fetched.bytes));
                         for mut f in fetches {
+                            f.lease = lease.clone();
                             self.note_read_replica(node, &f);
                             f.id = self.next_id;
                             self.next_id += 1;
@@ -406,14 +494,17 @@ impl Fetcher {
                 decoder,
                 end_offset,
                 step,
+                reserved,
             } => {
                 self.decoding -= 1;
+                self.decode_reserved -= reserved;
                 // Not found: discarded (seek, revocation) while the step ran.
                 if let Some(f) = self.buffered.iter_mut().find(|f| f.id == id) {
                     f.apply(decoder, end_offset, step);
                 }
             }
         }
+        self.note_held();
     }
 
     /// Follows a leader's pointer to a follower (KIP-392), and drops the follower once it errs
@@ -428,39 +519,66 @@ impl Fetcher {
         }
     }
 
-    /// Decoded bytes held by buffered fetches, plus the most the steps under way can add.
+    /// Decoded bytes held by buffered fetches, plus what the steps under way reserved.
+    #[cfg(test)]
     fn decoded_bytes(&self) -> usize {
         self.buffered
             .iter()
             .map(CompletedFetch::held)
             .sum::<usize>()
-            + self.decoding * self.cfg.limits.step_max()
+            + self.decode_reserved
     }
 
     /// Starts a decode step (on the blocking pool when it decompresses, else inline) for each
     /// unpaused fetch with fewer than two decoded steps buffered (the next one decodes while
-    /// `poll` hands out the current one), while the budget allows. When it does not, paused partitions give up their decoded
-    /// records first (they are fetched again on resume): they must not starve the others.
-    /// Never awaits.
+    /// `poll` hands out the current one), while `fetch.buffer.memory` has room. A step stops
+    /// once it has decoded what is left of the budget (at most [`STEP_BYTES`]), so it can end
+    /// past it by its last move, one batch decompressed: only the first step under way may do
+    /// that, the others reserve room for it. With no record for `poll` to take and no step under
+    /// way, one step always runs (at least one record), or a full budget would wait forever.
+    /// When room is short, paused partitions give up what they hold first (they are fetched
+    /// again on resume): they must not starve the others. Never awaits.
+    ///
+    /// [`STEP_BYTES`]: crate::consumer::decode::STEP_BYTES
     pub(crate) fn start_decoding(&mut self, subs: &SubscriptionState) {
-        let limits = self.cfg.limits;
         let paused = |f: &CompletedFetch| subs.assignment.get(&f.tp).is_none_or(|s| s.paused);
         loop {
+            let decodable =
+                |f: &CompletedFetch| f.decoder.is_some() && f.steps.len() < 2 && !paused(f);
+            // A batch read partway first: its section is counted already, and finishing it
+            // lets it go once its records are taken.
             let wanted = self
                 .buffered
                 .iter()
-                .position(|f| f.decoder.is_some() && f.steps.len() < 2 && !paused(f));
+                .position(|f| decodable(f) && f.decoder_held > 0)
+                .or_else(|| self.buffered.iter().position(decodable));
             let Some(i) = wanted else {
                 return;
             };
-            if self.decoded_bytes() + limits.step_max() > limits.budget() {
-                let before = self.buffered.len();
-                self.buffered
-                    .retain(|f| f.decoding || f.held() == 0 || !paused(f));
-                if self.buffered.len() == before {
-                    return;
+            let room = self.cfg.buffer_memory.saturating_sub(self.used());
+            let full = self.cfg.limits;
+            let mut limits = full;
+            limits.step_bytes = room.min(limits.step_bytes);
+            let reserved = if self.decoding == 0 {
+                limits.step_bytes
+            } else {
+                limits.step_bytes + limits.batch_bytes
+            };
+            // Nothing for poll to take and nothing under way: only a step can free anything.
+            let progress = self.decoding == 0 && self.buffered.iter().all(|f| f.steps.is_empty());
+            let short = limits.step_bytes == 0 || reserved > room;
+            if short && !progress {
+                if self.evict_paused(subs) {
+                    continue;
                 }
-                continue;
+                return;
+            }
+            // Past a full budget, a step opens at most one batch (and, reading one partway,
+            // goes no further than its end), but decodes a whole step of it: a record at a
+            // time, each waiting for the next poll, would be far too slow.
+            let one_batch = short;
+            if short {
+                limits.step_bytes = full.step_bytes;
             }
             let f = &mut self.buffered[i];
             let Some(decoder) = f.decoder.take() else {
@@ -468,16 +586,17 @@ impl Fetcher {
             };
             f.decoding = true;
             self.decoding += 1;
+            self.decode_reserved += reserved;
             let id = f.id;
-            if decoder.next_step_is_cheap(&limits) {
+            if decoder.next_step_is_cheap(&full) {
                 // Parsing alone is cheaper here than a hand-off to another thread and back.
-                let ev = run_step(id, decoder, &limits);
+                let ev = run_step(id, decoder, &limits, reserved, one_batch);
                 self.accept(ev);
                 continue;
             }
             let tx = self.tx.clone();
             tokio::task::spawn_blocking(move || {
-                let _ = tx.send(run_step(id, decoder, &limits));
+                let _ = tx.send(run_step(id, decoder, &limits, reserved, one_batch));
             });
         }
     }
@@ -517,6 +636,13 @@ impl Fetcher {
                     }
                     Some(code) if code.invalidates_metadata() => {
                         self.net.request_update();
+                        if matches!(code.0, FENCED_LEADER_EPOCH | NOT_LEADER_OR_FOLLOWER) {
+                            // The leader changed: the log may have been truncated under the
+                            // position (KIP-320).
+                            if let Some(s) = subs.assignment.get_mut(&tp) {
+                                s.validating = s.position_epoch.is_some();
+                            }
+                        }
                         None
                     }
                     Some(_) => {
@@ -584,16 +710,25 @@ impl Fetcher {
 }
 
 /// Runs one decode step of fetch `id` and says what it produced.
-fn run_step(id: u64, mut decoder: Box<PartitionDecoder>, limits: &DecodeLimits) -> Event {
+fn run_step(
+    id: u64,
+    mut decoder: Box<PartitionDecoder>,
+    limits: &DecodeLimits,
+    reserved: usize,
+    one_batch: bool,
+) -> Event {
     // A panic would leave the fetch waiting for this step and its budget counted forever:
     // report it as the partition's error instead.
-    let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decoder.step(limits)));
+    let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decoder.step_within(limits, one_batch)
+    }));
     match step {
         Ok(step) => Event::Decoded {
             id,
             end_offset: decoder.end_offset(),
             decoder: decoder.has_more().then_some(decoder),
             step,
+            reserved,
         },
         Err(_) => Event::Decoded {
             id,
@@ -603,10 +738,12 @@ fn run_step(id: u64, mut decoder: Box<PartitionDecoder>, limits: &DecodeLimits) 
                 error: Some(Error::CorruptRecord("record decoder panicked".into())),
                 ..Step::default()
             },
+            reserved,
         },
     }
 }
 
+mod budget;
 mod request;
 mod session;
 mod stats;

@@ -16,6 +16,7 @@ mod reconcile;
 mod record;
 mod stream;
 mod subscription;
+mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -317,6 +318,7 @@ impl KafkaConsumer {
                     Ok(Ok(c)) => c,
                     _ => self.net.cluster(),
                 };
+            self.validate_positions(&cluster).await?;
             self.maybe_auto_commit();
             self.fetcher.drain_responses(&self.subs);
             let records = self.fetcher.collect(&mut self.subs)?;

@@ -32,6 +32,11 @@ pub(crate) struct PartitionState {
     pub high_watermark: i64,
     /// From the last fetch, as `high_watermark`; -1 until then.
     pub last_stable_offset: i64,
+    /// The leader epoch the metadata gave when the partition was last looked at: a higher
+    /// one means a leader change, after which the position is validated (KIP-320).
+    pub leader_epoch: Option<i32>,
+    /// Not fetched until OffsetForLeaderEpoch confirms the position (KIP-320).
+    pub validating: bool,
 }
 
 impl PartitionState {
@@ -43,6 +48,8 @@ impl PartitionState {
             paused: false,
             high_watermark: -1,
             last_stable_offset: -1,
+            leader_epoch: None,
+            validating: false,
         }
     }
 }
@@ -175,6 +182,7 @@ impl SubscriptionState {
         s.position = Some(offset);
         s.position_epoch = None;
         s.pending = None;
+        s.validating = false;
         Ok(())
     }
 
@@ -201,7 +209,7 @@ impl SubscriptionState {
     pub(crate) fn fetchable(&self) -> Vec<(TopicPartition, i64, Option<i32>)> {
         self.assignment
             .iter()
-            .filter(|(_, s)| !s.paused && s.pending.is_none())
+            .filter(|(_, s)| !s.paused && s.pending.is_none() && !s.validating)
             .filter_map(|(tp, s)| s.position.map(|p| (tp.clone(), p, s.position_epoch)))
             .collect()
     }

@@ -182,7 +182,13 @@ pub(super) fn fetch(
                     OFFSET_OUT_OF_RANGE
                 }
                 (None, Some(log)) => {
-                    let max = usize::try_from(*max_bytes).unwrap_or(0).max(1);
+                    // KIP-74: the request's bound over all partitions too, past which only the
+                    // first batch of the first partition with data is returned.
+                    let left = usize::try_from(req.max_bytes)
+                        .unwrap_or(0)
+                        .saturating_sub(total);
+                    let max = usize::try_from(*max_bytes).unwrap_or(0).min(left);
+                    let first = total == 0;
                     let lso = log.lso();
                     let (blob, aborted) = if read_committed {
                         (
@@ -191,6 +197,13 @@ pub(super) fn fetch(
                         )
                     } else {
                         (log.read(fetch_offset, max), None)
+                    };
+                    // A read always holds one batch: past the first partition, one too large
+                    // for what is left is not sent.
+                    let blob = if first || blob.len() <= max {
+                        blob
+                    } else {
+                        bytes::Bytes::new()
                     };
                     total += blob.len();
                     has_data = !blob.is_empty();

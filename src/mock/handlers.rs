@@ -78,6 +78,7 @@ pub(crate) fn handle(
     shared.tick_txns();
     match api_key {
         24 | 25 | 26 | 28 => super::txn_api::handle(shared, broker, api_key, frame, injected),
+        23 => super::epochs::handle(shared, broker, frame, injected),
         18 => reply::<ApiVersionsRequest>(frame, |_, _, _| {
             let (supported, finalized) = super::txn_api::features(shared);
             ApiVersionsResponse::default()
@@ -88,6 +89,7 @@ pub(crate) fn handle(
                         .iter()
                         .chain(super::group_api::SERVED)
                         .chain(super::txn_api::SERVED)
+                        .chain(super::epochs::SERVED)
                         .filter_map(|k| {
                             let (min, max) = client_range(*k)?;
                             let cap = super::txn_api::max_version(*k, shared.transaction_version);

@@ -16,6 +16,7 @@
 
 mod chaos;
 mod consumer_group;
+mod epochs;
 mod faults;
 mod fetch;
 mod group;
@@ -334,6 +335,27 @@ impl MockCluster {
             .ok_or_else(|| Error::Unknown(format!("{topic}-{partition}")))?;
         p.leader = broker;
         p.leader_epoch += 1;
+        Ok(())
+    }
+
+    /// A leader change that loses records (KIP-320's unclean case): the records from `offset`
+    /// on are dropped (`offset` must be a batch's first offset, or the log end) and leadership
+    /// moves to `broker` with a new leader epoch. Records appended later are of that epoch.
+    ///
+    /// Errors: [`Error::Unknown`] for an unknown partition or broker.
+    pub fn truncate_and_move_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        broker: i32,
+    ) -> Result<()> {
+        self.move_leader(topic, partition, broker)?;
+        let mut data = self.shared.data();
+        let p = data
+            .partition_mut(topic, partition)
+            .ok_or_else(|| Error::Unknown(format!("{topic}-{partition}")))?;
+        epochs::truncate(p, offset);
         Ok(())
     }
 

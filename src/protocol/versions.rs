@@ -64,6 +64,7 @@ fn message_range(api: ApiKey) -> Option<VersionRange> {
         Produce => ProduceRequest,
         Fetch => FetchRequest,
         ListOffsets => ListOffsetsRequest,
+        OffsetForLeaderEpoch => OffsetForLeaderEpochRequest,
         Metadata => MetadataRequest,
         OffsetCommit => OffsetCommitRequest,
         OffsetFetch => OffsetFetchRequest,

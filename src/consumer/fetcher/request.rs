@@ -29,6 +29,8 @@ pub(super) struct Fetched {
     pub plan: FetchPlan,
     pub answer: Answer,
     pub fetches: Result<Vec<CompletedFetch>>,
+    /// The records' bytes over all partitions, as received.
+    pub bytes: usize,
 }
 
 /// Builds the request for `plan` (sessionless when `sessions` is false: a broker older than
@@ -94,15 +96,17 @@ pub(super) async fn fetch(
     plan: FetchPlan,
 ) -> Fetched {
     match round_trip(net, cfg, counters, node, &plan).await {
-        Ok((answer, fetches)) => Fetched {
+        Ok((answer, fetches, bytes)) => Fetched {
             plan,
             answer,
             fetches,
+            bytes,
         },
         Err(e) => Fetched {
             plan,
             answer: Answer::Failed,
             fetches: Err(e),
+            bytes: 0,
         },
     }
 }
@@ -113,7 +117,7 @@ async fn round_trip(
     counters: &Counters,
     node: i32,
     plan: &FetchPlan,
-) -> Result<(Answer, Result<Vec<CompletedFetch>>)> {
+) -> Result<(Answer, Result<Vec<CompletedFetch>>, usize)> {
     let conn = net.connection(Target::Node(node)).await?;
     let version = conn.version_for::<FetchRequest>()?;
     let sessions = version >= FIRST_SESSION_VERSION && plan.epoch != SESSIONLESS_EPOCH;
@@ -152,13 +156,14 @@ async fn round_trip(
             return Ok((
                 Answer::SessionNotFound,
                 Err(Error::broker(resp.error_code, "Fetch")),
+                0,
             ));
         }
         code => {
             if code == INVALID_FETCH_SESSION_EPOCH {
                 counters.session_error();
             }
-            return Ok((Answer::Failed, Err(Error::broker(code, "Fetch"))));
+            return Ok((Answer::Failed, Err(Error::broker(code, "Fetch")), 0));
         }
     }
     let answer = Answer::Accepted {
@@ -214,7 +219,7 @@ async fn round_trip(
         node,
         out.iter().filter(|f| f.decoder.is_some()).count() as u64,
     );
-    Ok((answer, Ok(out)))
+    Ok((answer, Ok(out), bytes))
 }
 
 #[cfg(test)]

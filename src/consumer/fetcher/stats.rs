@@ -24,6 +24,11 @@ pub struct FetchStats {
     /// Per broker id: partitions it answered with records (the leader, or a preferred read
     /// replica).
     pub served_by: BTreeMap<i32, u64>,
+    /// Bytes held now for fetched data not returned by `poll` (`fetch.buffer.memory`):
+    /// responses as received and records decoded from them.
+    pub buffered_bytes: u64,
+    /// The most `buffered_bytes` has been.
+    pub peak_buffered_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +75,7 @@ impl Counters {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            ..FetchStats::default()
         }
     }
 }

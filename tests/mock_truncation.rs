@@ -1,0 +1,117 @@
+//! KIP-320 on the MockCluster: a leader change that truncates the log under the consumer's
+//! position is detected with OffsetForLeaderEpoch.
+
+use std::time::{Duration, Instant};
+
+use ferrokafka::consumer::{KafkaConsumer, TopicPartition};
+use ferrokafka::mock::MockCluster;
+use ferrokafka::{ConsumerConfig, Error, KafkaProducer, ProducerConfig, ProducerRecord};
+
+/// One batch per record, so any offset is a batch boundary to truncate at.
+async fn produce(c: &MockCluster, values: impl Iterator<Item = u64>) {
+    let p = KafkaProducer::new(
+        ProducerConfig::builder()
+            .bootstrap_servers(c.bootstrap_servers())
+            .build()
+            .expect("config"),
+    )
+    .expect("producer");
+    for v in values {
+        p.send(ProducerRecord::new("trunc", v.to_string()).partition(0))
+            .await
+            .expect("send");
+    }
+    p.close(Duration::from_secs(10)).await;
+}
+
+/// 100 records read at leader epoch 0; then a new leader whose log ends at 60, and 20 records
+/// (values 1000..1020) appended under its epoch at offsets 60..80.
+async fn truncated_under(reset: &str) -> (MockCluster, KafkaConsumer, Vec<(i64, u64)>) {
+    let c = MockCluster::builder()
+        .brokers(2)
+        .seed(320)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("trunc", 1);
+    c.move_leader("trunc", 0, 1).expect("leader 1");
+    produce(&c, 0..100).await;
+    let mut con = KafkaConsumer::new(
+        ConsumerConfig::builder()
+            .bootstrap_servers(c.bootstrap_servers())
+            .set("auto.offset.reset", reset)
+            .set("retry.backoff.ms", "10")
+            .build()
+            .expect("config"),
+    )
+    .expect("consumer");
+    let tp = TopicPartition::new("trunc", 0);
+    con.assign([tp.clone()]).expect("assign");
+    con.seek(&tp, 0).expect("seek");
+    let mut got = Vec::new();
+    read(&mut con, &mut got, 100).await.expect("first 100");
+    assert_eq!(con.position(&tp).await.expect("position"), 100);
+    c.truncate_and_move_leader("trunc", 0, 60, 2)
+        .expect("truncate");
+    produce(&c, 1000..1020).await;
+    (c, con, got)
+}
+
+async fn read(
+    con: &mut KafkaConsumer,
+    out: &mut Vec<(i64, u64)>,
+    until: usize,
+) -> Result<(), Error> {
+    let start = Instant::now();
+    while out.len() < until {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "stuck at {out:?}"
+        );
+        for r in con.poll(Duration::from_millis(100)).await? {
+            let v = std::str::from_utf8(r.value.as_deref().expect("value")).expect("utf-8");
+            out.push((r.offset, v.parse().expect("number")));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncation_with_a_reset_policy_resumes_at_the_diverging_offset() {
+    let (_c, mut con, mut got) = truncated_under("earliest").await;
+    read(&mut con, &mut got, 120)
+        .await
+        .expect("after the truncation");
+    let expected: Vec<(i64, u64)> = (0..100)
+        .map(|o| (o, o as u64))
+        .chain((60..80).map(|o| (o, 940 + o as u64)))
+        .collect();
+    assert_eq!(got, expected, "no record that exists lost, none read twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncation_with_reset_none_is_a_typed_error() {
+    let (_c, mut con, mut got) = truncated_under("none").await;
+    let err = read(&mut con, &mut got, 101)
+        .await
+        .expect_err("the truncation is reported");
+    match err {
+        Error::LogTruncation {
+            partition,
+            offset,
+            epoch,
+            diverging_offset,
+        } => {
+            assert_eq!(partition, "trunc-0");
+            assert_eq!((offset, epoch, diverging_offset), (100, 0, 60));
+        }
+        e => panic!("not a LogTruncation: {e:?}"),
+    }
+    assert_eq!(got.len(), 100, "nothing read past the truncation");
+    // Seeking to the diverging offset goes on from there.
+    con.seek(&TopicPartition::new("trunc", 0), 60)
+        .expect("seek");
+    read(&mut con, &mut got, 120).await.expect("after the seek");
+    assert_eq!(got[100..].first(), Some(&(60, 1000)));
+    assert_eq!(got.last(), Some(&(79, 1019)));
+}

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use ferrokafka::consumer::{KafkaConsumer, TopicPartition};
-use ferrokafka::mock::MockCluster;
+use ferrokafka::mock::{Fault, FaultAction, MockCluster};
 use ferrokafka::{ConsumerConfig, Error, KafkaProducer, ProducerConfig, ProducerRecord};
 
 /// One batch per record, so any offset is a batch boundary to truncate at.
@@ -24,7 +24,7 @@ async fn produce(c: &MockCluster, values: impl Iterator<Item = u64>) {
     p.close(Duration::from_secs(10)).await;
 }
 
-/// 100 records read at leader epoch 0; then a new leader whose log ends at 60, and 20 records
+/// 100 records read at leader epoch 1; then a new leader whose log ends at 60, and 20 records
 /// (values 1000..1020) appended under its epoch at offsets 60..80.
 async fn truncated_under(reset: &str) -> (MockCluster, KafkaConsumer, Vec<(i64, u64)>) {
     let c = MockCluster::builder()
@@ -103,7 +103,8 @@ async fn truncation_with_reset_none_is_a_typed_error() {
             diverging_offset,
         } => {
             assert_eq!(partition, "trunc-0");
-            assert_eq!((offset, epoch, diverging_offset), (100, 0, 60));
+            // Epoch 1: the records were written after move_leader bumped the epoch from 0.
+            assert_eq!((offset, epoch, diverging_offset), (100, 1, 60));
         }
         e => panic!("not a LogTruncation: {e:?}"),
     }
@@ -114,4 +115,46 @@ async fn truncation_with_reset_none_is_a_typed_error() {
     read(&mut con, &mut got, 120).await.expect("after the seek");
     assert_eq!(got[100..].first(), Some(&(60, 1000)));
     assert_eq!(got.last(), Some(&(79, 1019)));
+}
+
+/// KIP-266 for validation: `poll(t)` returns within `t` while the new leader holds back its
+/// OffsetForLeaderEpoch answer, and a later poll applies that answer (no record lost or read
+/// twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_keeps_its_timeout_while_the_validation_is_slow() {
+    const OFFSET_FOR_LEADER_EPOCH: i16 = 23;
+    const POLL: Duration = Duration::from_millis(100);
+    // Generous: the spec under test is "within the timeout", not a latency figure.
+    const SLACK: Duration = Duration::from_millis(500);
+    let (c, mut con, mut got) = truncated_under("earliest").await;
+    c.inject(Fault::new(
+        OFFSET_FOR_LEADER_EPOCH,
+        FaultAction::Delay(Duration::from_secs(2)),
+    ));
+    let start = Instant::now();
+    let mut polls = 0u32;
+    while got.len() < 120 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "stuck at {got:?}"
+        );
+        let began = Instant::now();
+        let records = con.poll(POLL).await.expect("poll");
+        let took = began.elapsed();
+        polls += 1;
+        assert!(
+            took <= POLL + SLACK,
+            "poll #{polls} took {took:?} with a {POLL:?} timeout"
+        );
+        for r in records.iter() {
+            let v = std::str::from_utf8(r.value.as_deref().expect("value")).expect("utf-8");
+            got.push((r.offset, v.parse().expect("number")));
+        }
+    }
+    let expected: Vec<(i64, u64)> = (0..100)
+        .map(|o| (o, o as u64))
+        .chain((60..80).map(|o| (o, 940 + o as u64)))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(polls > 3, "the validation spanned several polls ({polls})");
 }

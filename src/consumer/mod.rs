@@ -73,6 +73,8 @@ pub struct KafkaConsumer {
     /// cooperative revocation runs it again).
     joined: Option<coordinator::Joined>,
     committed_lookup: Option<positions::CommittedLookup>,
+    /// KIP-320 position checks in flight, if any.
+    validation: Option<validate::Validation>,
     /// The pattern of [`subscribe_pattern`](Self::subscribe_pattern), if that is how this
     /// consumer subscribed.
     pattern: Option<pattern::TopicPattern>,
@@ -121,6 +123,7 @@ impl KafkaConsumer {
             assigned_counts: BTreeMap::new(),
             joined: None,
             committed_lookup: None,
+            validation: None,
             pattern: None,
             rebalance_started: None,
             closed: false,

@@ -5,21 +5,28 @@
 //! [`Error::LogTruncation`] (as Java's consumer does).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::time::Instant;
 
 use super::KafkaConsumer;
+use super::background::Background;
 use super::subscription::PositionSource;
 use crate::error::{Error, ErrorCode, Result};
-use crate::network::Target;
 use crate::network::metadata::Cluster;
+use crate::network::{NetworkClient, Target};
 use crate::protocol::StrBytes;
 use crate::protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
-use crate::protocol::messages::{BrokerId, OffsetForLeaderEpochRequest, TopicName};
+use crate::protocol::messages::{
+    BrokerId, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, TopicName,
+};
 use crate::record::TopicPartition;
 
 /// A partition to validate: its position, the epoch of the record before it, and the leader's
 /// current epoch.
+#[derive(Clone)]
 struct Check {
     tp: TopicPartition,
     position: i64,
@@ -27,18 +34,71 @@ struct Check {
     current_epoch: i32,
 }
 
+/// What a leader answered for one check.
+enum Answer {
+    /// The leader's log has epoch `epoch` (the largest at most the one asked) ending at
+    /// `end_offset`.
+    EndOffset { epoch: i32, end_offset: i64 },
+    /// The check failed; it stays marked and is asked again.
+    Failed,
+}
+
+/// OffsetForLeaderEpoch requests in flight on a task of their own, so a slow leader cannot hold
+/// `poll` past its timeout (KIP-266); a later poll applies the answers.
+pub(super) struct Validation {
+    task: Background<Vec<(Check, Answer)>>,
+}
+
 impl KafkaConsumer {
-    /// Marks partitions whose leader epoch went up in `cluster` for validation, and validates
-    /// those marked (here or by a fetch error). A failed request leaves them marked: the next
-    /// poll tries again.
+    /// Marks partitions whose leader epoch went up in `cluster` for validation, starts the
+    /// validation of those marked (here or by a fetch error) when none runs, and applies the
+    /// answers of one that finished. A failed request leaves its partitions marked: a later
+    /// poll asks again.
     ///
     /// Errors: [`Error::LogTruncation`] or [`Error::NoOffsetForPartition`] with
     /// `auto.offset.reset=none`.
     ///
     /// # Cancel safety
-    /// Cancel safe: positions change only after the request's answer is in.
+    /// Cancel safe: the requests run on their own task, and positions change only when an
+    /// answer is taken, without an await after it.
     pub(super) async fn validate_positions(&mut self, cluster: &Cluster) -> Result<()> {
-        let mut per_node: HashMap<i32, Vec<Check>> = HashMap::new();
+        let checks = self.mark_for_validation(cluster);
+        if self.validation.is_none() && !checks.is_empty() {
+            let net = self.net.clone();
+            let wake = self.coordinator.as_ref().map(|c| c.shared.clone());
+            self.validation = Some(Validation {
+                task: Background::spawn(async move {
+                    let answers = ask(&net, cluster_nodes(checks)).await;
+                    if let Some(shared) = wake {
+                        // A permit, not just a wake-up: the poll may be between looks.
+                        shared.wake.notify_one();
+                    }
+                    Ok(answers)
+                }),
+            });
+        }
+        let Some(v) = &mut self.validation else {
+            return Ok(());
+        };
+        let Some(done) = v.task.wait_until(Instant::now()).await else {
+            return Ok(());
+        };
+        self.validation = None;
+        for (c, answer) in done? {
+            match answer {
+                Answer::EndOffset { epoch, end_offset } if self.still_current(&c) => {
+                    self.complete(&c, epoch, end_offset)?
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks partitions whose leader epoch went up and returns every marked partition that can
+    /// be checked now, with the leader to ask.
+    fn mark_for_validation(&mut self, cluster: &Cluster) -> Vec<(i32, Check)> {
+        let mut checks = Vec::new();
         for (tp, s) in self.subs.assignment.iter_mut() {
             let meta = cluster
                 .topic(&tp.topic)
@@ -60,44 +120,26 @@ impl KafkaConsumer {
                 continue;
             };
             if s.validating && s.pending.is_none() && cluster.brokers.contains_key(&meta.leader) {
-                per_node.entry(meta.leader).or_default().push(Check {
-                    tp: tp.clone(),
-                    position,
-                    epoch,
-                    current_epoch: meta.leader_epoch,
-                });
+                checks.push((
+                    meta.leader,
+                    Check {
+                        tp: tp.clone(),
+                        position,
+                        epoch,
+                        current_epoch: meta.leader_epoch,
+                    },
+                ));
             }
         }
-        for (node, checks) in per_node {
-            let resp = match self.net.send(Target::Node(node), request(&checks)).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::debug!(node, error = %e, "OffsetForLeaderEpoch failed; will retry");
-                    self.net.request_update();
-                    continue;
-                }
-            };
-            for c in checks {
-                let found = resp
-                    .topics
-                    .iter()
-                    .filter(|t| t.topic.0.as_str() == c.tp.topic)
-                    .flat_map(|t| t.partitions.iter())
-                    .find(|p| p.partition == c.tp.partition);
-                let Some(p) = found else {
-                    continue;
-                };
-                if let Some(code) = ErrorCode::from_code(p.error_code) {
-                    tracing::debug!(tp = %c.tp, %code, "position validation failed; will retry");
-                    if code.invalidates_metadata() {
-                        self.net.request_update();
-                    }
-                    continue;
-                }
-                self.complete(&c, p.leader_epoch, p.end_offset)?;
-            }
-        }
-        Ok(())
+        checks
+    }
+
+    /// Whether `c` still describes the partition: a seek, a reset or a new assignment since the
+    /// request was made leaves its answer meaningless.
+    fn still_current(&self, c: &Check) -> bool {
+        self.subs.assignment.get(&c.tp).is_some_and(|s| {
+            s.validating && s.position == Some(c.position) && s.position_epoch == Some(c.epoch)
+        })
     }
 
     /// Applies a validation's answer for `c`: the leader's log has epoch `epoch` (the largest
@@ -138,6 +180,72 @@ impl KafkaConsumer {
         self.subs.state_mut(&c.tp)?.validating = false;
         Ok(())
     }
+}
+
+/// Groups checks by the leader to ask.
+fn cluster_nodes(checks: Vec<(i32, Check)>) -> HashMap<i32, Vec<Check>> {
+    let mut per_node: HashMap<i32, Vec<Check>> = HashMap::new();
+    for (node, c) in checks {
+        per_node.entry(node).or_default().push(c);
+    }
+    per_node
+}
+
+/// Asks every leader at once; a leader that fails costs only its own checks.
+async fn ask(net: &Arc<NetworkClient>, per_node: HashMap<i32, Vec<Check>>) -> Vec<(Check, Answer)> {
+    // Dropped with the validation, the set aborts what still runs.
+    let mut asks = tokio::task::JoinSet::new();
+    for (node, checks) in per_node {
+        let net = net.clone();
+        asks.spawn(async move {
+            let resp = match net.send(Target::Node(node), request(&checks)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(node, error = %e, "OffsetForLeaderEpoch failed; will retry");
+                    net.request_update();
+                    return checks.into_iter().map(|c| (c, Answer::Failed)).collect();
+                }
+            };
+            checks
+            .into_iter()
+            .map(|c| {
+                let answer = answer_for(&resp, &c.tp);
+                if let Err(code) = &answer {
+                    tracing::debug!(tp = %c.tp, %code, "position validation failed; will retry");
+                    if code.invalidates_metadata() {
+                        net.request_update();
+                    }
+                }
+                (c, answer.unwrap_or(Answer::Failed))
+            })
+            .collect::<Vec<_>>()
+        });
+    }
+    asks.join_all().await.into_iter().flatten().collect()
+}
+
+/// The answer for `tp` in `resp`: `Err` with the partition's error, or `Failed` when the leader
+/// left it out.
+fn answer_for(
+    resp: &OffsetForLeaderEpochResponse,
+    tp: &TopicPartition,
+) -> std::result::Result<Answer, ErrorCode> {
+    let found = resp
+        .topics
+        .iter()
+        .filter(|t| t.topic.0.as_str() == tp.topic)
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.partition == tp.partition);
+    let Some(p) = found else {
+        return Ok(Answer::Failed);
+    };
+    if let Some(code) = ErrorCode::from_code(p.error_code) {
+        return Err(code);
+    }
+    Ok(Answer::EndOffset {
+        epoch: p.leader_epoch,
+        end_offset: p.end_offset,
+    })
 }
 
 fn request(checks: &[Check]) -> OffsetForLeaderEpochRequest {

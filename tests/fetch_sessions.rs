@@ -74,3 +74,89 @@ async fn thousand_partitions_read_through_incremental_fetches() {
     );
     assert_eq!(s.session_errors, 0, "{s:?}");
 }
+
+/// A broker restart loses every fetch session: the consumer opens a new one with a full fetch
+/// and reads on from its positions, every record exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_forces_a_full_fetch_and_reading_goes_on() {
+    const PARTITIONS: i32 = 100;
+    const RECORDS: usize = 2000;
+    let mut b = TestBroker::start();
+    let topic = "sessions-restart";
+    create_topic(&b.bootstrap(), topic, PARTITIONS).await;
+    let values = |r: std::ops::Range<usize>| r.map(|i| i.to_string());
+    produce_values(
+        &b.bootstrap(),
+        topic,
+        PARTITIONS,
+        values(0..RECORDS / 2),
+        "none",
+    )
+    .await;
+    let mut c = consumer(
+        &b.bootstrap(),
+        &[
+            ("fetch.max.wait.ms", "100"),
+            ("reconnect.backoff.max.ms", "200"),
+        ],
+    );
+    c.assign((0..PARTITIONS).map(|p| TopicPartition::new(topic, p)))
+        .expect("assign");
+    let mut seen = BTreeSet::new();
+    read_until(&mut c, &mut seen, RECORDS / 2, PARTITIONS).await;
+    // Some idle rounds, so the session is open and incremental when the broker goes.
+    for _ in 0..3 {
+        assert!(
+            c.poll(Duration::from_millis(150))
+                .await
+                .expect("poll")
+                .is_empty()
+        );
+    }
+    let before = c.fetch_stats();
+    assert!(before.requests > before.full_requests, "{before:?}");
+    b.restart();
+    produce_values(
+        &b.bootstrap(),
+        topic,
+        PARTITIONS,
+        values(RECORDS / 2..RECORDS),
+        "none",
+    )
+    .await;
+    read_until(&mut c, &mut seen, RECORDS, PARTITIONS).await;
+    let after = c.fetch_stats();
+    assert!(
+        after.full_requests > before.full_requests,
+        "a new session was opened with a full fetch: before {before:?}, after {after:?}"
+    );
+}
+
+/// Polls until `seen` holds `until` values, each read once and from its own partition.
+async fn read_until(
+    c: &mut ferrokafka::consumer::KafkaConsumer,
+    seen: &mut BTreeSet<usize>,
+    until: usize,
+    partitions: i32,
+) {
+    let start = Instant::now();
+    while seen.len() < until {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "stuck at {} records",
+            seen.len()
+        );
+        // Errors while the broker is away are retried by the next poll.
+        let Ok(records) = c.poll(Duration::from_millis(200)).await else {
+            continue;
+        };
+        for r in records {
+            let v: usize = std::str::from_utf8(r.value.as_deref().expect("value"))
+                .expect("utf8")
+                .parse()
+                .expect("number");
+            assert_eq!(v as i32 % partitions, r.partition, "value {v}");
+            assert!(seen.insert(v), "value {v} read twice");
+        }
+    }
+}

@@ -460,6 +460,15 @@ impl TestBroker {
     pub fn kill(&mut self) {
         self.node.kill();
     }
+
+    /// SIGKILLs the broker and starts it again on its port and data; returns once it serves.
+    /// Not for [`shared`](Self::shared) brokers: other tests use them.
+    pub fn restart(&mut self) {
+        self.node.kill();
+        if let Err(e) = self.node.start() {
+            panic!("the broker did not restart: {e}");
+        }
+    }
 }
 
 impl Drop for TestBroker {

@@ -158,3 +158,47 @@ async fn poll_keeps_its_timeout_while_the_validation_is_slow() {
     assert_eq!(got, expected);
     assert!(polls > 3, "the validation spanned several polls ({polls})");
 }
+
+/// A partition awaiting validation is not fetched, so no fetch error asks for fresh metadata:
+/// when its new leader is missing from the metadata (down at the refresh), validation itself
+/// asks, and reading goes on once the leader is back (not after `metadata.max.age.ms`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_waits_out_a_leader_missing_from_the_metadata() {
+    let c = MockCluster::builder()
+        .brokers(2)
+        .seed(321)
+        .build()
+        .await
+        .expect("mock");
+    c.create_topic("trunc", 1);
+    c.move_leader("trunc", 0, 1).expect("leader 1");
+    produce(&c, 0..50).await;
+    let mut con = KafkaConsumer::new(
+        ConsumerConfig::builder()
+            .bootstrap_servers(c.bootstrap_servers())
+            .set("auto.offset.reset", "earliest")
+            .set("retry.backoff.ms", "10")
+            .set("reconnect.backoff.ms", "10")
+            .build()
+            .expect("config"),
+    )
+    .expect("consumer");
+    let tp = TopicPartition::new("trunc", 0);
+    con.assign([tp.clone()]).expect("assign");
+    let mut got = Vec::new();
+    read(&mut con, &mut got, 50).await.expect("first 50");
+    // The new leader is down when the consumer learns of the move.
+    c.stop_broker(2);
+    c.move_leader("trunc", 0, 2).expect("leader 2");
+    for _ in 0..20 {
+        let more = con.poll(Duration::from_millis(100)).await.expect("poll");
+        assert!(more.is_empty(), "no records while the leader is away");
+    }
+    c.start_broker(2).await.expect("broker 2 back");
+    produce(&c, 50..100).await;
+    read(&mut con, &mut got, 100)
+        .await
+        .expect("after the leader is back");
+    let expected: Vec<(i64, u64)> = (0..100).map(|o| (o, o as u64)).collect();
+    assert_eq!(got, expected);
+}

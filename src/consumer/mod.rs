@@ -74,7 +74,7 @@ pub struct KafkaConsumer {
     joined: Option<coordinator::Joined>,
     committed_lookup: Option<positions::CommittedLookup>,
     /// KIP-320 position checks in flight, if any.
-    validation: Option<validate::Validation>,
+    validation: validate::Validation,
     /// The pattern of [`subscribe_pattern`](Self::subscribe_pattern), if that is how this
     /// consumer subscribed.
     pattern: Option<pattern::TopicPattern>,
@@ -123,7 +123,7 @@ impl KafkaConsumer {
             assigned_counts: BTreeMap::new(),
             joined: None,
             committed_lookup: None,
-            validation: None,
+            validation: validate::Validation::default(),
             pattern: None,
             rebalance_started: None,
             closed: false,

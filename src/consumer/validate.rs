@@ -45,8 +45,12 @@ enum Answer {
 
 /// OffsetForLeaderEpoch requests in flight on a task of their own, so a slow leader cannot hold
 /// `poll` past its timeout (KIP-266); a later poll applies the answers.
+#[derive(Default)]
 pub(super) struct Validation {
-    task: Background<Vec<(Check, Answer)>>,
+    task: Option<Background<Vec<(Check, Answer)>>>,
+    /// After a failed check, the next one waits for `retry.backoff.ms` (a leader that is not yet
+    /// the leader would otherwise be asked in a tight loop).
+    not_before: Option<Instant>,
 }
 
 impl KafkaConsumer {
@@ -63,28 +67,33 @@ impl KafkaConsumer {
     /// answer is taken, without an await after it.
     pub(super) async fn validate_positions(&mut self, cluster: &Cluster) -> Result<()> {
         let checks = self.mark_for_validation(cluster);
-        if self.validation.is_none() && !checks.is_empty() {
+        let now = Instant::now();
+        let v = &mut self.validation;
+        if v.task.is_none() && !checks.is_empty() && v.not_before.is_none_or(|t| now >= t) {
             let net = self.net.clone();
             let wake = self.coordinator.as_ref().map(|c| c.shared.clone());
-            self.validation = Some(Validation {
-                task: Background::spawn(async move {
-                    let answers = ask(&net, cluster_nodes(checks)).await;
-                    if let Some(shared) = wake {
-                        // A permit, not just a wake-up: the poll may be between looks.
-                        shared.wake.notify_one();
-                    }
-                    Ok(answers)
-                }),
-            });
+            v.task = Some(Background::spawn(async move {
+                let answers = ask(&net, cluster_nodes(checks)).await;
+                if let Some(shared) = wake {
+                    // A permit, not just a wake-up: the poll may be between looks.
+                    shared.wake.notify_one();
+                }
+                Ok(answers)
+            }));
         }
-        let Some(v) = &mut self.validation else {
+        let Some(task) = &mut v.task else {
             return Ok(());
         };
-        let Some(done) = v.task.wait_until(Instant::now()).await else {
+        let Some(done) = task.wait_until(now).await else {
             return Ok(());
         };
-        self.validation = None;
-        for (c, answer) in done? {
+        v.task = None;
+        let answers = done?;
+        v.not_before = answers
+            .iter()
+            .any(|(_, a)| matches!(a, Answer::Failed))
+            .then(|| now + self.net.retry_backoff(1));
+        for (c, answer) in answers {
             match answer {
                 Answer::EndOffset { epoch, end_offset } if self.still_current(&c) => {
                     self.complete(&c, epoch, end_offset)?
@@ -107,6 +116,11 @@ impl KafkaConsumer {
             let Some(meta) = meta else {
                 continue;
             };
+            if s.validating && !cluster.brokers.contains_key(&meta.leader) {
+                // Validating partitions are not fetched, so no fetch error will ask for the
+                // metadata that names a reachable leader: ask here.
+                self.net.request_update();
+            }
             if s.leader_epoch.is_some_and(|seen| meta.leader_epoch > seen) {
                 s.validating = true;
             }

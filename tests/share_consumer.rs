@@ -167,7 +167,8 @@ fn java_member(
     (stdin, reader)
 }
 
-/// Waits until `group` has `n` members.
+/// Waits until `group` has `n` members, each with partitions assigned: records produced after
+/// that can go to any of them.
 async fn wait_for_members(group: &str, n: usize) {
     let admin = AdminClient::new(
         AdminConfig::builder()
@@ -181,16 +182,18 @@ async fn wait_for_members(group: &str, n: usize) {
             .describe_share_groups(&[group])
             .await
             .expect("describe");
-        let members = d
-            .get(group)
-            .and_then(|r| r.as_ref().ok())
-            .map_or(0, |g| g.members.len());
+        let members = d.get(group).and_then(|r| r.as_ref().ok()).map_or(0, |g| {
+            g.members
+                .iter()
+                .filter(|m| !m.assignment.is_empty())
+                .count()
+        });
         if members >= n {
             return;
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "{group}: {members} of {n} members joined"
+            "{group}: {members} of {n} members joined with an assignment"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -206,13 +209,17 @@ async fn four_members_and_two_java_accept_20000_records_exactly_once() {
     group_config(group, &[]).await;
 
     let seen: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
-    // Everyone joins before the records exist, so every member competes for all of them.
+    // Ours, for a failure's message: (member, value, partition, offset, delivery count).
+    let detail: Arc<Mutex<Vec<(usize, usize, i32, i64, i16)>>> = Arc::default();
+    // Everyone joins and is assigned before the records exist, so every member competes for
+    // them (a cold JVM that joined late used to find them all taken).
     let java: Vec<_> = (OURS..OURS + JAVA)
         .map(|id| java_member(group, topic, id, Arc::clone(&seen)))
         .collect();
     let mut tasks = Vec::new();
     for id in 0..OURS {
         let seen = Arc::clone(&seen);
+        let detail = Arc::clone(&detail);
         tasks.push(tokio::spawn(async move {
             let mut c = member(group, topic, false);
             let start = Instant::now();
@@ -220,6 +227,10 @@ async fn four_members_and_two_java_accept_20000_records_exactly_once() {
                 let records = c.poll(Duration::from_millis(200)).await.expect("poll");
                 let mut s = seen.lock().unwrap();
                 s.extend(records.iter().map(|r| (id, value(r))));
+                detail.lock().unwrap().extend(records.iter().map(|r| {
+                    let (p, o) = (r.record.partition, r.record.offset);
+                    (id, value(r), p, o, r.delivery_count)
+                }));
             }
             c.close().await.expect("close");
         }));
@@ -248,17 +259,31 @@ async fn four_members_and_two_java_accept_20000_records_exactly_once() {
     }
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
     assert_eq!(counts.len(), N, "distinct records received");
-    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    let detail = detail.lock().unwrap().clone();
+    let ours_of = |v: usize| {
+        detail
+            .iter()
+            .filter(|d| d.1 == v)
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        twice.is_empty(),
+        "delivered more than once: {:?}",
+        twice
+            .iter()
+            .map(|(v, _)| (**v, ours_of(**v)))
+            .collect::<Vec<_>>()
+    );
     let mut per_member: BTreeMap<usize, usize> = BTreeMap::new();
     for (id, _) in &seen {
         *per_member.entry(*id).or_default() += 1;
     }
     eprintln!("records per member (4, 5: Java): {per_member:?}");
-    // Ours all take part (4 > 2 partitions); a cold JVM may find the records gone before
-    // its first fetch answers, so the Java members are only required to have run cleanly.
+    // More members than partitions, and every one of them takes part.
     assert!(
-        (0..OURS).all(|id| per_member.contains_key(&id)),
-        "every one of our members got records: {per_member:?}"
+        (0..OURS + JAVA).all(|id| per_member.contains_key(&id)),
+        "every member got records: {per_member:?}"
     );
     assert_eq!(
         leftovers(group, topic, Duration::from_secs(2)).await,

@@ -639,9 +639,7 @@ impl Fetcher {
                         if matches!(code.0, FENCED_LEADER_EPOCH | NOT_LEADER_OR_FOLLOWER) {
                             // The leader changed: the log may have been truncated under the
                             // position (KIP-320).
-                            if let Some(s) = subs.assignment.get_mut(&tp) {
-                                s.validating = s.position_epoch.is_some();
-                            }
+                            subs.start_validating(&tp);
                         }
                         None
                     }

@@ -66,6 +66,12 @@ pub(crate) struct SubscriptionState {
     pub subscription: Subscription,
     pub assignment: BTreeMap<TopicPartition, PartitionState>,
     reset: AutoOffsetReset,
+    /// Bumped by every change of the assignment, so per-poll work over all partitions can run
+    /// only when something changed.
+    changes: u64,
+    /// Set when a partition may have started validating outside a full walk (a fetch error);
+    /// cleared by the walk that finds none validating.
+    pub validation_hint: bool,
 }
 
 impl SubscriptionState {
@@ -74,6 +80,8 @@ impl SubscriptionState {
             subscription: Subscription::None,
             assignment: BTreeMap::new(),
             reset,
+            changes: 0,
+            validation_hint: false,
         }
     }
 
@@ -135,6 +143,7 @@ impl SubscriptionState {
             next.insert(tp, state);
         }
         self.assignment = next;
+        self.changes += 1;
     }
 
     pub(crate) fn add_partitions(&mut self, partitions: &[TopicPartition], source: PositionSource) {
@@ -143,17 +152,34 @@ impl SubscriptionState {
                 .entry(tp.clone())
                 .or_insert_with(|| PartitionState::new(source));
         }
+        self.changes += 1;
     }
 
     pub(crate) fn remove_partitions(&mut self, partitions: &[TopicPartition]) {
         for tp in partitions {
             self.assignment.remove(tp);
         }
+        self.changes += 1;
     }
 
     pub(crate) fn unsubscribe(&mut self) {
         self.subscription = Subscription::None;
         self.assignment.clear();
+        self.changes += 1;
+    }
+
+    /// A counter that moves whenever partitions are assigned or removed.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Validates `tp`'s position before it is fetched again (KIP-320), when it has a record's
+    /// epoch to check against.
+    pub(crate) fn start_validating(&mut self, tp: &TopicPartition) {
+        if let Some(s) = self.assignment.get_mut(tp) {
+            s.validating = s.position_epoch.is_some();
+            self.validation_hint |= s.validating;
+        }
     }
 
     pub(crate) fn assigned(&self) -> BTreeSet<TopicPartition> {

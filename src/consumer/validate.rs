@@ -51,6 +51,9 @@ pub(super) struct Validation {
     /// After a failed check, the next one waits for `retry.backoff.ms` (a leader that is not yet
     /// the leader would otherwise be asked in a tight loop).
     not_before: Option<Instant>,
+    /// The metadata and assignment the last walk over every partition looked at: the walk
+    /// runs again only when either changed or a partition may be validating, not per poll.
+    walked: Option<(Arc<Cluster>, u64)>,
 }
 
 impl KafkaConsumer {
@@ -65,7 +68,16 @@ impl KafkaConsumer {
     /// # Cancel safety
     /// Cancel safe: the requests run on their own task, and positions change only when an
     /// answer is taken, without an await after it.
-    pub(super) async fn validate_positions(&mut self, cluster: &Cluster) -> Result<()> {
+    pub(super) async fn validate_positions(&mut self, cluster: &Arc<Cluster>) -> Result<()> {
+        let unchanged = self
+            .validation
+            .walked
+            .as_ref()
+            .is_some_and(|(c, n)| Arc::ptr_eq(c, cluster) && *n == self.subs.changes());
+        if unchanged && !self.subs.validation_hint && self.validation.task.is_none() {
+            return Ok(());
+        }
+        self.validation.walked = Some((cluster.clone(), self.subs.changes()));
         let checks = self.mark_for_validation(cluster);
         let now = Instant::now();
         let v = &mut self.validation;
@@ -108,17 +120,22 @@ impl KafkaConsumer {
     /// be checked now, with the leader to ask.
     fn mark_for_validation(&mut self, cluster: &Cluster) -> Vec<(i32, Check)> {
         let mut checks = Vec::new();
+        let mut any = false;
         for (tp, s) in self.subs.assignment.iter_mut() {
             let meta = cluster
                 .topic(&tp.topic)
                 .and_then(|t| t.partition(tp.partition))
                 .filter(|p| p.leader_epoch >= 0);
+            // Validating partitions are not fetched, so no fetch error will ask for the
+            // metadata that names a reachable leader: ask here.
             let Some(meta) = meta else {
+                if s.validating {
+                    any = true;
+                    self.net.request_update();
+                }
                 continue;
             };
             if s.validating && !cluster.brokers.contains_key(&meta.leader) {
-                // Validating partitions are not fetched, so no fetch error will ask for the
-                // metadata that names a reachable leader: ask here.
                 self.net.request_update();
             }
             if s.leader_epoch.is_some_and(|seen| meta.leader_epoch > seen) {
@@ -133,6 +150,7 @@ impl KafkaConsumer {
                 s.validating = false;
                 continue;
             };
+            any |= s.validating;
             if s.validating && s.pending.is_none() && cluster.brokers.contains_key(&meta.leader) {
                 checks.push((
                     meta.leader,
@@ -145,6 +163,7 @@ impl KafkaConsumer {
                 ));
             }
         }
+        self.subs.validation_hint = any;
         checks
     }
 

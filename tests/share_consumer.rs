@@ -210,7 +210,8 @@ async fn four_members_and_two_java_accept_20000_records_exactly_once() {
 
     let seen: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
     // Ours, for a failure's message: (member, value, partition, offset, delivery count).
-    let detail: Arc<Mutex<Vec<(usize, usize, i32, i64, i16)>>> = Arc::default();
+    type Detail = (usize, usize, i32, i64, i16);
+    let detail: Arc<Mutex<Vec<Detail>>> = Arc::default();
     // Everyone joins and is assigned before the records exist, so every member competes for
     // them (a cold JVM that joined late used to find them all taken).
     let java: Vec<_> = (OURS..OURS + JAVA)

@@ -205,7 +205,20 @@ impl KafkaConsumer {
         let parts: Vec<TopicPartition> = partitions.into_iter().collect();
         self.net
             .add_topics(&parts.iter().map(|tp| tp.topic.clone()).collect::<Vec<_>>());
-        self.subs.assign_manual(parts, source)
+        let assigned = self.subs.assign_manual(parts, source);
+        self.forget_unassigned();
+        assigned
+    }
+
+    /// Drops the per-partition metrics of partitions no longer assigned (as Java does).
+    fn forget_unassigned(&mut self) {
+        let gone = self.subs.take_unassigned();
+        let m = self.net.metrics();
+        if let Some(fetch) = m.fetch_if_created() {
+            for tp in &gone {
+                fetch.remove_partition(m, tp);
+            }
+        }
     }
 
     /// Stops reading: revokes the assignment (listener, auto-commit) and leaves the group.
@@ -217,6 +230,7 @@ impl KafkaConsumer {
     pub async fn unsubscribe(&mut self) -> Result<()> {
         self.revoke_all().await;
         self.subs.unsubscribe();
+        self.forget_unassigned();
         self.pattern = None;
         self.net.set_all_topics(false);
         self.joined = None;
@@ -288,6 +302,8 @@ impl KafkaConsumer {
             self.config.group_id.as_deref(),
         );
         let records = self.poll_records(timeout).instrument(span.clone()).await;
+        // Rebalances happen inside the poll.
+        self.forget_unassigned();
         if let (Ok(r), false) = (&records, span.is_disabled()) {
             span.record("messaging.batch.message_count", r.len());
         }

@@ -66,6 +66,9 @@ pub(crate) struct SubscriptionState {
     pub subscription: Subscription,
     pub assignment: BTreeMap<TopicPartition, PartitionState>,
     reset: AutoOffsetReset,
+    /// Partitions removed from the assignment since [`take_unassigned`](Self::take_unassigned)
+    /// last ran: their per-partition metrics go with them, as in Java.
+    unassigned: Vec<TopicPartition>,
 }
 
 impl SubscriptionState {
@@ -74,6 +77,7 @@ impl SubscriptionState {
             subscription: Subscription::None,
             assignment: BTreeMap::new(),
             reset,
+            unassigned: Vec::new(),
         }
     }
 
@@ -134,7 +138,8 @@ impl SubscriptionState {
                 .unwrap_or_else(|| PartitionState::new(source));
             next.insert(tp, state);
         }
-        self.assignment = next;
+        let dropped = std::mem::replace(&mut self.assignment, next);
+        self.unassigned.extend(dropped.into_keys());
     }
 
     pub(crate) fn add_partitions(&mut self, partitions: &[TopicPartition], source: PositionSource) {
@@ -147,13 +152,25 @@ impl SubscriptionState {
 
     pub(crate) fn remove_partitions(&mut self, partitions: &[TopicPartition]) {
         for tp in partitions {
-            self.assignment.remove(tp);
+            if self.assignment.remove(tp).is_some() {
+                self.unassigned.push(tp.clone());
+            }
         }
     }
 
     pub(crate) fn unsubscribe(&mut self) {
         self.subscription = Subscription::None;
-        self.assignment.clear();
+        let dropped = std::mem::take(&mut self.assignment);
+        self.unassigned.extend(dropped.into_keys());
+    }
+
+    /// The partitions unassigned since the last call and not assigned again since.
+    pub(crate) fn take_unassigned(&mut self) -> Vec<TopicPartition> {
+        let mut gone = std::mem::take(&mut self.unassigned);
+        gone.retain(|tp| !self.assignment.contains_key(tp));
+        gone.sort_unstable();
+        gone.dedup();
+        gone
     }
 
     pub(crate) fn assigned(&self) -> BTreeSet<TopicPartition> {

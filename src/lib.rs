@@ -13,6 +13,8 @@ pub mod fuzzing;
 pub mod metrics;
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod producer;
 pub mod record;
 pub mod serialization;
@@ -23,6 +25,7 @@ pub(crate) mod network;
 pub(crate) mod protocol;
 pub(crate) mod spans;
 pub mod tools;
+pub(crate) mod trace_context;
 pub(crate) mod user_code;
 
 pub use admin::AdminClient;

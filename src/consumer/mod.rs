@@ -139,12 +139,21 @@ impl KafkaConsumer {
     /// (destination, partition, offset, consumer group, client id); enter it (or instrument
     /// a future with it) while the application handles the record. Target
     /// `ferrokafka::messaging`, level DEBUG: a disabled span when that is filtered out.
+    ///
+    /// With `trace.context.propagation` (feature `otel`) the span is a child of the producer's
+    /// context carried by the record's `traceparent` header (see [`crate::otel`]); set no
+    /// other parent on it before entering it.
     pub fn process_span(&self, record: &ConsumerRecord) -> tracing::Span {
-        crate::spans::process(
+        let span = crate::spans::process(
             record,
             self.net.metrics().client_id(),
             self.config.group_id.as_deref(),
-        )
+        );
+        #[cfg(feature = "otel")]
+        if self.config.trace_context_propagation && !span.is_disabled() {
+            crate::otel::set_parent(&span, record);
+        }
+        span
     }
 
     fn group(&self) -> Result<&ConsumerCoordinator> {
@@ -306,6 +315,10 @@ impl KafkaConsumer {
         self.forget_unassigned();
         if let (Ok(r), false) = (&records, span.is_disabled()) {
             span.record("messaging.batch.message_count", r.len());
+            #[cfg(feature = "otel")]
+            if self.config.trace_context_propagation {
+                crate::otel::add_links(&span, r.iter());
+            }
         }
         records
     }

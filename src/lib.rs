@@ -25,6 +25,8 @@ pub(crate) mod network;
 pub(crate) mod protocol;
 pub(crate) mod spans;
 pub mod tools;
+// Free of OpenTelemetry types, but only `otel` writes or reads the headers.
+#[cfg(feature = "otel")]
 pub(crate) mod trace_context;
 pub(crate) mod user_code;
 

@@ -417,6 +417,9 @@ async fn spans_follow_the_opentelemetry_messaging_conventions() {
                 .with_target("ferrokafka::messaging", tracing::Level::DEBUG),
         );
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Another test's thread may register a callsite while this subscriber is being added,
+    // caching "never" for it: recompute every callsite's interest with this one in place.
+    tracing::callsite::rebuild_interest_cache();
 
     let b = TestBroker::shared();
     let topic = "metrics-tracing";
@@ -442,6 +445,8 @@ async fn spans_follow_the_opentelemetry_messaging_conventions() {
         assert_eq!(s["otel.name"], format!("send {topic}"));
     }
 
+    // Callsites first hit by other tests since: the same.
+    tracing::callsite::rebuild_interest_cache();
     let mut c = consumer(
         &b.bootstrap(),
         &[

@@ -62,6 +62,9 @@ async fn consumer_spans_continue_the_producers_trace() {
                 .with_target("otel", tracing::Level::INFO),
         );
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Another test's thread may register a callsite while this subscriber is being added,
+    // caching "never" for it: recompute every callsite's interest with this one in place.
+    tracing::callsite::rebuild_interest_cache();
 
     let b = TestBroker::shared();
     let topic = "otel-propagation";

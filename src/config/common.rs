@@ -463,10 +463,11 @@ mod tests {
         let consumer = ConsumerConfig::from_properties(on.into_iter().chain([("group.id", "g")]))
             .map(|c| c.trace_context_propagation);
         for built in [producer, consumer] {
+            let otel = cfg!(feature = "otel");
             match built {
-                Ok(on) => assert!(on && cfg!(feature = "otel")),
+                Ok(on) => assert!(on && otel),
                 Err(e) => {
-                    assert!(!cfg!(feature = "otel"), "{e}");
+                    assert!(!otel, "{e}");
                     assert_eq!(e.key, "trace.context.propagation");
                 }
             }

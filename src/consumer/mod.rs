@@ -141,7 +141,7 @@ impl KafkaConsumer {
     /// `ferrokafka::messaging`, level DEBUG: a disabled span when that is filtered out.
     ///
     /// With `trace.context.propagation` (feature `otel`) the span is a child of the producer's
-    /// context carried by the record's `traceparent` header (see [`crate::otel`]); set no
+    /// context carried by the record's `traceparent` header (see `ferrokafka::otel`); set no
     /// other parent on it before entering it.
     pub fn process_span(&self, record: &ConsumerRecord) -> tracing::Span {
         let span = crate::spans::process(

@@ -13,6 +13,8 @@ pub mod fuzzing;
 pub mod metrics;
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod producer;
 pub mod record;
 pub mod serialization;
@@ -23,6 +25,9 @@ pub(crate) mod network;
 pub(crate) mod protocol;
 pub(crate) mod spans;
 pub mod tools;
+// Free of OpenTelemetry types, but only `otel` writes or reads the headers.
+#[cfg(feature = "otel")]
+pub(crate) mod trace_context;
 pub(crate) mod user_code;
 
 pub use admin::AdminClient;

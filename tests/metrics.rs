@@ -185,6 +185,77 @@ async fn group_consumer_reports_commits_and_rebalances() {
     c.close().await.expect("close");
 }
 
+/// The partitions `c` lists a `records-lag` metric for, as `topic-partition`.
+fn lag_partitions(c: &KafkaConsumer) -> Vec<String> {
+    let mut listed: Vec<String> = c
+        .metrics()
+        .iter()
+        .filter(|m| m.group == "consumer-fetch-manager-metrics" && m.name == "records-lag")
+        .map(|m| {
+            format!(
+                "{}-{}",
+                m.tag("topic").unwrap_or("?"),
+                m.tag("partition").unwrap_or("?")
+            )
+        })
+        .collect();
+    listed.sort();
+    listed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_metrics_go_with_the_partition() {
+    let b = TestBroker::shared();
+    let topic = "metrics-unassign";
+    create_topic(&b.bootstrap(), topic, 2).await;
+    let p = producer(&b.bootstrap(), &[("linger.ms", "5")]);
+    produce_n(&p, topic, 2, 200).await;
+    p.close(Duration::from_secs(5)).await;
+    let props = [
+        ("group.id", "metrics-unassign"),
+        ("enable.auto.commit", "false"),
+        ("max.poll.records", "10"),
+    ];
+    let mut a = consumer(&b.bootstrap(), &props);
+    a.subscribe([topic]).expect("subscribe");
+    let start = Instant::now();
+    while lag_partitions(&a).len() < 2 && start.elapsed() < Duration::from_secs(30) {
+        a.poll(Duration::from_millis(200)).await.expect("poll");
+    }
+    let both = vec![format!("{topic}-0"), format!("{topic}-1")];
+    assert_eq!(lag_partitions(&a), both);
+
+    // A second member takes one partition away from the first.
+    let mut other = consumer(&b.bootstrap(), &props);
+    other.subscribe([topic]).expect("subscribe");
+    let start = Instant::now();
+    while (a.assignment().len() != 1 || other.assignment().len() != 1)
+        && start.elapsed() < Duration::from_secs(60)
+    {
+        a.poll(Duration::from_millis(100)).await.expect("poll");
+        other.poll(Duration::from_millis(100)).await.expect("poll");
+    }
+    let kept: Vec<String> = a
+        .assignment()
+        .iter()
+        .map(|tp| format!("{}-{}", tp.topic, tp.partition))
+        .collect();
+    assert_eq!(kept.len(), 1, "no rebalance within 60 s");
+    // The eager protocol revokes both partitions before assigning one back, and Java lists a
+    // partition's lag again once records of it are polled: nothing is committed, so the kept
+    // partition is read again from the start.
+    let start = Instant::now();
+    while lag_partitions(&a).is_empty() && start.elapsed() < Duration::from_secs(30) {
+        a.poll(Duration::from_millis(200)).await.expect("poll");
+    }
+    assert_eq!(lag_partitions(&a), kept);
+
+    a.unsubscribe().await.expect("unsubscribe");
+    assert_eq!(lag_partitions(&a), Vec::<String>::new());
+    a.close().await.expect("close");
+    other.close().await.expect("close");
+}
+
 #[cfg(feature = "metrics")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrape_names_producer_and_consumer_metrics() {
@@ -346,6 +417,9 @@ async fn spans_follow_the_opentelemetry_messaging_conventions() {
                 .with_target("ferrokafka::messaging", tracing::Level::DEBUG),
         );
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Another test's thread may register a callsite while this subscriber is being added,
+    // caching "never" for it: recompute every callsite's interest with this one in place.
+    tracing::callsite::rebuild_interest_cache();
 
     let b = TestBroker::shared();
     let topic = "metrics-tracing";
@@ -371,6 +445,8 @@ async fn spans_follow_the_opentelemetry_messaging_conventions() {
         assert_eq!(s["otel.name"], format!("send {topic}"));
     }
 
+    // Callsites first hit by other tests since: the same.
+    tracing::callsite::rebuild_interest_cache();
     let mut c = consumer(
         &b.bootstrap(),
         &[

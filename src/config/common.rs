@@ -178,6 +178,19 @@ pub struct CommonConfig {
     pub api_versions_max: BTreeMap<i16, i16>,
 }
 
+/// `trace.context.propagation`: needs the `otel` feature to mean anything, so `true`
+/// without it is refused rather than silently ignored.
+pub(crate) fn trace_context_propagation(props: &Props) -> Result<bool, ConfigError> {
+    let on = props.bool("trace.context.propagation")?;
+    if on && !cfg!(feature = "otel") {
+        return Err(ConfigError::new(
+            "trace.context.propagation",
+            "needs ferrokafka's `otel` feature",
+        ));
+    }
+    Ok(on)
+}
+
 impl CommonConfig {
     pub(crate) fn from_props(props: &Props) -> Result<CommonConfig, ConfigError> {
         let reconnect_backoff = props.duration("reconnect.backoff.ms")?;
@@ -438,6 +451,27 @@ mod tests {
             Duration::from_secs(40)
         );
         assert_eq!(AdminConfig::from_properties(a.to_properties()), Ok(a));
+    }
+
+    #[test]
+    fn trace_context_propagation_needs_the_otel_feature() {
+        let on = [
+            ("bootstrap.servers", "h:1"),
+            ("trace.context.propagation", "true"),
+        ];
+        let producer = ProducerConfig::from_properties(on).map(|c| c.trace_context_propagation);
+        let consumer = ConsumerConfig::from_properties(on.into_iter().chain([("group.id", "g")]))
+            .map(|c| c.trace_context_propagation);
+        for built in [producer, consumer] {
+            let otel = cfg!(feature = "otel");
+            match built {
+                Ok(on) => assert!(on && otel),
+                Err(e) => {
+                    assert!(!otel, "{e}");
+                    assert_eq!(e.key, "trace.context.propagation");
+                }
+            }
+        }
     }
 
     #[test]

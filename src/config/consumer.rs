@@ -242,6 +242,10 @@ pub struct ConsumerConfig {
     pub fetch_max_wait: Duration,
     /// `check.crcs` (default true): verify fetched batches' CRC32C.
     pub check_crcs: bool,
+    /// `trace.context.propagation` (ferrokafka only, default false; `true` needs feature
+    /// `otel`): continue the producer's W3C trace context in `process` and `poll` spans
+    /// (`crate::otel`).
+    pub trace_context_propagation: bool,
     /// `isolation.level` (default [`IsolationLevel::ReadUncommitted`]).
     pub isolation_level: IsolationLevel,
     /// `partition.assignment.strategy` (default `[Range, CooperativeSticky]`, as Java 4.x):
@@ -316,6 +320,10 @@ impl ConsumerConfig {
             ("fetch.max.wait.ms", millis(self.fetch_max_wait)),
             ("fetch.buffer.memory", self.fetch_buffer_memory.to_string()),
             ("check.crcs", self.check_crcs.to_string()),
+            (
+                "trace.context.propagation",
+                self.trace_context_propagation.to_string(),
+            ),
             ("isolation.level", self.isolation_level.as_str().to_owned()),
             ("partition.assignment.strategy", assignors.join(",")),
             (
@@ -418,6 +426,7 @@ impl ConsumerConfig {
             fetch_buffer_memory: props.size("fetch.buffer.memory")?,
             fetch_max_wait: props.duration("fetch.max.wait.ms")?,
             check_crcs: props.bool("check.crcs")?,
+            trace_context_propagation: super::common::trace_context_propagation(props)?,
             isolation_level: props.choice("isolation.level")?.parse()?,
             partition_assignment_strategy,
             allow_auto_create_topics: props.bool("allow.auto.create.topics")?,
@@ -622,6 +631,7 @@ mod tests {
         ("session.timeout.ms", "45000"),
         ("socket.connection.setup.timeout.max.ms", "30000"),
         ("socket.connection.setup.timeout.ms", "10000"),
+        ("trace.context.propagation", "false"),
     ];
 
     #[test]

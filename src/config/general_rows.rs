@@ -129,6 +129,15 @@ pub(super) const ROWS: &[Property] = &[
         "Length of one metrics sample, in ms.",
     ),
     p(
+        "trace.context.propagation",
+        Scope::PRODUCER_CONSUMER,
+        Bool,
+        D("false"),
+        "W3C trace context in record headers (ferrokafka only, feature `otel`): the producer \
+         adds `traceparent`/`tracestate` from the current OpenTelemetry context, the consumer's \
+         spans continue it. `true` without the feature is an error.",
+    ),
+    p(
         "send.buffer.bytes",
         Scope::COMMON,
         int(-1, INT_I),

@@ -171,6 +171,9 @@ pub struct ProducerConfig {
     /// `partitioner.availability.timeout.ms` (default 0 = off, KIP-794): the default
     /// partitioner skips partitions whose broker had no ready batch for this long.
     pub partitioner_availability_timeout: Duration,
+    /// `trace.context.propagation` (ferrokafka only, default false; `true` needs feature
+    /// `otel`): add W3C `traceparent`/`tracestate` headers to records sent (`crate::otel`).
+    pub trace_context_propagation: bool,
     /// `transactional.id` (default unset): makes the producer transactional (it needs
     /// idempotence); see `KafkaProducer::init_transactions`.
     pub transactional_id: Option<String>,
@@ -228,6 +231,10 @@ impl ProducerConfig {
                 self.compression_zstd_level.to_string(),
             ),
             ("partitioner.class", self.partitioner.as_str().to_owned()),
+            (
+                "trace.context.propagation",
+                self.trace_context_propagation.to_string(),
+            ),
             (
                 "partitioner.ignore.keys",
                 self.partitioner_ignore_keys.to_string(),
@@ -373,6 +380,7 @@ impl ProducerConfig {
                 .bool("partitioner.adaptive.partitioning.enable")?,
             partitioner_availability_timeout: props
                 .duration("partitioner.availability.timeout.ms")?,
+            trace_context_propagation: super::common::trace_context_propagation(props)?,
             transactional_id,
             transaction_timeout: props.duration("transaction.timeout.ms")?,
             common,
@@ -526,6 +534,7 @@ mod tests {
         ("send.buffer.bytes", "131072"),
         ("socket.connection.setup.timeout.max.ms", "30000"),
         ("socket.connection.setup.timeout.ms", "10000"),
+        ("trace.context.propagation", "false"),
         ("transaction.timeout.ms", "60000"),
         ("transactional.id", ""),
     ];

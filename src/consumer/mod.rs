@@ -142,12 +142,21 @@ impl KafkaConsumer {
     /// (destination, partition, offset, consumer group, client id); enter it (or instrument
     /// a future with it) while the application handles the record. Target
     /// `ferrokafka::messaging`, level DEBUG: a disabled span when that is filtered out.
+    ///
+    /// With `trace.context.propagation` (feature `otel`) the span is a child of the producer's
+    /// context carried by the record's `traceparent` header (see `ferrokafka::otel`); set no
+    /// other parent on it before entering it.
     pub fn process_span(&self, record: &ConsumerRecord) -> tracing::Span {
-        crate::spans::process(
+        let span = crate::spans::process(
             record,
             self.net.metrics().client_id(),
             self.config.group_id.as_deref(),
-        )
+        );
+        #[cfg(feature = "otel")]
+        if self.config.trace_context_propagation && !span.is_disabled() {
+            crate::otel::set_parent(&span, record);
+        }
+        span
     }
 
     fn group(&self) -> Result<&ConsumerCoordinator> {
@@ -208,7 +217,20 @@ impl KafkaConsumer {
         let parts: Vec<TopicPartition> = partitions.into_iter().collect();
         self.net
             .add_topics(&parts.iter().map(|tp| tp.topic.clone()).collect::<Vec<_>>());
-        self.subs.assign_manual(parts, source)
+        let assigned = self.subs.assign_manual(parts, source);
+        self.forget_unassigned();
+        assigned
+    }
+
+    /// Drops the per-partition metrics of partitions no longer assigned (as Java does).
+    fn forget_unassigned(&mut self) {
+        let gone = self.subs.take_unassigned();
+        let m = self.net.metrics();
+        if let Some(fetch) = m.fetch_if_created() {
+            for tp in &gone {
+                fetch.remove_partition(m, tp);
+            }
+        }
     }
 
     /// Stops reading: revokes the assignment (listener, auto-commit) and leaves the group.
@@ -220,6 +242,7 @@ impl KafkaConsumer {
     pub async fn unsubscribe(&mut self) -> Result<()> {
         self.revoke_all().await;
         self.subs.unsubscribe();
+        self.forget_unassigned();
         self.pattern = None;
         self.net.set_all_topics(false);
         self.joined = None;
@@ -291,8 +314,14 @@ impl KafkaConsumer {
             self.config.group_id.as_deref(),
         );
         let records = self.poll_records(timeout).instrument(span.clone()).await;
+        // Rebalances happen inside the poll.
+        self.forget_unassigned();
         if let (Ok(r), false) = (&records, span.is_disabled()) {
             span.record("messaging.batch.message_count", r.len());
+            #[cfg(feature = "otel")]
+            if self.config.trace_context_propagation {
+                crate::otel::add_links(&span, r.iter());
+            }
         }
         records
     }

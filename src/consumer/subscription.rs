@@ -72,6 +72,9 @@ pub(crate) struct SubscriptionState {
     /// Set when a partition may have started validating outside a full walk (a fetch error);
     /// cleared by the walk that finds none validating.
     pub validation_hint: bool,
+    /// Partitions removed from the assignment since [`take_unassigned`](Self::take_unassigned)
+    /// last ran: their per-partition metrics go with them, as in Java.
+    unassigned: Vec<TopicPartition>,
 }
 
 impl SubscriptionState {
@@ -82,6 +85,7 @@ impl SubscriptionState {
             reset,
             changes: 0,
             validation_hint: false,
+            unassigned: Vec::new(),
         }
     }
 
@@ -142,7 +146,8 @@ impl SubscriptionState {
                 .unwrap_or_else(|| PartitionState::new(source));
             next.insert(tp, state);
         }
-        self.assignment = next;
+        let dropped = std::mem::replace(&mut self.assignment, next);
+        self.unassigned.extend(dropped.into_keys());
         self.changes += 1;
     }
 
@@ -157,14 +162,17 @@ impl SubscriptionState {
 
     pub(crate) fn remove_partitions(&mut self, partitions: &[TopicPartition]) {
         for tp in partitions {
-            self.assignment.remove(tp);
+            if self.assignment.remove(tp).is_some() {
+                self.unassigned.push(tp.clone());
+            }
         }
         self.changes += 1;
     }
 
     pub(crate) fn unsubscribe(&mut self) {
         self.subscription = Subscription::None;
-        self.assignment.clear();
+        let dropped = std::mem::take(&mut self.assignment);
+        self.unassigned.extend(dropped.into_keys());
         self.changes += 1;
     }
 
@@ -180,6 +188,15 @@ impl SubscriptionState {
             s.validating = s.position_epoch.is_some();
             self.validation_hint |= s.validating;
         }
+    }
+
+    /// The partitions unassigned since the last call and not assigned again since.
+    pub(crate) fn take_unassigned(&mut self) -> Vec<TopicPartition> {
+        let mut gone = std::mem::take(&mut self.unassigned);
+        gone.retain(|tp| !self.assignment.contains_key(tp));
+        gone.sort_unstable();
+        gone.dedup();
+        gone
     }
 
     pub(crate) fn assigned(&self) -> BTreeSet<TopicPartition> {

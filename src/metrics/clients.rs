@@ -246,10 +246,7 @@ impl FetchSensors {
                 lag: m.sensor(Info),
                 lead: m.sensor(Info),
             };
-            let tags = [
-                ("topic", tp.topic.clone()),
-                ("partition", tp.partition.to_string()),
-            ];
+            let tags = partition_tags(tp);
             m.add(
                 FETCH,
                 &tags,
@@ -300,6 +297,23 @@ impl FetchSensors {
         drop(parts);
         self.lag.record(lag as f64);
     }
+
+    /// Unlists `tp`'s `records-lag` and `records-lead` metrics (the partition was unassigned).
+    /// Facade handles stay registered: the `metrics` crate has no way to drop them, and an
+    /// exporter's idle timeout is what ages them out there.
+    pub(crate) fn remove_partition(&self, m: &Metrics, tp: &TopicPartition) {
+        let mut parts = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        if parts.remove(tp).is_some() {
+            m.remove(FETCH, &partition_tags(tp));
+        }
+    }
+}
+
+fn partition_tags(tp: &TopicPartition) -> [(&'static str, String); 2] {
+    [
+        ("topic", tp.topic.clone()),
+        ("partition", tp.partition.to_string()),
+    ]
 }
 
 /// `consumer-coordinator-metrics`.

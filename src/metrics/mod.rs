@@ -235,6 +235,13 @@ impl Metrics {
         }
     }
 
+    /// Unlists every metric of `group` tagged exactly with the client id and `tags`.
+    pub(crate) fn remove(&self, group: &str, tags: &[(&'static str, String)]) {
+        let tags = self.tags(tags);
+        self.entries()
+            .retain(|e| !(e.group == group && e.tags == tags));
+    }
+
     /// Lists a value read when the snapshot is taken. (The facade gets it from a sensor
     /// passed to [`export`](Self::export).)
     pub(crate) fn add_gauge(
@@ -304,6 +311,11 @@ impl Metrics {
     /// The consumer's fetch sensors (created and listed on first use).
     pub(crate) fn fetch(&self) -> &Arc<FetchSensors> {
         self.fetch.get_or_init(|| Arc::new(FetchSensors::new(self)))
+    }
+
+    /// The consumer's fetch sensors if a fetch created them already.
+    pub(crate) fn fetch_if_created(&self) -> Option<&Arc<FetchSensors>> {
+        self.fetch.get()
     }
 
     /// The consumer group sensors (created and listed on first use).

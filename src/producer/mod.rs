@@ -66,6 +66,9 @@ struct Inner {
     max_block: Duration,
     max_request_size: usize,
     sender: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// `trace.context.propagation`: add W3C trace headers to each record appended.
+    #[cfg(feature = "otel")]
+    trace_propagation: bool,
 }
 
 impl Drop for Inner {
@@ -221,6 +224,8 @@ impl KafkaProducer {
                 max_block: config.max_block,
                 max_request_size: config.max_request_size,
                 sender: std::sync::Mutex::new(Some(sender)),
+                #[cfg(feature = "otel")]
+                trace_propagation: config.trace_context_propagation,
             }),
         })
     }
@@ -369,6 +374,16 @@ impl KafkaProducer {
                 Err(e) => return fail(e, record),
             }
         }
+        // Here, not in `send`: inside the `send` span when it is on, so that the receiver's
+        // spans hang under it, and before the size is taken, which the headers are part of.
+        #[cfg(feature = "otel")]
+        let record = if inner.trace_propagation {
+            let mut record = record;
+            crate::otel::inject(&mut record.headers);
+            record
+        } else {
+            record
+        };
         let size = RecordBatchBuilder::estimate_record_size(
             0,
             0,

@@ -15,7 +15,7 @@ use super::subscription::{PositionSource, SubscriptionState};
 use crate::config::{ConsumerConfig, IsolationLevel};
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::NetworkClient;
-use crate::network::metadata::Cluster;
+use crate::network::metadata::{Cluster, TopicMeta};
 use crate::record::TopicPartition;
 use budget::{RawHeld, RawLease};
 use request::Fetched;
@@ -292,21 +292,38 @@ impl Fetcher {
         subs: &SubscriptionState,
         cluster: &Cluster,
     ) -> (HashMap<i32, Vec<(TopicPartition, PartState)>>, bool) {
-        let buffered: HashSet<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
         let mut per_node: HashMap<i32, Vec<(TopicPartition, PartState)>> = HashMap::new();
         let mut missing_leader = false;
-        for (tp, offset, _) in subs.fetchable() {
-            if buffered.contains(&tp) {
+        if self.buffered.len() >= subs.assignment.len() && self.buffered_cover(subs) {
+            // Every partition has data buffered: nothing to fetch, and no walk that hashes
+            // each one (per poll, that was most of the CPU at 1,000 partitions).
+            return (per_node, missing_leader);
+        }
+        let buffered: HashSet<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
+        let now = std::time::Instant::now();
+        // The assignment is sorted by topic: one metadata lookup per topic, not per partition.
+        let mut topic: Option<(&str, Option<&TopicMeta>)> = None;
+        for (tp, offset) in subs.fetchable() {
+            if buffered.contains(tp) {
                 continue;
             }
-            let now = std::time::Instant::now();
-            let replica = self
-                .read_replicas
-                .get(&tp)
-                .filter(|(node, until)| *until > now && cluster.brokers.contains_key(node))
-                .map(|(node, _)| *node);
-            let leader = cluster
-                .topic(&tp.topic)
+            let meta = match topic {
+                Some((name, meta)) if name == tp.topic => meta,
+                _ => {
+                    let meta = cluster.topic(&tp.topic);
+                    topic = Some((&tp.topic, meta));
+                    meta
+                }
+            };
+            let replica = if self.read_replicas.is_empty() {
+                None
+            } else {
+                self.read_replicas
+                    .get(tp)
+                    .filter(|(node, until)| *until > now && cluster.brokers.contains_key(node))
+                    .map(|(node, _)| *node)
+            };
+            let leader = meta
                 .and_then(|t| t.partition(tp.partition))
                 // The follower gets the leader's epoch too: it refuses reads past its own.
                 .map(|p| (replica.unwrap_or(p.leader), p.leader_epoch))
@@ -317,13 +334,26 @@ impl Fetcher {
                         offset,
                         leader_epoch,
                     };
-                    per_node.entry(l).or_default().push((tp, state))
+                    per_node.entry(l).or_default().push((tp.clone(), state))
                 }
                 Some(_) => {}
                 None => missing_leader = true,
             }
         }
         (per_node, missing_leader)
+    }
+
+    /// Whether every assigned partition has an entry in `buffered` (entries of partitions no
+    /// longer assigned may be there too, so counting alone does not tell). Sorted walks of
+    /// both, without hashing: only called when the counts allow it.
+    fn buffered_cover(&self, subs: &SubscriptionState) -> bool {
+        let mut held: Vec<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
+        held.sort_unstable();
+        let mut held = held.into_iter().peekable();
+        subs.assignment.keys().all(|tp| {
+            while held.next_if(|h| *h < tp).is_some() {}
+            held.next_if(|h| *h == tp).is_some()
+        })
     }
 
     /// What the budget holds now: data held, and what fetches and decode steps under way may
@@ -388,6 +418,9 @@ impl Fetcher {
                     .collect::<Vec<_>>(),
             );
             self.net.request_update();
+        }
+        if per_node.is_empty() {
+            return;
         }
         // Nodes that still have records buffered for the application.
         let busy: HashSet<i32> = self

@@ -248,13 +248,13 @@ impl SubscriptionState {
             .collect()
     }
 
-    /// Partitions to fetch now: assigned, positioned and not paused.
-    pub(crate) fn fetchable(&self) -> Vec<(TopicPartition, i64, Option<i32>)> {
+    /// Partitions to fetch now, in topic order: assigned, positioned, not paused and not
+    /// waiting for a position lookup or a validation.
+    pub(crate) fn fetchable(&self) -> impl Iterator<Item = (&TopicPartition, i64)> {
         self.assignment
             .iter()
             .filter(|(_, s)| !s.paused && s.pending.is_none() && !s.validating)
-            .filter_map(|(tp, s)| s.position.map(|p| (tp.clone(), p, s.position_epoch)))
-            .collect()
+            .filter_map(|(tp, s)| s.position.map(|p| (tp, p)))
     }
 
     /// Positions of every positioned partition (what auto-commit commits).
@@ -279,7 +279,7 @@ mod tests {
         s.set_assignment([a.clone(), b.clone()], PositionSource::Committed);
         s.seek(&a, 42).unwrap();
         s.state_mut(&b).unwrap().paused = true;
-        assert_eq!(s.fetchable(), vec![(a.clone(), 42, None)]);
+        assert_eq!(s.fetchable().collect::<Vec<_>>(), vec![(&a, 42)]);
         assert_eq!(
             s.pending_positions(),
             vec![(b.clone(), PositionSource::Committed)]

@@ -326,14 +326,19 @@ class Kafka3:
              "--replication-factor", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self):
-        for p, _, _ in reversed(self.nodes):
-            p.terminate()
-        for p, _, f in reversed(self.nodes):
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-            f.close()
+        # Brokers first, all at once, while the controller still runs: a broker's controlled
+        # shutdown waits for the controller, and would hang until killed without it.
+        brokers, controller = self.nodes[1:], self.nodes[:1]
+        for group in (brokers, controller):
+            for p, _, _ in group:
+                p.terminate()
+            for p, _, f in group:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                f.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

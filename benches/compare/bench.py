@@ -506,7 +506,7 @@ def versions():
         m = re.search(r'name = "%s"\nversion = "([^"]+)"' % re.escape(name), lock)
         return m.group(1) if m else "?"
 
-    rustc = subprocess.check_output(["rustc", "--version"], text=True).strip()
+    rustc = tool_version(["rustc", "--version"])
     try:
         sha = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
     except Exception:

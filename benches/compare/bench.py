@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Runs the side-by-side client benchmark matrix and writes BENCHMARKS.md.
 
-Every client is its own process (target/release/bench-<client>) with the same flags; this
-script starts the brokers, preloads topics for consumer runs, measures each child's CPU time
+Every client is its own process with the same flags (target/release/bench-<client> for the Rust
+clients; the Java and franz-go peers built on demand into target/bench-peers); this script
+builds those peers, starts the brokers, preloads topics for consumer runs, measures each child's CPU time
 and peak RSS from outside (wait4 rusage), and writes the tables. Invoked by scripts/bench.
 """
 
 import argparse
 import datetime
+import functools
 import os
 import platform
 import re
@@ -20,8 +22,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "target", "release")
-CLIENTS = ["ferrokafka", "rdkafka", "krafka", "rskafka"]
+PEERS = os.path.join(ROOT, "target", "bench-peers")
+CLIENTS = ["ferrokafka", "rdkafka", "krafka", "rskafka", "java", "franzgo"]
 UNSUPPORTED_EXIT = 3
+# Peers that could not be built on this machine: client -> why (every cell shows it as n/a).
+NOT_BUILT = {}
 
 
 def log(msg):
@@ -53,7 +58,10 @@ class Result:
         return int(self.fields["bytes"]) / float(self.fields["seconds"]) / 1e6
 
     def cpu_per_m(self):
-        return self.cpu / self.records * 1e6 if self.records else float("nan")
+        """Process CPU over every record the process handled: the timed ones and those of an
+        untimed warm-up the client reports (the Java peer's JIT warm-up, `warmup_records`)."""
+        n = self.records + int(self.fields.get("warmup_records", 0))
+        return self.cpu / n * 1e6 if n else float("nan")
 
 
 def measure_or_fallback(client, args, timeout):
@@ -69,8 +77,71 @@ def measure_or_fallback(client, args, timeout):
     return r
 
 
+@functools.lru_cache(maxsize=None)
+def kafka_libs():
+    return subprocess.check_output([os.path.join(ROOT, "scripts", "kafka"), "path"], text=True).strip()
+
+
+def build_java():
+    """javac benches/compare/java/JavaBench.java against the pinned Apache Kafka's kafka-clients
+    (scripts/kafka's libs folder) into target/bench-peers/java. Returns None or why not."""
+    for tool in ("java", "javac"):
+        if not shutil.which(tool):
+            return "%s not found (Debian: apt-get install openjdk-17-jdk-headless)" % tool
+    try:
+        libs = kafka_libs()
+    except (OSError, subprocess.CalledProcessError) as e:
+        return "no Apache Kafka jars (scripts/kafka install): %s" % e
+    out = os.path.join(PEERS, "java")
+    os.makedirs(out, exist_ok=True)
+    src = os.path.join(ROOT, "benches", "compare", "java", "JavaBench.java")
+    r = subprocess.run(["javac", "-encoding", "UTF-8", "--release", "17", "-nowarn", "-d", out,
+                        "-cp", libs + "/*", src], capture_output=True, text=True)
+    if r.returncode != 0:
+        return "javac failed: " + " / ".join(r.stderr.strip().splitlines()[-3:])
+    return None
+
+
+def build_franzgo():
+    """go build of benches/compare/go (modules through the Go module proxy, go.sum pinned) into
+    target/bench-peers/bench-franzgo. Returns None or why not."""
+    if not shutil.which("go"):
+        return "go not found (a Go toolchain, 1.26 or newer, is needed to build it)"
+    r = subprocess.run(["go", "build", "-o", os.path.join(PEERS, "bench-franzgo"), "."],
+                       cwd=os.path.join(ROOT, "benches", "compare", "go"), capture_output=True, text=True)
+    if r.returncode != 0:
+        return "go build failed: " + " / ".join(r.stderr.strip().splitlines()[-3:])
+    return None
+
+
+def build_peers(clients):
+    """Builds the non-Rust peers among `clients`; one that cannot be built is reported on stderr
+    and in every one of its cells ("not built: why"), never skipped silently."""
+    for client, build in (("java", build_java), ("franzgo", build_franzgo)):
+        if client in clients:
+            log("building peer %s" % client)
+            why = build()
+            if why:
+                NOT_BUILT[client] = "not built: " + why
+                log("  %s: %s" % (client, NOT_BUILT[client]))
+
+
+def client_cmd(client):
+    if client == "java":
+        # -Xmx1g: the heap every other peer could grow to on this machine, and far above what
+        # the runs need; log4j2 config: client warnings to stderr, stdout keeps the RESULT line.
+        return ["java", "-Xmx1g", "-Dlog4j2.configurationFile=" + os.path.join(ROOT, "tests", "java", "log4j2.properties"),
+                "-cp", kafka_libs() + "/*:" + os.path.join(PEERS, "java"), "JavaBench"]
+    if client == "franzgo":
+        return [os.path.join(PEERS, "bench-franzgo")]
+    return [os.path.join(BIN, "bench-" + client)]
+
+
 def measure(client, args, timeout):
-    cmd = [os.path.join(BIN, "bench-" + client)] + args
+    if client in NOT_BUILT:
+        log("  %s: %s" % (client, NOT_BUILT[client]))
+        return Result(na=NOT_BUILT[client])
+    cmd = client_cmd(client) + args
     log("  $ bench-%s %s" % (client, " ".join(args)))
     out_f = tempfile.TemporaryFile(mode="w+")
     err_f = tempfile.TemporaryFile(mode="w+")
@@ -206,17 +277,82 @@ class Kafka:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class Kafka3:
+    """Apache Kafka with 3 brokers and 1 KRaft controller (as tests/common's TestCluster), topics
+    created with replication factor 3 and min.insync.replicas=2: acks=all waits for followers."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="bench-kafka3-")
+        cport = free_port()
+        common = ["--voters", "100@127.0.0.1:%d" % cport, "--cluster-id", "MkU3OEVBNTcwNTJENDM2Qg"]
+        for prop in ("default.replication.factor=3", "min.insync.replicas=2",
+                     "offsets.topic.replication.factor=3", "transaction.state.log.replication.factor=3",
+                     "transaction.state.log.min.isr=2", "share.coordinator.state.topic.replication.factor=3",
+                     "share.coordinator.state.topic.min.isr=2"):
+            common += ["--prop", prop]
+        self.nodes = []  # (process, log path)
+        self.start_node("controller", ["--node-id", "100", "--controller-port", str(cport),
+                                       "--roles", "controller"] + common)
+        ports = []
+        for i in (1, 2, 3):
+            port = free_port()
+            ports.append(port)
+            self.start_node("broker%d" % i, ["--node-id", str(i), "--port", str(port), "--roles", "broker"]
+                            + common)
+        self.bootstrap = ",".join("127.0.0.1:%d" % p for p in ports)
+        for _ in range(1800):
+            logs = [open(path).read() for _, path, _ in self.nodes]
+            if all("Kafka Server started" in text for text in logs):
+                return
+            if any(p.poll() is not None for p, _, _ in self.nodes):
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("Apache Kafka (3 brokers) did not start (logs in %s)" % self.dir)
+
+    def start_node(self, name, node_args):
+        d = os.path.join(self.dir, name)
+        os.makedirs(d)
+        path = os.path.join(d, "node.log")
+        f = open(path, "w")
+        p = subprocess.Popen([os.path.join(ROOT, "scripts", "kafka"), "node", "--dir", d] + node_args,
+                             stdout=f, stderr=subprocess.STDOUT)
+        self.nodes.append((p, path, f))
+
+    def create(self, name, parts):
+        subprocess.check_call(
+            ["java", "-cp", kafka_libs() + "/*", "org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+             self.bootstrap, "--create", "--topic", name, "--partitions", str(parts),
+             "--replication-factor", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        # Brokers first, all at once, while the controller still runs: a broker's controlled
+        # shutdown waits for the controller, and would hang until killed without it.
+        brokers, controller = self.nodes[1:], self.nodes[:1]
+        for group in (brokers, controller):
+            for p, _, _ in group:
+                p.terminate()
+            for p, _, f in group:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                f.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def start_broker(kind, discard, topics):
     """A fresh broker with `topics` ((name, partitions)) created."""
     if kind == "mock":
         return MockBroker(discard, topics)
-    b = Kafka() if kind == "kafka" else Nisshi()
+    b = {"kafka": Kafka, "kafka3": Kafka3, "nisshi": Nisshi}[kind]()
     for name, parts in topics:
         b.create(name, parts)
     return b
 
 
-def producer_cells(quick):
+def producer_cells(quick, broker="mock"):
     cells = []
     for size in (100, 1000):
         for parts in (1, 8):
@@ -225,6 +361,9 @@ def producer_cells(quick):
                     cells.append((size, parts, acks, idem, comp))
     if quick:
         cells = [c for c in cells if c[0] == 100 and c[2] == "all" and c[4] == "none"]
+    if broker == "kafka3":
+        # The replicated cluster is there for acks=all (acks=1 would not wait for a follower).
+        cells = [c for c in cells if c[2] == "all"]
     return cells
 
 
@@ -233,7 +372,7 @@ def count_for(size, args):
 
 
 def run_produce(args, broker_kind, clients, results):
-    for cell in producer_cells(args.quick):
+    for cell in producer_cells(args.quick, broker_kind):
         size, parts, acks, idem, comp = cell
         count = count_for(size, args)
         log("produce %s: %d B x %d, %d partitions, acks=%s idempotence=%s %s" % (
@@ -367,7 +506,7 @@ def versions():
         m = re.search(r'name = "%s"\nversion = "([^"]+)"' % re.escape(name), lock)
         return m.group(1) if m else "?"
 
-    rustc = subprocess.check_output(["rustc", "--version"], text=True).strip()
+    rustc = tool_version(["rustc", "--version"])
     try:
         sha = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
     except Exception:
@@ -384,15 +523,32 @@ def versions():
         kafka = "Apache Kafka " + jar[len("kafka_2.13-"):-len(".jar")] + " (KRaft, single node, Maven Central jars)"
     except Exception:
         kafka = "Apache Kafka: ?"
+    java = "Java client: " + (NOT_BUILT.get("java") or "kafka-clients %s (%s, -Xmx1g)" % (
+        kafka.split()[2] if kafka.startswith("Apache Kafka ") else "?", tool_version(["java", "-version"])))
+    gomod = open(os.path.join(ROOT, "benches", "compare", "go", "go.mod")).read()
+    m = re.search(r"github.com/twmb/franz-go (v\S+)", gomod)
+    franzgo = "franz-go: " + (NOT_BUILT.get("franzgo") or "%s (%s)" % (
+        m.group(1) if m else "?", tool_version(["go", "version"])))
     return [
         "ferrokafka %s (git %s)" % (v("ferrokafka"), sha),
         "rust-rdkafka %s (librdkafka %s, built from source)" % (v("rdkafka"), v("rdkafka-sys").split("+")[-1]),
         "krafka %s" % v("krafka"),
         "rskafka %s" % v("rskafka"),
+        java,
+        franzgo,
         rustc,
         kafka,
         nisshi,
     ]
+
+
+def tool_version(cmd):
+    """The first line a tool prints about its version (java prints it on stderr)."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        return ((r.stdout or r.stderr).strip().splitlines() or ["?"])[0]
+    except OSError:
+        return "not installed"
 
 
 KEPT_SECTION = "## Producer memory against a slow broker"
@@ -401,7 +557,7 @@ KEPT_SECTION = "## Producer memory against a slow broker"
 def write_report(path, args, clients, brokers, results, command, elapsed):
     L = []
     w = L.append
-    w("# Client benchmarks: ferrokafka vs rust-rdkafka, krafka, rskafka\n")
+    w("# Client benchmarks: ferrokafka vs rust-rdkafka, krafka, rskafka, the Java client, franz-go\n")
     w("Generated by `%s` on %s in %.0f min. Every client ran as its own process with the same flags "
       "(`benches/compare`), one after another on the same broker; CPU seconds and peak RSS are the "
       "client process's own (wait4 rusage), including start-up and warm-up. Throughput cells: "
@@ -416,12 +572,21 @@ def write_report(path, args, clients, brokers, results, command, elapsed):
     w("- Brokers: **mock** = ferrokafka's MockCluster in discard mode (acknowledges and drops "
       "produced data, still checking idempotent sequences; measures the client alone), keeping "
       "data for consumer runs; **kafka** = Apache Kafka (single KRaft node, 512 MiB heap), "
-      "restarted for every producer cell; **nisshi** = Nisshi (a Kafka-compatible broker, memory "
+      "restarted for every producer cell; **kafka3** = Apache Kafka, 3 brokers and a KRaft "
+      "controller, topics with replication factor 3 and min.insync.replicas=2 (acks=all cells "
+      "only); **nisshi** = Nisshi (a Kafka-compatible broker, memory "
       "engine; optional). The broker shares the 2 cores with the client.")
     w("- Producer: null keys, record i to partition i %% partitions, values from one pre-generated "
       "pool of 1024 values, linger.ms=5, batch.size=1 MiB, timed from the first send to the last "
       "acknowledgement after an untimed warm-up record per partition. %d records at 100 B, %d at "
       "1 KB." % (args.count, max(1, args.count // 5)))
+    w("- Java client (`benches/compare/java/JavaBench.java`, `send` with a callback, `poll`) and "
+      "franz-go (`benches/compare/go`, `Produce` with a promise, `PollFetches`) are built by the "
+      "bench script (javac, go build). The JVM's start-up counts in its CPU and RSS as every "
+      "client's start-up does. Java runs an untimed JIT warm-up on the same topic before timing, as "
+      "a long-running Java service is warm (throughput: min(count, 100,000) records, the consumer "
+      "then seeks back to offset 0; latency: 20,000 records closed loop); its CPU s / M records "
+      "divides the process's CPU by the timed and the warm-up records together.")
     w("- Consumer: manual assignment of every partition from offset 0 (no group), every value byte "
       "read; topics preloaded once by ferrokafka.")
     w("- Latency: open loop at a fixed rate, 100 B, 1 partition, acks=all with idempotence, "
@@ -456,8 +621,8 @@ def write_report(path, args, clients, brokers, results, command, elapsed):
     for b in brokers:
         if "produce" in args.only:
             w("## Producer throughput\n")
-            ratio_table("Producer", "produce", b, producer_cells(args.quick), plabel)
-            client_table("Producer", "produce", b, producer_cells(args.quick), plabel)
+            ratio_table("Producer", "produce", b, producer_cells(args.quick, b), plabel)
+            client_table("Producer", "produce", b, producer_cells(args.quick, b), plabel)
         if "consume" in args.only:
             w("## Consumer throughput\n")
             ratio_table("Consumer", "consume", b, consumer_cells(args.quick), clabel)
@@ -509,19 +674,30 @@ def write_section(path, heading, lines):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clients", default=",".join(CLIENTS))
-    ap.add_argument("--brokers", default="mock,kafka", help="mock, kafka, nisshi")
+    ap.add_argument("--brokers", default="mock,kafka",
+                    help="mock, kafka (one node), kafka3 (3 brokers, replication factor 3), nisshi")
     ap.add_argument("--only", default="produce,consume,latency,security",
                     help="produce, consume, latency (tables regenerated), security, share (their own sections)")
-    ap.add_argument("--count", type=int, default=1_000_000, help="records per 100 B run (1 KB runs: a fifth)")
-    ap.add_argument("--latency-seconds", type=int, default=10)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per throughput cell and client (median reported)")
+    ap.add_argument("--count", type=int, help="records per 100 B run (1 KB runs: a fifth); "
+                    "default 1,000,000, --quick 300,000")
+    ap.add_argument("--latency-seconds", type=int, help="default 10, --quick 3")
+    ap.add_argument("--repeat", type=int, help="runs per throughput cell and client (median "
+                    "reported); default 3, --quick 1")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per run")
     ap.add_argument("--quick", action="store_true", help="a few cells only")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--command", default="scripts/bench")
     args = ap.parse_args()
+    quick = args.quick
+    args.count = args.count or (300_000 if quick else 1_000_000)
+    args.latency_seconds = args.latency_seconds or (3 if quick else 10)
+    args.repeat = args.repeat or (1 if quick else 3)
     args.only = args.only.split(",")
     clients = args.clients.split(",")
+    unknown = [c for c in clients if c not in CLIENTS]
+    if unknown:
+        ap.error("unknown client(s) %s; known: %s" % (",".join(unknown), ",".join(CLIENTS)))
+    build_peers(clients)
     brokers = args.brokers.split(",")
     results = {}
     args.jitter = timer_jitter()

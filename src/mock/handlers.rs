@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::Shared;
 use super::state::{NONE, PartitionLog};
 use crate::error::{Error, Result};
-use crate::protocol::frame::{decode_request, encode_response};
+use crate::protocol::frame::{decode_request, encode_response, peek_request_header};
 use crate::protocol::messages::api_versions_response::ApiVersion;
 use crate::protocol::messages::create_topics_response::CreatableTopicResult;
 use crate::protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -35,6 +35,7 @@ use crate::error::code::NOT_COORDINATOR;
 use crate::error::code::NOT_LEADER_OR_FOLLOWER;
 use crate::error::code::TOPIC_ALREADY_EXISTS;
 use crate::error::code::UNKNOWN_TOPIC_OR_PARTITION;
+use crate::error::code::UNSUPPORTED_VERSION;
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 
 pub(crate) enum Outcome {
@@ -66,6 +67,52 @@ fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
+/// Every API the mock serves with its version range, as ApiVersions lists them.
+fn served_versions(shared: &Shared) -> Vec<ApiVersion> {
+    SERVED
+        .iter()
+        .chain(super::group_api::SERVED)
+        .chain(super::txn_api::SERVED)
+        .chain(super::epochs::SERVED)
+        .filter_map(|k| {
+            let (min, max) = client_range(*k)?;
+            let cap = super::txn_api::max_version(*k, shared.transaction_version);
+            let max = cap.map_or(max, |m| m.min(max));
+            Some(
+                ApiVersion::default()
+                    .with_api_key(*k)
+                    .with_min_version(min)
+                    .with_max_version(max),
+            )
+        })
+        .collect()
+}
+
+/// A client opens each connection with its newest ApiVersions (Java 4.x and franz-go: v5),
+/// which may be newer than the codec here. As a broker does (KIP-511), that gets a v0 answer
+/// with UNSUPPORTED_VERSION and the range served, and the connection stays open for the retry.
+fn api_versions(shared: &Shared, frame: Bytes) -> Result<Outcome> {
+    let (_, version, correlation) = peek_request_header(&frame)
+        .ok_or_else(|| Error::Protocol("request shorter than its header".into()))?;
+    if client_range(18).is_some_and(|(_, max)| version > max) {
+        let resp = ApiVersionsResponse::default()
+            .with_error_code(UNSUPPORTED_VERSION)
+            .with_api_keys(served_versions(shared));
+        return Ok(Outcome::Reply(encode_response::<ApiVersionsRequest>(
+            correlation,
+            0,
+            &resp,
+        )?));
+    }
+    reply::<ApiVersionsRequest>(frame, |_, _, _| {
+        let (supported, finalized) = super::txn_api::features(shared);
+        ApiVersionsResponse::default()
+            .with_supported_features(supported)
+            .with_finalized_features(finalized)
+            .with_api_keys(served_versions(shared))
+    })
+}
+
 pub(crate) fn handle(
     shared: &Shared,
     broker: i32,
@@ -79,31 +126,7 @@ pub(crate) fn handle(
     match api_key {
         24 | 25 | 26 | 28 => super::txn_api::handle(shared, broker, api_key, frame, injected),
         23 => super::epochs::handle(shared, broker, frame, injected),
-        18 => reply::<ApiVersionsRequest>(frame, |_, _, _| {
-            let (supported, finalized) = super::txn_api::features(shared);
-            ApiVersionsResponse::default()
-                .with_supported_features(supported)
-                .with_finalized_features(finalized)
-                .with_api_keys(
-                    SERVED
-                        .iter()
-                        .chain(super::group_api::SERVED)
-                        .chain(super::txn_api::SERVED)
-                        .chain(super::epochs::SERVED)
-                        .filter_map(|k| {
-                            let (min, max) = client_range(*k)?;
-                            let cap = super::txn_api::max_version(*k, shared.transaction_version);
-                            let max = cap.map_or(max, |m| m.min(max));
-                            Some(
-                                ApiVersion::default()
-                                    .with_api_key(*k)
-                                    .with_min_version(min)
-                                    .with_max_version(max),
-                            )
-                        })
-                        .collect(),
-                )
-        }),
+        18 => api_versions(shared, frame),
         3 => reply::<MetadataRequest>(frame, |_, req, _| metadata(shared, req)),
         19 => reply::<CreateTopicsRequest>(frame, |_, req, _| {
             let ids = shared.all_broker_ids();

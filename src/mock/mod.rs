@@ -14,6 +14,8 @@
 //! AddOffsetsToTxn, TxnOffsetCommit, EndTxn, markers, last stable offsets, aborted-transaction
 //! lists for read_committed fetches, transaction timeouts.
 
+#[cfg(test)]
+mod api_versions_tests;
 mod chaos;
 mod consumer_group;
 mod epochs;

@@ -65,6 +65,8 @@ impl std::fmt::Debug for KafkaShareConsumer {
 impl KafkaShareConsumer {
     /// A consumer for `config`'s share group. Connects lazily: nothing is sent before
     /// [`subscribe`](Self::subscribe). Must be called within a Tokio runtime.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn new(config: ShareConsumerConfig) -> Result<KafkaShareConsumer> {
         let network = Arc::new(NetworkClient::with_kind("share-consumer", &config.common));
         let membership = Membership::new(
@@ -87,6 +89,8 @@ impl KafkaShareConsumer {
     /// Joins the share group with these topics (replacing any earlier subscription). The group
     /// coordinator assigns partitions; several members may share each partition. Errors:
     /// [`Error::InvalidArgument`] for an empty topic name, [`Error::Closed`] after `close`.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn subscribe<I, S>(&mut self, topics: I) -> Result<()>
     where
         I: IntoIterator<Item = S>,
@@ -120,6 +124,8 @@ impl KafkaShareConsumer {
     ///
     /// Errors: a fatal group error (authorization, group full) as [`Error::Broker`], a broker
     /// without share groups, [`Error::Closed`]. Partition and session errors are retried.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     ///
     /// # Cancel safety
     /// Not cancel safe: records acquired by a dropped poll are lost to this member until their
@@ -174,6 +180,8 @@ impl KafkaShareConsumer {
     ///
     /// Errors: [`Error::InvalidArgument`] in implicit mode, and for a record neither of the
     /// last poll nor renewed, or already acknowledged for good.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn acknowledge(
         &mut self,
         record: &ShareConsumerRecord,
@@ -222,6 +230,8 @@ impl KafkaShareConsumer {
     /// accepted) and waits for the brokers, up to `default.api.timeout.ms`. Returns the
     /// outcome by partition; the callback is told too.
     ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
+    ///
     /// # Cancel safety
     /// Not cancel safe: the brokers may have applied acknowledgements whose answer was lost.
     pub async fn commit_sync(&mut self) -> Result<BTreeMap<TopicPartition, Option<Error>>> {
@@ -261,6 +271,8 @@ impl KafkaShareConsumer {
     /// Acknowledges as a commit does, closes the share sessions (the brokers release what this
     /// member still holds) and leaves the group. Bounded by `default.api.timeout.ms`. Errors:
     /// the leave's, or [`Error::Timeout`]; the consumer is closed either way.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     ///
     /// # Cancel safety
     /// Not cancel safe: a dropped close may leave the member in the group until its session

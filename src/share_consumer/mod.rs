@@ -108,11 +108,15 @@ impl KafkaShareConsumer {
     }
 
     /// The topics subscribed to.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn subscription(&self) -> BTreeSet<String> {
         self.membership.lock().subscription.clone()
     }
 
     /// Sets the callback told of every acknowledgement's outcome.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn set_acknowledgement_commit_callback(&mut self, callback: AcknowledgementCommitCallback) {
         self.callback = Some(callback);
     }
@@ -262,6 +266,8 @@ impl KafkaShareConsumer {
 
     /// As [`commit_sync`](Self::commit_sync) without waiting: the acknowledgements ride on the
     /// next poll, and the callback hears of them there.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn commit_async(&mut self) -> Result<()> {
         self.ensure_open()?;
         self.settle_previous_poll();

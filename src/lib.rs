@@ -10,6 +10,7 @@ pub mod config;
 pub mod consumer;
 pub mod error;
 pub mod fuzzing;
+pub mod guide;
 pub mod metrics;
 #[cfg(feature = "mock")]
 pub mod mock;

@@ -94,6 +94,8 @@ impl AdminClient {
     /// Creates ACLs. One entry per binding (SECURITY_DISABLED without an authorizer,
     /// INVALID_REQUEST with the broker's message for a binding that is not valid).
     ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
+    ///
     /// # Cancel safety
     /// Not cancel safe in effect: ACLs may be created after the future was dropped.
     pub async fn create_acls(
@@ -133,6 +135,8 @@ impl AdminClient {
 
     /// The ACLs matching `filter`, sorted.
     ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
+    ///
     /// # Errors
     /// SECURITY_DISABLED when the cluster has no authorizer.
     ///
@@ -147,6 +151,8 @@ impl AdminClient {
     }
 
     /// Deletes every ACL matching each filter. One entry per filter: the ACLs it deleted.
+    ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
     ///
     /// # Cancel safety
     /// Not cancel safe in effect: ACLs may be deleted after the future was dropped.

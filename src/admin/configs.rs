@@ -178,6 +178,8 @@ impl AdminClient {
     /// --all`). A resource that does not exist gets its error (UNKNOWN_TOPIC_OR_PARTITION, ...)
     /// in its own entry.
     ///
+    /// Example: [admin guide](crate::guide::admin#configs).
+    ///
     /// # Errors
     /// The outer `Result` fails only when no broker could be asked at all within
     /// `default.api.timeout.ms`; a broker named by a broker resource that cannot be reached
@@ -195,6 +197,8 @@ impl AdminClient {
 
     /// As [`describe_configs`](Self::describe_configs), with options (documentation, a subset of
     /// config names).
+    ///
+    /// Example: [admin guide](crate::guide::admin#configs).
     ///
     /// # Cancel safety
     /// Cancel safe (read only).
@@ -229,6 +233,8 @@ impl AdminClient {
     /// atomically; each resource gets its own result (INVALID_CONFIG with the broker's message
     /// for a bad value or an unknown name, UNKNOWN_TOPIC_OR_PARTITION, ...).
     ///
+    /// Example: [admin guide](crate::guide::admin#configs).
+    ///
     /// # Errors
     /// As [`describe_configs`](Self::describe_configs).
     ///
@@ -244,6 +250,8 @@ impl AdminClient {
 
     /// As [`incremental_alter_configs`](Self::incremental_alter_configs), but the broker only
     /// validates the changes (`validate_only`) and applies nothing.
+    ///
+    /// Example: [admin guide](crate::guide::admin#configs).
     ///
     /// # Cancel safety
     /// Cancel safe (changes nothing).

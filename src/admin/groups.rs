@@ -216,6 +216,8 @@ impl AdminClient {
 
     /// Lists every group of the cluster (asks every broker: each coordinates some groups).
     ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn list_groups(&self) -> Result<Vec<GroupListing>> {
@@ -224,6 +226,8 @@ impl AdminClient {
 
     /// Lists groups in the given states and of the given types (`kafka-consumer-groups --list
     /// --state S --type T`), sorted by group id.
+    ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when a filter is given and a broker is too old for it (states
@@ -286,6 +290,8 @@ impl AdminClient {
     /// Describes classic consumer groups: state, assignor, members with their client id, host
     /// and assigned partitions. A group that does not exist gets GROUP_ID_NOT_FOUND in its
     /// own entry.
+    ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
     ///
     /// # Cancel safety
     /// Cancel safe (read only).
@@ -362,6 +368,8 @@ impl AdminClient {
     /// Deletes groups (they must be empty: NON_EMPTY_GROUP otherwise), with their committed
     /// offsets. One entry per group (GROUP_ID_NOT_FOUND for a group that does not exist).
     ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
+    ///
     /// # Cancel safety
     /// Not cancel safe in effect: the coordinator may delete a group whose request's future
     /// was dropped.
@@ -394,6 +402,8 @@ impl AdminClient {
     /// `group.instance.id`, dynamic ones by member id. An empty `members` removes every
     /// current member (as Java's `removeMembersFromConsumerGroup` with no members). One entry
     /// per member (UNKNOWN_MEMBER_ID for one that is not in the group).
+    ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
     ///
     /// # Errors
     /// The outer `Result` fails for a group-level error (GROUP_ID_NOT_FOUND, ...) or a broker

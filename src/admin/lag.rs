@@ -49,6 +49,8 @@ impl AdminClient {
     /// the partition. Sorted by topic and partition: the table `kafka-consumer-groups
     /// --describe --group G` prints.
     ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
+    ///
     /// # Errors
     /// GROUP_ID_NOT_FOUND for a group that neither exists nor has committed offsets; a log end
     /// that cannot be looked up leaves `log_end_offset` and `lag` `None` in its row.

@@ -89,6 +89,8 @@ fn item_error(code: i16, message: Option<&StrBytes>, what: &str) -> Result<()> {
 
 impl AdminClient {
     /// Creates a client. No connection is made until the first call.
+    ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
     pub fn new(config: AdminConfig) -> AdminClient {
         AdminClient {
             net: Arc::new(NetworkClient::with_kind("admin-client", &config.common)),
@@ -99,6 +101,8 @@ impl AdminClient {
     /// A snapshot of this client's metrics: the per-node request metrics
     /// (`admin-client-node-metrics`), listed with `metrics.recording.level=DEBUG` (see
     /// [`crate::metrics`]). No request is made.
+    ///
+    /// Example: [observability guide](crate::guide::observability#metrics).
     pub fn metrics(&self) -> Vec<crate::metrics::Metric> {
         self.net.metrics().snapshot()
     }
@@ -153,6 +157,8 @@ impl AdminClient {
     /// entry; the others are unaffected.
     ///
     /// Returns one entry per requested topic name.
+    ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
     ///
     /// # Cancel safety
     /// Not cancel safe in effect: the broker may create topics from a request whose future was
@@ -243,6 +249,8 @@ impl AdminClient {
     /// Deletes topics by name. Returns one entry per requested name (UNKNOWN_TOPIC_OR_PARTITION
     /// for a topic that does not exist).
     ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
+    ///
     /// # Cancel safety
     /// Not cancel safe in effect: the broker may delete topics from a request whose future was
     /// dropped.
@@ -293,6 +301,8 @@ impl AdminClient {
 
     /// Lists the cluster's non-internal topics, by name.
     ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn list_topics(&self) -> Result<BTreeMap<String, TopicListing>> {
@@ -300,6 +310,8 @@ impl AdminClient {
     }
 
     /// Lists topics, by name.
+    ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
     ///
     /// # Cancel safety
     /// Cancel safe (read only).
@@ -327,6 +339,8 @@ impl AdminClient {
 
     /// Describes topics: partitions, leaders, replicas, ISR. A topic that does not exist gets
     /// UNKNOWN_TOPIC_OR_PARTITION in its own entry.
+    ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
     ///
     /// # Cancel safety
     /// Cancel safe (read only).
@@ -371,6 +385,8 @@ impl AdminClient {
 
     /// Describes the cluster: id, controller and brokers. Uses DescribeCluster (KIP-700) when the
     /// broker supports it, else Metadata.
+    ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
     ///
     /// # Cancel safety
     /// Cancel safe (read only).
@@ -425,6 +441,8 @@ impl AdminClient {
     }
 
     /// Closes every connection. Calls made afterwards reconnect.
+    ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
     pub fn close(&self) {
         self.net.close();
     }

@@ -190,6 +190,8 @@ impl AdminClient {
     /// The committed offsets of `group`: for `partitions`, or every partition it has committed
     /// (`None`). Partitions with nothing committed are absent from the map.
     ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
+    ///
     /// # Errors
     /// GROUP_ID_NOT_FOUND and other group-level errors, or a partition's error, fail the call.
     ///
@@ -213,6 +215,8 @@ impl AdminClient {
     /// Commits `offsets` for `group` as an administrator (`kafka-consumer-groups
     /// --reset-offsets --execute`). The group must have no active members: a live group
     /// answers UNKNOWN_MEMBER_ID for every partition. One entry per partition.
+    ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
     ///
     /// # Cancel safety
     /// Not cancel safe in effect: the commit may land after the future was dropped.
@@ -243,6 +247,8 @@ impl AdminClient {
     /// Deletes `group`'s committed offsets of `partitions` (OffsetDelete, KIP-496). A partition
     /// the group still consumes fails with GROUP_SUBSCRIBED_TO_TOPIC in its entry.
     ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
+    ///
     /// # Errors
     /// Group-level errors (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP...) fail the call.
     ///
@@ -266,6 +272,8 @@ impl AdminClient {
     /// Looks offsets up in partitions' logs (read_uncommitted). See
     /// [`list_offsets_with`](Self::list_offsets_with).
     ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn list_offsets(
@@ -281,6 +289,8 @@ impl AdminClient {
     /// timestamp, or the first record at or after a time. One entry per partition; a
     /// partition that does not exist gets UNKNOWN_TOPIC_OR_PARTITION, a time after every
     /// record gives offset -1. Leader moves are retried inside `default.api.timeout.ms`.
+    ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
     ///
     /// # Cancel safety
     /// Cancel safe (read only).

@@ -88,6 +88,8 @@ impl AdminClient {
     /// each new partition's replicas. One entry per topic: INVALID_PARTITIONS with the
     /// broker's message when the count does not grow, UNKNOWN_TOPIC_OR_PARTITION, ...
     ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
+    ///
     /// # Cancel safety
     /// Not cancel safe in effect: partitions may be created by a request whose future was
     /// dropped.
@@ -148,6 +150,8 @@ impl AdminClient {
     /// partition's leader. One entry per partition: the new log start offset (low
     /// watermark), OFFSET_OUT_OF_RANGE past the high watermark, UNKNOWN_TOPIC_OR_PARTITION.
     /// An offset of -1 means the high watermark.
+    ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
     ///
     /// # Cancel safety
     /// Not cancel safe in effect: records may be deleted by a request whose future was dropped.
@@ -236,6 +240,8 @@ impl AdminClient {
     /// (unclean). `None` elects for every partition that needs it. One entry per partition
     /// (ELECTION_NOT_NEEDED when the wanted leader leads already).
     ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
+    ///
     /// # Cancel safety
     /// Not cancel safe in effect: leaders may change after the future was dropped.
     pub async fn elect_leaders(
@@ -289,6 +295,8 @@ impl AdminClient {
 
     /// Reassignments in progress, for `partitions` or all (`None`).
     ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn list_partition_reassignments(
@@ -339,6 +347,8 @@ impl AdminClient {
     /// Moves partitions to new replica sets (`Some(brokers)`) or cancels a move in progress
     /// (`None`). One entry per partition (INVALID_REPLICA_ASSIGNMENT with the broker's message
     /// for a broker that does not exist, NO_REASSIGNMENT_IN_PROGRESS for a cancel with none).
+    ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
     ///
     /// # Cancel safety
     /// Not cancel safe in effect: a move may start after the future was dropped.
@@ -408,6 +418,8 @@ impl AdminClient {
     /// The log directories of each broker in `brokers`, with the partition replicas in them.
     /// A broker not in the cluster gets [`Error::InvalidArgument`] in its entry.
     ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn describe_log_dirs(
@@ -449,6 +461,8 @@ impl AdminClient {
 
     /// The cluster's feature flags (`kafka-features describe`): finalized levels, as one
     /// broker reports them in ApiVersions (v3+).
+    ///
+    /// Example: [admin guide](crate::guide::admin#topics-and-offsets).
     ///
     /// # Cancel safety
     /// Cancel safe (read only).

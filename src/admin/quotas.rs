@@ -105,6 +105,8 @@ impl AdminClient {
     /// The quotas of every entity matching all `components`; `strict` leaves out entities
     /// with more entity types than the filter names.
     ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn describe_client_quotas(
@@ -121,6 +123,8 @@ impl AdminClient {
 
     /// Sets and removes quotas. One entry per entity (INVALID_REQUEST with the broker's message
     /// for an unknown key or entity type).
+    ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
     ///
     /// # Cancel safety
     /// Not cancel safe in effect: quotas may change after the future was dropped.

@@ -88,6 +88,8 @@ impl AdminClient {
     /// The SCRAM credentials of `users` (`None`: every user that has one), per user:
     /// mechanisms and iteration counts. A user without credentials gets RESOURCE_NOT_FOUND.
     ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn describe_user_scram_credentials(
@@ -108,6 +110,8 @@ impl AdminClient {
     /// Creates, replaces or deletes SCRAM credentials. One entry per user: its changes
     /// succeed or fail together (UNACCEPTABLE_CREDENTIAL for too few iterations,
     /// RESOURCE_NOT_FOUND for deleting one that does not exist).
+    ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
     ///
     /// # Cancel safety
     /// Not cancel safe in effect: credentials may change after the future was dropped.

@@ -146,6 +146,8 @@ impl AdminClient {
     /// Describes share groups: state, epoch, assignor, members with their assignments. A group
     /// that does not exist (or is not a share group) gets GROUP_ID_NOT_FOUND in its own entry.
     ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn describe_share_groups<S: AsRef<str>>(
@@ -176,6 +178,8 @@ impl AdminClient {
     /// The start offset of every partition `group` has state for: records before it are done
     /// (accepted, rejected or archived). `None` for a partition whose state is not set up yet.
     ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
+    ///
     /// # Errors
     /// The group's error (GROUP_ID_NOT_FOUND, ...) or the first partition error.
     ///
@@ -203,6 +207,8 @@ impl AdminClient {
 
     /// Sets the start offset of partitions of an empty share group (members must be gone:
     /// NON_EMPTY_GROUP otherwise): the group delivers from there. One entry per partition.
+    ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
     ///
     /// # Errors
     /// The outer `Result` fails for a group-level error.
@@ -253,6 +259,8 @@ impl AdminClient {
     /// Deletes empty share groups with their state (DeleteGroups, as for consumer groups). One
     /// entry per group (GROUP_ID_NOT_FOUND for one that does not exist, NON_EMPTY_GROUP for
     /// one with members).
+    ///
+    /// Example: [admin guide](crate::guide::admin#groups-committed-offsets-and-lag).
     ///
     /// # Cancel safety
     /// Not cancel safe in effect: the coordinator may delete a group whose request's future

@@ -60,6 +60,8 @@ impl AdminClient {
     /// The producers with state on each partition (`kafka-transactions describe-producers`),
     /// asked of the partition's leader. One entry per partition.
     ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn describe_producers(
@@ -156,6 +158,8 @@ impl AdminClient {
 
     /// Every transactional id the cluster's coordinators know, sorted.
     ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn list_transactions(&self) -> Result<Vec<TransactionListing>> {
@@ -165,6 +169,8 @@ impl AdminClient {
 
     /// As [`list_transactions`](Self::list_transactions), filtered by state, producer id and
     /// duration.
+    ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
     ///
     /// # Cancel safety
     /// Cancel safe (read only).
@@ -219,6 +225,8 @@ impl AdminClient {
     /// Describes transactions by `transactional.id`, each asked of its coordinator. One entry
     /// per id (TRANSACTIONAL_ID_NOT_FOUND for one the coordinator does not know).
     ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn describe_transactions(
@@ -262,6 +270,8 @@ impl AdminClient {
     /// abort marker there, on the partition's leader, so the last stable offset can move on.
     /// Only for transactions whose producer is gone; a live producer's transaction belongs to
     /// its coordinator.
+    ///
+    /// Example: [admin guide](crate::guide::admin#acls-scram-users-quotas-transactions).
     ///
     /// # Errors
     /// The partition's error (NOT_LEADER_OR_FOLLOWER is retried; TRANSACTION_COORDINATOR_FENCED

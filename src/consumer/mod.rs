@@ -96,6 +96,8 @@ impl KafkaConsumer {
     /// Creates a consumer. Connects lazily (on the first poll or lookup).
     ///
     /// Errors: [`Error::InvalidArgument`] outside a tokio runtime.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#subscribing-in-a-group).
     pub fn new(config: ConsumerConfig) -> Result<KafkaConsumer> {
         tokio::runtime::Handle::try_current().map_err(|_| {
             Error::InvalidArgument("KafkaConsumer must be created inside a tokio runtime".into())
@@ -134,6 +136,8 @@ impl KafkaConsumer {
     /// A snapshot of this client's metrics, with Java's names, groups and tags (see
     /// [`crate::metrics`] for the list and units). Reads atomically per sensor; no request is
     /// made.
+    ///
+    /// Example: [observability guide](crate::guide::observability#metrics).
     pub fn metrics(&self) -> Vec<crate::metrics::Metric> {
         self.net.metrics().snapshot()
     }
@@ -146,6 +150,8 @@ impl KafkaConsumer {
     /// With `trace.context.propagation` (feature `otel`) the span is a child of the producer's
     /// context carried by the record's `traceparent` header (see `ferrokafka::otel`); set no
     /// other parent on it before entering it.
+    ///
+    /// Example: [observability guide](crate::guide::observability#tracing-spans-and-events).
     pub fn process_span(&self, record: &ConsumerRecord) -> tracing::Span {
         let span = crate::spans::process(
             record,
@@ -173,6 +179,8 @@ impl KafkaConsumer {
     /// partitions are assigned by the group at the next `poll`.
     ///
     /// Errors: [`Error::InvalidArgument`] without `group.id`, or after [`assign`](Self::assign).
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#subscribing-in-a-group).
     pub fn subscribe<I, S>(&mut self, topics: I) -> Result<()>
     where
         I: IntoIterator<Item = S>,
@@ -195,6 +203,8 @@ impl KafkaConsumer {
     }
 
     /// As [`subscribe`](Self::subscribe), with a listener run inside `poll` on every rebalance.
+    ///
+    /// Example: [groups guide](crate::guide::groups#the-rebalance-listener).
     pub fn subscribe_with<I, S, L>(&mut self, topics: I, listener: L) -> Result<()>
     where
         I: IntoIterator<Item = S>,
@@ -208,6 +218,8 @@ impl KafkaConsumer {
 
     /// Reads exactly `partitions`, outside any group rebalancing. New partitions start at the
     /// group's committed offset when `group.id` is set, else per `auto.offset.reset`.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     pub fn assign<I: IntoIterator<Item = TopicPartition>>(&mut self, partitions: I) -> Result<()> {
         let source = if self.coordinator.is_some() {
             PositionSource::Committed
@@ -237,6 +249,8 @@ impl KafkaConsumer {
     ///
     /// Errors: [`Error::UserCode`] when the listener panicked (the group was left anyway).
     ///
+    /// Example: [groups guide](crate::guide::groups#group-state-from-outside).
+    ///
     /// # Cancel safety
     /// Not cancel safe: dropped midway, the group may not have been left.
     pub async fn unsubscribe(&mut self) -> Result<()> {
@@ -255,12 +269,16 @@ impl KafkaConsumer {
     }
 
     /// The partitions assigned now.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     pub fn assignment(&self) -> BTreeSet<TopicPartition> {
         self.subs.assigned()
     }
 
     /// The group membership (generation, member id), or `None` without a `group.id`. With
     /// `group.protocol=consumer` the generation is the member epoch (-1 while not a member).
+    ///
+    /// Example: [exactly-once guide](crate::guide::exactly_once#consume-transform-produce).
     pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
         let c = self.coordinator.as_ref()?;
         let st = c.shared.state();
@@ -273,6 +291,8 @@ impl KafkaConsumer {
     }
 
     /// The subscribed topics (empty with a manual assignment).
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     pub fn subscription(&self) -> BTreeSet<String> {
         self.subs.subscribed_topics().cloned().unwrap_or_default()
     }
@@ -301,6 +321,8 @@ impl KafkaConsumer {
     /// background (KIP-266): `poll` returns (empty) when `timeout` passes while they run, and a
     /// later `poll` takes their outcome. Only the rebalance listener, a commit before
     /// revocation and a ListOffsets reset may hold it past `timeout`.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#subscribing-in-a-group).
     ///
     /// # Cancel safety
     /// Cancel safe: records are taken from the buffer (and positions advanced) only after the
@@ -423,6 +445,8 @@ impl KafkaConsumer {
     /// Errors: [`Error::Broker`] with ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID when the group
     /// rebalanced (Java's CommitFailedException), a timeout after `default.api.timeout.ms`.
     ///
+    /// Example: [consuming guide](crate::guide::consuming#subscribing-in-a-group).
+    ///
     /// # Cancel safety
     /// The commit may still be applied when the future is dropped.
     pub async fn commit_sync(&mut self) -> Result<()> {
@@ -433,6 +457,8 @@ impl KafkaConsumer {
     /// Commits `offsets` (each the next offset to read), waiting for the answer.
     ///
     /// Errors as [`commit_sync`](Self::commit_sync).
+    ///
+    /// Example: [exactly-once guide](crate::guide::exactly_once#consume-transform-produce).
     ///
     /// # Cancel safety
     /// As [`commit_sync`](Self::commit_sync).
@@ -450,6 +476,8 @@ impl KafkaConsumer {
     /// retried commit never overtakes a later one: a partition committed again by a later call
     /// is left to that call, so committed offsets never go backward. A retriable error is
     /// retried within `default.api.timeout.ms` (Java does not retry async commits).
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#subscribing-in-a-group).
     pub fn commit_async(&mut self, callback: Option<CommitCallback>) {
         let offsets = self.consumed_offsets();
         let Some(c) = &self.coordinator else {
@@ -478,6 +506,8 @@ impl KafkaConsumer {
 
     /// The committed offsets of `partitions` for this group (`None`: nothing committed).
     ///
+    /// Example: [consuming guide](crate::guide::consuming#subscribing-in-a-group).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn committed(
@@ -495,6 +525,8 @@ impl KafkaConsumer {
     ///
     /// `None` when the partition is not assigned, has no position yet, or no fetch has
     /// answered for it since it was assigned.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     pub fn lag(&self, partition: &TopicPartition) -> Option<i64> {
         let state = self.subs.assignment.get(partition)?;
         let end = match self.config.isolation_level {
@@ -519,6 +551,8 @@ impl KafkaConsumer {
     }
 
     /// Makes the next poll read `partition` from `offset`.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     pub fn seek(&mut self, partition: &TopicPartition, offset: i64) -> Result<()> {
         self.subs.seek(partition, offset)?;
         self.fetcher.discard_stale(&self.subs);
@@ -526,6 +560,8 @@ impl KafkaConsumer {
     }
 
     /// Makes the next poll read these partitions from their first offset.
+    ///
+    /// Example: [exactly-once guide](crate::guide::exactly_once#commit-and-abort).
     pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         for tp in partitions {
             self.subs.request_position(tp, PositionSource::Earliest)?;
@@ -535,6 +571,8 @@ impl KafkaConsumer {
     }
 
     /// Makes the next poll read these partitions from their end (new records only).
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         for tp in partitions {
             self.subs.request_position(tp, PositionSource::Latest)?;
@@ -545,6 +583,8 @@ impl KafkaConsumer {
 
     /// The offset of the next record `poll` will return for `partition`, looking it up first
     /// if needed.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     ///
     /// # Cancel safety
     /// Cancel safe.
@@ -569,6 +609,8 @@ impl KafkaConsumer {
     /// For each partition, the earliest offset whose timestamp is at least the given one
     /// (ms), or `None` when no such record exists (ListOffsets, KIP-79).
     ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn offsets_for_times(
@@ -582,6 +624,8 @@ impl KafkaConsumer {
 
     /// First offset of each partition.
     ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
+    ///
     /// # Cancel safety
     /// Cancel safe (read only).
     pub async fn beginning_offsets(
@@ -592,6 +636,8 @@ impl KafkaConsumer {
     }
 
     /// End offset (high watermark; last stable offset with read_committed) of each partition.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     ///
     /// # Cancel safety
     /// Cancel safe (read only).
@@ -662,6 +708,8 @@ impl KafkaConsumer {
     }
 
     /// Stops returning records of these partitions until [`resume`](Self::resume).
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         for tp in partitions {
             self.subs.state_mut(tp)?.paused = true;
@@ -670,6 +718,8 @@ impl KafkaConsumer {
     }
 
     /// Undoes [`pause`](Self::pause).
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         for tp in partitions {
             self.subs.state_mut(tp)?.paused = false;
@@ -678,6 +728,8 @@ impl KafkaConsumer {
     }
 
     /// The paused partitions.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     pub fn paused(&self) -> BTreeSet<TopicPartition> {
         self.subs
             .assignment
@@ -688,6 +740,8 @@ impl KafkaConsumer {
     }
 
     /// Closes with Java's default timeout (30 s): see [`close_with_timeout`](Self::close_with_timeout).
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#subscribing-in-a-group).
     ///
     /// # Cancel safety
     /// As [`close_with_timeout`](Self::close_with_timeout).
@@ -700,6 +754,8 @@ impl KafkaConsumer {
     ///
     /// Errors: [`Error::Timeout`] when `timeout` ran out, else the commit's error, else
     /// [`Error::UserCode`] for a listener panic not yet reported (the consumer closes anyway).
+    ///
+    /// Example: [groups guide](crate::guide::groups#group-state-from-outside).
     ///
     /// # Cancel safety
     /// Not cancel safe: dropped midway, the group may not have been left (the coordinator

@@ -67,6 +67,8 @@ impl KafkaConsumer {
     ///
     /// Errors: [`Error::InvalidArgument`] without `group.id`, after [`assign`](Self::assign),
     /// or for a pattern that does not compile.
+    ///
+    /// Example: [groups guide](crate::guide::groups#two-protocols).
     pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<()> {
         self.group()?;
         let pattern = TopicPattern::new(pattern)?;
@@ -83,6 +85,8 @@ impl KafkaConsumer {
 
     /// As [`subscribe_pattern`](Self::subscribe_pattern), with a listener run inside `poll`
     /// on every rebalance.
+    ///
+    /// Example: [groups guide](crate::guide::groups#the-rebalance-listener).
     pub fn subscribe_pattern_with<L: RebalanceListener>(
         &mut self,
         pattern: &str,

@@ -62,6 +62,8 @@ impl KafkaConsumer {
     /// With `enable.auto.commit=true`, auto-commits run inside polls, and the stream polls
     /// only once every record of the previous poll was yielded: at-least-once, as a poll loop.
     ///
+    /// Example: [consuming guide](crate::guide::consuming#records-one-by-one-stream).
+    ///
     /// # Cancel safety
     /// See [`RecordStream`]: `next()` may be dropped (e.g. in `tokio::select!`) without losing
     /// or repeating records.

@@ -139,11 +139,15 @@ impl KafkaProducer {
     ///
     /// Connects lazily: the first send fetches metadata. Errors as
     /// [`KafkaProducerBuilder::build`].
+    ///
+    /// Example: [producing guide](crate::guide::producing#sending-one-record).
     pub fn new(config: ProducerConfig) -> Result<KafkaProducer> {
         KafkaProducer::builder(config).build()
     }
 
     /// A builder, to plug in a custom [`Partitioner`].
+    ///
+    /// Example: [producing guide](crate::guide::producing#configuring-and-starting).
     pub fn builder(config: ProducerConfig) -> KafkaProducerBuilder {
         KafkaProducerBuilder {
             config,
@@ -233,6 +237,8 @@ impl KafkaProducer {
     /// A snapshot of this client's metrics, with Java's names, groups and tags (see
     /// [`crate::metrics`] for the list and units). Reads atomically per sensor; no request is
     /// made.
+    ///
+    /// Example: [observability guide](crate::guide::observability#metrics).
     pub fn metrics(&self) -> Vec<crate::metrics::Metric> {
         self.inner.net.metrics().snapshot()
     }
@@ -242,6 +248,8 @@ impl KafkaProducer {
     /// Errors: those of [`enqueue`](Self::enqueue) (the record is dropped; use `enqueue` to get
     /// it back), then the delivery error: [`Error::DeliveryTimeout`] after
     /// `delivery.timeout.ms`, or the broker's non-retriable error.
+    ///
+    /// Example: [producing guide](crate::guide::producing#sending-one-record).
     ///
     /// # Cancel safety
     /// Once the record is enqueued, dropping this future does not cancel delivery.
@@ -284,6 +292,8 @@ impl KafkaProducer {
     /// [`Error::UserCode`] when the custom [`Partitioner`] panicked (nothing is enqueued; the
     /// producer keeps working), [`Error::Closed`] after `close`.
     ///
+    /// Example: [producing guide](crate::guide::producing#many-records-in-flight).
+    ///
     /// # Cancel safety
     /// Cancel safe: dropped before it completes, the record was not enqueued (and is lost
     /// with the future). The returned [`DeliveryFuture`] may be dropped without cancelling
@@ -322,6 +332,8 @@ impl KafkaProducer {
     /// batch, their callbacks, and the producer are not affected.
     ///
     /// Errors as [`enqueue`](Self::enqueue), in which case the callback is not called.
+    ///
+    /// Example: [producing guide](crate::guide::producing#many-records-in-flight).
     ///
     /// # Cancel safety
     /// As [`enqueue`](Self::enqueue).
@@ -523,6 +535,8 @@ impl KafkaProducer {
     /// Sends every record enqueued before this call without waiting for `linger.ms`, and waits
     /// until each has completed (acknowledged or failed).
     ///
+    /// Example: [producing guide](crate::guide::producing#many-records-in-flight).
+    ///
     /// # Cancel safety
     /// Cancel safe: records keep being delivered.
     pub async fn flush(&self) {
@@ -546,6 +560,8 @@ impl KafkaProducer {
     ///
     /// Returns within `timeout` plus a few milliseconds whatever the brokers do (a broker
     /// that never answers, or a connection attempt that hangs, is abandoned).
+    ///
+    /// Example: [producing guide](crate::guide::producing#sending-one-record).
     ///
     /// # Cancel safety
     /// Dropped early, delivery goes on in the background (bounded by `delivery.timeout.ms`).

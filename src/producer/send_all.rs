@@ -41,6 +41,8 @@ impl KafkaProducer {
     /// record, so a bound well above a batch's records (e.g. 10,000 at 100 B) keeps batches
     /// full.
     ///
+    /// Example: [producing guide](crate::guide::producing#many-records-in-flight).
+    ///
     /// # Cancel safety
     /// Not cancel safe: dropped midway, records already enqueued are still delivered, but the
     /// counts are lost, and so is the record taken from the stream and not yet enqueued.

@@ -1,6 +1,6 @@
 //! Serializers and deserializers for record keys and values, as Java's
 //! `org.apache.kafka.common.serialization`: [`Raw`] bytes, [`Utf8`] strings, [`BigEndian`]
-//! numbers (Java's byte order), and [`Json`] (serde, feature `json`).
+//! numbers (Java's byte order), and `Json` (serde, feature `json`).
 //!
 //! They sit beside the untyped API: [`TypedProducerRecord::serialize`] makes a
 //! [`ProducerRecord`](crate::ProducerRecord), and

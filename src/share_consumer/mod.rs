@@ -65,6 +65,8 @@ impl std::fmt::Debug for KafkaShareConsumer {
 impl KafkaShareConsumer {
     /// A consumer for `config`'s share group. Connects lazily: nothing is sent before
     /// [`subscribe`](Self::subscribe). Must be called within a Tokio runtime.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn new(config: ShareConsumerConfig) -> Result<KafkaShareConsumer> {
         let network = Arc::new(NetworkClient::with_kind("share-consumer", &config.common));
         let membership = Membership::new(
@@ -87,6 +89,8 @@ impl KafkaShareConsumer {
     /// Joins the share group with these topics (replacing any earlier subscription). The group
     /// coordinator assigns partitions; several members may share each partition. Errors:
     /// [`Error::InvalidArgument`] for an empty topic name, [`Error::Closed`] after `close`.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn subscribe<I, S>(&mut self, topics: I) -> Result<()>
     where
         I: IntoIterator<Item = S>,
@@ -104,11 +108,15 @@ impl KafkaShareConsumer {
     }
 
     /// The topics subscribed to.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn subscription(&self) -> BTreeSet<String> {
         self.membership.lock().subscription.clone()
     }
 
     /// Sets the callback told of every acknowledgement's outcome.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn set_acknowledgement_commit_callback(&mut self, callback: AcknowledgementCommitCallback) {
         self.callback = Some(callback);
     }
@@ -120,6 +128,8 @@ impl KafkaShareConsumer {
     ///
     /// Errors: a fatal group error (authorization, group full) as [`Error::Broker`], a broker
     /// without share groups, [`Error::Closed`]. Partition and session errors are retried.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     ///
     /// # Cancel safety
     /// Not cancel safe: records acquired by a dropped poll are lost to this member until their
@@ -174,6 +184,8 @@ impl KafkaShareConsumer {
     ///
     /// Errors: [`Error::InvalidArgument`] in implicit mode, and for a record neither of the
     /// last poll nor renewed, or already acknowledged for good.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn acknowledge(
         &mut self,
         record: &ShareConsumerRecord,
@@ -222,6 +234,8 @@ impl KafkaShareConsumer {
     /// accepted) and waits for the brokers, up to `default.api.timeout.ms`. Returns the
     /// outcome by partition; the callback is told too.
     ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
+    ///
     /// # Cancel safety
     /// Not cancel safe: the brokers may have applied acknowledgements whose answer was lost.
     pub async fn commit_sync(&mut self) -> Result<BTreeMap<TopicPartition, Option<Error>>> {
@@ -252,6 +266,8 @@ impl KafkaShareConsumer {
 
     /// As [`commit_sync`](Self::commit_sync) without waiting: the acknowledgements ride on the
     /// next poll, and the callback hears of them there.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     pub fn commit_async(&mut self) -> Result<()> {
         self.ensure_open()?;
         self.settle_previous_poll();
@@ -261,6 +277,8 @@ impl KafkaShareConsumer {
     /// Acknowledges as a commit does, closes the share sessions (the brokers release what this
     /// member still holds) and leaves the group. Bounded by `default.api.timeout.ms`. Errors:
     /// the leave's, or [`Error::Timeout`]; the consumer is closed either way.
+    ///
+    /// Example: [consuming guide](crate::guide::consuming#share-groups-kip-932).
     ///
     /// # Cancel safety
     /// Not cancel safe: a dropped close may leave the member in the group until its session

@@ -66,6 +66,9 @@ pub struct Args {
     pub props: Vec<String>,
     /// Where to start: beginning | end | stored | <offset> | -<n> (n from the end) |
     /// s@<timestamp ms>. Default: beginning (-C), the committed offsets (-G).
+    // The doc comment is clap's help text, written in kcat's `<placeholder>` notation, not
+    // HTML.
+    #[cfg_attr(doc, allow(rustdoc::invalid_html_tags))]
     #[arg(short = 'o', value_name = "offset", allow_hyphen_values = true)]
     pub offset: Option<String>,
     /// Exit successfully once the end of every assigned partition is reached.

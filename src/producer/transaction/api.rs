@@ -35,6 +35,8 @@ impl KafkaProducer {
     /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), after which every transactional call fails;
     /// [`Error::TransactionState`] without `transactional.id` or when called twice.
     ///
+    /// Example: [exactly-once guide](crate::guide::exactly_once#commit-and-abort).
+    ///
     /// # Cancel safety
     /// Not cancel safe: dropped before it completes, the producer stays initializing; call it
     /// again.
@@ -83,6 +85,8 @@ impl KafkaProducer {
     ///
     /// Errors: [`Error::TransactionState`] before `init_transactions` or inside a transaction;
     /// the producer's fatal error.
+    ///
+    /// Example: [exactly-once guide](crate::guide::exactly_once#commit-and-abort).
     pub fn begin_transaction(&self) -> Result<()> {
         self.txn()?
             .transition(State::InTransaction, "begin_transaction")
@@ -143,6 +147,8 @@ impl KafkaProducer {
     /// `abort_transaction`. [`Error::ProducerFenced`] and the other fatal errors.
     /// [`Error::TransactionState`] outside a transaction.
     ///
+    /// Example: [exactly-once guide](crate::guide::exactly_once#commit-and-abort).
+    ///
     /// # Cancel safety
     /// Dropped early, the commit may or may not have happened; call it again to resume.
     pub async fn commit_transaction(&self) -> Result<()> {
@@ -186,6 +192,8 @@ impl KafkaProducer {
     ///
     /// Errors: [`Error::Timeout`]: call it again to resume. [`Error::ProducerFenced`] and
     /// the other fatal errors. [`Error::TransactionState`] outside a transaction.
+    ///
+    /// Example: [exactly-once guide](crate::guide::exactly_once#commit-and-abort).
     ///
     /// # Cancel safety
     /// Dropped early, the abort may or may not have happened; call it again to resume.

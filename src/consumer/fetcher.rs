@@ -408,6 +408,10 @@ impl Fetcher {
             // Every broker has a fetch out: no partition can be fetched, so do not walk them.
             return;
         }
+        if self.fetch_room(subs).is_none() {
+            // The budget has no room for an answer: the walk could send nothing.
+            return;
+        }
         let (per_node, missing_leader) = self.fetch_targets(subs, cluster);
         if missing_leader {
             self.net.add_topics(
@@ -575,63 +579,100 @@ impl Fetcher {
     /// [`STEP_BYTES`]: crate::consumer::decode::STEP_BYTES
     pub(crate) fn start_decoding(&mut self, subs: &SubscriptionState) {
         let paused = |f: &CompletedFetch| subs.assignment.get(&f.tp).is_none_or(|s| s.paused);
-        loop {
-            let decodable =
-                |f: &CompletedFetch| f.decoder.is_some() && f.steps.len() < 2 && !paused(f);
+        let decodable = |f: &CompletedFetch| f.decoder.is_some() && f.steps.len() < 2 && !paused(f);
+        // Each pass looks at every entry once (a look per step was quadratic in partitions):
+        // the candidates, the budget in use and whether anything is buffered are worked out
+        // at the start and kept up to date as steps start.
+        'pass: loop {
             // A batch read partway first: its section is counted already, and finishing it
             // lets it go once its records are taken.
-            let wanted = self
-                .buffered
-                .iter()
-                .position(|f| decodable(f) && f.decoder_held > 0)
-                .or_else(|| self.buffered.iter().position(decodable));
-            let Some(i) = wanted else {
-                return;
-            };
-            let room = self.cfg.buffer_memory.saturating_sub(self.used());
-            let full = self.cfg.limits;
-            let mut limits = full;
-            limits.step_bytes = room.min(limits.step_bytes);
-            let reserved = if self.decoding == 0 {
-                limits.step_bytes
-            } else {
-                limits.step_bytes + limits.batch_bytes
-            };
-            // Nothing for poll to take and nothing under way: only a step can free anything.
-            let progress = self.decoding == 0 && self.buffered.iter().all(|f| f.steps.is_empty());
-            let short = limits.step_bytes == 0 || reserved > room;
-            if short && !progress {
-                if self.evict_paused(subs) {
+            let (partway, rest): (Vec<usize>, Vec<usize>) = (0..self.buffered.len())
+                .filter(|&i| decodable(&self.buffered[i]))
+                .partition(|&i| self.buffered[i].decoder_held > 0);
+            let mut order: VecDeque<usize> = partway.into_iter().chain(rest).collect();
+            let mut used = self.used();
+            let mut nothing_buffered: Option<bool> = None;
+            while let Some(i) = order.pop_front() {
+                let room = self.cfg.buffer_memory.saturating_sub(used);
+                let full = self.cfg.limits;
+                let mut limits = full;
+                limits.step_bytes = room.min(limits.step_bytes);
+                let reserved = if self.decoding == 0 {
+                    limits.step_bytes
+                } else {
+                    limits.step_bytes + limits.batch_bytes
+                };
+                let short = limits.step_bytes == 0 || reserved > room;
+                if short {
+                    // Nothing for poll to take and nothing under way: only a step can free
+                    // anything.
+                    let none = *nothing_buffered
+                        .get_or_insert_with(|| self.buffered.iter().all(|f| f.steps.is_empty()));
+                    if !(self.decoding == 0 && none) {
+                        if self.evict_paused(subs) {
+                            continue 'pass;
+                        }
+                        break 'pass;
+                    }
+                }
+                // Past a full budget, a step opens at most one batch (and, reading one
+                // partway, goes no further than its end), but decodes a whole step of it: a
+                // record at a time, each waiting for the next poll, would be far too slow.
+                let one_batch = short;
+                if short {
+                    limits.step_bytes = full.step_bytes;
+                }
+                let f = &mut self.buffered[i];
+                let Some(decoder) = f.decoder.take() else {
+                    break 'pass;
+                };
+                f.decoding = true;
+                self.decoding += 1;
+                self.decode_reserved += reserved;
+                used += reserved;
+                let id = f.id;
+                if decoder.next_step_is_cheap(&full) {
+                    // Parsing alone is cheaper here than a hand-off to another thread and back.
+                    let ev = run_step(id, decoder, &limits, reserved, one_batch);
+                    let Event::Decoded {
+                        decoder,
+                        end_offset,
+                        step,
+                        reserved,
+                        ..
+                    } = ev
+                    else {
+                        continue;
+                    };
+                    // As `accept`, for the entry at hand (no search by id).
+                    self.decoding -= 1;
+                    self.decode_reserved -= reserved;
+                    let f = &mut self.buffered[i];
+                    let before = f.held();
+                    f.apply(decoder, end_offset, step);
+                    used = used - reserved - before + f.held();
+                    if !f.steps.is_empty() {
+                        nothing_buffered = Some(false);
+                    }
+                    // It may take another step, as any other entry: first if read partway.
+                    if decodable(f) {
+                        if f.decoder_held > 0 {
+                            order.push_front(i);
+                        } else {
+                            order.push_back(i);
+                        }
+                    }
                     continue;
                 }
-                return;
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.send(run_step(id, decoder, &limits, reserved, one_batch));
+                });
             }
-            // Past a full budget, a step opens at most one batch (and, reading one partway,
-            // goes no further than its end), but decodes a whole step of it: a record at a
-            // time, each waiting for the next poll, would be far too slow.
-            let one_batch = short;
-            if short {
-                limits.step_bytes = full.step_bytes;
-            }
-            let f = &mut self.buffered[i];
-            let Some(decoder) = f.decoder.take() else {
-                return;
-            };
-            f.decoding = true;
-            self.decoding += 1;
-            self.decode_reserved += reserved;
-            let id = f.id;
-            if decoder.next_step_is_cheap(&full) {
-                // Parsing alone is cheaper here than a hand-off to another thread and back.
-                let ev = run_step(id, decoder, &limits, reserved, one_batch);
-                self.accept(ev);
-                continue;
-            }
-            let tx = self.tx.clone();
-            tokio::task::spawn_blocking(move || {
-                let _ = tx.send(run_step(id, decoder, &limits, reserved, one_batch));
-            });
+            break;
         }
+        // Holdings only grew while steps ran inline: one look finds the peak.
+        self.note_held();
     }
 
     /// Takes up to `max.poll.records` records, advancing positions. Partition errors are

@@ -24,29 +24,38 @@ async fn produce(c: &MockCluster, values: impl Iterator<Item = u64>) {
     p.close(Duration::from_secs(10)).await;
 }
 
-/// 100 records read at leader epoch 1; then a new leader whose log ends at 60, and 20 records
-/// (values 1000..1020) appended under its epoch at offsets 60..80.
-async fn truncated_under(reset: &str) -> (MockCluster, KafkaConsumer, Vec<(i64, u64)>) {
+/// A two-broker cluster whose partition `trunc-0` is led by broker 1 and holds the values
+/// `0..n`, and a consumer assigned to it (not yet positioned).
+async fn led_by_1(seed: u64, n: u64, reset: &str) -> (MockCluster, KafkaConsumer) {
     let c = MockCluster::builder()
         .brokers(2)
-        .seed(320)
+        .seed(seed)
         .build()
         .await
         .expect("mock");
     c.create_topic("trunc", 1);
     c.move_leader("trunc", 0, 1).expect("leader 1");
-    produce(&c, 0..100).await;
+    produce(&c, 0..n).await;
     let mut con = KafkaConsumer::new(
         ConsumerConfig::builder()
             .bootstrap_servers(c.bootstrap_servers())
             .set("auto.offset.reset", reset)
             .set("retry.backoff.ms", "10")
+            .set("reconnect.backoff.ms", "10")
             .build()
             .expect("config"),
     )
     .expect("consumer");
+    con.assign([TopicPartition::new("trunc", 0)])
+        .expect("assign");
+    (c, con)
+}
+
+/// 100 records read at leader epoch 1; then a new leader whose log ends at 60, and 20 records
+/// (values 1000..1020) appended under its epoch at offsets 60..80.
+async fn truncated_under(reset: &str) -> (MockCluster, KafkaConsumer, Vec<(i64, u64)>) {
+    let (c, mut con) = led_by_1(320, 100, reset).await;
     let tp = TopicPartition::new("trunc", 0);
-    con.assign([tp.clone()]).expect("assign");
     con.seek(&tp, 0).expect("seek");
     let mut got = Vec::new();
     read(&mut con, &mut got, 100).await.expect("first 100");
@@ -164,27 +173,7 @@ async fn poll_keeps_its_timeout_while_the_validation_is_slow() {
 /// asks, and reading goes on once the leader is back (not after `metadata.max.age.ms`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validation_waits_out_a_leader_missing_from_the_metadata() {
-    let c = MockCluster::builder()
-        .brokers(2)
-        .seed(321)
-        .build()
-        .await
-        .expect("mock");
-    c.create_topic("trunc", 1);
-    c.move_leader("trunc", 0, 1).expect("leader 1");
-    produce(&c, 0..50).await;
-    let mut con = KafkaConsumer::new(
-        ConsumerConfig::builder()
-            .bootstrap_servers(c.bootstrap_servers())
-            .set("auto.offset.reset", "earliest")
-            .set("retry.backoff.ms", "10")
-            .set("reconnect.backoff.ms", "10")
-            .build()
-            .expect("config"),
-    )
-    .expect("consumer");
-    let tp = TopicPartition::new("trunc", 0);
-    con.assign([tp.clone()]).expect("assign");
+    let (c, mut con) = led_by_1(321, 50, "earliest").await;
     let mut got = Vec::new();
     read(&mut con, &mut got, 50).await.expect("first 50");
     // The new leader is down when the consumer learns of the move.

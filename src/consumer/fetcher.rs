@@ -633,17 +633,20 @@ impl Fetcher {
                 let id = f.id;
                 if decoder.next_step_is_cheap(&full) {
                     // Parsing alone is cheaper here than a hand-off to another thread and back.
-                    let ev = run_step(id, decoder, &limits, reserved, one_batch);
-                    let Event::Decoded {
-                        decoder,
-                        end_offset,
-                        step,
-                        reserved,
-                        ..
-                    } = ev
-                    else {
-                        continue;
-                    };
+                    let (decoder, end_offset, step, reserved) =
+                        match run_step(id, decoder, &limits, reserved, one_batch) {
+                            Event::Decoded {
+                                decoder,
+                                end_offset,
+                                step,
+                                reserved,
+                                ..
+                            } => (decoder, end_offset, step, reserved),
+                            other => {
+                                self.accept(other);
+                                continue;
+                            }
+                        };
                     // As `accept`, for the entry at hand (no search by id).
                     self.decoding -= 1;
                     self.decode_reserved -= reserved;

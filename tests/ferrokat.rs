@@ -474,22 +474,7 @@ async fn ctrl_c_stops_a_group_consumer_cleanly_and_it_leaves_the_group() {
         let got = lines.next().expect("a line").expect("read");
         assert_eq!(got, want);
     }
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(sent.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("ferrokat did not stop within 30 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = interrupt(&mut child, "ferrokat");
     let mut err = String::new();
     child
         .stderr
@@ -554,22 +539,7 @@ async fn ctrl_c_stops_a_producer_whose_stdin_is_still_open_with_exit_0() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(sent.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("ferrokat -P did not stop within 30 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = interrupt(&mut child, "ferrokat -P");
     drop(input);
     let mut err = String::new();
     child
@@ -579,4 +549,24 @@ async fn ctrl_c_stops_a_producer_whose_stdin_is_still_open_with_exit_0() {
         .read_to_string(&mut err)
         .expect("stderr");
     assert_eq!(status.code(), Some(0), "{status:?}; stderr:\n{err}");
+}
+
+/// Sends SIGINT to `child` and waits up to 30 s for it to exit.
+fn interrupt(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let started = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("{what} did not stop within 30 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -455,11 +455,7 @@ async fn spans_follow_the_opentelemetry_messaging_conventions() {
         ],
     );
     c.subscribe([topic]).expect("subscribe");
-    let mut records = Vec::new();
-    let start = Instant::now();
-    while records.len() < 3 && start.elapsed() < Duration::from_secs(30) {
-        records.extend(c.poll(Duration::from_millis(200)).await.expect("poll"));
-    }
+    let records = common::poll_records(&mut c, 3, Duration::from_secs(30)).await;
     assert_eq!(records.len(), 3);
     for r in &records {
         let _entered = c.process_span(r).entered();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::broker::TestBroker;
 use common::{consumer, create_topic, producer};
@@ -104,11 +104,7 @@ async fn consumer_spans_continue_the_producers_trace() {
         ],
     );
     c.subscribe([topic]).expect("subscribe");
-    let mut records = Vec::new();
-    let start = Instant::now();
-    while records.len() < 3 && start.elapsed() < Duration::from_secs(30) {
-        records.extend(c.poll(Duration::from_millis(200)).await.expect("poll"));
-    }
+    let records = common::poll_records(&mut c, 3, Duration::from_secs(30)).await;
     assert_eq!(records.len(), 3);
     for r in &records {
         let _entered = c.process_span(r).entered();

@@ -123,3 +123,18 @@ pub fn python() -> std::path::PathBuf {
         })
         .clone()
 }
+
+/// Polls `c` (200 ms at a time) until it returned `n` records or `limit` passed; returns what
+/// it got, for the caller to assert on.
+pub async fn poll_records(
+    c: &mut ferrokafka::KafkaConsumer,
+    n: usize,
+    limit: Duration,
+) -> Vec<ferrokafka::ConsumerRecord> {
+    let mut records = Vec::new();
+    let start = std::time::Instant::now();
+    while records.len() < n && start.elapsed() < limit {
+        records.extend(c.poll(Duration::from_millis(200)).await.expect("poll"));
+    }
+    records
+}

@@ -466,7 +466,8 @@ impl KafkaConsumer {
         let deadline = self.api_deadline();
         let shared = self.group()?.shared.clone();
         let ticket = issue_commit(&shared, &offsets);
-        commit_offsets(&shared, &offsets, ticket, deadline).await
+        let managed = self.subs.subscribed_topics().is_some();
+        commit_offsets(&shared, &offsets, ticket, managed, deadline).await
     }
 
     /// Commits every position in the background; `callback` (if any) gets the outcome.
@@ -491,9 +492,10 @@ impl KafkaConsumer {
         let deadline = self.api_deadline();
         // Issued now, in call order: a later commit (async or sync) is never overtaken.
         let ticket = issue_commit(&shared, &offsets);
+        let managed = self.subs.subscribed_topics().is_some();
         while self.async_commits.try_join_next().is_some() {}
         self.async_commits.spawn(async move {
-            let r = commit_offsets(&shared, &offsets, ticket, deadline).await;
+            let r = commit_offsets(&shared, &offsets, ticket, managed, deadline).await;
             if let Err(e) = &r {
                 tracing::debug!(error = %e, "async commit failed");
             }

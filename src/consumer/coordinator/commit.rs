@@ -35,17 +35,22 @@ pub(crate) fn issue_commit(shared: &GroupShared, offsets: &Offsets) -> u64 {
 }
 
 /// Commits `offsets` (issued as `ticket`) for the group, with the current generation and member
-/// id when joined (else as a standalone consumer: generation -1, empty member id). Retries
+/// id when joined. A consumer whose partitions come from the group (`group_managed`) commits
+/// only as a member of a generation; any other commits as a standalone consumer (generation
+/// -1, empty member id). Retries
 /// coordinator moves until `deadline`. A partition committed again by a later call is left to
 /// that call: this one neither sends nor retries it, so commits never go backward; with every
 /// partition left to later calls it returns `Ok` at once.
 ///
 /// Errors: [`Error::Broker`] with ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID (the group rebalanced:
-/// Java's CommitFailedException) or REBALANCE_IN_PROGRESS, or the first partition's error.
+/// Java's CommitFailedException) or REBALANCE_IN_PROGRESS (also when a group-managed consumer
+/// is between generations, as Java's RebalanceInProgressException), or the first partition's
+/// error.
 pub(crate) async fn commit_offsets(
     shared: &GroupShared,
     offsets: &Offsets,
     ticket: u64,
+    group_managed: bool,
     deadline: Instant,
 ) -> Result<()> {
     if offsets.is_empty() {
@@ -53,7 +58,7 @@ pub(crate) async fn commit_offsets(
     }
     let mut attempt = 0;
     loop {
-        let err = match commit_once(shared, offsets, ticket).await {
+        let err = match commit_once(shared, offsets, ticket, group_managed).await {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
@@ -113,17 +118,36 @@ fn commit_topics(
         .collect()
 }
 
-async fn commit_once(shared: &GroupShared, offsets: &Offsets, ticket: u64) -> Result<()> {
+/// The (generation, member id) a commit carries: the membership when there is one; none for a
+/// consumer outside group management. A group-managed consumer between generations gets
+/// REBALANCE_IN_PROGRESS: committing without a generation would overwrite the commits of the
+/// member the group gave its partitions to (the coordinator accepts such a commit once the
+/// group is empty).
+fn commit_identity(generation: i32, member_id: &str, group_managed: bool) -> Result<(i32, String)> {
+    if generation >= 0 && !member_id.is_empty() {
+        Ok((generation, member_id.to_string()))
+    } else if group_managed {
+        Err(Error::Broker {
+            code: ErrorCode(REBALANCE_IN_PROGRESS),
+            context: "OffsetCommit: not a member of a generation; poll rejoins the group".into(),
+        })
+    } else {
+        Ok((-1, String::new()))
+    }
+}
+
+async fn commit_once(
+    shared: &GroupShared,
+    offsets: &Offsets,
+    ticket: u64,
+    group_managed: bool,
+) -> Result<()> {
     let node = shared.coordinator().await?;
     let conn = shared.net.coordinator_connection(&node).await?;
     let version = conn.version_for::<OffsetCommitRequest>()?;
     let (generation, member_id) = {
         let st = shared.state();
-        if st.generation >= 0 && !st.member_id.is_empty() {
-            (st.generation, st.member_id.clone())
-        } else {
-            (-1, String::new())
-        }
+        commit_identity(st.generation, &st.member_id, group_managed)?
     };
     let pending = {
         // Checked and queued under the lock: a later commit cannot slip in between.
@@ -256,4 +280,35 @@ async fn fetch_once(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_identity_by_membership_and_management() {
+        let table: [(i32, &str, bool, Option<(i32, &str)>); 6] = [
+            (3, "m-1", true, Some((3, "m-1"))),
+            (3, "m-1", false, Some((3, "m-1"))),
+            (-1, "", false, Some((-1, ""))),
+            (-1, "m-1", false, Some((-1, ""))),
+            (-1, "", true, None),
+            (-1, "m-1", true, None),
+        ];
+        for (generation, member, managed, want) in table {
+            let got = commit_identity(generation, member, managed);
+            match want {
+                Some((g, m)) => {
+                    let (gg, mm) = got.expect("identity");
+                    assert_eq!((gg, mm.as_str()), (g, m), "{generation} {member} {managed}");
+                }
+                None => assert_eq!(
+                    got.expect_err("refused").code().map(|c| c.0),
+                    Some(REBALANCE_IN_PROGRESS),
+                    "{generation} {member} {managed}"
+                ),
+            }
+        }
+    }
 }

@@ -288,7 +288,9 @@ mod tests {
 
     #[test]
     fn commit_identity_by_membership_and_management() {
-        let table: [(i32, &str, bool, Option<(i32, &str)>); 6] = [
+        // (generation, member id, group-managed, the identity sent or None: refused)
+        type Case = (i32, &'static str, bool, Option<(i32, &'static str)>);
+        let table: [Case; 6] = [
             (3, "m-1", true, Some((3, "m-1"))),
             (3, "m-1", false, Some((3, "m-1"))),
             (-1, "", false, Some((-1, ""))),

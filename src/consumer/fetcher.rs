@@ -3,7 +3,7 @@
 //! step at a time on the blocking pool (`decode.rs`), ahead of `poll` but within a budget of
 //! decoded bytes over all partitions.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,11 +15,10 @@ use super::subscription::{PositionSource, SubscriptionState};
 use crate::config::{ConsumerConfig, IsolationLevel};
 use crate::error::{Error, ErrorCode, Result};
 use crate::network::NetworkClient;
-use crate::network::metadata::{Cluster, TopicMeta};
 use crate::record::TopicPartition;
 use budget::{RawHeld, RawLease};
 use request::Fetched;
-use session::{FetchPlan, FetchSession, PartState};
+use session::FetchSession;
 use stats::Counters;
 pub use stats::FetchStats;
 
@@ -219,6 +218,13 @@ pub(crate) struct Fetcher {
     /// The most held at once (responses and decoded records): checked against the budget by
     /// tests and benchmarks.
     peak_held: usize,
+    /// The last walk in `send_fetches` that sent nothing, while it still holds.
+    idle: Option<send::IdleWalk>,
+    /// Partitions whose buffered data is gone since `idle` was set.
+    left_buffer: Vec<TopicPartition>,
+    /// [`SubscriptionState::version`] when `discard_stale` last looked, with no fetch buffered
+    /// since: every position the fetcher moved since then moved with its data.
+    stale_checked: Option<u64>,
 }
 
 impl Fetcher {
@@ -240,6 +246,9 @@ impl Fetcher {
             decode_reserved: 0,
             raw: Arc::default(),
             peak_held: 0,
+            idle: None,
+            left_buffer: Vec::new(),
+            stale_checked: None,
         }
     }
 
@@ -276,84 +285,19 @@ impl Fetcher {
     /// too large to decode must not return its error again). A step still decoding for a
     /// dropped fetch is discarded when it reports.
     pub(crate) fn discard_stale(&mut self, subs: &SubscriptionState) {
+        if self.stale_checked == Some(subs.version()) {
+            return;
+        }
+        let before = self.buffered.len();
         self.buffered.retain(|f| {
-            subs.assignment
+            subs.assignment()
                 .get(&f.tp)
                 .is_some_and(|s| s.position == Some(f.fetch_offset))
         });
-    }
-
-    /// What to fetch from each leader with no fetch in flight: the fetchable partitions with
-    /// nothing buffered, at their positions, with the leader epoch the metadata gives (KIP-320:
-    /// a leader that has moved on answers FENCED_LEADER_EPOCH instead of serving a stale
-    /// read). Also says whether a partition had no known leader.
-    fn fetch_targets(
-        &self,
-        subs: &SubscriptionState,
-        cluster: &Cluster,
-    ) -> (HashMap<i32, Vec<(TopicPartition, PartState)>>, bool) {
-        let mut per_node: HashMap<i32, Vec<(TopicPartition, PartState)>> = HashMap::new();
-        let mut missing_leader = false;
-        if self.buffered.len() >= subs.assignment.len() && self.buffered_cover(subs) {
-            // Every partition has data buffered: nothing to fetch, and no walk that hashes
-            // each one (per poll, that was most of the CPU at 1,000 partitions).
-            return (per_node, missing_leader);
+        if self.buffered.len() != before {
+            self.forget_idle();
         }
-        let buffered: HashSet<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
-        let now = std::time::Instant::now();
-        // The assignment is sorted by topic: one metadata lookup per topic, not per partition.
-        let mut topic: Option<(&str, Option<&TopicMeta>)> = None;
-        for (tp, offset) in subs.fetchable() {
-            if buffered.contains(tp) {
-                continue;
-            }
-            let meta = match topic {
-                Some((name, meta)) if name == tp.topic => meta,
-                _ => {
-                    let meta = cluster.topic(&tp.topic);
-                    topic = Some((&tp.topic, meta));
-                    meta
-                }
-            };
-            let replica = if self.read_replicas.is_empty() {
-                None
-            } else {
-                self.read_replicas
-                    .get(tp)
-                    .filter(|(node, until)| *until > now && cluster.brokers.contains_key(node))
-                    .map(|(node, _)| *node)
-            };
-            let leader = meta
-                .and_then(|t| t.partition(tp.partition))
-                // The follower gets the leader's epoch too: it refuses reads past its own.
-                .map(|p| (replica.unwrap_or(p.leader), p.leader_epoch))
-                .filter(|(l, _)| *l >= 0 && cluster.brokers.contains_key(l));
-            match leader {
-                Some((l, leader_epoch)) if !self.in_flight.contains_key(&l) => {
-                    let state = PartState {
-                        offset,
-                        leader_epoch,
-                    };
-                    per_node.entry(l).or_default().push((tp.clone(), state))
-                }
-                Some(_) => {}
-                None => missing_leader = true,
-            }
-        }
-        (per_node, missing_leader)
-    }
-
-    /// Whether every assigned partition has an entry in `buffered` (entries of partitions no
-    /// longer assigned may be there too, so counting alone does not tell). Sorted walks of
-    /// both, without hashing: only called when the counts allow it.
-    fn buffered_cover(&self, subs: &SubscriptionState) -> bool {
-        let mut held: Vec<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
-        held.sort_unstable();
-        let mut held = held.into_iter().peekable();
-        subs.assignment.keys().all(|tp| {
-            while held.next_if(|h| *h < tp).is_some() {}
-            held.next_if(|h| *h == tp).is_some()
-        })
+        self.stale_checked = Some(subs.version());
     }
 
     /// What the budget holds now: data held, and what fetches and decode steps under way may
@@ -386,92 +330,16 @@ impl Fetcher {
     /// Drops the fetches of paused partitions that hold data (they are fetched again on
     /// resume), so they cannot keep the budget from others. Says whether any was dropped.
     fn evict_paused(&mut self, subs: &SubscriptionState) -> bool {
-        let paused = |f: &CompletedFetch| subs.assignment.get(&f.tp).is_none_or(|s| s.paused);
+        let paused = |f: &CompletedFetch| subs.assignment().get(&f.tp).is_none_or(|s| s.paused);
         let before = self.buffered.len();
         self.buffered.retain(|f| {
             f.decoding || (f.held() == 0 && f.decoder.is_none() && f.lease.is_none()) || !paused(f)
         });
-        self.buffered.len() != before
-    }
-
-    /// Sends a Fetch to every leader that has fetchable partitions, nothing buffered for them,
-    /// and no fetch in flight, while `fetch.buffer.memory` has room for its answer.
-    /// Never awaits (`poll` calls it after taking records): a leader missing from `cluster`
-    /// flags a metadata refresh for the next poll.
-    pub(crate) fn send_fetches(&mut self, subs: &SubscriptionState, cluster: &Cluster) {
-        if !self.in_flight.is_empty()
-            && cluster
-                .brokers
-                .keys()
-                .all(|n| self.in_flight.contains_key(n))
-        {
-            // Every broker has a fetch out: no partition can be fetched, so do not walk them.
-            return;
+        let evicted = self.buffered.len() != before;
+        if evicted {
+            self.forget_idle();
         }
-        if self.fetch_room(subs).is_none() {
-            // The budget has no room for an answer: the walk could send nothing.
-            return;
-        }
-        let (per_node, missing_leader) = self.fetch_targets(subs, cluster);
-        if missing_leader {
-            self.net.add_topics(
-                &subs
-                    .assignment
-                    .keys()
-                    .map(|tp| tp.topic.clone())
-                    .collect::<Vec<_>>(),
-            );
-            self.net.request_update();
-        }
-        if per_node.is_empty() {
-            return;
-        }
-        // Nodes that still have records buffered for the application.
-        let busy: HashSet<i32> = self
-            .buffered
-            .iter()
-            // Paused partitions keep their records until resumed: they must not hold others back.
-            .filter(|f| f.has_records() && subs.assignment.get(&f.tp).is_some_and(|s| !s.paused))
-            .filter_map(|f| {
-                let t = cluster.topic(&f.tp.topic)?;
-                t.partition(f.tp.partition).map(|p| p.leader)
-            })
-            .collect();
-        for (node, parts) in per_node {
-            // A fetch for caught-up partitions only would sit at the broker for
-            // fetch.max.wait.ms and hold back the next fetch of partitions that do have data:
-            // wait until this node's buffered records are taken, then fetch them all together.
-            let caught_up = parts.iter().all(|(tp, state)| {
-                subs.assignment
-                    .get(tp)
-                    .is_some_and(|s| s.high_watermark >= 0 && state.offset >= s.high_watermark)
-            });
-            if caught_up && busy.contains(&node) {
-                continue;
-            }
-            let Some(max_bytes) = self.fetch_room(subs) else {
-                break;
-            };
-            let wanted = parts;
-            let plan = if self.cfg.sessions {
-                self.sessions.entry(node).or_default().plan(wanted)
-            } else {
-                FetchPlan::sessionless(wanted)
-            };
-            self.in_flight.insert(node, max_bytes);
-            let net = self.net.clone();
-            let mut cfg = self.cfg.clone();
-            // Only the request's bound shrinks: a session keeps each partition's bound, and a
-            // changed one would be sent again in every incremental request.
-            cfg.max_bytes = i32::try_from(max_bytes).unwrap_or(i32::MAX);
-            cfg.min_bytes = cfg.min_bytes.min(cfg.max_bytes);
-            let counters = self.counters.clone();
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                let fetched = request::fetch(&net, &cfg, &counters, node, plan).await;
-                let _ = tx.send(Event::Fetched { node, fetched });
-            });
-        }
+        evicted
     }
 
     /// Waits for a fetch response or a decoded step (or until `deadline`), buffering it and
@@ -503,6 +371,8 @@ impl Fetcher {
         match ev {
             Event::Fetched { node, fetched } => {
                 self.in_flight.remove(&node);
+                self.forget_idle();
+                self.stale_checked = None;
                 self.sessions
                     .entry(node)
                     .or_default()
@@ -578,7 +448,7 @@ impl Fetcher {
     ///
     /// [`STEP_BYTES`]: crate::consumer::decode::STEP_BYTES
     pub(crate) fn start_decoding(&mut self, subs: &SubscriptionState) {
-        let paused = |f: &CompletedFetch| subs.assignment.get(&f.tp).is_none_or(|s| s.paused);
+        let paused = |f: &CompletedFetch| subs.assignment().get(&f.tp).is_none_or(|s| s.paused);
         let decodable = |f: &CompletedFetch| f.decoder.is_some() && f.steps.len() < 2 && !paused(f);
         // Each pass looks at every entry once (a look per step was quadratic in partitions):
         // the candidates, the budget in use and whether anything is buffered are worked out
@@ -692,7 +562,7 @@ impl Fetcher {
         let mut i = 0;
         while out.len() < self.cfg.max_poll_records && i < self.buffered.len() {
             let f = &mut self.buffered[i];
-            let Some(state) = subs.assignment.get_mut(&f.tp) else {
+            let Some(state) = subs.fetched_state_mut(&f.tp) else {
                 self.buffered.remove(i);
                 continue;
             };
@@ -700,6 +570,7 @@ impl Fetcher {
             if let Some(e) = f.error.take_if(|_| f.steps.is_empty()) {
                 let tp = f.tp.clone();
                 self.buffered.remove(i);
+                self.left_buffer(&tp);
                 let fatal = match e.code() {
                     Some(ErrorCode(OFFSET_OUT_OF_RANGE)) => {
                         let reset = subs.default_reset();
@@ -770,7 +641,9 @@ impl Fetcher {
                 if state.position.is_some_and(|p| p < f.end_offset) {
                     state.position = Some(f.end_offset);
                 }
-                self.buffered.remove(i);
+                if let Some(f) = self.buffered.remove(i) {
+                    self.left_buffer(&f.tp);
+                }
             } else if f.steps.is_empty() && f.error.is_some() {
                 // Its error, on the next turn (this entry's second and last look).
                 continue;
@@ -820,6 +693,7 @@ fn run_step(
 
 mod budget;
 mod request;
+mod send;
 mod session;
 mod stats;
 

@@ -530,7 +530,7 @@ impl KafkaConsumer {
     ///
     /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     pub fn lag(&self, partition: &TopicPartition) -> Option<i64> {
-        let state = self.subs.assignment.get(partition)?;
+        let state = self.subs.assignment().get(partition)?;
         let end = match self.config.isolation_level {
             IsolationLevel::ReadCommitted => state.last_stable_offset,
             IsolationLevel::ReadUncommitted => state.high_watermark,
@@ -734,7 +734,7 @@ impl KafkaConsumer {
     /// Example: [consuming guide](crate::guide::consuming#manual-assignment-seeking-and-offsets).
     pub fn paused(&self) -> BTreeSet<TopicPartition> {
         self.subs
-            .assignment
+            .assignment()
             .iter()
             .filter(|(_, s)| s.paused)
             .map(|(tp, _)| tp.clone())

@@ -64,7 +64,16 @@ pub(crate) enum Subscription {
 #[derive(Debug)]
 pub(crate) struct SubscriptionState {
     pub subscription: Subscription,
-    pub assignment: BTreeMap<TopicPartition, PartitionState>,
+    /// The assigned partitions and their state. Changed only through the methods below, each
+    /// of which moves `version`; the one exception, [`fetched_state_mut`](Self::fetched_state_mut),
+    /// is for partitions whose data the fetcher holds and tracks itself.
+    parts: BTreeMap<TopicPartition, PartitionState>,
+    /// Moves on every change of the assignment or of a partition's state outside the
+    /// fetcher's taking of records (seek, pause, resume, position lookups, validation), so
+    /// that work which depends only on those can be skipped while it stands still.
+    version: u64,
+    /// `version` when [`pending_positions`](Self::pending_positions) last found none.
+    no_pending_at: Option<u64>,
     reset: AutoOffsetReset,
     /// Bumped by every change of the assignment, so per-poll work over all partitions can run
     /// only when something changed.
@@ -81,7 +90,9 @@ impl SubscriptionState {
     pub(crate) fn new(reset: AutoOffsetReset) -> Self {
         SubscriptionState {
             subscription: Subscription::None,
-            assignment: BTreeMap::new(),
+            parts: BTreeMap::new(),
+            version: 0,
+            no_pending_at: None,
             reset,
             changes: 0,
             validation_hint: false,
@@ -141,39 +152,43 @@ impl SubscriptionState {
         let mut next = BTreeMap::new();
         for tp in partitions {
             let state = self
-                .assignment
+                .parts
                 .remove(&tp)
                 .unwrap_or_else(|| PartitionState::new(source));
             next.insert(tp, state);
         }
-        let dropped = std::mem::replace(&mut self.assignment, next);
+        let dropped = std::mem::replace(&mut self.parts, next);
         self.unassigned.extend(dropped.into_keys());
         self.changes += 1;
+        self.version += 1;
     }
 
     pub(crate) fn add_partitions(&mut self, partitions: &[TopicPartition], source: PositionSource) {
         for tp in partitions {
-            self.assignment
+            self.parts
                 .entry(tp.clone())
                 .or_insert_with(|| PartitionState::new(source));
         }
         self.changes += 1;
+        self.version += 1;
     }
 
     pub(crate) fn remove_partitions(&mut self, partitions: &[TopicPartition]) {
         for tp in partitions {
-            if self.assignment.remove(tp).is_some() {
+            if self.parts.remove(tp).is_some() {
                 self.unassigned.push(tp.clone());
             }
         }
         self.changes += 1;
+        self.version += 1;
     }
 
     pub(crate) fn unsubscribe(&mut self) {
         self.subscription = Subscription::None;
-        let dropped = std::mem::take(&mut self.assignment);
+        let dropped = std::mem::take(&mut self.parts);
         self.unassigned.extend(dropped.into_keys());
         self.changes += 1;
+        self.version += 1;
     }
 
     /// A counter that moves whenever partitions are assigned or removed.
@@ -184,7 +199,8 @@ impl SubscriptionState {
     /// Validates `tp`'s position before it is fetched again (KIP-320), when it has a record's
     /// epoch to check against.
     pub(crate) fn start_validating(&mut self, tp: &TopicPartition) {
-        if let Some(s) = self.assignment.get_mut(tp) {
+        self.version += 1;
+        if let Some(s) = self.parts.get_mut(tp) {
             s.validating = s.position_epoch.is_some();
             self.validation_hint |= s.validating;
         }
@@ -193,24 +209,52 @@ impl SubscriptionState {
     /// The partitions unassigned since the last call and not assigned again since.
     pub(crate) fn take_unassigned(&mut self) -> Vec<TopicPartition> {
         let mut gone = std::mem::take(&mut self.unassigned);
-        gone.retain(|tp| !self.assignment.contains_key(tp));
+        gone.retain(|tp| !self.parts.contains_key(tp));
         gone.sort_unstable();
         gone.dedup();
         gone
     }
 
+    /// The assigned partitions and their state.
+    pub(crate) fn assignment(&self) -> &BTreeMap<TopicPartition, PartitionState> {
+        &self.parts
+    }
+
+    /// Every partition's state, to change (counts as a change of each).
+    pub(crate) fn states_mut(
+        &mut self,
+    ) -> impl Iterator<Item = (&TopicPartition, &mut PartitionState)> {
+        self.version += 1;
+        self.parts.iter_mut()
+    }
+
+    /// `tp`'s state for the fetcher taking records of data it holds, without moving
+    /// [`version`](Self::version): the fetcher knows which partitions it holds data for, and
+    /// a position that moves by taking records is not news to it. Anything else goes through
+    /// [`state_mut`](Self::state_mut).
+    pub(crate) fn fetched_state_mut(&mut self, tp: &TopicPartition) -> Option<&mut PartitionState> {
+        self.parts.get_mut(tp)
+    }
+
+    /// A counter that moves on every change of the assignment or of a partition's state other
+    /// than the fetcher's taking of records.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
     pub(crate) fn assigned(&self) -> BTreeSet<TopicPartition> {
-        self.assignment.keys().cloned().collect()
+        self.parts.keys().cloned().collect()
     }
 
     pub(crate) fn state(&self, tp: &TopicPartition) -> Result<&PartitionState> {
-        self.assignment
+        self.parts
             .get(tp)
             .ok_or_else(|| Error::InvalidArgument(format!("{tp} is not assigned to this consumer")))
     }
 
     pub(crate) fn state_mut(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState> {
-        self.assignment
+        self.version += 1;
+        self.parts
             .get_mut(tp)
             .ok_or_else(|| Error::InvalidArgument(format!("{tp} is not assigned to this consumer")))
     }
@@ -241,17 +285,24 @@ impl SubscriptionState {
     }
 
     /// Partitions whose position must be looked up, with where from.
-    pub(crate) fn pending_positions(&self) -> Vec<(TopicPartition, PositionSource)> {
-        self.assignment
+    /// Without a change since the last call found none, none (no walk: this runs every poll).
+    pub(crate) fn pending_positions(&mut self) -> Vec<(TopicPartition, PositionSource)> {
+        if self.no_pending_at == Some(self.version) {
+            return Vec::new();
+        }
+        let pending: Vec<_> = self
+            .parts
             .iter()
             .filter_map(|(tp, s)| s.pending.map(|p| (tp.clone(), p)))
-            .collect()
+            .collect();
+        self.no_pending_at = pending.is_empty().then_some(self.version);
+        pending
     }
 
     /// Partitions to fetch now, in topic order: assigned, positioned, not paused and not
     /// waiting for a position lookup or a validation.
     pub(crate) fn fetchable(&self) -> impl Iterator<Item = (&TopicPartition, i64)> {
-        self.assignment
+        self.parts
             .iter()
             .filter(|(_, s)| !s.paused && s.pending.is_none() && !s.validating)
             .filter_map(|(tp, s)| s.position.map(|p| (tp, p)))
@@ -259,7 +310,7 @@ impl SubscriptionState {
 
     /// Positions of every positioned partition (what auto-commit commits).
     pub(crate) fn positions(&self) -> BTreeMap<TopicPartition, (i64, Option<i32>)> {
-        self.assignment
+        self.parts
             .iter()
             .filter_map(|(tp, s)| s.position.map(|p| (tp.clone(), (p, s.position_epoch))))
             .collect()

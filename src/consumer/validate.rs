@@ -121,7 +121,7 @@ impl KafkaConsumer {
     fn mark_for_validation(&mut self, cluster: &Cluster) -> Vec<(i32, Check)> {
         let mut checks = Vec::new();
         let mut any = false;
-        for (tp, s) in self.subs.assignment.iter_mut() {
+        for (tp, s) in self.subs.states_mut() {
             let meta = cluster
                 .topic(&tp.topic)
                 .and_then(|t| t.partition(tp.partition))
@@ -170,7 +170,7 @@ impl KafkaConsumer {
     /// Whether `c` still describes the partition: a seek, a reset or a new assignment since the
     /// request was made leaves its answer meaningless.
     fn still_current(&self, c: &Check) -> bool {
-        self.subs.assignment.get(&c.tp).is_some_and(|s| {
+        self.subs.assignment().get(&c.tp).is_some_and(|s| {
             s.validating && s.position == Some(c.position) && s.position_epoch == Some(c.epoch)
         })
     }

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::*;
+use crate::network::metadata::Cluster;
 
 fn fetcher() -> Fetcher {
     let cfg = ConsumerConfig::builder()
@@ -361,5 +362,73 @@ async fn read_replica_is_used_until_its_lease_ends() {
         targets(&f, &subs, &cluster(&[1])),
         vec![(1, 0, 0, 7), (1, 1, 0, 8)],
         "a follower gone from the metadata: the leader"
+    );
+}
+
+/// Partitions t-0 and t-1 (broker 1): t-0 with 5 records buffered from offset 0, the broker's
+/// high watermark at `hw0`; t-1 at `pos1` with nothing buffered and the high watermark `hw1`.
+fn one_buffered(hw0: i64, pos1: i64, hw1: i64) -> (Fetcher, SubscriptionState, Arc<Cluster>) {
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
+    let mut f = fetcher();
+    let mut subs = assigned(&tps);
+    let mut data = completed(&tps[0], 0, 5);
+    data.high_watermark = hw0;
+    f.buffered.push_back(data);
+    subs.seek(&tps[1], pos1).expect("seek");
+    subs.state_mut(&tps[1]).expect("state").high_watermark = hw1;
+    (f, subs, Arc::new(cluster(&[1])))
+}
+
+/// A walk that sent nothing (t-1 caught up, its broker busy with t-0's records) is not
+/// repeated while nothing moves, and is as soon as a seek moves t-1 below the high watermark.
+#[tokio::test]
+async fn an_idle_walk_is_reused_until_a_seek() {
+    let (mut f, mut subs, cluster) = one_buffered(5, 10, 10);
+    f.send_fetches(&subs, &cluster);
+    assert!(f.in_flight.is_empty(), "t-1 is caught up and broker 1 busy");
+    assert!(f.idle.is_some(), "the walk's outcome is kept");
+    f.send_fetches(&subs, &cluster);
+    assert!(f.in_flight.is_empty());
+    subs.seek(&TopicPartition::new("t", 1), 3).expect("seek");
+    f.send_fetches(&subs, &cluster);
+    assert!(
+        f.in_flight.contains_key(&1),
+        "t-1 has records to fetch after the seek"
+    );
+}
+
+/// Taking t-0's records to the end leaves broker 1 with nothing buffered: the caught-up
+/// partitions are fetched again (a long poll) instead of waiting on the kept walk.
+#[tokio::test]
+async fn an_idle_walk_ends_when_its_broker_has_nothing_left() {
+    let (mut f, mut subs, cluster) = one_buffered(5, 10, 10);
+    f.send_fetches(&subs, &cluster);
+    assert!(f.in_flight.is_empty());
+    let records = f.collect(&mut subs).expect("collect");
+    assert_eq!(records.len(), 5);
+    f.send_fetches(&subs, &cluster);
+    assert!(f.in_flight.contains_key(&1), "nothing buffered: fetch");
+}
+
+/// A partition taken to the end of its data below the high watermark is fetched at once,
+/// even while its broker still has another partition's records buffered.
+#[tokio::test]
+async fn a_partition_behind_the_high_watermark_is_fetched_when_its_data_is_taken() {
+    let (mut f, mut subs, cluster) = one_buffered(10, 0, 5);
+    let t1 = TopicPartition::new("t", 1);
+    f.buffered.push_back(completed(&t1, 0, 5));
+    f.cfg.max_poll_records = 5;
+    f.send_fetches(&subs, &cluster);
+    assert!(f.in_flight.is_empty(), "both partitions have data buffered");
+    assert!(f.idle.is_some());
+    let records = f.collect(&mut subs).expect("collect");
+    assert_eq!(
+        records.iter().map(|r| r.partition).collect::<Vec<_>>(),
+        vec![0; 5]
+    );
+    f.send_fetches(&subs, &cluster);
+    assert!(
+        f.in_flight.contains_key(&1),
+        "t-0 is at 5 of 10: fetched though t-1 is still buffered"
     );
 }

@@ -218,6 +218,9 @@ pub(crate) struct Fetcher {
     /// The most held at once (responses and decoded records): checked against the budget by
     /// tests and benchmarks.
     peak_held: usize,
+    /// What the buffered fetches hold ([`CompletedFetch::held`] summed), kept up to date as
+    /// entries change: summing per look was O(partitions), several times per poll.
+    decoded_held: usize,
     /// The last walk in `send_fetches` that sent nothing, while it still holds.
     idle: Option<send::IdleWalk>,
     /// Partitions whose buffered data is gone since `idle` was set.
@@ -246,6 +249,7 @@ impl Fetcher {
             decode_reserved: 0,
             raw: Arc::default(),
             peak_held: 0,
+            decoded_held: 0,
             idle: None,
             left_buffer: Vec::new(),
             stale_checked: None,
@@ -267,17 +271,52 @@ impl Fetcher {
 
     /// Bytes held now: responses as received, and records decoded from them not taken yet.
     fn held(&self) -> usize {
-        self.raw.get()
-            + self
-                .buffered
-                .iter()
-                .map(CompletedFetch::held)
-                .sum::<usize>()
+        self.raw.get() + self.decoded_held
     }
 
     /// Holdings grow only when a report is accepted: looking then finds the peak.
     fn note_held(&mut self) {
+        debug_assert_eq!(
+            self.decoded_held,
+            self.buffered
+                .iter()
+                .map(CompletedFetch::held)
+                .sum::<usize>(),
+            "decoded_held is out of step with the buffered fetches"
+        );
         self.peak_held = self.peak_held.max(self.held());
+    }
+
+    /// Buffers `f`.
+    fn push_fetch(&mut self, f: CompletedFetch) {
+        self.decoded_held += f.held();
+        self.buffered.push_back(f);
+    }
+
+    /// Takes entry `i` out of the buffer.
+    fn remove_fetch(&mut self, i: usize) -> Option<CompletedFetch> {
+        let f = self.buffered.remove(i)?;
+        self.decoded_held -= f.held();
+        Some(f)
+    }
+
+    /// Keeps the entries `keep` says to keep; says whether any went.
+    fn retain_fetches(&mut self, mut keep: impl FnMut(&CompletedFetch) -> bool) -> bool {
+        let before = self.buffered.len();
+        let mut dropped = 0;
+        self.buffered.retain(|f| {
+            let kept = keep(f);
+            if !kept {
+                dropped += f.held();
+            }
+            kept
+        });
+        self.decoded_held -= dropped;
+        let any = self.buffered.len() != before;
+        if any {
+            self.forget_idle();
+        }
+        any
     }
 
     /// Drops buffered data (and errors) for partitions no longer assigned or moved by a seek:
@@ -288,15 +327,11 @@ impl Fetcher {
         if self.stale_checked == Some(subs.version()) {
             return;
         }
-        let before = self.buffered.len();
-        self.buffered.retain(|f| {
+        self.retain_fetches(|f| {
             subs.assignment()
                 .get(&f.tp)
                 .is_some_and(|s| s.position == Some(f.fetch_offset))
         });
-        if self.buffered.len() != before {
-            self.forget_idle();
-        }
         self.stale_checked = Some(subs.version());
     }
 
@@ -327,19 +362,24 @@ impl Fetcher {
         }
     }
 
+    /// Whether every buffered fetch is of an assigned, unpaused partition, known without a
+    /// lookup per fetch: nothing is paused, and no fetch was buffered since `discard_stale`
+    /// dropped those of partitions no longer assigned.
+    pub(super) fn all_active(&self, subs: &SubscriptionState) -> bool {
+        self.stale_checked == Some(subs.version()) && !subs.any_paused()
+    }
+
     /// Drops the fetches of paused partitions that hold data (they are fetched again on
     /// resume), so they cannot keep the budget from others. Says whether any was dropped.
     fn evict_paused(&mut self, subs: &SubscriptionState) -> bool {
-        let paused = |f: &CompletedFetch| subs.assignment().get(&f.tp).is_none_or(|s| s.paused);
-        let before = self.buffered.len();
-        self.buffered.retain(|f| {
-            f.decoding || (f.held() == 0 && f.decoder.is_none() && f.lease.is_none()) || !paused(f)
-        });
-        let evicted = self.buffered.len() != before;
-        if evicted {
-            self.forget_idle();
+        if self.all_active(subs) {
+            // Nothing paused or unassigned to give up: no walk (called per step when short).
+            return false;
         }
-        evicted
+        let paused = |f: &CompletedFetch| subs.assignment().get(&f.tp).is_none_or(|s| s.paused);
+        self.retain_fetches(|f| {
+            f.decoding || (f.held() == 0 && f.decoder.is_none() && f.lease.is_none()) || !paused(f)
+        })
     }
 
     /// Waits for a fetch response or a decoded step (or until `deadline`), buffering it and
@@ -385,7 +425,7 @@ impl Fetcher {
                             self.note_read_replica(node, &f);
                             f.id = self.next_id;
                             self.next_id += 1;
-                            self.buffered.push_back(f);
+                            self.push_fetch(f);
                         }
                     }
                     Err(e) => {
@@ -407,7 +447,9 @@ impl Fetcher {
                 self.decode_reserved -= reserved;
                 // Not found: discarded (seek, revocation) while the step ran.
                 if let Some(f) = self.buffered.iter_mut().find(|f| f.id == id) {
+                    let before = f.held();
                     f.apply(decoder, end_offset, step);
+                    self.decoded_held = self.decoded_held - before + f.held();
                 }
             }
         }
@@ -448,7 +490,10 @@ impl Fetcher {
     ///
     /// [`STEP_BYTES`]: crate::consumer::decode::STEP_BYTES
     pub(crate) fn start_decoding(&mut self, subs: &SubscriptionState) {
-        let paused = |f: &CompletedFetch| subs.assignment().get(&f.tp).is_none_or(|s| s.paused);
+        let all_active = self.all_active(subs);
+        let paused = |f: &CompletedFetch| {
+            !all_active && subs.assignment().get(&f.tp).is_none_or(|s| s.paused)
+        };
         let decodable = |f: &CompletedFetch| f.decoder.is_some() && f.steps.len() < 2 && !paused(f);
         // Each pass looks at every entry once (a look per step was quadratic in partitions):
         // the candidates, the budget in use and whether anything is buffered are worked out
@@ -523,6 +568,7 @@ impl Fetcher {
                     let f = &mut self.buffered[i];
                     let before = f.held();
                     f.apply(decoder, end_offset, step);
+                    self.decoded_held = self.decoded_held - before + f.held();
                     used = used - reserved - before + f.held();
                     if !f.steps.is_empty() {
                         nothing_buffered = Some(false);
@@ -563,13 +609,13 @@ impl Fetcher {
         while out.len() < self.cfg.max_poll_records && i < self.buffered.len() {
             let f = &mut self.buffered[i];
             let Some(state) = subs.fetched_state_mut(&f.tp) else {
-                self.buffered.remove(i);
+                self.remove_fetch(i);
                 continue;
             };
             // An error comes after the records decoded before it.
             if let Some(e) = f.error.take_if(|_| f.steps.is_empty()) {
                 let tp = f.tp.clone();
-                self.buffered.remove(i);
+                self.remove_fetch(i);
                 self.left_buffer(&tp);
                 let fatal = match e.code() {
                     Some(ErrorCode(OFFSET_OUT_OF_RANGE)) => {
@@ -616,7 +662,9 @@ impl Fetcher {
             state.high_watermark = f.high_watermark;
             state.last_stable_offset = f.last_stable_offset;
             let take = (self.cfg.max_poll_records - out.len()).min(f.buffered_records());
+            let before = f.held();
             f.take(take, &mut out);
+            self.decoded_held = self.decoded_held - before + f.held();
             if let Some(last) = out.last().filter(|_| take > 0) {
                 state.position = Some(last.offset + 1);
                 state.position_epoch = last.leader_epoch;
@@ -641,7 +689,7 @@ impl Fetcher {
                 if state.position.is_some_and(|p| p < f.end_offset) {
                     state.position = Some(f.end_offset);
                 }
-                if let Some(f) = self.buffered.remove(i) {
+                if let Some(f) = self.remove_fetch(i) {
                     self.left_buffer(&f.tp);
                 }
             } else if f.steps.is_empty() && f.error.is_some() {

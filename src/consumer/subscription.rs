@@ -74,6 +74,10 @@ pub(crate) struct SubscriptionState {
     version: u64,
     /// `version` when [`pending_positions`](Self::pending_positions) last found none.
     no_pending_at: Option<u64>,
+    /// What [`any_paused`](Self::any_paused) last found, with the `version` it found it at:
+    /// `version << 1 | any`, or `u64::MAX` before the first look. Atomic only so that a look
+    /// through `&self` can keep it.
+    paused_seen: std::sync::atomic::AtomicU64,
     reset: AutoOffsetReset,
     /// Bumped by every change of the assignment, so per-poll work over all partitions can run
     /// only when something changed.
@@ -93,6 +97,7 @@ impl SubscriptionState {
             parts: BTreeMap::new(),
             version: 0,
             no_pending_at: None,
+            paused_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
             reset,
             changes: 0,
             validation_hint: false,
@@ -236,6 +241,20 @@ impl SubscriptionState {
         self.parts.get_mut(tp)
     }
 
+    /// Whether any assigned partition is paused: a walk only when something changed since the
+    /// last look (the fetcher asks per buffered fetch, and most consumers pause nothing).
+    pub(crate) fn any_paused(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let seen = self.paused_seen.load(Relaxed);
+        if seen != u64::MAX && seen >> 1 == self.version {
+            return seen & 1 == 1;
+        }
+        let any = self.parts.values().any(|s| s.paused);
+        self.paused_seen
+            .store(self.version << 1 | u64::from(any), Relaxed);
+        any
+    }
+
     /// A counter that moves on every change of the assignment or of a partition's state other
     /// than the fetcher's taking of records.
     pub(crate) fn version(&self) -> u64 {
@@ -340,5 +359,46 @@ mod tests {
         assert!(s.state(&b).is_err());
         assert!(s.assign_manual([b], PositionSource::Earliest).is_err());
         assert!(s.seek(&a, -1).is_err());
+    }
+
+    /// `any_paused` keeps its answer only while nothing changes: a pause and a resume
+    /// (through `state_mut`) are seen at once, and so is a partition leaving the assignment.
+    #[test]
+    fn any_paused_follows_pause_resume_and_assignment() {
+        let mut s = SubscriptionState::new(AutoOffsetReset::Earliest);
+        let a = TopicPartition::new("t", 0);
+        let b = TopicPartition::new("t", 1);
+        s.assign_manual([a.clone(), b.clone()], PositionSource::Earliest)
+            .expect("assign");
+        assert!(!s.any_paused());
+        s.state_mut(&b).expect("b").paused = true;
+        assert!(s.any_paused());
+        assert!(s.any_paused(), "asked again, unchanged");
+        s.state_mut(&b).expect("b").paused = false;
+        assert!(!s.any_paused());
+        s.state_mut(&b).expect("b").paused = true;
+        assert!(s.any_paused());
+        s.assign_manual([a.clone()], PositionSource::Earliest)
+            .expect("assign");
+        assert!(!s.any_paused(), "the paused partition left");
+    }
+
+    /// `pending_positions` skips its walk only while nothing changed since it found none.
+    #[test]
+    fn pending_positions_follow_position_requests() {
+        let mut s = SubscriptionState::new(AutoOffsetReset::Earliest);
+        let a = TopicPartition::new("t", 0);
+        s.assign_manual([a.clone()], PositionSource::Earliest)
+            .expect("assign");
+        assert_eq!(
+            s.pending_positions(),
+            vec![(a.clone(), PositionSource::Earliest)]
+        );
+        s.seek(&a, 5).expect("seek");
+        assert!(s.pending_positions().is_empty());
+        assert!(s.pending_positions().is_empty());
+        s.request_position(&a, PositionSource::Latest)
+            .expect("request");
+        assert_eq!(s.pending_positions(), vec![(a, PositionSource::Latest)]);
     }
 }

@@ -73,9 +73,10 @@ impl Fetcher {
 
     /// Whether `node` leads a partition with records buffered for the application.
     fn node_busy(&self, subs: &SubscriptionState, cluster: &Cluster, node: i32) -> bool {
+        let all_active = self.all_active(subs);
         self.buffered.iter().any(|f| {
             f.has_records()
-                && subs.assignment().get(&f.tp).is_some_and(|s| !s.paused)
+                && (all_active || subs.assignment().get(&f.tp).is_some_and(|s| !s.paused))
                 && leader_of(cluster, &f.tp) == Some(node)
         })
     }

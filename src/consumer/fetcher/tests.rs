@@ -77,7 +77,7 @@ async fn collect_visits_paused_partitions_once() {
     let mut f = fetcher();
     let mut subs = assigned(&tps);
     for tp in &tps {
-        f.buffered.push_back(completed(tp, 0, 5));
+        f.push_fetch(completed(tp, 0, 5));
     }
     subs.state_mut(&tps[0]).expect("state").paused = true;
     subs.state_mut(&tps[1]).expect("state").paused = true;
@@ -105,10 +105,10 @@ async fn partition_error_after_records_were_taken_comes_on_the_next_call() {
     let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
     let mut f = fetcher();
     let mut subs = assigned(&tps);
-    f.buffered.push_back(completed(&tps[0], 0, 5));
+    f.push_fetch(completed(&tps[0], 0, 5));
     let mut bad = completed(&tps[1], 0, 0);
     bad.error = Some(Error::Protocol("corrupt batch".into()));
-    f.buffered.push_back(bad);
+    f.push_fetch(bad);
     let first = f
         .collect(&mut subs)
         .expect("records taken before the error come back");
@@ -164,7 +164,7 @@ fn buffer_undecoded(f: &mut Fetcher, tp: &TopicPartition, data: Bytes) {
     )));
     c.id = f.next_id;
     f.next_id += 1;
-    f.buffered.push_back(c);
+    f.push_fetch(c);
 }
 
 /// Polls the fetcher as `KafkaConsumer::poll` does (decode reports, collect, decode ahead)
@@ -250,7 +250,9 @@ async fn paused_partitions_give_up_decoded_records_to_others() {
     }
     assert!(f.buffered[0].held() > 0, "partition 0 holds decoded data");
     // Fill the budget with partition 0's data so partition 1 cannot start.
+    let before = f.buffered[0].held();
     f.buffered[0].decoder_held = f.cfg.buffer_memory;
+    f.decoded_held = f.decoded_held - before + f.buffered[0].held();
     buffer_undecoded(&mut f, &tps[1], big_batch(1, 10));
     let second = poll_all(&mut f, &mut subs, 10).await;
     assert_eq!(second.len(), 10);
@@ -373,7 +375,7 @@ fn one_buffered(hw0: i64, pos1: i64, hw1: i64) -> (Fetcher, SubscriptionState, A
     let mut subs = assigned(&tps);
     let mut data = completed(&tps[0], 0, 5);
     data.high_watermark = hw0;
-    f.buffered.push_back(data);
+    f.push_fetch(data);
     subs.seek(&tps[1], pos1).expect("seek");
     subs.state_mut(&tps[1]).expect("state").high_watermark = hw1;
     (f, subs, Arc::new(cluster(&[1])))
@@ -416,7 +418,7 @@ async fn an_idle_walk_ends_when_its_broker_has_nothing_left() {
 async fn a_partition_behind_the_high_watermark_is_fetched_when_its_data_is_taken() {
     let (mut f, mut subs, cluster) = one_buffered(10, 0, 5);
     let t1 = TopicPartition::new("t", 1);
-    f.buffered.push_back(completed(&t1, 0, 5));
+    f.push_fetch(completed(&t1, 0, 5));
     f.cfg.max_poll_records = 5;
     f.send_fetches(&subs, &cluster);
     assert!(f.in_flight.is_empty(), "both partitions have data buffered");

@@ -43,6 +43,13 @@ async fn a_stale_abort_fails_nothing_of_the_next_transaction() {
     p.send(ProducerRecord::new("t", "a-0"))
         .await
         .expect("a-0 delivered");
+    // EndTxn answers late, so the woken sender surely sees the aborting state before the
+    // abort ends (on a loaded machine it could otherwise first run after the answer: CI).
+    const END_TXN: i16 = 26;
+    c.inject(Fault::new(
+        END_TXN,
+        FaultAction::Delay(Duration::from_millis(300)),
+    ));
     p.abort_transaction().await.expect("abort a");
     // The sender ran the hook for the abort (the window is open, or already closed).
     tokio::task::spawn_blocking(move || at_check_rx.recv_timeout(Duration::from_secs(5)))

@@ -6,7 +6,7 @@
 //! Building the next request and applying its answer are pure functions of the session state,
 //! so they are tested without a broker.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::record::TopicPartition;
 
@@ -96,10 +96,13 @@ impl FetchSession {
             .filter(|(tp, s)| self.parts.get(tp) != Some(s))
             .cloned()
             .collect();
+        // A set, not a search of `wanted` per session partition: that was quadratic, a third
+        // of the consumer's CPU at 10,000 partitions.
+        let wanted_set: HashSet<&TopicPartition> = wanted.iter().map(|(tp, _)| tp).collect();
         let mut forget: Vec<TopicPartition> = self
             .parts
             .keys()
-            .filter(|tp| !wanted.iter().any(|(w, _)| w == *tp))
+            .filter(|tp| !wanted_set.contains(tp))
             .cloned()
             .collect();
         // Deterministic requests: easier to read in a capture, and to test.

@@ -134,7 +134,8 @@ async fn partitions_are_processed_in_parallel_each_in_order_exactly_once() {
         let want: Vec<i64> = (0..PER as i64).collect();
         assert!(
             offsets == &want,
-            "partition {p}: not every offset once, in order"
+            "partition {p}: {} records, not every offset once in order",
+            offsets.len()
         );
     }
     per_task.sort_unstable();

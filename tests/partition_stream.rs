@@ -41,6 +41,9 @@ fn decode(r: &ConsumerRecord) -> (i32, i64) {
 /// global arrival number).
 type Seen = (i32, i64, i32, i64, u64);
 
+/// A stream that ended: its partition and the offsets it returned, in order.
+type StreamEnd = (i32, Vec<i64>);
+
 #[derive(Clone, Default)]
 struct Log {
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -289,7 +292,10 @@ async fn commit_takes_only_acked_records_and_late_acks_do_not_count() {
     streams.commit_sync().await.expect("commit");
     let tp = TopicPartition::new(topic, 0);
     let mut other = consumer(&b.bootstrap(), &config(group, &[]));
-    let committed = other.committed(&[tp.clone()]).await.expect("committed");
+    let committed = other
+        .committed(std::slice::from_ref(&tp))
+        .await
+        .expect("committed");
     assert_eq!(committed[&tp].as_ref().map(|o| o.offset), Some(K));
 
     streams.unsubscribe().await.expect("unsubscribe");
@@ -299,7 +305,10 @@ async fn commit_takes_only_acked_records_and_late_acks_do_not_count() {
     let after = task.expect("task").await.expect("task");
     assert_eq!(after, None, "the stream went on after unsubscribe");
     drop(streams);
-    let committed = other.committed(&[tp.clone()]).await.expect("committed");
+    let committed = other
+        .committed(std::slice::from_ref(&tp))
+        .await
+        .expect("committed");
     assert_eq!(committed[&tp].as_ref().map(|o| o.offset), Some(K));
     c.close().await.expect("close");
 }
@@ -319,7 +328,7 @@ async fn a_rebalance_ends_the_streams_of_revoked_partitions_and_no_record_is_mis
     let mut streams = a.partition_streams(20).expect("partition streams");
     let log_a = Log::default();
     // Per stream of A: its partition and its offsets in order, sent when it ended.
-    let ended: Arc<Mutex<Vec<(i32, Vec<i64>)>>> = Arc::default();
+    let ended: Arc<Mutex<Vec<StreamEnd>>> = Arc::default();
     let seen_b: Arc<Mutex<BTreeSet<(i32, i64)>>> = Arc::default();
     let b_owns: Arc<Mutex<BTreeSet<i32>>> = Arc::default();
     let stop_b = Arc::new(AtomicBool::new(false));
@@ -366,10 +375,10 @@ async fn a_rebalance_ends_the_streams_of_revoked_partitions_and_no_record_is_mis
                     for r in &records {
                         seen.lock().expect("seen").insert(decode(r));
                     }
-                    if !records.is_empty() {
-                        if let Err(e) = c.commit_sync().await {
-                            eprintln!("member B commit: {e}");
-                        }
+                    if !records.is_empty()
+                        && let Err(e) = c.commit_sync().await
+                    {
+                        eprintln!("member B commit: {e}");
                     }
                 }
                 c.close().await.expect("close");

@@ -170,10 +170,11 @@ impl KafkaConsumer {
                 .filter_map(|tp| Some((tp.clone(), lanes.remove(tp)?.end()?)))
                 .collect()
         };
-        if commit && !acked.is_empty() {
-            if let Err(e) = self.commit_offsets_sync(acked).await {
-                tracing::warn!(error = %e, "commit of acked records before revocation failed");
-            }
+        if commit
+            && !acked.is_empty()
+            && let Err(e) = self.commit_offsets_sync(acked).await
+        {
+            tracing::warn!(error = %e, "commit of acked records before revocation failed");
         }
     }
 }
@@ -496,12 +497,11 @@ impl Drop for PartitionStreams<'_> {
                 st.returned
             };
             let owned = consumer.subs.state(&tp).ok().map(|s| s.position);
-            if let (Some(position), Some(back)) = (owned, returned.or(local.first)) {
-                if position != Some(back) {
-                    if let Err(e) = consumer.seek(&tp, back) {
-                        tracing::warn!(%e, %tp, "partition streams dropped: could not seek back");
-                    }
-                }
+            if let (Some(position), Some(back)) = (owned, returned.or(local.first))
+                && position != Some(back)
+                && let Err(e) = consumer.seek(&tp, back)
+            {
+                tracing::warn!(%e, %tp, "partition streams dropped: could not seek back");
             }
             if local.paused {
                 let _ = consumer.resume(std::slice::from_ref(&tp));

@@ -252,27 +252,27 @@ impl Dispatch {
     fn dispatch(&mut self, consumer: &mut KafkaConsumer, records: ConsumerRecords) {
         for r in records {
             let tp = r.topic_partition();
-            let local = match self.lanes.contains_key(&tp) {
-                true => self.lanes.get_mut(&tp),
-                false => Some(self.open(&tp)),
-            };
-            let Some(local) = local else { continue };
-            local.first.get_or_insert(r.offset);
-            if local.held.is_empty() {
-                let sent = match &local.lane.lock().tx {
-                    Some(tx) => tx.try_send(r).map_err(|e| e.into_inner()),
-                    None => Err(r),
-                };
-                match sent {
-                    Ok(()) => continue,
-                    Err(r) => local.held.push_back(r),
-                }
-            } else {
-                local.held.push_back(r);
+            if !self.lanes.contains_key(&tp) {
+                self.open(&tp);
             }
+            let Some(local) = self.lanes.get_mut(&tp) else {
+                continue;
+            };
+            local.first.get_or_insert(r.offset);
+            let mut st = local.lane.lock();
+            let r = match (&st.tx, local.held.is_empty()) {
+                (Some(tx), true) => match tx.try_send(r) {
+                    Ok(()) => continue,
+                    Err(e) => e.into_inner(),
+                },
+                _ => r,
+            };
+            local.held.push_back(r);
+            // Set with the failed send under one lock: the stream then surely wakes the driver.
+            st.driver_waits = true;
+            drop(st);
             if !local.paused {
                 local.paused = true;
-                local.lane.lock().driver_waits = true;
                 // Stops further fetches' records for it; what it holds is at most this poll's.
                 if let Err(e) = consumer.pause(std::slice::from_ref(&tp)) {
                     tracing::debug!(%e, %tp, "could not pause a full partition stream");
@@ -315,7 +315,8 @@ impl Dispatch {
 /// to its partition's [`PartitionStream`] and returns the stream of each newly assigned
 /// partition from [`next_partition`](Self::next_partition) (also a `futures_core::Stream` of
 /// them). Records flow only while it is driven: keep calling `next_partition` (e.g. in a
-/// `tokio::select!` loop) even when no partition is expected.
+/// `tokio::select!` loop) even when no partition is expected. It polls while the tasks work,
+/// so slow processing does not make the member miss `max.poll.interval.ms`.
 ///
 /// A partition revoked or lost in a rebalance, or given up by [`unsubscribe`](Self::unsubscribe),
 /// ends its stream: `next()` returns `None` at once; records still waiting in it are dropped

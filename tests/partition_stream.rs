@@ -315,14 +315,26 @@ async fn commit_takes_only_acked_records_and_late_acks_do_not_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebalance_ends_the_streams_of_revoked_partitions_and_no_record_is_missed() {
+    // Eager: every partition is revoked, and those A keeps get a second stream.
+    rebalance_case("pstream-rebalance", "range", 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooperative_rebalance_ends_only_the_streams_of_moved_partitions() {
+    rebalance_case("pstream-rebalance-coop", "cooperative-sticky", 1).await;
+}
+
+/// Member A reads `topic` (4 partitions) through partition streams, slowly; member B (a plain
+/// poll loop) joins the group. `kept_streams`: how many streams A had for a partition it kept.
+async fn rebalance_case(topic: &str, strategy: &str, kept_streams: usize) {
     const PER: usize = 1_000;
-    let topic = "pstream-rebalance";
-    let group = "pstream-rebalance";
+    let group = topic;
     produce(topic, 4, PER).await;
     let b = TestBroker::shared();
+    let strategy_config = [("partition.assignment.strategy", strategy)];
     let mut a = consumer(
         &b.bootstrap(),
-        &config(group, &[("max.poll.records", "100")]),
+        &config(group, &[("max.poll.records", "100"), strategy_config[0]]),
     );
     a.subscribe([topic]).expect("subscribe");
     let mut streams = a.partition_streams(20).expect("partition streams");
@@ -365,7 +377,7 @@ async fn a_rebalance_ends_the_streams_of_revoked_partitions_and_no_record_is_mis
         }
         if member_b.is_none() && log_a.count() >= 400 {
             let (seen, owns, stop) = (seen_b.clone(), b_owns.clone(), stop_b.clone());
-            let mut c = consumer(&b.bootstrap(), &config(group, &[]));
+            let mut c = consumer(&b.bootstrap(), &config(group, &strategy_config));
             c.subscribe([topic]).expect("subscribe");
             member_b = Some(tokio::spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
@@ -413,11 +425,16 @@ async fn a_rebalance_ends_the_streams_of_revoked_partitions_and_no_record_is_mis
         *m.entry(*p).or_default() += 1;
         m
     });
-    for p in &owned_by_b {
+    for p in 0..4 {
+        let want = if owned_by_b.contains(&p) {
+            1
+        } else {
+            kept_streams
+        };
         assert_eq!(
-            a_streams.get(p),
-            Some(&1),
-            "partition {p}: streams of A {a_streams:?}"
+            a_streams.get(&p),
+            Some(&want),
+            "partition {p}: streams of A {a_streams:?}, B owns {owned_by_b:?}"
         );
     }
     eprintln!(

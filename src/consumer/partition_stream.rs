@@ -227,21 +227,42 @@ impl Dispatch {
     }
 
     /// Follows the assignment: forgets the lanes that ended (revoked or lost while polling)
-    /// and opens one per partition assigned since.
-    fn sync(&mut self, consumer: &KafkaConsumer) {
+    /// and opens one per partition assigned since. `cut_short`: the poll was dropped before
+    /// it returned (no records).
+    fn sync(&mut self, consumer: &mut KafkaConsumer, cut_short: bool) {
         let assigned = consumer.subs.assigned();
         let mut registry = self.registry.lanes();
+        let mut rewind = Vec::new();
         self.lanes.retain(|tp, l| {
             let keep = l.lane.lock().tx.is_some() && assigned.contains(tp);
             if !keep {
-                l.lane.end();
+                let acked = l.lane.end().map(|a| a.offset);
                 if registry.get(tp).is_some_and(|r| Arc::ptr_eq(r, &l.lane)) {
                     registry.remove(tp);
+                }
+                if cut_short && assigned.contains(tp) {
+                    rewind.push((tp.clone(), acked.or(l.first), l.paused));
                 }
             }
             keep
         });
         drop(registry);
+        // Ended but assigned still, the poll cut short: maybe between the revocation and the
+        // new assignment, the position still after the records the old stream held (dropped
+        // unprocessed). The new stream starts after the acked ones. A poll that returned went
+        // through the new assignment, positioned at the committed offset.
+        for (tp, back, paused) in rewind {
+            let position = consumer.subs.state(&tp).ok().and_then(|s| s.position);
+            if let Some(back) = back
+                && position != Some(back)
+                && let Err(e) = consumer.seek(&tp, back)
+            {
+                tracing::warn!(%e, %tp, "partition stream ended: could not seek back");
+            }
+            if paused {
+                let _ = consumer.resume(std::slice::from_ref(&tp));
+            }
+        }
         for tp in assigned {
             if !self.lanes.contains_key(&tp) {
                 self.open(&tp);
@@ -321,7 +342,7 @@ impl Dispatch {
 /// A partition revoked or lost in a rebalance, or given up by [`unsubscribe`](Self::unsubscribe),
 /// ends its stream: `next()` returns `None` at once; records still waiting in it are dropped
 /// (not processed, not committed: the next owner reads them again). A partition assigned again
-/// gets a new stream.
+/// gets a new stream, which starts after the records acked on the old one.
 ///
 /// Dropping the driver ends every stream (the same way) and seeks each partition back to the
 /// first record its stream did not return, so the consumer's next poll (or the next driver)
@@ -392,8 +413,8 @@ impl PartitionStreams<'_> {
     /// Not cancel safe, as [`KafkaConsumer::unsubscribe`].
     pub async fn unsubscribe(&mut self) -> Result<()> {
         let r = self.idle_consumer().await?.unsubscribe().await;
-        if let State::Idle(c) = &self.state {
-            self.d.sync(c);
+        if let State::Idle(c) = &mut self.state {
+            self.d.sync(c, false);
         }
         r
     }
@@ -402,7 +423,7 @@ impl PartitionStreams<'_> {
     async fn idle_consumer(&mut self) -> Result<&mut KafkaConsumer> {
         if let State::Polling(fut) = &mut self.state {
             let (consumer, result) = fut.as_mut().await;
-            self.d.sync(consumer);
+            self.d.sync(consumer, result.is_none());
             if let Some(records) = result {
                 self.d.dispatch(consumer, records?);
             }
@@ -446,7 +467,7 @@ impl PartitionStreams<'_> {
                         return Poll::Pending;
                     }
                     Poll::Ready((consumer, result)) => {
-                        self.d.sync(consumer);
+                        self.d.sync(consumer, result.is_none());
                         let error = match result {
                             Some(Ok(records)) => {
                                 self.d.dispatch(consumer, records);

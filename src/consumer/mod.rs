@@ -9,6 +9,7 @@ pub(crate) mod decode;
 mod fetcher;
 mod listener;
 pub(crate) mod offsets;
+mod partition_stream;
 mod pattern;
 mod positions;
 mod rebalance;
@@ -35,6 +36,7 @@ use fetcher::{FetchConfig, Fetcher};
 use listener::ListenerSlot;
 pub use listener::RebalanceListener;
 pub use offsets::OffsetAndTimestamp;
+pub use partition_stream::{Acker, PartitionStream, PartitionStreams};
 use rebalance::Callback;
 pub use record::{
     ConsumerGroupMetadata, ConsumerRecord, ConsumerRecords, OffsetAndMetadata, Offsets,
@@ -80,6 +82,8 @@ pub struct KafkaConsumer {
     pattern: Option<pattern::TopicPattern>,
     /// When the rebalance in progress started (`rebalance-latency`).
     rebalance_started: Option<std::time::Instant>,
+    /// The lanes of a live `partition_streams` driver, ended on revocation.
+    partition_lanes: std::sync::Weak<partition_stream::Registry>,
     closed: bool,
 }
 
@@ -128,6 +132,7 @@ impl KafkaConsumer {
             validation: validate::Validation::default(),
             pattern: None,
             rebalance_started: None,
+            partition_lanes: std::sync::Weak::new(),
             closed: false,
             config,
         })

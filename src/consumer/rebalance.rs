@@ -188,6 +188,10 @@ impl KafkaConsumer {
     /// The listener is lent out while it runs (it gets the consumer itself); the loan puts it
     /// back when dropped, also when the poll running it is dropped.
     pub(super) async fn run_listener(&mut self, which: Callback, parts: &[TopicPartition]) {
+        if !matches!(which, Callback::Assigned) {
+            self.end_partition_streams(parts, matches!(which, Callback::Revoked))
+                .await;
+        }
         let Some(mut loan) = self.listener.lend() else {
             return;
         };

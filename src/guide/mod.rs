@@ -4,7 +4,7 @@
 //! | page | what it covers |
 //! |---|---|
 //! | [`producing`] | `send`, `enqueue`, callbacks, keys and partitions, flush and close, delivery errors |
-//! | [`consuming`] | subscribe or assign, `poll`, commits, seeking, offsets, lag, streams, share groups |
+//! | [`consuming`] | subscribe or assign, `poll`, commits, seeking, offsets, lag, streams, per-partition streams, share groups |
 //! | [`groups`] | consumer groups: classic and KIP-848 protocols, static membership, the rebalance listener |
 //! | [`exactly_once`] | transactions: consume, transform, produce, commit offsets in the transaction |
 //! | [`security`] | TLS, mutual TLS, SASL PLAIN, SCRAM and OAUTHBEARER |

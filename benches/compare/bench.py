@@ -46,6 +46,9 @@ class Result:
         self.rss_mb = rss_mb
         self.na = na
         self.note = None
+        # Peak RSS of the client's own address space (VmHWM sampled while it ran), MB. Unlike
+        # rss_mb it has no floor: a child's ru_maxrss starts at the forking Python's RSS.
+        self.hwm_mb = 0.0
 
     @property
     def records(self):
@@ -148,7 +151,9 @@ def measure(client, args, timeout):
     p = subprocess.Popen(cmd, stdout=out_f, stderr=err_f)
     deadline = time.time() + timeout
     status, rusage = None, None
+    hwm_kb = 0
     while True:
+        hwm_kb = max(hwm_kb, vm_hwm_kb(p.pid))
         pid, status, rusage = os.wait4(p.pid, os.WNOHANG)
         if pid != 0:
             break
@@ -156,7 +161,8 @@ def measure(client, args, timeout):
             p.kill()
             os.wait4(p.pid, 0)
             return Result(na="did not finish within %d s" % timeout)
-        time.sleep(0.02)
+        # Finer at first: a short run's VmHWM must be read at least once before it exits.
+        time.sleep(0.002 if time.time() - deadline + timeout < 0.2 else 0.02)
     p.returncode = os.waitstatus_to_exitcode(status)
     out_f.seek(0)
     err_f.seek(0)
@@ -172,8 +178,21 @@ def measure(client, args, timeout):
     fields = dict(kv.split("=", 1) for kv in line.split()[1:])
     cpu = rusage.ru_utime + rusage.ru_stime
     r = Result(fields, cpu, rusage.ru_maxrss / 1024.0)
+    r.hwm_mb = hwm_kb / 1024.0
     log("    %s" % line)
     return r
+
+
+def vm_hwm_kb(pid):
+    """The process's peak RSS so far (kB, /proc VmHWM; 0 once it has exited)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 class MockBroker:
@@ -674,10 +693,11 @@ def write_section(path, heading, lines):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clients", default=",".join(CLIENTS))
-    ap.add_argument("--brokers", default="mock,kafka",
-                    help="mock, kafka (one node), kafka3 (3 brokers, replication factor 3), nisshi")
+    ap.add_argument("--brokers", help="mock, kafka (one node), kafka3 (3 brokers, replication factor 3), "
+                    "nisshi; default mock,kafka (--only scaling: mock)")
     ap.add_argument("--only", default="produce,consume,latency,security",
-                    help="produce, consume, latency (tables regenerated), security, share (their own sections)")
+                    help="produce, consume, latency (tables regenerated), security, share, scaling (their "
+                    "own sections)")
     ap.add_argument("--count", type=int, help="records per 100 B run (1 KB runs: a fifth); "
                     "default 1,000,000, --quick 300,000")
     ap.add_argument("--latency-seconds", type=int, help="default 10, --quick 3")
@@ -698,6 +718,7 @@ def main():
     if unknown:
         ap.error("unknown client(s) %s; known: %s" % (",".join(unknown), ",".join(CLIENTS)))
     build_peers(clients)
+    args.brokers = args.brokers or ("mock" if args.only == ["scaling"] else "mock,kafka")
     brokers = args.brokers.split(",")
     results = {}
     args.jitter = timer_jitter()
@@ -722,6 +743,11 @@ def main():
 
         share.run(args, results)
         share.write_section(args.out, share.section(args, results))
+    if "scaling" in args.only:
+        import scaling  # benches/compare/scaling.py
+
+        scaling.run(args, brokers, clients, results)
+        scaling.write_section(args.out, scaling.section(args, brokers, clients, results))
     log("wrote " + args.out)
 
 

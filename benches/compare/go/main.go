@@ -49,7 +49,7 @@ func fail(what string, err any) {
 
 func parse(argv []string) args {
 	if len(argv) == 0 {
-		fail("usage", "bench-franzgo produce|consume|latency --bootstrap H:P --topic T [flags]")
+		fail("usage", "bench-franzgo produce|consume|latency|idle --bootstrap H:P --topic T [flags]")
 	}
 	a := args{cmd: argv[0], partitions: 1, size: 100, acks: "all", idempotence: true,
 		compression: "none", lingerMs: 5, batchSize: 1 << 20, count: 1_000_000, rate: 1000, seconds: 10}
@@ -216,7 +216,8 @@ func produce(a args) {
 	reportThroughput(a.count, a.count*int64(a.size), elapsed)
 }
 
-func consume(a args) {
+// assigned is a client (no group) with every partition assigned from the log start.
+func assigned(a args) *kgo.Client {
 	offsets := make(map[int32]kgo.Offset, a.partitions)
 	for p := int32(0); p < a.partitions; p++ {
 		offsets[p] = kgo.NewOffset().AtStart()
@@ -228,6 +229,32 @@ func consume(a args) {
 	if err != nil {
 		fail("consumer", err)
 	}
+	return cl
+}
+
+// idle polls an empty topic's every partition for a.seconds, then exits.
+func idle(a args) {
+	cl := assigned(a)
+	defer cl.Close()
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(time.Duration(a.seconds)*time.Second))
+	defer cancel()
+	for ctx.Err() == nil {
+		fetches := cl.PollFetches(ctx)
+		for _, e := range fetches.Errors() {
+			if e.Err != context.DeadlineExceeded && e.Err != context.Canceled {
+				fail("poll", fmt.Sprintf("%s[%d]: %v", e.Topic, e.Partition, e.Err))
+			}
+		}
+		if fetches.NumRecords() > 0 {
+			fail("idle", "the topic is not empty")
+		}
+	}
+	fmt.Printf("RESULT records=0 bytes=0 seconds=%.6f partitions=%d\n", time.Since(start).Seconds(), a.partitions)
+}
+
+func consume(a args) {
+	cl := assigned(a)
 	defer cl.Close()
 	start := time.Now()
 	var records, nbytes int64
@@ -316,6 +343,8 @@ func main() {
 		consume(a)
 	case "latency":
 		latency(a)
+	case "idle":
+		idle(a)
 	case "share":
 		fmt.Fprintln(os.Stderr, "UNSUPPORTED share groups: this client's bench has no share consumer")
 		os.Exit(unsupportedExit)

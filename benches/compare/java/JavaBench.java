@@ -59,6 +59,7 @@ public final class JavaBench {
       case "produce" -> produce(a);
       case "consume" -> consume(a);
       case "latency" -> latency(a);
+      case "idle" -> idle(a);
       case "share" -> {
         System.err.println("UNSUPPORTED share groups: benches/compare/share.py runs Java's own peer");
         System.exit(UNSUPPORTED_EXIT);
@@ -69,7 +70,7 @@ public final class JavaBench {
 
   static Args parse(String[] argv) {
     if (argv.length == 0) {
-      fail("usage", "JavaBench produce|consume|latency --bootstrap H:P --topic T [flags]");
+      fail("usage", "JavaBench produce|consume|latency|idle --bootstrap H:P --topic T [flags]");
     }
     Args a = new Args();
     a.cmd = argv[0];
@@ -215,7 +216,8 @@ public final class JavaBench {
     }
   }
 
-  static void consume(Args a) {
+  /** A consumer (no group) with every partition assigned; returns it and fills `parts`. */
+  static KafkaConsumer<byte[], byte[]> assigned(Args a, List<TopicPartition> parts) {
     Properties p = new Properties();
     p.put("bootstrap.servers", a.bootstrap);
     p.put("auto.offset.reset", "earliest");
@@ -223,13 +225,35 @@ public final class JavaBench {
     for (String[] kv : a.props) {
       p.put(kv[0], kv[1]);
     }
-    try (KafkaConsumer<byte[], byte[]> c =
-        new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-      List<TopicPartition> parts = new ArrayList<>();
-      for (int i = 0; i < a.partitions; i++) {
-        parts.add(new TopicPartition(a.topic, i));
+    KafkaConsumer<byte[], byte[]> c =
+        new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+    for (int i = 0; i < a.partitions; i++) {
+      parts.add(new TopicPartition(a.topic, i));
+    }
+    c.assign(parts);
+    return c;
+  }
+
+  /** Idle partitions: poll an empty topic's every partition for `seconds`, then exit. */
+  static void idle(Args a) {
+    List<TopicPartition> parts = new ArrayList<>();
+    try (KafkaConsumer<byte[], byte[]> c = assigned(a, parts)) {
+      long start = System.nanoTime();
+      long until = start + a.seconds * 1_000_000_000L;
+      for (long now = start; now < until; now = System.nanoTime()) {
+        if (!c.poll(Duration.ofNanos(until - now)).isEmpty()) {
+          fail("idle", "the topic is not empty");
+        }
       }
-      c.assign(parts);
+      System.out.printf(
+          "RESULT records=0 bytes=0 seconds=%.6f partitions=%d%n",
+          (System.nanoTime() - start) / 1e9, a.partitions);
+    }
+  }
+
+  static void consume(Args a) {
+    List<TopicPartition> parts = new ArrayList<>();
+    try (KafkaConsumer<byte[], byte[]> c = assigned(a, parts)) {
       long[] touched = {0};
       long warmup = Math.min(a.count, JIT_WARMUP);
       long[] warm = readRecords(c, warmup, touched);

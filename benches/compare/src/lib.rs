@@ -26,6 +26,10 @@ pub enum Cmd {
     /// Share group (KIP-932) members reading `count` records of a preloaded topic together,
     /// implicit acknowledgement; timed from the first record received to the last.
     Share(ShareArgs),
+    /// Memory per idle partition: assign every partition of an empty topic (manual
+    /// assignment, from the log start), poll for `seconds` so each one is fetched at least
+    /// once, and exit. `scripts/bench` reads the peak RSS.
+    Idle(IdleArgs),
 }
 
 impl Cmd {
@@ -35,6 +39,7 @@ impl Cmd {
             Cmd::Consume(a) => &a.common,
             Cmd::Latency(a) => &a.common,
             Cmd::Share(a) => &a.common,
+            Cmd::Idle(a) => &a.common,
         }
     }
 }
@@ -130,6 +135,24 @@ pub struct ShareArgs {
     /// The share group; its `share.auto.offset.reset` must already be `earliest`.
     #[arg(long)]
     pub group: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct IdleArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Seconds of polling after the assignment (long enough for a fetch from every
+    /// partition: the brokers answer an empty fetch after their fetch.max.wait).
+    #[arg(long, default_value_t = 3)]
+    pub seconds: u64,
+}
+
+/// The RESULT line of an idle run: no records; `seconds` is how long it polled.
+pub fn report_idle(partitions: i32, elapsed: Duration) {
+    println!(
+        "RESULT records=0 bytes=0 seconds={:.6} partitions={partitions}",
+        elapsed.as_secs_f64()
+    );
 }
 
 #[derive(Args, Debug, Clone)]

@@ -80,8 +80,7 @@ async fn produce(a: ProduceArgs) {
     p.close(Duration::from_secs(10)).await;
 }
 
-async fn consume(a: ConsumeArgs) {
-    let c = &a.common;
+fn consumer(c: &Common) -> KafkaConsumer {
     let config = ConsumerConfig::builder()
         .bootstrap_servers(&c.bootstrap)
         .set("auto.offset.reset", "earliest")
@@ -94,6 +93,12 @@ async fn consume(a: ConsumeArgs) {
     consumer
         .assign((0..c.partitions).map(|p| TopicPartition::new(&c.topic, p)))
         .unwrap_or_else(|e| fail("assign", e));
+    consumer
+}
+
+async fn consume(a: ConsumeArgs) {
+    let c = &a.common;
+    let mut consumer = consumer(c);
     let start = Instant::now();
     let (mut records, mut bytes, mut touched) = (0u64, 0u64, 0u64);
     while records < a.count {
@@ -111,6 +116,24 @@ async fn consume(a: ConsumeArgs) {
     let elapsed = start.elapsed();
     std::hint::black_box(touched);
     report_throughput(records, bytes, elapsed);
+    let _ = consumer.close().await;
+}
+
+async fn idle(a: IdleArgs) {
+    let c = &a.common;
+    let mut consumer = consumer(c);
+    let start = Instant::now();
+    let until = start + Duration::from_secs(a.seconds);
+    while Instant::now() < until {
+        let batch = consumer
+            .poll(until.saturating_duration_since(Instant::now()))
+            .await
+            .unwrap_or_else(|e| fail("poll", e));
+        if !batch.is_empty() {
+            fail("idle", "the topic is not empty");
+        }
+    }
+    report_idle(c.partitions, start.elapsed());
     let _ = consumer.close().await;
 }
 
@@ -226,6 +249,7 @@ fn main() {
             Cmd::Consume(a) => consume(a).await,
             Cmd::Latency(a) => latency(a).await,
             Cmd::Share(a) => share(a).await,
+            Cmd::Idle(a) => idle(a).await,
         }
     });
 }

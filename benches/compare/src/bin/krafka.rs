@@ -108,8 +108,8 @@ async fn produce(a: ProduceArgs) {
     close(&p).await;
 }
 
-async fn consume(a: ConsumeArgs) {
-    let c = &a.common;
+/// A consumer without a group, every partition assigned from the log start.
+async fn consumer(c: &Common) -> krafka::consumer::Consumer {
     let kafka = connect(c).await;
     // No group: manual assignment, start at the log start (offset 0), no commits. Fetch
     // settings are krafka's defaults (Java's: 50 MB fetch.max.bytes, 1 MB per partition,
@@ -130,6 +130,12 @@ async fn consume(a: ConsumeArgs) {
         .assign(&c.topic, (0..c.partitions).collect())
         .await
         .unwrap_or_else(|e| fail("assign", e));
+    consumer
+}
+
+async fn consume(a: ConsumeArgs) {
+    let c = &a.common;
+    let consumer = consumer(c).await;
     let start = Instant::now();
     let (mut records, mut bytes, mut touched) = (0u64, 0u64, 0u64);
     while records < a.count {
@@ -147,6 +153,24 @@ async fn consume(a: ConsumeArgs) {
     let elapsed = start.elapsed();
     std::hint::black_box(touched);
     report_throughput(records, bytes, elapsed);
+    let _ = consumer.close().await;
+}
+
+async fn idle(a: IdleArgs) {
+    let c = &a.common;
+    let consumer = consumer(c).await;
+    let start = Instant::now();
+    let until = start + Duration::from_secs(a.seconds);
+    while Instant::now() < until {
+        let batch = consumer
+            .poll(until.saturating_duration_since(Instant::now()))
+            .await
+            .unwrap_or_else(|e| fail("poll", e));
+        if !batch.is_empty() {
+            fail("idle", "the topic is not empty");
+        }
+    }
+    report_idle(c.partitions, start.elapsed());
     let _ = consumer.close().await;
 }
 
@@ -194,5 +218,6 @@ async fn main() {
         Cmd::Consume(a) => consume(a).await,
         Cmd::Latency(a) => latency(a).await,
         Cmd::Share(_) => cmd_unsupported("share groups"),
+        Cmd::Idle(a) => idle(a).await,
     }
 }

@@ -155,11 +155,10 @@ fn produce(a: ProduceArgs) {
     report_throughput(a.count, a.count * c.size as u64, elapsed);
 }
 
-fn consume(a: ConsumeArgs) {
-    let c = &a.common;
+fn consumer(c: &Common) -> BaseConsumer<Ctx> {
     // librdkafka refuses assign() without a group.id; with manual assignment and no commits
     // the group is never joined (only its coordinator is looked up).
-    let consumer: BaseConsumer<Ctx> = ClientConfig::new()
+    ClientConfig::new()
         .set("bootstrap.servers", &c.bootstrap)
         .set("group.id", "bench-rdkafka")
         .set("auto.offset.reset", "earliest")
@@ -171,10 +170,13 @@ fn consume(a: ConsumeArgs) {
         .set("fetch.queue.backoff.ms", "10")
         .set_log_level(RDKafkaLogLevel::Warning)
         .create_with_context(Ctx::new())
-        .unwrap_or_else(|e| fail("consumer", e));
-    let start = Instant::now();
-    // Timed, like ferrokafka's first poll: without the partition leaders known at assign(),
-    // librdkafka retries the offset lookup on a fixed 500 ms timer.
+        .unwrap_or_else(|e| fail("consumer", e))
+}
+
+/// Assigns every partition of the topic from the log start.
+fn assign_all(consumer: &BaseConsumer<Ctx>, c: &Common) {
+    // Without the partition leaders known at assign(), librdkafka retries the offset lookup
+    // on a fixed 500 ms timer.
     consumer
         .fetch_metadata(Some(&c.topic), Duration::from_secs(30))
         .unwrap_or_else(|e| fail("metadata", e));
@@ -184,6 +186,14 @@ fn consume(a: ConsumeArgs) {
             .unwrap_or_else(|e| fail("assign", e));
     }
     consumer.assign(&tpl).unwrap_or_else(|e| fail("assign", e));
+}
+
+fn consume(a: ConsumeArgs) {
+    let c = &a.common;
+    let consumer = consumer(c);
+    // Timed, like ferrokafka's first poll: the metadata request and the assignment.
+    let start = Instant::now();
+    assign_all(&consumer, c);
     let (mut records, mut bytes, mut touched) = (0u64, 0u64, 0u64);
     while records < a.count {
         let Some(m) = consumer.poll(Duration::from_secs(1)) else {
@@ -198,6 +208,22 @@ fn consume(a: ConsumeArgs) {
     let elapsed = start.elapsed();
     std::hint::black_box(touched);
     report_throughput(records, bytes, elapsed);
+}
+
+fn idle(a: IdleArgs) {
+    let c = &a.common;
+    let consumer = consumer(c);
+    let start = Instant::now();
+    assign_all(&consumer, c);
+    let until = start + Duration::from_secs(a.seconds);
+    while Instant::now() < until {
+        if let Some(m) = consumer.poll(until.saturating_duration_since(Instant::now())) {
+            // End-of-partition events are off by default: anything here is a record or an error.
+            m.unwrap_or_else(|e| fail("poll", e));
+            fail("idle", "the topic is not empty");
+        }
+    }
+    report_idle(c.partitions, start.elapsed());
 }
 
 fn latency(a: LatencyArgs) {
@@ -234,5 +260,6 @@ fn main() {
         Cmd::Consume(a) => consume(a),
         Cmd::Latency(a) => latency(a),
         Cmd::Share(_) => cmd_unsupported("share groups"),
+        Cmd::Idle(a) => idle(a),
     }
 }

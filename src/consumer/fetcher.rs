@@ -17,6 +17,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::network::NetworkClient;
 use crate::record::TopicPartition;
 use budget::{RawHeld, RawLease};
+use order::DecodeOrder;
 use request::Fetched;
 use session::FetchSession;
 use stats::Counters;
@@ -123,6 +124,14 @@ impl CompletedFetch {
         self.decoder_held + self.steps.iter().map(|s| s.1).sum::<usize>()
     }
 
+    /// What this fetch adds to the fetcher's running totals.
+    fn tally(&self) -> Tally {
+        Tally {
+            held: self.held(),
+            partway: usize::from(self.decoder_held > 0),
+        }
+    }
+
     /// Records decoded and not taken yet.
     fn buffered_records(&self) -> usize {
         self.steps.iter().map(|s| s.0.len()).sum()
@@ -176,6 +185,13 @@ impl CompletedFetch {
     }
 }
 
+/// A buffered fetch's share of [`Fetcher::decoded_held`] and [`Fetcher::partway`].
+#[derive(Clone, Copy)]
+struct Tally {
+    held: usize,
+    partway: usize,
+}
+
 /// What the fetch and decode tasks report to the fetcher.
 enum Event {
     Fetched {
@@ -221,6 +237,9 @@ pub(crate) struct Fetcher {
     /// What the buffered fetches hold ([`CompletedFetch::held`] summed), kept up to date as
     /// entries change: summing per look was O(partitions), several times per poll.
     decoded_held: usize,
+    /// Buffered fetches whose decoder holds a batch read partway, kept as `decoded_held` is:
+    /// `start_decoding` looks for them first, and mostly there are none to look for.
+    partway: usize,
     /// The last walk in `send_fetches` that sent nothing, while it still holds.
     idle: Option<send::IdleWalk>,
     /// Partitions whose buffered data is gone since `idle` was set.
@@ -250,6 +269,7 @@ impl Fetcher {
             raw: Arc::default(),
             peak_held: 0,
             decoded_held: 0,
+            partway: 0,
             idle: None,
             left_buffer: Vec::new(),
             stale_checked: None,
@@ -277,41 +297,56 @@ impl Fetcher {
     /// Holdings grow only when a report is accepted: looking then finds the peak.
     fn note_held(&mut self) {
         debug_assert_eq!(
-            self.decoded_held,
-            self.buffered
-                .iter()
-                .map(CompletedFetch::held)
-                .sum::<usize>(),
-            "decoded_held is out of step with the buffered fetches"
+            (self.decoded_held, self.partway),
+            self.buffered.iter().fold((0, 0), |(h, p), f| {
+                let t = f.tally();
+                (h + t.held, p + t.partway)
+            }),
+            "decoded_held or partway is out of step with the buffered fetches"
         );
         self.peak_held = self.peak_held.max(self.held());
     }
 
     /// Buffers `f`.
     fn push_fetch(&mut self, f: CompletedFetch) {
-        self.decoded_held += f.held();
+        self.retally(None, Some(f.tally()));
         self.buffered.push_back(f);
+    }
+
+    /// Moves the running totals from what a fetch added (`before`, `None`: it was not
+    /// buffered) to what it adds now (`after`, `None`: it is gone).
+    fn retally(&mut self, before: Option<Tally>, after: Option<Tally>) {
+        if let Some(t) = before {
+            self.decoded_held -= t.held;
+            self.partway -= t.partway;
+        }
+        if let Some(t) = after {
+            self.decoded_held += t.held;
+            self.partway += t.partway;
+        }
     }
 
     /// Takes entry `i` out of the buffer.
     fn remove_fetch(&mut self, i: usize) -> Option<CompletedFetch> {
         let f = self.buffered.remove(i)?;
-        self.decoded_held -= f.held();
+        self.retally(Some(f.tally()), None);
         Some(f)
     }
 
     /// Keeps the entries `keep` says to keep; says whether any went.
     fn retain_fetches(&mut self, mut keep: impl FnMut(&CompletedFetch) -> bool) -> bool {
         let before = self.buffered.len();
-        let mut dropped = 0;
+        let (mut held, mut partway) = (0, 0);
         self.buffered.retain(|f| {
             let kept = keep(f);
             if !kept {
-                dropped += f.held();
+                let t = f.tally();
+                held += t.held;
+                partway += t.partway;
             }
             kept
         });
-        self.decoded_held -= dropped;
+        self.retally(Some(Tally { held, partway }), None);
         let any = self.buffered.len() != before;
         if any {
             self.forget_idle();
@@ -447,9 +482,10 @@ impl Fetcher {
                 self.decode_reserved -= reserved;
                 // Not found: discarded (seek, revocation) while the step ran.
                 if let Some(f) = self.buffered.iter_mut().find(|f| f.id == id) {
-                    let before = f.held();
+                    let before = f.tally();
                     f.apply(decoder, end_offset, step);
-                    self.decoded_held = self.decoded_held - before + f.held();
+                    let after = f.tally();
+                    self.retally(Some(before), Some(after));
                 }
             }
         }
@@ -495,19 +531,18 @@ impl Fetcher {
             !all_active && subs.assignment().get(&f.tp).is_none_or(|s| s.paused)
         };
         let decodable = |f: &CompletedFetch| f.decoder.is_some() && f.steps.len() < 2 && !paused(f);
-        // Each pass looks at every entry once (a look per step was quadratic in partitions):
-        // the candidates, the budget in use and whether anything is buffered are worked out
-        // at the start and kept up to date as steps start.
+        // Each pass looks at each entry about once (a look per step was quadratic in
+        // partitions): the budget in use and whether anything is buffered are worked out at
+        // the start and kept up to date as steps start.
         'pass: loop {
-            // A batch read partway first: its section is counted already, and finishing it
-            // lets it go once its records are taken.
-            let (partway, rest): (Vec<usize>, Vec<usize>) = (0..self.buffered.len())
-                .filter(|&i| decodable(&self.buffered[i]))
-                .partition(|&i| self.buffered[i].decoder_held > 0);
-            let mut order: VecDeque<usize> = partway.into_iter().chain(rest).collect();
+            let mut order = DecodeOrder::new(self.partway);
             let mut used = self.used();
             let mut nothing_buffered: Option<bool> = None;
-            while let Some(i) = order.pop_front() {
+            while let Some(i) = order.next(&self.buffered, &decodable) {
+                if !decodable(&self.buffered[i]) {
+                    // Met twice (queued again and met by a scan), and took its steps.
+                    continue;
+                }
                 let room = self.cfg.buffer_memory.saturating_sub(used);
                 let full = self.cfg.limits;
                 let mut limits = full;
@@ -566,20 +601,18 @@ impl Fetcher {
                     self.decoding -= 1;
                     self.decode_reserved -= reserved;
                     let f = &mut self.buffered[i];
-                    let before = f.held();
+                    let before = f.tally();
                     f.apply(decoder, end_offset, step);
-                    self.decoded_held = self.decoded_held - before + f.held();
-                    used = used - reserved - before + f.held();
-                    if !f.steps.is_empty() {
+                    let after = f.tally();
+                    let (any_steps, again) = (!f.steps.is_empty(), decodable(f));
+                    self.retally(Some(before), Some(after));
+                    used = used - reserved - before.held + after.held;
+                    if any_steps {
                         nothing_buffered = Some(false);
                     }
                     // It may take another step, as any other entry: first if read partway.
-                    if decodable(f) {
-                        if f.decoder_held > 0 {
-                            order.push_front(i);
-                        } else {
-                            order.push_back(i);
-                        }
+                    if again {
+                        order.again(i, after.partway > 0);
                     }
                     continue;
                 }
@@ -664,6 +697,7 @@ impl Fetcher {
             let take = (self.cfg.max_poll_records - out.len()).min(f.buffered_records());
             let before = f.held();
             f.take(take, &mut out);
+            // Taking records leaves the decoder alone: `partway` stays.
             self.decoded_held = self.decoded_held - before + f.held();
             if let Some(last) = out.last().filter(|_| take > 0) {
                 state.position = Some(last.offset + 1);
@@ -740,6 +774,7 @@ fn run_step(
 }
 
 mod budget;
+mod order;
 mod request;
 mod send;
 mod session;

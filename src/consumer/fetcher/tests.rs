@@ -250,9 +250,10 @@ async fn paused_partitions_give_up_decoded_records_to_others() {
     }
     assert!(f.buffered[0].held() > 0, "partition 0 holds decoded data");
     // Fill the budget with partition 0's data so partition 1 cannot start.
-    let before = f.buffered[0].held();
+    let before = f.buffered[0].tally();
     f.buffered[0].decoder_held = f.cfg.buffer_memory;
-    f.decoded_held = f.decoded_held - before + f.buffered[0].held();
+    let after = f.buffered[0].tally();
+    f.retally(Some(before), Some(after));
     buffer_undecoded(&mut f, &tps[1], big_batch(1, 10));
     let second = poll_all(&mut f, &mut subs, 10).await;
     assert_eq!(second.len(), 10);

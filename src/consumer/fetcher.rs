@@ -538,7 +538,7 @@ impl Fetcher {
             let mut order = DecodeOrder::new(self.partway);
             let mut used = self.used();
             let mut nothing_buffered: Option<bool> = None;
-            while let Some(i) = order.next(&self.buffered, &decodable) {
+            while let Some(i) = order.next(&self.buffered, decodable) {
                 if !decodable(&self.buffered[i]) {
                     // Met twice (queued again and met by a scan), and took its steps.
                     continue;

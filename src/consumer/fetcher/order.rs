@@ -114,7 +114,11 @@ mod tests {
         for (n, partway, want) in cases {
             let b = buffered(*n, partway);
             let mut order = DecodeOrder::new(partway.len());
-            assert_eq!(walk(&mut order, &b), *want, "{n} fetches, partway {partway:?}");
+            assert_eq!(
+                walk(&mut order, &b),
+                *want,
+                "{n} fetches, partway {partway:?}"
+            );
         }
     }
 

@@ -1,11 +1,13 @@
 //! Commit ordering under injected commit errors and delays (MockCluster): a later commit is
 //! never overtaken by an earlier one, whatever retries happen.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use ferrokafka::consumer::KafkaConsumer;
 use ferrokafka::mock::{Fault, FaultAction, MockCluster};
-use ferrokafka::{ConsumerConfig, KafkaProducer, ProducerConfig, ProducerRecord};
+use ferrokafka::{ConsumerConfig, ProducerRecord};
 
 const OFFSET_COMMIT: i16 = 8;
 const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
@@ -19,13 +21,7 @@ async fn commit_async_never_goes_backward(seed: u64) {
         .await
         .expect("mock");
     assert!(c.create_topic("c", 1));
-    let p = KafkaProducer::new(
-        ProducerConfig::builder()
-            .bootstrap_servers(c.bootstrap_servers())
-            .build()
-            .expect("config"),
-    )
-    .expect("producer");
+    let p = common::producer(&c.bootstrap_servers(), &[]);
     for i in 0..RECORDS {
         drop(
             p.enqueue(ProducerRecord::new("c", i.to_string()).partition(0))
@@ -120,13 +116,7 @@ async fn a_member_between_generations_does_not_commit_as_standalone() {
         .await
         .expect("mock");
     assert!(c.create_topic("m", 1));
-    let p = KafkaProducer::new(
-        ProducerConfig::builder()
-            .bootstrap_servers(c.bootstrap_servers())
-            .build()
-            .expect("config"),
-    )
-    .expect("producer");
+    let p = common::producer(&c.bootstrap_servers(), &[]);
     for i in 0..10 {
         p.send(ProducerRecord::new("m", i.to_string()).partition(0))
             .await

@@ -540,3 +540,66 @@ async fn next_partition_dropped_in_select_and_drivers_dropped_lose_and_repeat_no
     );
     c.close().await.expect("close");
 }
+
+/// A poll in flight that ends in an error while `commit_sync` waits for it: the error is
+/// returned and the driver stays usable (it kept a finished poll before, and the next call
+/// panicked with "resumed after completion").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_of_the_poll_a_commit_waited_for_leaves_the_driver_usable() {
+    let topic = "pstream-poll-error";
+    produce(topic, 1, 10).await;
+    let b = TestBroker::shared();
+    // No committed offset and no reset policy: the poll that joins the group fails.
+    let mut c = consumer(
+        &b.bootstrap(),
+        &config("pstream-poll-error", &[("auto.offset.reset", "none")]),
+    );
+    c.subscribe([topic]).expect("subscribe");
+    let mut streams = c.partition_streams(10).expect("partition streams");
+    // next_partition cut short leaves its poll in flight, and commit_sync waits for it. Once
+    // the group is joined every poll fails (no offset to start from); one of them must fail
+    // under commit_sync.
+    let start = Instant::now();
+    let mut kept = Vec::new();
+    let commit = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no failed poll reached commit_sync"
+        );
+        match tokio::time::timeout(Duration::from_millis(1), streams.next_partition()).await {
+            Err(_) => {}
+            // Failed before it was cut short: again.
+            Ok(Some(Err(_))) => continue,
+            // The assigned partition's stream (it ends when the driver is dropped).
+            Ok(Some(Ok(stream))) => kept.push(stream),
+            Ok(None) => panic!("the driver ended"),
+        }
+        if let Err(e) = streams.commit_sync().await {
+            break e;
+        }
+    };
+    assert!(
+        matches!(commit, ferrokafka::Error::NoOffsetForPartition { .. }),
+        "{commit:?}"
+    );
+    // The driver goes on: streams handed out before, then the next poll's error.
+    let next = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match streams.next_partition().await {
+                Some(Ok(stream)) => kept.push(stream),
+                other => return other.map(|r| r.map(|s| s.topic_partition().clone())),
+            }
+        }
+    })
+    .await
+    .expect("next_partition returns");
+    assert!(
+        matches!(
+            next,
+            Some(Err(ferrokafka::Error::NoOffsetForPartition { .. }))
+        ),
+        "{next:?}"
+    );
+    drop(streams);
+    c.close().await.expect("close");
+}

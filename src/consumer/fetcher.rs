@@ -540,7 +540,7 @@ impl Fetcher {
             let mut nothing_buffered: Option<bool> = None;
             while let Some(i) = order.next(&self.buffered, decodable) {
                 if !decodable(&self.buffered[i]) {
-                    // Met twice (queued again and met by a scan), and took its steps.
+                    // Changed since the order met it (it took its steps).
                     continue;
                 }
                 let room = self.cfg.buffer_memory.saturating_sub(used);

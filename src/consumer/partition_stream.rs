@@ -424,10 +424,20 @@ impl PartitionStreams<'_> {
         if let State::Polling(fut) = &mut self.state {
             let (consumer, result) = fut.as_mut().await;
             self.d.sync(consumer, result.is_none());
-            if let Some(records) = result {
-                self.d.dispatch(consumer, records?);
-            }
+            let error = match result {
+                Some(Ok(records)) => {
+                    self.d.dispatch(consumer, records);
+                    None
+                }
+                Some(Err(e)) => Some(e),
+                None => None,
+            };
+            // Idle again before the error goes out: the finished poll must not be polled
+            // again (a panic), and the consumer must not be lost with it.
             self.state = State::Idle(consumer);
+            if let Some(e) = error {
+                return Err(e);
+            }
         }
         match &mut self.state {
             State::Idle(c) => Ok(&mut **c),

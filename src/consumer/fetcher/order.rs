@@ -8,7 +8,7 @@
 //! a walk of every buffered fetch per call, a sixth of the consumer's CPU at 10,000
 //! partitions.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use super::CompletedFetch;
 
@@ -18,6 +18,9 @@ pub(super) struct DecodeOrder {
     /// Fetches read partway the scan for them has not met yet: none, no scan.
     partway_left: usize,
     partway_cursor: usize,
+    /// Handed out by the scan for fetches read partway: the scan for the rest passes over
+    /// them (one that finished its batch is queued again, last, as any other).
+    from_partway: HashSet<usize>,
     cursor: usize,
     /// Looked at again after every other (took an inline step, not read partway).
     back: VecDeque<usize>,
@@ -30,14 +33,15 @@ impl DecodeOrder {
             front: VecDeque::new(),
             partway_left: partway,
             partway_cursor: 0,
+            from_partway: HashSet::new(),
             cursor: 0,
             back: VecDeque::new(),
         }
     }
 
-    /// The next buffered fetch to look at, `None` when every one was. An index may come more
-    /// than once (a fetch queued again and also met by a scan): the caller checks it still
-    /// can take a step. `buffered` must keep its entries in place between calls.
+    /// The next buffered fetch to look at, `None` when every one was. A fetch comes again
+    /// only when queued again; it may have changed since the scan met it, so the caller checks
+    /// it still can take a step. `buffered` must keep its entries in place between calls.
     pub(super) fn next(
         &mut self,
         buffered: &VecDeque<CompletedFetch>,
@@ -53,6 +57,7 @@ impl DecodeOrder {
             if f.decoder_held > 0 {
                 self.partway_left -= 1;
                 if decodable(f) {
+                    self.from_partway.insert(i);
                     return Some(i);
                 }
             }
@@ -61,7 +66,7 @@ impl DecodeOrder {
             let i = self.cursor;
             self.cursor += 1;
             let f = &buffered[i];
-            if f.decoder_held == 0 && decodable(f) {
+            if f.decoder_held == 0 && decodable(f) && !self.from_partway.contains(&i) {
                 return Some(i);
             }
         }
@@ -140,6 +145,17 @@ mod tests {
         assert_eq!(order.next(&b, decodable), Some(1));
         order.again(1, true);
         assert_eq!(walk(&mut order, &b), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn a_partway_fetch_that_finished_its_batch_goes_after_the_rest() {
+        let mut b = buffered(2, &[0]);
+        let mut order = DecodeOrder::new(1);
+        assert_eq!(order.next(&b, decodable), Some(0));
+        // Its step ended the batch it was reading: not read partway any more.
+        b[0].decoder_held = 0;
+        order.again(0, false);
+        assert_eq!(walk(&mut order, &b), vec![1, 0]);
     }
 
     #[test]

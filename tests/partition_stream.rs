@@ -443,22 +443,26 @@ async fn rebalance_case(topic: &str, strategy: &str, kept_streams: usize) {
             offsets.first()
         );
     }
-    // A's streams of the partitions B took ended, and A did not read those partitions
-    // again: B read them from where A's acked records were committed.
+    // A's streams of the partitions B took ended (more than one when a commit between
+    // generations met ILLEGAL_GENERATION and the group rebalanced again, handing a partition
+    // back for a while: seen once in CI; the record checks above hold either way). The
+    // partitions A kept had `kept_streams` streams: one with cooperative-sticky (a kept
+    // partition keeps its stream).
     let a_streams: BTreeMap<i32, usize> = ended.iter().fold(BTreeMap::new(), |mut m, (p, _)| {
         *m.entry(*p).or_default() += 1;
         m
     });
     for p in 0..4 {
-        let want = if owned_by_b.contains(&p) {
-            1
+        let got = a_streams.get(&p).copied().unwrap_or(0);
+        let ok = if owned_by_b.contains(&p) {
+            got >= 1
         } else {
-            kept_streams
+            got == kept_streams
         };
-        assert_eq!(
-            a_streams.get(&p),
-            Some(&want),
-            "partition {p}: streams of A {a_streams:?}, B owns {owned_by_b:?}"
+        assert!(
+            ok,
+            "partition {p}: streams of A {a_streams:?}, B owns {owned_by_b:?}, kept partitions \
+             want {kept_streams}"
         );
     }
     eprintln!(

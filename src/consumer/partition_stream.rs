@@ -270,6 +270,24 @@ impl Dispatch {
         }
     }
 
+    /// Takes in what the driver's poll ended with (`None`: cut short before it returned):
+    /// lanes follow the assignment, records go to their lanes; a poll's error is handed back.
+    fn take_in(
+        &mut self,
+        consumer: &mut KafkaConsumer,
+        result: Option<Result<ConsumerRecords>>,
+    ) -> Option<Error> {
+        self.sync(consumer, result.is_none());
+        match result {
+            Some(Ok(records)) => {
+                self.dispatch(consumer, records);
+                None
+            }
+            Some(Err(e)) => Some(e),
+            None => None,
+        }
+    }
+
     fn dispatch(&mut self, consumer: &mut KafkaConsumer, records: ConsumerRecords) {
         for r in records {
             let tp = r.topic_partition();
@@ -423,15 +441,7 @@ impl PartitionStreams<'_> {
     async fn idle_consumer(&mut self) -> Result<&mut KafkaConsumer> {
         if let State::Polling(fut) = &mut self.state {
             let (consumer, result) = fut.as_mut().await;
-            self.d.sync(consumer, result.is_none());
-            let error = match result {
-                Some(Ok(records)) => {
-                    self.d.dispatch(consumer, records);
-                    None
-                }
-                Some(Err(e)) => Some(e),
-                None => None,
-            };
+            let error = self.d.take_in(consumer, result);
             // Idle again before the error goes out: the finished poll must not be polled
             // again (a panic), and the consumer must not be lost with it.
             self.state = State::Idle(consumer);
@@ -477,15 +487,7 @@ impl PartitionStreams<'_> {
                         return Poll::Pending;
                     }
                     Poll::Ready((consumer, result)) => {
-                        self.d.sync(consumer, result.is_none());
-                        let error = match result {
-                            Some(Ok(records)) => {
-                                self.d.dispatch(consumer, records);
-                                None
-                            }
-                            Some(Err(e)) => Some(e),
-                            None => None,
-                        };
+                        let error = self.d.take_in(consumer, result);
                         self.state = State::Idle(consumer);
                         if let Some(e) = error {
                             return Poll::Ready(Some(Err(e)));

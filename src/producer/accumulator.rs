@@ -24,6 +24,12 @@ use crate::network::metadata::{Cluster, TopicMeta};
 use crate::protocol::compression::Compression;
 use crate::protocol::record_batch::BATCH_HEADER_LEN;
 
+/// Bytes a new batch reserves and allocates when `batch.size` is larger: Java's default
+/// `batch.size`. A producer writing to more partitions than `buffer.memory / batch.size` would
+/// otherwise run out of memory with every batch nearly empty (issue #19: 32 MiB held 32 batches
+/// of 1 MiB, and 100 partitions waited for memory on every 33rd record).
+const FIRST_ALLOCATION: usize = 16 * 1024;
+
 /// Settings the accumulator needs, from [`ProducerConfig`](crate::ProducerConfig).
 #[derive(Debug, Clone)]
 pub(crate) struct AccumulatorConfig {
@@ -280,9 +286,32 @@ impl Accumulator {
     }
 
     /// `buffer.memory` bytes a new batch whose first record takes `size` bytes reserves: what it
-    /// allocates (as Java, `batch.size`, or the record and a batch header when larger).
+    /// allocates. `batch.size` up to [`FIRST_ALLOCATION`] (as Java), that much when
+    /// `batch.size` is larger (the batch grows as it fills: [`Self::grow`]), or the record and a
+    /// batch header when larger still.
     fn batch_allocation(&self, size: usize) -> usize {
-        self.cfg.batch_size.max(size + BATCH_HEADER_LEN)
+        self.cfg
+            .batch_size
+            .min(FIRST_ALLOCATION)
+            .max(size + BATCH_HEADER_LEN)
+    }
+
+    /// Makes room in the open batch `b` for `size` more bytes (`b.size() + size <= batch.size`):
+    /// its reservation doubles (at least to what it needs, at most to `batch.size`) with bytes
+    /// from the pool, taken without waiting. False when the pool has too few: the batch is then
+    /// as full as memory lets it be.
+    fn grow(&self, b: &mut ProducerBatch, size: usize) -> bool {
+        let need = b.size() + size;
+        if need <= b.reserved {
+            return true;
+        }
+        let want = (b.reserved * 2).min(self.cfg.batch_size).max(need);
+        if !self.pool.try_reserve(want - b.reserved) {
+            return false;
+        }
+        b.reserved = want;
+        b.builder.reserve_total(want - BATCH_HEADER_LEN);
+        true
     }
 
     /// Appends one record of at most `size` encoded bytes. `partition` is the explicit or keyed
@@ -328,8 +357,11 @@ impl Accumulator {
         let batch_size = self.cfg.batch_size;
         // `size` is the caller's upper bound of the record's encoded size (as Java's
         // estimate): exact enough for the fit, and not computed again.
-        let fits = q.batches.back().is_some_and(|b| {
-            !b.closed && b.builder.record_count() > 0 && b.size() + size <= batch_size
+        let fits = q.batches.back_mut().is_some_and(|b| {
+            !b.closed
+                && b.builder.record_count() > 0
+                && b.size() + size <= batch_size
+                && self.grow(b, size)
         });
         let mut wake = false;
         if fits {

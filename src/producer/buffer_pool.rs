@@ -1,6 +1,7 @@
 //! `buffer.memory` as a FIFO byte budget shared by every caller of one producer.
 //!
-//! A new batch reserves what it allocates (`batch.size`, or its one record when larger) before
+//! A new batch reserves what it allocates (`batch.size` up to 16 KiB, then more in doublings as
+//! it fills up to `batch.size`, or its one record when larger) before
 //! allocating it; it trades that for the size of its wire bytes once built, and gives them back
 //! when it completes. Request frames, copies of their batches' wire bytes, are reserved until
 //! written or answered. Callers that find the budget spent wait in arrival order (tokio's

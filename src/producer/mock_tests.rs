@@ -92,6 +92,79 @@ async fn a_new_batch_reserves_batch_size_and_records_in_it_reserve_nothing() {
     p.close(Duration::from_secs(5)).await;
 }
 
+/// Issue #19: with `batch.size` above 16 KiB, a new batch reserves 16 KiB (Java's default
+/// `batch.size`) and its reservation doubles as records fill it, so `buffer.memory` holds a
+/// batch per partition when partitions outnumber `buffer.memory / batch.size` (before, 32 MiB
+/// held 32 batches of 1 MiB, and a producer writing to 100 partitions waited for memory on
+/// every 33rd record).
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_above_16_kib_reserves_as_it_fills() {
+    let c = cluster().await;
+    assert!(c.create_topic("many", 64));
+    let p = producer(
+        &c.bootstrap_servers(),
+        &[
+            ("linger.ms", "60000"),
+            ("batch.size", "262144"),
+            ("max.block.ms", "5000"),
+        ],
+    );
+    let warm = p
+        .enqueue(ProducerRecord::new("many", "warm").partition(0))
+        .await;
+    p.flush().await;
+    warm.expect("enqueue").await.expect("warm up");
+    assert_eq!(settled_in_use(&p).await, 0);
+
+    let rec = |partition: i32, v: Vec<u8>| ProducerRecord::new("many", v).partition(partition);
+    let mut futures = Vec::new();
+    // 60 partitions x 256 KiB would be 15 MiB of a 1 MiB budget.
+    for partition in 0..60 {
+        futures.push(
+            p.enqueue(rec(partition, vec![1; 100]))
+                .await
+                .expect("enqueue"),
+        );
+        assert_eq!(
+            in_use(&p),
+            (partition as usize + 1) * 16384,
+            "a new batch reserves 16 KiB"
+        );
+    }
+    // Partition 0's batch passes 16 KiB: its reservation doubles, once.
+    for _ in 0..200 {
+        futures.push(p.enqueue(rec(0, vec![2; 100])).await.expect("enqueue"));
+    }
+    assert_eq!(in_use(&p), 61 * 16384, "partition 0's batch grew to 32 KiB");
+    tokio::task::yield_now().await;
+    let written: i64 = (0..60).map(|i| c.end_offset("many", i).unwrap_or(0)).sum();
+    assert_eq!(
+        written, 1,
+        "nothing sent but the warm-up: no batch is full, none waited"
+    );
+
+    // The budget runs out while partition 0's batch grows (at 64 KiB: 1008 of 1024 KiB are
+    // reserved): it goes as it is, a new batch takes the record once memory is back, and
+    // nothing waits past max.block.ms.
+    for _ in 0..6000 {
+        futures.push(
+            p.enqueue(rec(0, vec![3; 100]))
+                .await
+                .expect("enqueue within max.block.ms"),
+        );
+        assert!(
+            in_use(&p) <= MEMORY,
+            "reservations stay within buffer.memory"
+        );
+    }
+    p.flush().await;
+    for f in futures {
+        f.await.expect("delivered");
+    }
+    assert_eq!(settled_in_use(&p).await, 0, "every reservation given back");
+    p.close(Duration::from_secs(5)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks0_to_a_broker_that_stops_reading_blocks_within_buffer_memory_then_times_out() {
     let c = cluster().await;

@@ -150,6 +150,13 @@ impl RecordBatchBuilder {
         BATCH_HEADER_LEN + self.records.capacity()
     }
 
+    /// Grows the records' allocation to at least `capacity` bytes at once (a producer reserves
+    /// `buffer.memory` for a batch in steps, and allocates each step as it reserves it).
+    pub(crate) fn reserve_total(&mut self, capacity: usize) {
+        let additional = capacity.saturating_sub(self.records.len());
+        self.records.reserve_exact(additional);
+    }
+
     /// Frees the encoded records once the caller keeps the built batch instead; `build` fails
     /// from then on. Counts and sizes stay.
     pub(crate) fn release_records(&mut self) {

@@ -134,9 +134,10 @@ pub struct ProducerConfig {
     /// batching.
     pub batch_size: usize,
     /// `buffer.memory` (default 32 MiB): bytes the producer may hold for records not yet
-    /// delivered. A new batch reserves `batch.size` up to 16 KiB (or its one larger record)
-    /// before it is allocated, and a larger `batch.size` in doublings as the batch fills (a
-    /// batch that cannot grow is sent as it is); a sent batch the size of its (compressed) wire bytes, and a Produce request
+    /// delivered. A new batch reserves what its partition's last batch held (at least 1 KiB,
+    /// at most `batch.size`, or its one larger record) before it is allocated, and more in
+    /// doublings up to `batch.size` as it fills (a batch that cannot grow is sent as it is;
+    /// Java reserves `batch.size` up front); a sent batch the size of its (compressed) wire bytes, and a Produce request
     /// its frame until written (acks=0) or answered; a send waits up to `max.block.ms` for
     /// room. `batch.size` is capped at this value.
     pub buffer_memory: usize,

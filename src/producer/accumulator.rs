@@ -24,11 +24,13 @@ use crate::network::metadata::{Cluster, TopicMeta};
 use crate::protocol::compression::Compression;
 use crate::protocol::record_batch::BATCH_HEADER_LEN;
 
-/// Bytes a new batch reserves and allocates when `batch.size` is larger: Java's default
-/// `batch.size`. A producer writing to more partitions than `buffer.memory / batch.size` would
-/// otherwise run out of memory with every batch nearly empty (issue #19: 32 MiB held 32 batches
-/// of 1 MiB, and 100 partitions waited for memory on every 33rd record).
-const FIRST_ALLOCATION: usize = 16 * 1024;
+/// The least a new batch reserves and allocates first (unless `batch.size` is smaller). Batches
+/// start at what their partition's last batch held and grow in doublings up to `batch.size`:
+/// a producer writing to more partitions than `buffer.memory / batch.size` would otherwise run
+/// out of memory with every batch nearly empty (issue #19: 32 MiB held 32 batches of the
+/// bench's 1 MiB, and 100 partitions waited for memory on every 33rd record; at 10,000
+/// partitions even Java's 16 KiB held only 2,048).
+const MIN_FIRST_ALLOCATION: usize = 1024;
 
 /// Settings the accumulator needs, from [`ProducerConfig`](crate::ProducerConfig).
 #[derive(Debug, Clone)]
@@ -54,6 +56,9 @@ pub(crate) struct PartitionQueue {
     seq: PartitionSequences,
     /// The delivery deadline of the head an expiry timer is set for: one timer per head.
     expiry_armed: Option<Instant>,
+    /// Size of this partition's last batch when it was drained (0 before): what its next
+    /// batch allocates first ([`Accumulator::batch_allocation`]).
+    last_batch: u32,
 }
 
 pub(crate) struct TopicState {
@@ -143,7 +148,16 @@ pub(crate) struct Accumulator {
     closed: AtomicBool,
     /// The producer id and epoch of the last drain: a new one can unblock every partition.
     drained_under: Mutex<Option<(i64, i16)>>,
+    /// When the sender wakes on its own next, in ns since `epoch`; [`SENDER_AWAKE`] while it
+    /// runs a pass. A new batch that lingers past it needs no wake-up (one per new batch cost
+    /// a thread wake-up each at 1,000 partitions, issue #19): its timer is in the index, and
+    /// the sender's next pass finds it. Written only by the sender.
+    sender_wake: AtomicU64,
+    epoch: Instant,
 }
+
+/// `sender_wake` while the sender runs: it may have passed a topic already, so wake it.
+const SENDER_AWAKE: u64 = 0;
 
 fn set_wake(next: &mut Option<Instant>, at: Instant) {
     *next = Some(next.map_or(at, |n| n.min(at)));
@@ -196,7 +210,31 @@ impl Accumulator {
             flushing: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             drained_under: Mutex::new(None),
+            sender_wake: AtomicU64::new(SENDER_AWAKE),
+            epoch: Instant::now(),
         }
+    }
+
+    /// The sender is about to sleep until `until` unless woken ([`Self::wakeup`]).
+    pub(crate) fn sender_sleeps_until(&self, until: Instant) {
+        let at = until.saturating_duration_since(self.epoch).as_nanos();
+        let at = u64::try_from(at).unwrap_or(u64::MAX).max(SENDER_AWAKE + 1);
+        self.sender_wake.store(at, Ordering::SeqCst);
+    }
+
+    /// The sender woke and runs a pass: every new batch wakes it until it sleeps again.
+    pub(crate) fn sender_runs(&self) {
+        self.sender_wake.store(SENDER_AWAKE, Ordering::SeqCst);
+    }
+
+    /// Whether something sendable at `at` must wake the sender: it runs now (it may have
+    /// passed the partition), or sleeps past `at`. Called after `at` was put in the index,
+    /// under its topic's lock: a sender that sleeps until before `at` finds it on waking.
+    fn sender_sleeps_past(&self, at: Instant) -> bool {
+        let at = at.saturating_duration_since(self.epoch).as_nanos();
+        let at = u64::try_from(at).unwrap_or(u64::MAX);
+        let wake = self.sender_wake.load(Ordering::SeqCst);
+        wake == SENDER_AWAKE || wake > at
     }
 
     /// The topic's queues, created on first use.
@@ -286,13 +324,12 @@ impl Accumulator {
     }
 
     /// `buffer.memory` bytes a new batch whose first record takes `size` bytes reserves: what it
-    /// allocates. `batch.size` up to [`FIRST_ALLOCATION`] (as Java), that much when
-    /// `batch.size` is larger (the batch grows as it fills: [`Self::grow`]), or the record and a
-    /// batch header when larger still.
-    fn batch_allocation(&self, size: usize) -> usize {
-        self.cfg
-            .batch_size
-            .min(FIRST_ALLOCATION)
+    /// allocates. What the partition's last batch held (`last`), at least
+    /// [`MIN_FIRST_ALLOCATION`] and at most `batch.size` (the batch grows as it fills:
+    /// [`Self::grow`]), or the record and a batch header when larger.
+    fn batch_allocation(&self, size: usize, last: usize) -> usize {
+        last.max(MIN_FIRST_ALLOCATION)
+            .min(self.cfg.batch_size)
             .max(size + BATCH_HEADER_LEN)
     }
 
@@ -364,11 +401,15 @@ impl Accumulator {
                 && self.grow(b, size)
         });
         let mut wake = false;
+        // A lone new batch lingers: the index gets its linger timer instead of a candidate.
+        let mut lingers_until = None;
         if fits {
             // Another caller opened a batch with room while this one waited for memory.
             self.pool.release(reserved);
         } else {
-            let allocation = self.batch_allocation(size);
+            // The batch before, if still queued, is full: it is the better estimate.
+            let last = q.batches.back().map_or(q.last_batch as usize, |b| b.size());
+            let allocation = self.batch_allocation(size, last);
             let held = if reserved >= allocation {
                 reserved
             } else {
@@ -394,7 +435,13 @@ impl Accumulator {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id, batch.shared.clone());
             // A new batch behind another means the one before is full: the sender can send it.
-            wake = true;
+            // A transaction's first batch of a partition wakes it too, to add the partition
+            // while the batch lingers.
+            if q.batches.is_empty() && !self.cfg.linger.is_zero() && !self.cfg.transactional {
+                lingers_until = Some(batch.created + self.cfg.linger);
+            } else {
+                wake = true;
+            }
             q.batches.push_back(batch);
         }
         let Some(batch) = q.batches.back_mut() else {
@@ -416,13 +463,17 @@ impl Accumulator {
             }
             None => Some(DeliveryFuture::new(batch.shared.clone(), index, info)),
         };
+        let mut wake_sender = wake;
         if wake {
             st.index.mark(partition);
+        } else if let Some(at) = lingers_until {
+            st.index.at(at, partition);
+            wake_sender = self.sender_sleeps_past(at);
         }
         st.sticky.on_append(partition, size);
         Ok(Append::Done(Appended {
             future,
-            wake_sender: wake,
+            wake_sender,
         }))
     }
 
@@ -579,6 +630,7 @@ impl Accumulator {
                     batch.sequence = Some(q.seq.assign(current, batch.record_count()));
                 }
                 batch.closed = true;
+                q.last_batch = u32::try_from(batch.size()).unwrap_or(u32::MAX);
                 q.in_flight += 1;
                 if let Some(s) = batch.sequence {
                     q.seq.sent(s.base_sequence);

@@ -243,3 +243,57 @@ async fn a_resend_is_looked_at_after_its_backoff() {
     let pass = acc.drain(&c, now + Duration::from_millis(100), |_| true, None);
     assert_eq!(drained(&pass), vec![(0, vec![0])]);
 }
+
+/// Whether appending one record of `bytes` to `partition` asks to wake the sender.
+fn append_wakes(acc: &Accumulator, partition: i32, bytes: usize) -> bool {
+    let topic = acc.topic(TOPIC);
+    let record = ProducerRecord::new(TOPIC, vec![7u8; bytes]);
+    match acc.append(
+        &topic,
+        Some(partition),
+        &record,
+        0,
+        bytes + 64,
+        0,
+        &mut None,
+    ) {
+        Ok(Append::Done(a)) => a.wake_sender,
+        Ok(Append::NeedsMemory(n)) => panic!("needs {n} bytes"),
+        Err(e) => panic!("append: {e}"),
+    }
+}
+
+/// Issue #19: at 1,000 partitions every new batch woke the sender (a thread wake-up each). A
+/// lone new batch that lingers goes into the index's timers instead, and wakes the sender only
+/// if it runs (it may have passed the partition) or sleeps past the linger's end.
+#[tokio::test(start_paused = true)]
+async fn a_lone_lingering_batch_wakes_only_a_sender_that_sleeps_past_its_linger() {
+    let acc = accumulator(Duration::from_millis(5), 1 << 20);
+    let c = cluster(4, 1);
+    acc.topic(TOPIC).set_num_partitions(4);
+    let now = Instant::now();
+    assert!(append_wakes(&acc, 0, 10), "the sender runs: wake it");
+
+    acc.sender_sleeps_until(now + Duration::from_millis(1));
+    assert!(
+        !append_wakes(&acc, 1, 10),
+        "it wakes before partition 1's linger ends"
+    );
+    assert!(!append_wakes(&acc, 1, 10), "room in partition 1's batch");
+    assert!(
+        append_wakes(&acc, 1, 1000),
+        "a batch behind a full one is ready now"
+    );
+
+    acc.sender_sleeps_until(now + Duration::from_secs(1));
+    assert!(append_wakes(&acc, 2, 10), "it sleeps past the linger's end");
+
+    // The sender that woke at 1 ms finds partition 1 full (ready) and the lingering batches
+    // due by their timers, without being told.
+    acc.sender_runs();
+    let pass = acc.drain(&c, now + Duration::from_millis(1), |_| true, None);
+    assert_eq!(drained(&pass), vec![(0, vec![1])]);
+    assert_eq!(pass.next_wake, Some(now + Duration::from_millis(5)));
+    let pass = acc.drain(&c, now + Duration::from_millis(5), |_| true, None);
+    assert_eq!(drained(&pass), vec![(0, vec![0, 1, 2])]);
+}

@@ -1,8 +1,8 @@
 //! `buffer.memory` as a FIFO byte budget shared by every caller of one producer.
 //!
-//! A new batch reserves what it allocates (`batch.size` up to 16 KiB, then more in doublings as
-//! it fills up to `batch.size`, or its one record when larger) before
-//! allocating it; it trades that for the size of its wire bytes once built, and gives them back
+//! A new batch reserves what it allocates (what its partition's last batch held, at least
+//! 1 KiB, then more in doublings as it fills up to `batch.size`, or its one record when larger)
+//! before allocating it; it trades that for the size of its wire bytes once built, and gives them back
 //! when it completes. Request frames, copies of their batches' wire bytes, are reserved until
 //! written or answered. Callers that find the budget spent wait in arrival order (tokio's
 //! semaphore is fair) for at most `max.block.ms`.

@@ -54,7 +54,7 @@ fn record_size(value: &[u8]) -> usize {
 // One thread: the sender cannot run between an enqueue and the look at the pool that follows
 // it. With two, it could drain the full batches and give their memory back in between.
 #[tokio::test(flavor = "current_thread")]
-async fn a_new_batch_reserves_batch_size_and_records_in_it_reserve_nothing() {
+async fn a_new_batch_reserves_1_kib_and_records_with_room_reserve_nothing() {
     let c = cluster().await;
     let p = producer(
         &c.bootstrap_servers(),
@@ -72,18 +72,18 @@ async fn a_new_batch_reserves_batch_size_and_records_in_it_reserve_nothing() {
     let mut futures = Vec::new();
     let rec = |v: Vec<u8>| ProducerRecord::new("t", v).partition(0);
     futures.push(p.enqueue(rec(vec![1; 100])).await.expect("enqueue"));
-    assert_eq!(in_use(&p), 16384, "the new batch reserves batch.size");
-    futures.push(p.enqueue(rec(vec![2; 100])).await.expect("enqueue"));
     assert_eq!(
         in_use(&p),
-        16384,
-        "a record in an open batch reserves nothing"
+        1024,
+        "a new batch after a small one reserves 1 KiB"
     );
+    futures.push(p.enqueue(rec(vec![2; 100])).await.expect("enqueue"));
+    assert_eq!(in_use(&p), 1024, "a record with room reserves nothing");
     // Larger than batch.size: a batch of its own, reserving the record and a batch header.
     let big = vec![3; 20_000];
     let big_alloc = record_size(&big) + DELTA_SLACK + BATCH_OVERHEAD;
     futures.push(p.enqueue(rec(big)).await.expect("enqueue"));
-    assert_eq!(in_use(&p), 16384 + big_alloc);
+    assert_eq!(in_use(&p), 1024 + big_alloc);
     p.flush().await;
     for f in futures {
         f.await.expect("delivered");
@@ -92,20 +92,20 @@ async fn a_new_batch_reserves_batch_size_and_records_in_it_reserve_nothing() {
     p.close(Duration::from_secs(5)).await;
 }
 
-/// Issue #19: with `batch.size` above 16 KiB, a new batch reserves 16 KiB (Java's default
-/// `batch.size`) and its reservation doubles as records fill it, so `buffer.memory` holds a
-/// batch per partition when partitions outnumber `buffer.memory / batch.size` (before, 32 MiB
-/// held 32 batches of 1 MiB, and a producer writing to 100 partitions waited for memory on
-/// every 33rd record).
+/// Issue #19: a new batch reserves 1 KiB (or what its partition's last batch held) and its
+/// reservation doubles as records fill it, up to `batch.size`, so `buffer.memory` holds a batch
+/// per partition when partitions outnumber `buffer.memory / batch.size` (before, 32 MiB held
+/// 32 batches of 1 MiB, and a producer writing to 100 partitions waited for memory on every
+/// 33rd record).
 #[tokio::test(flavor = "current_thread")]
-async fn a_batch_above_16_kib_reserves_as_it_fills() {
+async fn a_batch_reserves_as_it_fills() {
     let c = cluster().await;
     assert!(c.create_topic("many", 64));
     let p = producer(
         &c.bootstrap_servers(),
         &[
             ("linger.ms", "60000"),
-            ("batch.size", "262144"),
+            ("batch.size", MEMORY.to_string().as_str()),
             ("max.block.ms", "5000"),
         ],
     );
@@ -118,7 +118,7 @@ async fn a_batch_above_16_kib_reserves_as_it_fills() {
 
     let rec = |partition: i32, v: Vec<u8>| ProducerRecord::new("many", v).partition(partition);
     let mut futures = Vec::new();
-    // 60 partitions x 256 KiB would be 15 MiB of a 1 MiB budget.
+    // 60 partitions x 1 MiB would be 60 times the budget.
     for partition in 0..60 {
         futures.push(
             p.enqueue(rec(partition, vec![1; 100]))
@@ -127,15 +127,15 @@ async fn a_batch_above_16_kib_reserves_as_it_fills() {
         );
         assert_eq!(
             in_use(&p),
-            (partition as usize + 1) * 16384,
-            "a new batch reserves 16 KiB"
+            (partition as usize + 1) * 1024,
+            "a new batch reserves 1 KiB"
         );
     }
-    // Partition 0's batch passes 16 KiB: its reservation doubles, once.
+    // Partition 0's batch passes 16 KiB: its reservation doubled from 1 KiB to 32 KiB.
     for _ in 0..200 {
         futures.push(p.enqueue(rec(0, vec![2; 100])).await.expect("enqueue"));
     }
-    assert_eq!(in_use(&p), 61 * 16384, "partition 0's batch grew to 32 KiB");
+    assert_eq!(in_use(&p), 59 * 1024 + 32 * 1024);
     tokio::task::yield_now().await;
     let written: i64 = (0..60).map(|i| c.end_offset("many", i).unwrap_or(0)).sum();
     assert_eq!(
@@ -143,10 +143,10 @@ async fn a_batch_above_16_kib_reserves_as_it_fills() {
         "nothing sent but the warm-up: no batch is full, none waited"
     );
 
-    // The budget runs out while partition 0's batch grows (at 64 KiB: 1008 of 1024 KiB are
-    // reserved): it goes as it is, a new batch takes the record once memory is back, and
-    // nothing waits past max.block.ms.
-    for _ in 0..6000 {
+    // The budget runs out while partition 0's batch grows (512 KiB to 1 MiB does not fit): it
+    // goes as it is, a new batch takes the record once memory is back, and nothing waits past
+    // max.block.ms.
+    for _ in 0..12_000 {
         futures.push(
             p.enqueue(rec(0, vec![3; 100]))
                 .await

@@ -328,10 +328,12 @@ async fn wait_for_wake(shared: &SenderShared, until: Option<Instant>) {
     // With nothing scheduled, still wake now and then to expire batches whose leader never
     // shows up.
     let until = until.unwrap_or_else(|| Instant::now() + Duration::from_millis(500));
+    shared.acc.sender_sleeps_until(until);
     tokio::select! {
         _ = shared.acc.wakeup.notified() => {}
         _ = tokio::time::sleep_until(until) => {}
     }
+    shared.acc.sender_runs();
 }
 
 fn expire_only(shared: &SenderShared, now: Instant, idle_reason: &str) {

@@ -139,7 +139,7 @@ pub(crate) struct Accumulator {
     pub pool: Arc<BufferPool>,
     /// Woken on a new or full batch, on flush and on close.
     pub wakeup: Notify,
-    incomplete: Mutex<HashMap<u64, Arc<BatchShared>>>,
+    incomplete: Mutex<HashMap<u64, Arc<BatchShared>, foldhash::fast::RandomState>>,
     /// `incomplete`'s length at which the next prune walks it: twice what the last one kept, so
     /// pruning after every request costs O(1) amortized, not O(batches queued).
     prune_at: AtomicUsize,
@@ -204,7 +204,7 @@ impl Accumulator {
             topics: RwLock::new(HashMap::default()),
             pool,
             wakeup: Notify::new(),
-            incomplete: Mutex::new(HashMap::new()),
+            incomplete: Mutex::new(HashMap::default()),
             prune_at: AtomicUsize::new(0),
             next_batch_id: AtomicU64::new(0),
             flushing: AtomicUsize::new(0),
@@ -654,17 +654,33 @@ impl Accumulator {
 
     /// Called once a drained batch's request has answered and the batch has been completed or
     /// put back (so a knock-on sequence error of a later batch always finds it somewhere).
+    /// Records that a drained batch's request answered: the partition may send again.
     pub(crate) fn done_in_flight(&self, topic: &str, partition: i32, sequence: Option<i32>) {
-        let t = self.topic(topic);
-        let mut st = t.lock();
-        let st = &mut *st;
-        if let Some(q) = st.partitions.get_mut(partition as usize) {
-            q.in_flight = q.in_flight.saturating_sub(1);
-            if let Some(s) = sequence {
-                q.seq.answered(s);
-            }
-            if !q.batches.is_empty() {
-                st.index.mark(partition);
+        self.done_in_flight_all([(topic, partition, sequence)]);
+    }
+
+    /// [`done_in_flight`](Self::done_in_flight) for every batch of an answered request, as
+    /// (topic, partition, base sequence): one topic lookup and lock per run of one topic's
+    /// batches (a request holds them topic by topic), not one per batch.
+    pub(crate) fn done_in_flight_all<'a>(
+        &self,
+        batches: impl IntoIterator<Item = (&'a str, i32, Option<i32>)>,
+    ) {
+        let mut batches = batches.into_iter().peekable();
+        while let Some(&(name, _, _)) = batches.peek() {
+            let t = self.topic(name);
+            let mut st = t.lock();
+            let st = &mut *st;
+            while let Some((_, partition, sequence)) = batches.next_if(|b| b.0 == name) {
+                if let Some(q) = st.partitions.get_mut(partition as usize) {
+                    q.in_flight = q.in_flight.saturating_sub(1);
+                    if let Some(s) = sequence {
+                        q.seq.answered(s);
+                    }
+                    if !q.batches.is_empty() {
+                        st.index.mark(partition);
+                    }
+                }
             }
         }
     }

@@ -117,8 +117,9 @@ impl ProducerBatch {
     }
 
     /// The batch as sent on the wire, built (and compressed) once; a new sequence assignment
-    /// (an epoch bump) only rewrites its header. Building frees the uncompressed records, and
-    /// the batch's reservation in `pool` becomes the size of the wire bytes.
+    /// (an epoch bump) only rewrites its header. Building frees the uncompressed records (an
+    /// uncompressed batch becomes them, header written in place), and the batch's reservation
+    /// in `pool` becomes what the wire bytes hold allocated.
     pub(crate) fn wire_bytes(&mut self, pool: &BufferPool) -> Result<Bytes> {
         let (pid, epoch, base) = match self.sequence {
             Some(s) => (s.producer_id, s.epoch, s.base_sequence),
@@ -132,9 +133,10 @@ impl ProducerBatch {
             self.wire = Some((self.sequence, bytes.clone()));
             return Ok(bytes);
         }
-        let bytes = self.builder.build(pid, epoch, base, self.transactional)?;
-        self.builder.release_records();
-        self.settle(pool, bytes.len());
+        let (bytes, held) = self
+            .builder
+            .take_built(pid, epoch, base, self.transactional)?;
+        self.settle(pool, held);
         self.wire = Some((self.sequence, bytes.clone()));
         Ok(bytes)
     }

@@ -230,22 +230,24 @@ async fn a_request_in_flight_holds_its_batch_and_its_frame() {
         .enqueue(ProducerRecord::new("t", value.clone()))
         .await
         .expect("enqueue");
-    // The batch shrinks to its wire bytes once built, and the request frame copies them.
+    // An uncompressed batch is built in place: its allocation (the record's size estimate and
+    // a header) becomes its wire bytes, and the request frame copies them.
     let wire = BATCH_HEADER_LEN + record_size(&value);
+    let allocation = wire + DELTA_SLACK;
     let mut seen = Vec::new();
     for _ in 0..500 {
         let now = in_use(&p);
         if seen.last() != Some(&now) {
             seen.push(now);
         }
-        if now == 2 * wire {
+        if now == allocation + wire {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(
         seen.last(),
-        Some(&(2 * wire)),
+        Some(&(allocation + wire)),
         "reserved bytes seen while the request is in flight: {seen:?}"
     );
     c.set_read_rate(None);

@@ -16,8 +16,10 @@ use tokio::time::Instant;
 
 #[derive(Default)]
 pub(crate) struct ReadyIndex {
-    /// Kept in partition order: drains visit partitions in the same order as a full scan.
-    candidates: BTreeSet<i32>,
+    /// Sorted and deduplicated when taken: drains visit partitions in the same order as a
+    /// full scan. A Vec, not a set: at 10,000 partitions each batch passes through here once,
+    /// and a BTreeSet insert per batch cost 3% of the producer's CPU (issue #19).
+    candidates: Vec<i32>,
     /// Linger and retry-backoff ends; a flush or close makes them all due at once.
     timers: BinaryHeap<Reverse<(Instant, i32)>>,
     /// Delivery deadlines of heads that wait outside the candidates; due only by time.
@@ -29,7 +31,7 @@ pub(crate) struct ReadyIndex {
 impl ReadyIndex {
     /// Looks at `partition` at the next drain.
     pub(crate) fn mark(&mut self, partition: i32) {
-        self.candidates.insert(partition);
+        self.candidates.push(partition);
     }
 
     /// Looks at `partition` again at `at` (or at the next forced drain).
@@ -61,7 +63,7 @@ impl ReadyIndex {
                 break;
             }
             self.timers.pop();
-            self.candidates.insert(p);
+            self.candidates.push(p);
         }
         let mut expired = Vec::new();
         while let Some(Reverse((at, p))) = self.expiries.peek().copied() {
@@ -69,7 +71,7 @@ impl ReadyIndex {
                 break;
             }
             self.expiries.pop();
-            self.candidates.insert(p);
+            self.candidates.push(p);
             expired.push(p);
         }
         if !self.parked.is_empty() {
@@ -88,9 +90,12 @@ impl ReadyIndex {
         expired
     }
 
-    /// The candidates, in partition order, leaving none.
-    pub(crate) fn take_candidates(&mut self) -> BTreeSet<i32> {
-        std::mem::take(&mut self.candidates)
+    /// The candidates, in partition order, each once, leaving none.
+    pub(crate) fn take_candidates(&mut self) -> Vec<i32> {
+        let mut taken = std::mem::take(&mut self.candidates);
+        taken.sort_unstable();
+        taken.dedup();
+        taken
     }
 
     /// When the earliest timer or expiry is due.

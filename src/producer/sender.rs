@@ -521,7 +521,11 @@ fn complete_request(
             }
         }
         Ok(Some(resp)) => {
-            let mut by_partition: HashMap<(&str, i32), &PartitionProduceResponse> = HashMap::new();
+            let mut by_partition: HashMap<(&str, i32), &PartitionProduceResponse, _> =
+                HashMap::with_capacity_and_hasher(
+                    batches.len(),
+                    foldhash::fast::RandomState::default(),
+                );
             for t in &resp.responses {
                 for p in &t.partition_responses {
                     by_partition.insert((t.name.0.as_str(), p.index), p);
@@ -566,9 +570,9 @@ fn complete_request(
             }
         }
     }
-    for (topic, partition, sequence) in keys {
-        shared.acc.done_in_flight(&topic, partition, sequence);
-    }
+    shared
+        .acc
+        .done_in_flight_all(keys.iter().map(|(t, p, s)| (&**t, *p, *s)));
     // Only now, with every batch completed or back in its queue, does the request stop
     // counting as in flight: an epoch bump waits for zero and must not renumber queues while
     // batches of the old epoch are still being put back.

@@ -58,6 +58,8 @@ const MIN_HEADER_LEN: usize = 2;
 pub(crate) struct RecordBatchBuilder {
     compression: Compression,
     compression_level: Option<i32>,
+    /// A batch header's worth of zeros, then the encoded records: an uncompressed batch is
+    /// built in place ([`take_built`](Self::take_built)), its records never copied.
     records: Vec<u8>,
     /// Length `records` had when released; `None` while they are kept.
     released: Option<usize>,
@@ -73,10 +75,12 @@ impl RecordBatchBuilder {
         compression_level: Option<i32>,
         capacity_hint: usize,
     ) -> Self {
+        let mut records = Vec::with_capacity(BATCH_HEADER_LEN + capacity_hint);
+        records.resize(BATCH_HEADER_LEN, 0);
         RecordBatchBuilder {
             compression,
             compression_level,
-            records: Vec::with_capacity(capacity_hint),
+            records,
             released: None,
             count: 0,
             base_timestamp: 0,
@@ -141,19 +145,20 @@ impl RecordBatchBuilder {
     /// Size in bytes of this batch built without compression, header included. With a codec
     /// the built batch is usually smaller, but `batch.size` is checked against this bound.
     pub(crate) fn uncompressed_size(&self) -> usize {
-        BATCH_HEADER_LEN + self.released.unwrap_or(self.records.len())
+        self.released.unwrap_or(self.records.len())
     }
 
-    /// Bytes this builder holds allocated, counting a batch header: what a producer reserves
-    /// for it.
+    /// Bytes this builder holds allocated, its batch header's room included: what a producer
+    /// reserves for it (a batch header's worth once released).
     pub(crate) fn allocated(&self) -> usize {
-        BATCH_HEADER_LEN + self.records.capacity()
+        self.records.capacity().max(BATCH_HEADER_LEN)
     }
 
-    /// Grows the records' allocation to at least `capacity` bytes at once (a producer reserves
-    /// `buffer.memory` for a batch in steps, and allocates each step as it reserves it).
+    /// Grows the allocation to at least `capacity` bytes of records (besides the header) at
+    /// once: a producer reserves `buffer.memory` for a batch in steps, and allocates each step
+    /// as it reserves it.
     pub(crate) fn reserve_total(&mut self, capacity: usize) {
-        let additional = capacity.saturating_sub(self.records.len());
+        let additional = (BATCH_HEADER_LEN + capacity).saturating_sub(self.records.len());
         self.records.reserve_exact(additional);
     }
 
@@ -164,6 +169,87 @@ impl RecordBatchBuilder {
             self.released = Some(self.records.len());
             self.records = Vec::new();
         }
+    }
+
+    /// [`build`](Self::build) then [`release_records`](Self::release_records) in one, and
+    /// without a copy when uncompressed: the header is written into the room kept for it and
+    /// the records become the batch. Returns the batch and the bytes it holds allocated (its
+    /// length, or the records' allocation when it was kept).
+    pub(crate) fn take_built(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+        is_transactional: bool,
+    ) -> Result<(Bytes, usize)> {
+        // Spare room past this much is worth a copy: the batch would hold it until answered.
+        const KEEP_SLACK: usize = 4096;
+        let in_place = self.compression == Compression::None
+            && self.records.capacity() - self.records.len()
+                <= KEEP_SLACK.max(self.records.len() / 4);
+        if !in_place {
+            let bytes = self.build(producer_id, producer_epoch, base_sequence, is_transactional)?;
+            self.release_records();
+            let held = bytes.len();
+            return Ok((bytes, held));
+        }
+        self.check_buildable()?;
+        let mut out = std::mem::take(&mut self.records);
+        self.released = Some(out.len());
+        let mut header = Vec::with_capacity(BATCH_HEADER_LEN);
+        self.put_header(
+            &mut header,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            is_transactional,
+        );
+        out[..BATCH_HEADER_LEN].copy_from_slice(&header);
+        seal(&mut out)?;
+        let held = out.capacity();
+        Ok((Bytes::from(out), held))
+    }
+
+    fn check_buildable(&self) -> Result<()> {
+        if self.count == 0 {
+            return Err(Error::InvalidArgument(
+                "a record batch needs at least one record".into(),
+            ));
+        }
+        if self.released.is_some() {
+            return Err(Error::InvalidArgument(
+                "the batch's records were released after it was built".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The batch header, length and CRC zero ([`seal`] fills them).
+    fn put_header(
+        &self,
+        out: &mut Vec<u8>,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+        is_transactional: bool,
+    ) {
+        let mut attributes = self.compression.attribute_bits();
+        if is_transactional {
+            attributes |= TRANSACTIONAL_BIT;
+        }
+        out.extend_from_slice(&0i64.to_be_bytes()); // base offset
+        out.extend_from_slice(&0i32.to_be_bytes()); // batch length, filled by seal
+        out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+        out.extend_from_slice(&MAGIC.to_be_bytes());
+        out.extend_from_slice(&0u32.to_be_bytes()); // CRC, filled by seal
+        out.extend_from_slice(&attributes.to_be_bytes());
+        out.extend_from_slice(&(self.count - 1).to_be_bytes()); // last offset delta
+        out.extend_from_slice(&self.base_timestamp.to_be_bytes());
+        out.extend_from_slice(&self.max_timestamp.to_be_bytes());
+        out.extend_from_slice(&producer_id.to_be_bytes());
+        out.extend_from_slice(&producer_epoch.to_be_bytes());
+        out.extend_from_slice(&base_sequence.to_be_bytes());
+        out.extend_from_slice(&self.count.to_be_bytes());
     }
 
     /// The exact encoded size of the record [`append`](Self::append) would add next (tests
@@ -207,56 +293,24 @@ impl RecordBatchBuilder {
         base_sequence: i32,
         is_transactional: bool,
     ) -> Result<Bytes> {
-        if self.count == 0 {
-            return Err(Error::InvalidArgument(
-                "a record batch needs at least one record".into(),
-            ));
-        }
-        if self.released.is_some() {
-            return Err(Error::InvalidArgument(
-                "the batch's records were released after it was built".into(),
-            ));
-        }
+        self.check_buildable()?;
+        let body = &self.records[BATCH_HEADER_LEN..];
         let expected = match self.compression {
-            Compression::None => self.records.len(),
-            _ => self.records.len() / 2,
+            Compression::None => body.len(),
+            _ => body.len() / 2,
         };
         let mut out = Vec::with_capacity(BATCH_HEADER_LEN + expected);
-        let mut attributes = self.compression.attribute_bits();
-        if is_transactional {
-            attributes |= TRANSACTIONAL_BIT;
-        }
-        out.extend_from_slice(&0i64.to_be_bytes()); // base offset
-        out.extend_from_slice(&0i32.to_be_bytes()); // batch length, filled below
-        out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
-        out.extend_from_slice(&MAGIC.to_be_bytes());
-        out.extend_from_slice(&0u32.to_be_bytes()); // CRC, filled below
-        out.extend_from_slice(&attributes.to_be_bytes());
-        out.extend_from_slice(&(self.count - 1).to_be_bytes()); // last offset delta
-        out.extend_from_slice(&self.base_timestamp.to_be_bytes());
-        out.extend_from_slice(&self.max_timestamp.to_be_bytes());
-        out.extend_from_slice(&producer_id.to_be_bytes());
-        out.extend_from_slice(&producer_epoch.to_be_bytes());
-        out.extend_from_slice(&base_sequence.to_be_bytes());
-        out.extend_from_slice(&self.count.to_be_bytes());
+        self.put_header(
+            &mut out,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            is_transactional,
+        );
         debug_assert_eq!(out.len(), BATCH_HEADER_LEN);
 
-        compression::compress(
-            self.compression,
-            self.compression_level,
-            &self.records,
-            &mut out,
-        )?;
-
-        let length = i32::try_from(out.len() - LOG_OVERHEAD).map_err(|_| {
-            Error::InvalidArgument(format!(
-                "record batch of {} bytes exceeds the protocol's 2 GiB limit",
-                out.len()
-            ))
-        })?;
-        out[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
-        let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
-        out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        compression::compress(self.compression, self.compression_level, body, &mut out)?;
+        seal(&mut out)?;
         if self.compression != Compression::None {
             // The guess above may have doubled on growth, and `Bytes` keeps a `Vec`'s spare
             // capacity: a producer counts what the batch holds, so hold only the batch.
@@ -264,6 +318,20 @@ impl RecordBatchBuilder {
         }
         Ok(Bytes::from(out))
     }
+}
+
+/// Fills in a built batch's length and CRC.
+fn seal(out: &mut [u8]) -> Result<()> {
+    let length = i32::try_from(out.len() - LOG_OVERHEAD).map_err(|_| {
+        Error::InvalidArgument(format!(
+            "record batch of {} bytes exceeds the protocol's 2 GiB limit",
+            out.len()
+        ))
+    })?;
+    out[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
+    let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
 }
 
 /// `batch` (one batch as `build` made it) under another producer id, epoch and base sequence:

@@ -20,11 +20,23 @@ import sys
 import tempfile
 import time
 
+# The section modules (charts, curves, scaling, security, share) `import bench`: run as a
+# script, this file must be that module, not a second copy with its own NOT_BUILT and caches.
+if __name__ == "__main__":
+    sys.modules["bench"] = sys.modules[__name__]
+
+import charts  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "target", "release")
 PEERS = os.path.join(ROOT, "target", "bench-peers")
 CLIENTS = ["ferrokafka", "rdkafka", "krafka", "rskafka", "java", "franzgo"]
 UNSUPPORTED_EXIT = 3
+FULL_ONLY = "produce,consume,latency,sizes,producers,groups,scaling,security,share"
+QUICK_ONLY = "produce,consume,latency,sizes"
+# The record-size and partition curves: Apache Kafka with 3 replicating brokers on the 2 cores
+# would measure the brokers' replication, not the client, and take hours at 1,000 partitions.
+CURVE_BROKERS = ("mock", "kafka")
 # Peers that could not be built on this machine: client -> why (every cell shows it as n/a).
 NOT_BUILT = {}
 
@@ -445,7 +457,7 @@ def run_consume(args, broker_kind, clients, results):
 
 
 def latency_cells(quick):
-    return [1000] if quick else [1000, 10000]
+    return [1000] if quick else [1000, 10000, 100000]
 
 
 def run_latency(args, broker_kind, clients, results):
@@ -638,6 +650,10 @@ def write_report(path, args, clients, brokers, results, command, elapsed):
     plabel = lambda c: "%d B, %d part, acks=%s%s, %s" % (c[0], c[1], c[2], " idem" if c[3] == "true" else "", c[4])
     clabel = lambda c: "%d B, %d part" % c
     for b in brokers:
+        rel = "docs/bench/peers-%s.svg" % b
+        why = peer_chart(args, rel, b, clients, results, plabel, clabel)
+        w("## Peer comparison (%s)\n" % b)
+        w(charts.link(why, rel, "records/s of every client per cell (%s)" % b))
         if "produce" in args.only:
             w("## Producer throughput\n")
             ratio_table("Producer", "produce", b, producer_cells(args.quick, b), plabel)
@@ -675,6 +691,28 @@ def write_report(path, args, clients, brokers, results, command, elapsed):
         f.write("\n".join(L) + "\n" + kept)
 
 
+def peer_chart(args, rel, broker, clients, results, plabel, clabel):
+    """Grouped bars of records/s per client for the producer and consumer cells of `broker`;
+    None or why not drawn."""
+    panels = []
+    for kind, title, cells, label in (("produce", "Producer", producer_cells(args.quick, broker), plabel),
+                                      ("consume", "Consumer", consumer_cells(args.quick), clabel)):
+        if kind not in args.only:
+            continue
+        series = {}
+        for c in clients:
+            ys = [results.get((kind, broker, cell, c)) for cell in cells]
+            ys = [None if r is None or r.na else r.rate() for r in ys]
+            if any(y is not None for y in ys):
+                series[c] = ys
+        panels.append({"title": "%s records/s (%s)" % (title, broker), "ylabel": "records/s",
+                       "categories": [label(cell) for cell in cells], "series": series})
+    if not panels:
+        return "no producer or consumer cells were run"
+    return charts.draw(args, rel, "Every client per cell, %s broker (median of %d)" % (broker, args.repeat),
+                       panels, columns=1)
+
+
 def write_section(path, heading, lines):
     """Replaces the section of `path` from `heading` to the next `## `, or appends it: a run of
     one section leaves the generated tables and the other sections as they are."""
@@ -694,10 +732,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clients", default=",".join(CLIENTS))
     ap.add_argument("--brokers", help="mock, kafka (one node), kafka3 (3 brokers, replication factor 3), "
-                    "nisshi; default mock,kafka (--only scaling: mock)")
-    ap.add_argument("--only", default="produce,consume,latency,security",
-                    help="produce, consume, latency (tables regenerated), security, share, scaling (their "
-                    "own sections)")
+                    "nisshi; default mock,kafka,kafka3 (--quick: mock,kafka; --only scaling: mock); "
+                    "the size and partition curves run on mock and kafka only")
+    ap.add_argument("--only", help="produce, consume, latency (tables regenerated), sizes, producers, "
+                    "groups, scaling, security, share (their own sections); default all of them, "
+                    "--quick " + QUICK_ONLY)
     ap.add_argument("--count", type=int, help="records per 100 B run (1 KB runs: a fifth); "
                     "default 1,000,000, --quick 300,000")
     ap.add_argument("--latency-seconds", type=int, help="default 10, --quick 3")
@@ -712,13 +751,14 @@ def main():
     args.count = args.count or (300_000 if quick else 1_000_000)
     args.latency_seconds = args.latency_seconds or (3 if quick else 10)
     args.repeat = args.repeat or (1 if quick else 3)
-    args.only = args.only.split(",")
+    args.only = (args.only or (QUICK_ONLY if quick else FULL_ONLY)).split(",")
     clients = args.clients.split(",")
     unknown = [c for c in clients if c not in CLIENTS]
     if unknown:
         ap.error("unknown client(s) %s; known: %s" % (",".join(unknown), ",".join(CLIENTS)))
     build_peers(clients)
-    args.brokers = args.brokers or ("mock" if args.only == ["scaling"] else "mock,kafka")
+    args.brokers = args.brokers or ("mock" if args.only == ["scaling"] else "mock,kafka" if quick
+                                    else "mock,kafka,kafka3")
     brokers = args.brokers.split(",")
     results = {}
     args.jitter = timer_jitter()
@@ -743,11 +783,29 @@ def main():
 
         share.run(args, results)
         share.write_section(args.out, share.section(args, results))
+    if "sizes" in args.only:
+        import curves  # benches/compare/curves.py
+
+        curve_brokers = [b for b in brokers if b in CURVE_BROKERS]
+        curves.run(args, curve_brokers, clients, results)
+        curves.write_section(args.out, curves.section(args, curve_brokers, clients, results))
+    if "producers" in args.only:
+        import curves  # benches/compare/curves.py
+
+        curve_brokers = [b for b in brokers if b in CURVE_BROKERS]
+        curves.run_producers(args, curve_brokers, clients, results)
+        curves.write_producers_section(args.out, curves.producers_section(args, curve_brokers, clients, results))
+    if "groups" in args.only:
+        import groups  # benches/compare/groups.py
+
+        groups.run(args, clients, results)
+        groups.write_section(args.out, groups.section(args, clients, results))
     if "scaling" in args.only:
         import scaling  # benches/compare/scaling.py
 
-        scaling.run(args, brokers, clients, results)
-        scaling.write_section(args.out, scaling.section(args, brokers, clients, results))
+        curve_brokers = [b for b in brokers if b in CURVE_BROKERS]
+        scaling.run(args, curve_brokers, clients, results)
+        scaling.write_section(args.out, scaling.section(args, curve_brokers, clients, results))
     log("wrote " + args.out)
 
 

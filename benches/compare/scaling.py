@@ -11,15 +11,13 @@ empty topic of 1 and of 10,000 partitions; (RSS at 10,000 - RSS at 1) / 9,999.
 RSS here is the client's own VmHWM (sampled from /proc while it runs, bench.Result.hwm_mb):
 a child's ru_maxrss starts at the forking Python's RSS (~15 MB), which would hide the
 difference between small clients. The chart (CPU s per million records against partitions)
-is drawn by benches/compare/chart.py under matplotlib in target/bench-venv, made on demand.
+is drawn by benches/compare/charts.py.
 """
 
-import json
 import os
-import subprocess
-import tempfile
 
 import bench
+import charts
 
 SECTION = "## Partition scaling"
 PARTITIONS = (1, 8, 100, 1000, 10000)
@@ -157,54 +155,31 @@ def row(r):
     return "| {:,.0f} | {:.2f} | {:.0f} |".format(r.rate(), r.cpu_per_m(), r.hwm_mb)
 
 
-def chart(args, brokers, clients, results, out_dir):
-    """Draws CHART (mock broker) through chart.py in the chart venv; returns None or why not."""
-    series = {}
-    for kind in ("produce", "consume"):
-        series[kind] = {}
+def chart(args, brokers, clients, results):
+    """Draws CHART (mock broker: CPU per record against partitions); None or why not."""
+    if "mock" not in brokers:
+        return "no mock cells were run"
+    panels = []
+    for kind, title in (("produce", "Producer"), ("consume", "Consumer")):
+        series = {}
         for c in clients:
             pts = [(n, results[("scaling", kind, "mock", n, c)].cpu_per_m()) for n in PARTITIONS
                    if ("scaling", kind, "mock", n, c) in results
                    and not results[("scaling", kind, "mock", n, c)].na]
             if pts:
-                series[kind][c] = pts
-    if "mock" not in brokers or not any(series.values()):
-        return "no mock cells were run"
-    try:
-        py = chart_python()
-    except (OSError, subprocess.CalledProcessError) as e:
-        return "matplotlib could not be installed: %s" % e
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"series": series, "count": args.count, "repeat": args.repeat}, f)
-    try:
-        out = os.path.join(out_dir, CHART)
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        subprocess.check_call([py, os.path.join(bench.ROOT, "benches", "compare", "chart.py"), f.name, out])
-    except (OSError, subprocess.CalledProcessError) as e:
-        return "chart.py failed: %s" % e
-    finally:
-        os.unlink(f.name)
-    return None
-
-
-def chart_python():
-    """target/bench-venv's python with benches/compare/requirements-chart.txt installed; made on
-    first use (pip from PyPI). Only this section needs it."""
-    venv = os.path.join(bench.ROOT, "target", "bench-venv")
-    py = os.path.join(venv, "bin", "python")
-    req = os.path.join(bench.ROOT, "benches", "compare", "requirements-chart.txt")
-    ready = os.path.exists(py) and subprocess.run([py, "-c", "import matplotlib"], capture_output=True).returncode == 0
-    if not ready:
-        bench.log("installing matplotlib into %s" % venv)
-        subprocess.check_call(["python3", "-m", "venv", venv])
-        subprocess.check_call([py, "-m", "pip", "install", "-q", "-r", req])
-    return py
+                series[c] = pts
+        panels.append({"title": "%s, 100 B records, discard MockCluster" % title,
+                        "xlabel": "partitions (record i to partition i % n)",
+                        "ylabel": "client CPU s per million records", "xlog": True, "ylog": True,
+                        "series": series})
+    count = results.get(("scaling", "count"), args.count)
+    return charts.draw(args, CHART, "CPU per record against partition count (%s records, median of %d)"
+                       % ("{:,}".format(count), args.repeat), panels)
 
 
 def section(args, brokers, clients, results):
     """The report section (markdown lines)."""
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    why = chart(args, brokers, clients, results, out_dir)
+    why = chart(args, brokers, clients, results)
     count = results.get(("scaling", "count"), args.count)
     load = results.get(("scaling", "load"), ((0.0,), (0.0,)))
     L = [SECTION, ""]
@@ -219,10 +194,7 @@ def section(args, brokers, clients, results):
              "builds ran on it at the same time (1-minute load average %.1f at the start, %.1f at the "
              "end, on 2 cores): ratios from one run are what this section reports, not absolute "
              "numbers.\n" % (args.command, "{:,}".format(count), SIZE, args.repeat, load[0][0], load[1][0]))
-    if why:
-        L.append("Chart not drawn: %s.\n" % why)
-    else:
-        L.append("![CPU s per million records against partitions](%s)\n" % CHART)
+    L.append(charts.link(why, CHART, "CPU s per million records against partitions"))
     for broker in brokers:
         cells = partitions_for(broker)
         for kind, title in (("produce", "Producer"), ("consume", "Consumer")):

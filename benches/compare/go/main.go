@@ -38,6 +38,11 @@ type args struct {
 	lingerMs    int64
 	batchSize   int64
 	count       int64
+	producers   int64
+	members     int
+	protocol    string
+	group       string
+	timeout     int64
 	rate        int64
 	seconds     int64
 }
@@ -49,10 +54,10 @@ func fail(what string, err any) {
 
 func parse(argv []string) args {
 	if len(argv) == 0 {
-		fail("usage", "bench-franzgo produce|consume|latency|idle --bootstrap H:P --topic T [flags]")
+		fail("usage", "bench-franzgo produce|consume|latency|idle|group --bootstrap H:P --topic T [flags]")
 	}
 	a := args{cmd: argv[0], partitions: 1, size: 100, acks: "all", idempotence: true,
-		compression: "none", lingerMs: 5, batchSize: 1 << 20, count: 1_000_000, rate: 1000, seconds: 10}
+		compression: "none", lingerMs: 5, batchSize: 1 << 20, count: 1_000_000, producers: 1, members: 2, protocol: "eager", timeout: 120, rate: 1000, seconds: 10}
 	num := func(flag, v string) int64 {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -93,6 +98,16 @@ func parse(argv []string) args {
 			a.batchSize = num(flag, v)
 		case "--count":
 			a.count = num(flag, v)
+		case "--producers":
+			a.producers = max(1, num(flag, v))
+		case "--members":
+			a.members = int(num(flag, v))
+		case "--protocol":
+			a.protocol = v
+		case "--group":
+			a.group = v
+		case "--timeout":
+			a.timeout = num(flag, v)
 		case "--rate":
 			a.rate = max(1, num(flag, v))
 		case "--seconds":
@@ -206,12 +221,36 @@ func sendAll(cl *kgo.Client, a args, values [][]byte, from, to int64) {
 
 func produce(a args) {
 	values := valuePool(a.size)
-	cl := producer(a)
-	defer cl.Close()
-	// Warm-up (untimed): metadata, connections, producer id; one record per partition.
-	sendAll(cl, a, values, 0, int64(a.partitions))
+	// --producers N: N clients in this process, each warmed up, then each sending its
+	// contiguous share of count from its own goroutine (benches/compare/src/lib.rs share_of).
+	n := a.producers
+	cls := make([]*kgo.Client, n)
+	for k := range cls {
+		cls[k] = producer(a)
+		defer cls[k].Close()
+		// Warm-up (untimed): metadata, connections, producer id; one record per partition.
+		sendAll(cls[k], a, values, 0, int64(a.partitions))
+	}
 	start := time.Now()
-	sendAll(cl, a, values, 0, a.count)
+	if n == 1 {
+		sendAll(cls[0], a, values, 0, a.count)
+	} else {
+		var wg sync.WaitGroup
+		base, extra := a.count/n, a.count%n
+		for k := int64(0); k < n; k++ {
+			from := k*base + min(k, extra)
+			to := from + base
+			if k < extra {
+				to++
+			}
+			wg.Add(1)
+			go func(cl *kgo.Client) {
+				defer wg.Done()
+				sendAll(cl, a, values, from, to)
+			}(cls[k])
+		}
+		wg.Wait()
+	}
 	elapsed := time.Since(start)
 	reportThroughput(a.count, a.count*int64(a.size), elapsed)
 }
@@ -345,10 +384,119 @@ func main() {
 		latency(a)
 	case "idle":
 		idle(a)
+	case "group":
+		group(a)
 	case "share":
 		fmt.Fprintln(os.Stderr, "UNSUPPORTED share groups: this client's bench has no share consumer")
 		os.Exit(unsupportedExit)
 	default:
 		fail("command", "unknown subcommand "+a.cmd)
 	}
+}
+
+// group times a consumer group's rebalance (benches/compare/src/lib.rs Cmd::Group): a.members
+// members poll until their assignments cover every partition once, then one more joins, timed
+// until the a.members+1 assignments do again. Each member's assignment follows its
+// assigned/revoked/lost callbacks.
+func group(a args) {
+	var opts []kgo.Opt
+	switch a.protocol {
+	case "eager":
+		opts = append(opts, kgo.Balancers(kgo.RangeBalancer()))
+	case "cooperative":
+		opts = append(opts, kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	case "consumer":
+		opts = append(opts, kgo.Balancers(kgo.RangeBalancer()), kgo.ServerSideBalancer())
+	default:
+		fail("protocol", a.protocol+": eager, cooperative or consumer")
+	}
+	n := a.members
+	var mu sync.Mutex
+	held := make([]map[int32]bool, n+1)
+	for k := range held {
+		held[k] = map[int32]bool{}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	member := func(id int) {
+		change := func(add bool) func(context.Context, *kgo.Client, map[string][]int32) {
+			return func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, p := range parts[a.topic] {
+					if add {
+						held[id][p] = true
+					} else {
+						delete(held[id], p)
+					}
+				}
+			}
+		}
+		cl, err := kgo.NewClient(append([]kgo.Opt{
+			kgo.SeedBrokers(strings.Split(a.bootstrap, ",")...),
+			kgo.ConsumerGroup(a.group),
+			kgo.ConsumeTopics(a.topic),
+			kgo.ClientID(fmt.Sprintf("bench-group-%d", id)),
+			kgo.DisableAutoCommit(),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.OnPartitionsAssigned(change(true)),
+			kgo.OnPartitionsRevoked(change(false)),
+			kgo.OnPartitionsLost(change(false)),
+		}, opts...)...)
+		if err != nil {
+			fail("consumer", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			for ctx.Err() == nil {
+				pctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+				cl.PollFetches(pctx)
+				cancel()
+			}
+		}()
+	}
+	deadline := time.Now().Add(time.Duration(a.timeout) * time.Second)
+	settle := func(k int) {
+		for {
+			mu.Lock()
+			ok, seen := true, make([]bool, a.partitions)
+			for m := 0; m < k && ok; m++ {
+				ok = len(held[m]) > 0
+				for p := range held[m] {
+					if p < 0 || p >= a.partitions || seen[p] {
+						ok = false
+						break
+					}
+					seen[p] = true
+				}
+			}
+			mu.Unlock()
+			for _, b := range seen {
+				ok = ok && b
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				fail("group", fmt.Sprintf("%d members did not settle in %d s", k, a.timeout))
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	start := time.Now()
+	for id := 0; id < n; id++ {
+		member(id)
+	}
+	settle(n)
+	form := time.Since(start)
+	start = time.Now()
+	member(n)
+	settle(n + 1)
+	rebalance := time.Since(start)
+	fmt.Printf("RESULT records=0 bytes=0 seconds=%.6f form_seconds=%.6f members=%d\n",
+		rebalance.Seconds(), form.Seconds(), n)
+	stop()
+	wg.Wait()
 }

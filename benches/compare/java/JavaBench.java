@@ -49,6 +49,11 @@ public final class JavaBench {
     long lingerMs = 5;
     long batchSize = 1_048_576;
     long count = 1_000_000;
+    int producers = 1;
+    int members = 2;
+    String protocol = "eager";
+    String group;
+    long timeout = 120;
     long rate = 1000;
     long seconds = 10;
   }
@@ -60,6 +65,7 @@ public final class JavaBench {
       case "consume" -> consume(a);
       case "latency" -> latency(a);
       case "idle" -> idle(a);
+      case "group" -> group(a);
       case "share" -> {
         System.err.println("UNSUPPORTED share groups: benches/compare/share.py runs Java's own peer");
         System.exit(UNSUPPORTED_EXIT);
@@ -70,7 +76,7 @@ public final class JavaBench {
 
   static Args parse(String[] argv) {
     if (argv.length == 0) {
-      fail("usage", "JavaBench produce|consume|latency|idle --bootstrap H:P --topic T [flags]");
+      fail("usage", "JavaBench produce|consume|latency|idle|group --bootstrap H:P --topic T [flags]");
     }
     Args a = new Args();
     a.cmd = argv[0];
@@ -98,6 +104,11 @@ public final class JavaBench {
         case "--linger-ms" -> a.lingerMs = Long.parseLong(v);
         case "--batch-size" -> a.batchSize = Long.parseLong(v);
         case "--count" -> a.count = Long.parseLong(v);
+        case "--producers" -> a.producers = Math.max(1, Integer.parseInt(v));
+        case "--members" -> a.members = Integer.parseInt(v);
+        case "--protocol" -> a.protocol = v;
+        case "--group" -> a.group = v;
+        case "--timeout" -> a.timeout = Long.parseLong(v);
         case "--rate" -> a.rate = Math.max(1, Long.parseLong(v));
         case "--seconds" -> a.seconds = Long.parseLong(v);
         default -> fail("flag " + flag, "unknown");
@@ -125,7 +136,9 @@ public final class JavaBench {
       text.append(words[(int) (r >>> 62)]);
     }
     byte[] bytes = text.toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-    byte[][] pool = new byte[1024][];
+    // 1024 values of 1 MB would fill the 1 GiB heap: large values get a smaller pool (record i
+    // still takes value i % pool length).
+    byte[][] pool = new byte[(int) Math.max(1, Math.min(1024, (256L << 20) / Math.max(1, size)))][];
     for (int i = 0; i < pool.length; i++) {
       pool[i] = java.util.Arrays.copyOfRange(bytes, i * 7, i * 7 + size);
     }
@@ -190,9 +203,15 @@ public final class JavaBench {
 
   static void sendAll(KafkaProducer<byte[], byte[]> p, Args a, byte[][] values, long n)
       throws InterruptedException {
-    CountDownLatch done = new CountDownLatch((int) n);
+    sendRange(p, a, values, 0, n);
+  }
+
+  /** Sends records from..to (record i to partition i % partitions) and awaits them. */
+  static void sendRange(KafkaProducer<byte[], byte[]> p, Args a, byte[][] values, long from, long to)
+      throws InterruptedException {
+    CountDownLatch done = new CountDownLatch((int) (to - from));
     Callback cb = counting(done);
-    for (long i = 0; i < n; i++) {
+    for (long i = from; i < to; i++) {
       p.send(
           new ProducerRecord<>(
               a.topic, partitionOf(i, a.partitions), null, values[(int) (i % values.length)]),
@@ -202,6 +221,10 @@ public final class JavaBench {
   }
 
   static void produce(Args a) throws Exception {
+    if (a.producers > 1) {
+      produceMany(a);
+      return;
+    }
     byte[][] values = valuePool(a.size);
     try (KafkaProducer<byte[], byte[]> p = producer(a)) {
       // Untimed: metadata, connections and producer id (at least one record per partition,
@@ -213,6 +236,156 @@ public final class JavaBench {
       long elapsed = System.nanoTime() - start;
       reportThroughput(a.count, a.count * a.size, elapsed, warmup);
       p.close(Duration.ofSeconds(10));
+    }
+  }
+
+  /**
+   * `--producers N`: N producers in this JVM, each warmed up as one is, then each sending its
+   * contiguous share of `count` from its own thread (benches/compare/src/lib.rs share_of).
+   */
+  static void produceMany(Args a) throws Exception {
+    byte[][] values = valuePool(a.size);
+    int n = a.producers;
+    List<KafkaProducer<byte[], byte[]>> ps = new ArrayList<>();
+    for (int k = 0; k < n; k++) {
+      ps.add(producer(a));
+    }
+    long warmup = Math.max(a.partitions, Math.min(a.count, JIT_WARMUP));
+    for (KafkaProducer<byte[], byte[]> p : ps) {
+      sendAll(p, a, values, warmup);
+    }
+    long start = System.nanoTime();
+    List<Thread> threads = new ArrayList<>();
+    long base = a.count / n, extra = a.count % n;
+    for (int k = 0; k < n; k++) {
+      long from = k * base + Math.min(k, extra);
+      long to = from + base + (k < extra ? 1 : 0);
+      KafkaProducer<byte[], byte[]> p = ps.get(k);
+      Thread t =
+          new Thread(
+              () -> {
+                try {
+                  sendRange(p, a, values, from, to);
+                } catch (InterruptedException e) {
+                  fail("send", e);
+                }
+              });
+      t.start();
+      threads.add(t);
+    }
+    for (Thread t : threads) {
+      t.join();
+    }
+    long elapsed = System.nanoTime() - start;
+    reportThroughput(a.count, a.count * a.size, elapsed, warmup * n);
+    for (KafkaProducer<byte[], byte[]> p : ps) {
+      p.close(Duration.ofSeconds(10));
+    }
+  }
+
+  /**
+   * `group`: rebalance time of a consumer group (benches/compare/src/lib.rs Cmd::Group). Each
+   * member polls on its own thread and publishes its assignment after every poll; the main
+   * thread waits until they cover every partition once, each member holding one or more.
+   */
+  static void group(Args a) throws Exception {
+    int n = a.members;
+    List<List<Integer>> held = new ArrayList<>();
+    for (int k = 0; k <= n; k++) {
+      held.add(List.of());
+    }
+    java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+    long deadline = System.nanoTime() + a.timeout * 1_000_000_000L;
+    List<Thread> threads = new ArrayList<>();
+    long start = System.nanoTime();
+    for (int k = 0; k < n; k++) {
+      threads.add(member(a, k, held, stop));
+    }
+    settle(held, n, a, deadline);
+    long form = System.nanoTime() - start;
+    start = System.nanoTime();
+    threads.add(member(a, n, held, stop));
+    settle(held, n + 1, a, deadline);
+    long rebalance = System.nanoTime() - start;
+    System.out.printf(
+        "RESULT records=0 bytes=0 seconds=%.6f form_seconds=%.6f members=%d%n",
+        rebalance / 1e9, form / 1e9, n);
+    System.out.flush();
+    stop.set(true);
+    for (Thread t : threads) {
+      t.join();
+    }
+  }
+
+  static Thread member(
+      Args a, int id, List<List<Integer>> held, java.util.concurrent.atomic.AtomicBoolean stop) {
+    Properties p = new Properties();
+    p.put("bootstrap.servers", a.bootstrap);
+    p.put("group.id", a.group);
+    p.put("client.id", "bench-group-" + id);
+    p.put("auto.offset.reset", "earliest");
+    p.put("enable.auto.commit", "false");
+    switch (a.protocol) {
+      case "consumer" -> p.put("group.protocol", "consumer");
+      case "eager" -> p.put("partition.assignment.strategy",
+          "org.apache.kafka.clients.consumer.RangeAssignor");
+      case "cooperative" -> p.put("partition.assignment.strategy",
+          "org.apache.kafka.clients.consumer.CooperativeStickyAssignor");
+      default -> fail("protocol", a.protocol + ": eager, cooperative or consumer");
+    }
+    for (String[] kv : a.props) {
+      p.put(kv[0], kv[1]);
+    }
+    Thread t =
+        new Thread(
+            () -> {
+              try (KafkaConsumer<byte[], byte[]> c =
+                  new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+                c.subscribe(List.of(a.topic));
+                while (!stop.get()) {
+                  c.poll(Duration.ofMillis(50));
+                  List<Integer> mine = new ArrayList<>();
+                  for (TopicPartition tp : c.assignment()) {
+                    mine.add(tp.partition());
+                  }
+                  synchronized (held) {
+                    held.set(id, mine);
+                  }
+                }
+              }
+            });
+    t.start();
+    return t;
+  }
+
+  /** Waits until the first `k` members' assignments cover every partition once (lib.rs covered). */
+  static void settle(List<List<Integer>> held, int k, Args a, long deadline) throws InterruptedException {
+    while (true) {
+      boolean ok = true;
+      boolean[] seen = new boolean[a.partitions];
+      synchronized (held) {
+        for (int m = 0; m < k && ok; m++) {
+          List<Integer> mine = held.get(m);
+          ok = !mine.isEmpty();
+          for (int part : mine) {
+            if (part < 0 || part >= a.partitions || seen[part]) {
+              ok = false;
+              break;
+            }
+            seen[part] = true;
+          }
+        }
+      }
+      for (boolean b : seen) {
+        ok &= b;
+      }
+      if (ok) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        fail("group", k + " members did not settle in " + a.timeout + " s");
+      }
+      Thread.sleep(2);
     }
   }
 

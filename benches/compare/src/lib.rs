@@ -30,6 +30,12 @@ pub enum Cmd {
     /// assignment, from the log start), poll for `seconds` so each one is fetched at least
     /// once, and exit. `scripts/bench` reads the peak RSS.
     Idle(IdleArgs),
+    /// Rebalance time of a consumer group: `members` consumers in this process subscribe to
+    /// `topic` in `group` and poll; once their assignments cover every partition ([`covered`]),
+    /// one more member subscribes, timed until the `members + 1` assignments cover every
+    /// partition again. RESULT `seconds` is that rebalance, `form_seconds` how long the first
+    /// `members` took to form the group.
+    Group(GroupArgs),
 }
 
 impl Cmd {
@@ -40,6 +46,7 @@ impl Cmd {
             Cmd::Latency(a) => &a.common,
             Cmd::Share(a) => &a.common,
             Cmd::Idle(a) => &a.common,
+            Cmd::Group(a) => &a.common,
         }
     }
 }
@@ -113,6 +120,20 @@ pub struct ProduceArgs {
     pub producer: ProducerSettings,
     #[arg(long, default_value_t = 1_000_000)]
     pub count: u64,
+    /// Producers in this process (one runtime, or one process for clients with their own
+    /// threads), each its own client instance sending its share of `count` at once with the
+    /// others ([`share_of`]); timed from when every one has warmed up.
+    #[arg(long, default_value_t = 1)]
+    pub producers: usize,
+}
+
+/// Record indices producer `k` of `producers` sends: a contiguous share of `0..count` (the
+/// first `count % producers` shares one longer), so each producer covers every partition.
+pub fn share_of(count: u64, producers: usize, k: usize) -> std::ops::Range<u64> {
+    let (n, k) = (producers.max(1) as u64, k as u64);
+    let (base, extra) = (count / n, count % n);
+    let start = k * base + k.min(extra);
+    start..start + base + u64::from(k < extra)
 }
 
 #[derive(Args, Debug, Clone)]
@@ -145,6 +166,55 @@ pub struct IdleArgs {
     /// partition: the brokers answer an empty fetch after their fetch.max.wait).
     #[arg(long, default_value_t = 3)]
     pub seconds: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GroupArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Members before the one whose join is timed.
+    #[arg(long, default_value_t = 2)]
+    pub members: usize,
+    /// `eager` (classic, range assignor), `cooperative` (classic, cooperative-sticky) or
+    /// `consumer` (KIP-848, the broker's assignor).
+    #[arg(long, default_value = "eager")]
+    pub protocol: String,
+    /// The group id (a fresh one per run).
+    #[arg(long)]
+    pub group: String,
+    /// Seconds before the run gives up.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+/// Whether the members' assignments (partition ids of the one topic) are those of a settled
+/// group: every partition of `0..partitions` held by exactly one member, and every member
+/// holding at least one (`partitions >= members`). Eager members hold nothing during a
+/// rebalance, cooperative ones keep what they do not give up: either way the group has settled
+/// only when this holds.
+pub fn covered(assignments: &[Vec<i32>], partitions: i32) -> bool {
+    let mut seen = vec![false; partitions.max(0) as usize];
+    for a in assignments {
+        if a.is_empty() {
+            return false;
+        }
+        for &p in a {
+            match seen.get_mut(p as usize) {
+                Some(s) if !*s => *s = true,
+                _ => return false,
+            }
+        }
+    }
+    seen.iter().all(|s| *s)
+}
+
+/// The RESULT line of a group run.
+pub fn report_group(rebalance: Duration, form: Duration, members: usize) {
+    println!(
+        "RESULT records=0 bytes=0 seconds={:.6} form_seconds={:.6} members={members}",
+        rebalance.as_secs_f64(),
+        form.as_secs_f64()
+    );
 }
 
 /// The RESULT line of an idle run: no records; `seconds` is how long it polled.
@@ -290,4 +360,42 @@ impl Latencies {
 pub fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     eprintln!("error: {what}: {e}");
     std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{covered, share_of};
+
+    #[test]
+    fn covered_wants_every_partition_once_and_every_member_busy() {
+        assert!(covered(&[vec![0, 2], vec![1, 3]], 4));
+        assert!(!covered(&[vec![0, 1, 2, 3], vec![]], 4), "an idle member");
+        assert!(
+            !covered(&[vec![0, 1], vec![1, 2, 3]], 4),
+            "partition 1 twice"
+        );
+        assert!(
+            !covered(&[vec![0, 1], vec![3]], 4),
+            "partition 2 unassigned"
+        );
+        assert!(!covered(&[vec![0, 7]], 4), "a partition the topic lacks");
+    }
+
+    #[test]
+    fn shares_cover_every_record_once() {
+        for (count, producers) in [(10, 1), (10, 3), (10, 4), (2, 4), (1_000_000, 16), (0, 2)] {
+            let shares: Vec<_> = (0..producers)
+                .map(|k| share_of(count, producers, k))
+                .collect();
+            let mut next = 0;
+            for s in &shares {
+                assert_eq!(s.start, next, "{count}/{producers}: {shares:?}");
+                next = s.end;
+            }
+            assert_eq!(next, count, "{count}/{producers}: {shares:?}");
+            let lens: Vec<_> = shares.iter().map(|s| s.end - s.start).collect();
+            let (lo, hi) = (lens.iter().min(), lens.iter().max());
+            assert!(hi.zip(lo).is_none_or(|(h, l)| h - l <= 1), "{lens:?}");
+        }
+    }
 }

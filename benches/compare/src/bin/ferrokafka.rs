@@ -37,36 +37,86 @@ fn producer(c: &Common, p: &ProducerSettings) -> KafkaProducer {
     KafkaProducer::new(config).unwrap_or_else(|e| fail("producer", e))
 }
 
+fn record(c: &Common, values: &[bytes::Bytes], i: u64) -> ProducerRecord {
+    ProducerRecord::new(&c.topic, values[i as usize % values.len()].clone())
+        .partition(partition_of(i, c.partitions))
+}
+
 async fn produce(a: ProduceArgs) {
     let c = &a.common;
     let values = value_pool(c.size);
-    let p = producer(c, &a.producer);
-    let record = |i: u64| {
-        ProducerRecord::new(&c.topic, values[i as usize % values.len()].clone())
-            .partition(partition_of(i, c.partitions))
-    };
+    let n = a.producers.max(1);
+    let ps: Vec<_> = (0..n).map(|_| Arc::new(producer(c, &a.producer))).collect();
     // Warm-up (untimed): metadata, connections, producer id; one record per partition, all
     // in flight at once (one after the other took over a minute at 10,000 partitions).
-    let mut warm = Vec::with_capacity(c.partitions as usize);
-    for i in 0..c.partitions as u64 {
-        warm.push(
-            p.enqueue(record(i))
-                .await
-                .unwrap_or_else(|e| fail("warm-up", e.error)),
-        );
-    }
-    for f in warm {
-        f.await.unwrap_or_else(|e| fail("warm-up", e));
+    for p in &ps {
+        let mut warm = Vec::with_capacity(c.partitions as usize);
+        for i in 0..c.partitions as u64 {
+            warm.push(
+                p.enqueue(record(c, &values, i))
+                    .await
+                    .unwrap_or_else(|e| fail("warm-up", e.error)),
+            );
+        }
+        for f in warm {
+            f.await.unwrap_or_else(|e| fail("warm-up", e));
+        }
     }
     let start = Instant::now();
-    let mut pending = VecDeque::with_capacity(WINDOW + 1);
-    for i in 0..a.count {
+    if n == 1 {
+        send_share(&ps[0], c, &values, 0..a.count, WINDOW).await;
+    } else {
+        let (c, values) = (Arc::new(c.clone()), Arc::new(values));
+        let tasks: Vec<_> = (0..n)
+            .map(|k| {
+                let (p, c, values) = (ps[k].clone(), c.clone(), values.clone());
+                let share = share_of(a.count, n, k);
+                tokio::spawn(async move { send_share(&p, &c, &values, share, WINDOW / n).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap_or_else(|e| fail("producer task", e));
+        }
+    }
+    let elapsed = start.elapsed();
+    report_throughput(a.count, a.count * c.size as u64, elapsed);
+    // Experiments only (never set by scripts/bench): the producer's batching metrics.
+    if std::env::var_os("FK_METRICS").is_some() {
+        for m in ps[0].metrics() {
+            if m.group == "producer-metrics"
+                && [
+                    "batch-size-avg",
+                    "records-per-request-avg",
+                    "request-total",
+                    "record-send-total",
+                ]
+                .contains(&m.name.as_str())
+            {
+                eprintln!("METRIC {} {:?}", m.name, m.value);
+            }
+        }
+    }
+    for p in ps {
+        p.close(Duration::from_secs(10)).await;
+    }
+}
+
+/// Sends records `share` through `p`, at most `window` unacknowledged, and waits for them all.
+async fn send_share(
+    p: &KafkaProducer,
+    c: &Common,
+    values: &[bytes::Bytes],
+    share: std::ops::Range<u64>,
+    window: usize,
+) {
+    let mut pending = VecDeque::with_capacity(window + 1);
+    for i in share {
         pending.push_back(
-            p.enqueue(record(i))
+            p.enqueue(record(c, values, i))
                 .await
                 .unwrap_or_else(|e| fail("send", e.error)),
         );
-        if pending.len() > WINDOW
+        if pending.len() > window
             && let Some(f) = pending.pop_front()
         {
             f.await.unwrap_or_else(|e| fail("delivery", e));
@@ -75,9 +125,6 @@ async fn produce(a: ProduceArgs) {
     for f in pending {
         f.await.unwrap_or_else(|e| fail("delivery", e));
     }
-    let elapsed = start.elapsed();
-    report_throughput(a.count, a.count * c.size as u64, elapsed);
-    p.close(Duration::from_secs(10)).await;
 }
 
 fn consumer(c: &Common) -> KafkaConsumer {
@@ -201,6 +248,95 @@ async fn share(a: ShareArgs) {
     );
 }
 
+/// A group member: subscribes, polls until `stop`, and publishes its assignment (partition
+/// ids) after every poll.
+fn spawn_member(
+    a: &GroupArgs,
+    id: usize,
+    held: Arc<Mutex<Vec<Vec<i32>>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    let c = &a.common;
+    let config = ConsumerConfig::builder()
+        .bootstrap_servers(&c.bootstrap)
+        .set("group.id", &a.group)
+        .set("client.id", format!("bench-group-{id}"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false");
+    let config = match a.protocol.as_str() {
+        "consumer" => config.set("group.protocol", "consumer"),
+        "eager" => config.set("partition.assignment.strategy", "range"),
+        "cooperative" => config.set("partition.assignment.strategy", "cooperative-sticky"),
+        other => fail(
+            "protocol",
+            format!("{other}: eager, cooperative or consumer"),
+        ),
+    };
+    let config = (c.props.iter())
+        .fold(config, |b, (k, v)| b.set(k, v))
+        .build()
+        .unwrap_or_else(|e| fail("consumer config", e));
+    let mut consumer = KafkaConsumer::new(config).unwrap_or_else(|e| fail("consumer", e));
+    consumer
+        .subscribe([c.topic.as_str()])
+        .unwrap_or_else(|e| fail("subscribe", e));
+    tokio::spawn(async move {
+        while !stop.load(std::sync::atomic::Ordering::Acquire) {
+            consumer
+                .poll(Duration::from_millis(50))
+                .await
+                .unwrap_or_else(|e| fail("poll", e));
+            let mine = consumer
+                .assignment()
+                .iter()
+                .map(|tp| tp.partition)
+                .collect();
+            held.lock().unwrap()[id] = mine;
+        }
+        let _ = consumer.close().await;
+    })
+}
+
+async fn group(a: GroupArgs) {
+    let parts = a.common.partitions;
+    let n = a.members;
+    let held = Arc::new(Mutex::new(vec![Vec::new(); n + 1]));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(a.timeout);
+    let settled = |k: usize| {
+        let held = &held;
+        async move {
+            loop {
+                if covered(&held.lock().unwrap()[..k], parts) {
+                    return;
+                }
+                if Instant::now() > deadline {
+                    fail(
+                        "group",
+                        format!("{k} members did not settle in {} s", a.timeout),
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    };
+    let start = Instant::now();
+    let mut members: Vec<_> = (0..n)
+        .map(|id| spawn_member(&a, id, held.clone(), stop.clone()))
+        .collect();
+    settled(n).await;
+    let form = start.elapsed();
+    let start = Instant::now();
+    members.push(spawn_member(&a, n, held.clone(), stop.clone()));
+    settled(n + 1).await;
+    let rebalance = start.elapsed();
+    report_group(rebalance, form, n);
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    for m in members {
+        let _ = m.await;
+    }
+}
+
 async fn latency(a: LatencyArgs) {
     let c = &a.common;
     let values = value_pool(c.size);
@@ -250,6 +386,7 @@ fn main() {
             Cmd::Latency(a) => latency(a).await,
             Cmd::Share(a) => share(a).await,
             Cmd::Idle(a) => idle(a).await,
+            Cmd::Group(a) => group(a).await,
         }
     });
 }

@@ -64,37 +64,77 @@ async fn close(p: &Producer) {
         .await;
 }
 
+fn record(c: &Common, values: &[bytes::Bytes], i: u64) -> Record {
+    Record::new(&c.topic, values[i as usize % values.len()].clone())
+        .partition(partition_of(i, c.partitions))
+}
+
 async fn produce(a: ProduceArgs) {
     let c = &a.common;
     let values = value_pool(c.size);
-    let kafka = connect(c).await;
-    let p = producer(&kafka, &a.producer).await;
-    let record = |i: u64| {
-        Record::new(&c.topic, values[i as usize % values.len()].clone())
-            .partition(partition_of(i, c.partitions))
-    };
+    let n = a.producers.max(1);
+    let (mut clients, mut ps) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        // Each producer its own client (connections and metadata), as every peer's; the
+        // clients live until the end of the run.
+        let kafka = connect(c).await;
+        ps.push(Arc::new(producer(&kafka, &a.producer).await));
+        clients.push(kafka);
+    }
     // Warm-up (untimed): metadata, connections, producer id.
     // One record per partition, all in flight at once.
-    let mut warm = Vec::with_capacity(c.partitions as usize);
-    for i in 0..c.partitions as u64 {
-        warm.push(
-            p.enqueue(record(i))
-                .await
-                .unwrap_or_else(|e| fail("warm-up", e)),
-        );
-    }
-    for h in warm {
-        let _ = h.await.unwrap_or_else(|e| fail("warm-up", e));
+    for p in &ps {
+        let mut warm = Vec::with_capacity(c.partitions as usize);
+        for i in 0..c.partitions as u64 {
+            warm.push(
+                p.enqueue(record(c, &values, i))
+                    .await
+                    .unwrap_or_else(|e| fail("warm-up", e)),
+            );
+        }
+        for h in warm {
+            let _ = h.await.unwrap_or_else(|e| fail("warm-up", e));
+        }
     }
     let start = Instant::now();
-    let mut pending = VecDeque::with_capacity(WINDOW + 1);
-    for i in 0..a.count {
+    if n == 1 {
+        send_share(&ps[0], c, &values, 0..a.count, WINDOW).await;
+    } else {
+        let (c, values) = (Arc::new(c.clone()), Arc::new(values));
+        let tasks: Vec<_> = (0..n)
+            .map(|k| {
+                let (p, c, values) = (ps[k].clone(), c.clone(), values.clone());
+                let share = share_of(a.count, n, k);
+                tokio::spawn(async move { send_share(&p, &c, &values, share, WINDOW / n).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap_or_else(|e| fail("producer task", e));
+        }
+    }
+    let elapsed = start.elapsed();
+    report_throughput(a.count, a.count * c.size as u64, elapsed);
+    for p in &ps {
+        close(p).await;
+    }
+}
+
+/// Sends records `share` through `p`, at most `window` unacknowledged, and waits for them all.
+async fn send_share(
+    p: &Producer,
+    c: &Common,
+    values: &[bytes::Bytes],
+    share: std::ops::Range<u64>,
+    window: usize,
+) {
+    let mut pending = VecDeque::with_capacity(window + 1);
+    for i in share {
         pending.push_back(
-            p.enqueue(record(i))
+            p.enqueue(record(c, values, i))
                 .await
                 .unwrap_or_else(|e| fail("send", e)),
         );
-        if pending.len() > WINDOW
+        if pending.len() > window
             && let Some(h) = pending.pop_front()
         {
             let _ = h.await.unwrap_or_else(|e| fail("delivery", e));
@@ -103,9 +143,6 @@ async fn produce(a: ProduceArgs) {
     for h in pending {
         let _ = h.await.unwrap_or_else(|e| fail("delivery", e));
     }
-    let elapsed = start.elapsed();
-    report_throughput(a.count, a.count * c.size as u64, elapsed);
-    close(&p).await;
 }
 
 /// A consumer without a group, every partition assigned from the log start.
@@ -219,5 +256,8 @@ async fn main() {
         Cmd::Latency(a) => latency(a).await,
         Cmd::Share(_) => cmd_unsupported("share groups"),
         Cmd::Idle(a) => idle(a).await,
+        Cmd::Group(_) => {
+            cmd_unsupported("group rebalance timing (not measured for this client yet)")
+        }
     }
 }

@@ -111,6 +111,9 @@ fn producer(c: &Common, p: &ProducerSettings) -> ThreadedProducer<Ctx> {
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576")
         .set("batch.num.messages", "1000000")
+        // Java's max.request.size (librdkafka's default, 1,000,000, refuses a 1 MB record of
+        // the record-size curve, which Java's 1 MiB takes).
+        .set("message.max.bytes", "1048576")
         .set_log_level(RDKafkaLogLevel::Warning)
         .create_with_context(Ctx::new())
         .unwrap_or_else(|e| fail("producer", e))
@@ -136,21 +139,39 @@ fn send(p: &ThreadedProducer<Ctx>, topic: &str, value: &[u8], partition: i32, i:
 fn produce(a: ProduceArgs) {
     let c = &a.common;
     let values = value_pool(c.size);
-    let p = producer(c, &a.producer);
-    let ctx = p.context().clone();
     let value = |i: u64| &values[i as usize % values.len()][..];
+    let n = a.producers.max(1);
+    // librdkafka's producers are thread safe and run their own threads: each one here gets an
+    // application thread that sends its share.
+    let ps: Vec<_> = (0..n).map(|_| producer(c, &a.producer)).collect();
     // Warm-up (untimed): metadata, connections, producer id; one record per partition, all in
     // flight at once, then awaited.
     let warmup = c.partitions.max(1) as u64;
-    for i in 0..warmup {
-        send(&p, &c.topic, value(i), partition_of(i, c.partitions), i);
+    for p in &ps {
+        for i in 0..warmup {
+            send(p, &c.topic, value(i), partition_of(i, c.partitions), i);
+        }
+        p.context().wait_acked(warmup);
     }
-    ctx.wait_acked(warmup);
     let start = Instant::now();
-    for i in 0..a.count {
-        send(&p, &c.topic, value(i), partition_of(i, c.partitions), i);
-    }
-    ctx.wait_acked(warmup + a.count);
+    thread::scope(|s| {
+        for (k, p) in ps.iter().enumerate() {
+            let share = share_of(a.count, n, k);
+            let value = &value;
+            let run = move || {
+                let len = share.end - share.start;
+                for i in share {
+                    send(p, &c.topic, value(i), partition_of(i, c.partitions), i);
+                }
+                p.context().wait_acked(warmup + len);
+            };
+            if n == 1 {
+                run();
+            } else {
+                s.spawn(run);
+            }
+        }
+    });
     let elapsed = start.elapsed();
     report_throughput(a.count, a.count * c.size as u64, elapsed);
 }
@@ -226,6 +247,79 @@ fn idle(a: IdleArgs) {
     report_idle(c.partitions, start.elapsed());
 }
 
+/// Group members on their own threads (librdkafka consumers are polled by their owner);
+/// each publishes its assignment after every poll. See `Cmd::Group`.
+fn group(a: GroupArgs) {
+    let c = &a.common;
+    let parts = c.partitions;
+    let n = a.members;
+    let held = Mutex::new(vec![Vec::new(); n + 1]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let deadline = Instant::now() + Duration::from_secs(a.timeout);
+    let member = |id: usize| {
+        let mut cfg = ClientConfig::new();
+        cfg.set("bootstrap.servers", &c.bootstrap)
+            .set("group.id", &a.group)
+            .set("client.id", format!("bench-group-{id}"))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false");
+        match a.protocol.as_str() {
+            "consumer" => cfg.set("group.protocol", "consumer"),
+            "eager" => cfg.set("partition.assignment.strategy", "range"),
+            "cooperative" => cfg.set("partition.assignment.strategy", "cooperative-sticky"),
+            other => fail(
+                "protocol",
+                format!("{other}: eager, cooperative or consumer"),
+            ),
+        };
+        let consumer: BaseConsumer<Ctx> = cfg
+            .set_log_level(RDKafkaLogLevel::Warning)
+            .create_with_context(Ctx::new())
+            .unwrap_or_else(|e| fail("consumer", e));
+        consumer
+            .subscribe(&[c.topic.as_str()])
+            .unwrap_or_else(|e| fail("subscribe", e));
+        let (held, stop) = (&held, &stop);
+        move || {
+            while !stop.load(SeqCst) {
+                if let Some(m) = consumer.poll(Duration::from_millis(50)) {
+                    m.unwrap_or_else(|e| fail("poll", e));
+                }
+                let mine = consumer
+                    .assignment()
+                    .unwrap_or_else(|e| fail("assignment", e));
+                held.lock().unwrap()[id] = mine.elements().iter().map(|e| e.partition()).collect();
+            }
+            drop(consumer);
+        }
+    };
+    let settled = |k: usize| loop {
+        if covered(&held.lock().unwrap()[..k], parts) {
+            return;
+        }
+        if Instant::now() > deadline {
+            fail(
+                "group",
+                format!("{k} members did not settle in {} s", a.timeout),
+            );
+        }
+        thread::sleep(Duration::from_millis(2));
+    };
+    thread::scope(|s| {
+        let start = Instant::now();
+        for id in 0..n {
+            s.spawn(member(id));
+        }
+        settled(n);
+        let form = start.elapsed();
+        let start = Instant::now();
+        s.spawn(member(n));
+        settled(n + 1);
+        report_group(start.elapsed(), form, n);
+        stop.store(true, SeqCst);
+    });
+}
+
 fn latency(a: LatencyArgs) {
     let c = &a.common;
     let values = value_pool(c.size);
@@ -261,5 +355,6 @@ fn main() {
         Cmd::Latency(a) => latency(a),
         Cmd::Share(_) => cmd_unsupported("share groups"),
         Cmd::Idle(a) => idle(a),
+        Cmd::Group(a) => group(a),
     }
 }

@@ -113,26 +113,58 @@ fn now() -> DateTime<Utc> {
 
 async fn produce(a: ProduceArgs) {
     let c = &a.common;
-    let values = value_pool(c.size);
-    let ps = producers(c, &a.producer).await;
+    let values = Arc::new(value_pool(c.size));
+    let n = a.producers.max(1);
+    let mut all = Vec::with_capacity(n);
+    for _ in 0..n {
+        all.push(producers(c, &a.producer).await);
+    }
     // Warm-up (untimed): one record per partition, all in flight at once.
-    let warm: Vec<_> = (0..c.partitions as u64)
-        .map(|i| {
-            let (ps, r) = (ps.clone(), record(&values, i));
-            let p = partition_of(i, c.partitions) as usize;
-            tokio::spawn(async move { ps[p].produce(r).await })
-        })
-        .collect();
-    for t in warm {
-        check(t.await);
+    for ps in &all {
+        let warm: Vec<_> = (0..c.partitions as u64)
+            .map(|i| {
+                let (ps, r) = (ps.clone(), record(&values, i));
+                let p = partition_of(i, c.partitions) as usize;
+                tokio::spawn(async move { ps[p].produce(r).await })
+            })
+            .collect();
+        for t in warm {
+            check(t.await);
+        }
     }
     let start = Instant::now();
-    let mut pending = VecDeque::with_capacity(WINDOW + 1);
-    for i in 0..a.count {
+    if n == 1 {
+        send_share(all[0].clone(), values, c.partitions, 0..a.count, WINDOW).await;
+    } else {
+        let tasks: Vec<_> = (0..n)
+            .map(|k| {
+                let (ps, values) = (all[k].clone(), values.clone());
+                let share = share_of(a.count, n, k);
+                tokio::spawn(send_share(ps, values, c.partitions, share, WINDOW / n))
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap_or_else(|e| fail("producer task", e));
+        }
+    }
+    let elapsed = start.elapsed();
+    report_throughput(a.count, a.count * c.size as u64, elapsed);
+}
+
+/// Sends records `share` through `ps`, at most `window` unacknowledged, and waits for them all.
+async fn send_share(
+    ps: Producers,
+    values: Arc<Vec<bytes::Bytes>>,
+    partitions: i32,
+    share: std::ops::Range<u64>,
+    window: usize,
+) {
+    let mut pending = VecDeque::with_capacity(window + 1);
+    for i in share {
         let (ps, r) = (ps.clone(), record(&values, i));
-        let p = partition_of(i, c.partitions) as usize;
+        let p = partition_of(i, partitions) as usize;
         pending.push_back(tokio::spawn(async move { ps[p].produce(r).await }));
-        if pending.len() > WINDOW
+        if pending.len() > window
             && let Some(t) = pending.pop_front()
         {
             check(t.await);
@@ -141,8 +173,6 @@ async fn produce(a: ProduceArgs) {
     for t in pending {
         check(t.await);
     }
-    let elapsed = start.elapsed();
-    report_throughput(a.count, a.count * c.size as u64, elapsed);
 }
 
 fn check<T, E: std::fmt::Display>(r: Result<Result<T, E>, tokio::task::JoinError>) {
@@ -237,5 +267,6 @@ async fn main() {
         // Its partition clients hold no fetch state: a loop per partition would measure this
         // harness's tasks, not the client.
         Cmd::Idle(_) => cmd_unsupported("idle partitions (no consumer that keeps an assignment)"),
+        Cmd::Group(_) => cmd_unsupported("consumer groups"),
     }
 }

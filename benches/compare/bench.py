@@ -383,6 +383,55 @@ def start_broker(kind, discard, topics):
     return b
 
 
+# The producer settings of every curve cell (the main table varies acks and compression).
+CURVE_PRODUCER = ["--acks", "all", "--idempotence", "true", "--compression", "none", "--linger-ms", "5",
+                  "--batch-size", "1048576"]
+
+
+def produce_medians(args, broker_kind, prefix, parts, size, count, clients, flags=CURVE_PRODUCER,
+                    run=None):
+    """One producer cell: a topic per client (`prefix-client`) of `parts` partitions on a fresh
+    discard broker, `args.repeat` runs per client interleaved. `run(client, argv)` measures one
+    (default: measure_or_fallback within `--timeout`). Returns {client: median run}."""
+    run = run or (lambda client, argv: measure_or_fallback(client, argv, args.timeout))
+    topics = {c: "%s-%s" % (prefix, c) for c in clients}
+    broker = start_broker(broker_kind, True, [(t, parts) for t in topics.values()])
+    try:
+        runs = {c: [] for c in clients}
+        for _ in range(args.repeat):
+            for client in clients:
+                runs[client].append(run(client, [
+                    "produce", "--bootstrap", broker.bootstrap, "--topic", topics[client], "--partitions",
+                    str(parts), "--size", str(size), "--count", str(count)] + flags))
+        return {c: median(runs[c]) for c in clients}
+    finally:
+        broker.stop()
+
+
+def consume_medians(args, broker_kind, topic, parts, size, count, clients, run=None, timeout=None):
+    """One consumer cell: `topic` of `parts` partitions preloaded by ferrokafka (`count` records
+    of `size`) on a fresh keeping broker, then `args.repeat` interleaved runs per client.
+    Returns {client: median run}."""
+    timeout = timeout or args.timeout
+    run = run or (lambda client, argv: measure(client, argv, timeout))
+    broker = start_broker(broker_kind, False, [(topic, parts)])
+    try:
+        pre = measure("ferrokafka", ["produce", "--bootstrap", broker.bootstrap, "--topic", topic,
+                                     "--partitions", str(parts), "--size", str(size), "--count", str(count),
+                                     "--acks", "all"], timeout)
+        if pre.na:
+            raise RuntimeError("preload failed: " + pre.na)
+        runs = {c: [] for c in clients}
+        for _ in range(args.repeat):
+            for client in clients:
+                runs[client].append(run(client, [
+                    "consume", "--bootstrap", broker.bootstrap, "--topic", topic, "--partitions", str(parts),
+                    "--size", str(size), "--count", str(count)]))
+        return {c: median(runs[c]) for c in clients}
+    finally:
+        broker.stop()
+
+
 def producer_cells(quick, broker="mock"):
     cells = []
     for size in (100, 1000):
@@ -408,21 +457,11 @@ def run_produce(args, broker_kind, clients, results):
         count = count_for(size, args)
         log("produce %s: %d B x %d, %d partitions, acks=%s idempotence=%s %s" % (
             broker_kind, size, count, parts, acks, idem, comp))
-        topics = {c: "p-%s-%d-%d-%s-%s" % (c, size, parts, acks, comp) for c in clients}
-        broker = start_broker(broker_kind, True, [(t, parts) for t in topics.values()])
-        try:
-            runs = {c: [] for c in clients}
-            for _ in range(args.repeat):
-                for client in clients:
-                    runs[client].append(measure_or_fallback(client, [
-                        "produce", "--bootstrap", broker.bootstrap, "--topic", topics[client],
-                        "--partitions", str(parts), "--size", str(size), "--count", str(count),
-                        "--acks", acks, "--idempotence", idem, "--compression", comp,
-                        "--linger-ms", "5", "--batch-size", "1048576"], args.timeout))
-            for client in clients:
-                results[("produce", broker_kind, cell, client)] = median(runs[client])
-        finally:
-            broker.stop()
+        medians = produce_medians(args, broker_kind, "p-%d-%d-%s-%s" % (size, parts, acks, comp), parts, size,
+                                  count, clients, ["--acks", acks, "--idempotence", idem, "--compression", comp,
+                                                   "--linger-ms", "5", "--batch-size", "1048576"])
+        for client, r in medians.items():
+            results[("produce", broker_kind, cell, client)] = r
 
 
 def consumer_cells(quick):
@@ -435,25 +474,9 @@ def run_consume(args, broker_kind, clients, results):
         size, parts = cell
         count = count_for(size, args)
         log("consume %s: %d B x %d, %d partitions" % (broker_kind, size, count, parts))
-        topic = "c-%d-%d" % (size, parts)
-        broker = start_broker(broker_kind, False, [(topic, parts)])
-        try:
-            pre = measure("ferrokafka", ["produce", "--bootstrap", broker.bootstrap, "--topic", topic,
-                                         "--partitions", str(parts), "--size", str(size),
-                                         "--count", str(count), "--acks", "all"], args.timeout)
-            if pre.na:
-                raise RuntimeError("preload failed: " + pre.na)
-            runs = {c: [] for c in clients}
-            for _ in range(args.repeat):
-                for client in clients:
-                    runs[client].append(measure(client, [
-                        "consume", "--bootstrap", broker.bootstrap, "--topic", topic,
-                        "--partitions", str(parts), "--size", str(size), "--count", str(count)],
-                        args.timeout))
-            for client in clients:
-                results[("consume", broker_kind, cell, client)] = median(runs[client])
-        finally:
-            broker.stop()
+        medians = consume_medians(args, broker_kind, "c-%d-%d" % (size, parts), parts, size, count, clients)
+        for client, r in medians.items():
+            results[("consume", broker_kind, cell, client)] = r
 
 
 def latency_cells(quick):

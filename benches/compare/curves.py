@@ -49,44 +49,17 @@ def run(args, brokers, clients, results):
 def run_produce(args, broker_kind, size, clients, results):
     count = records_for(args, size)
     bench.log("sizes produce %s: %s x %d, %d partitions" % (broker_kind, label(size), count, PARTITIONS))
-    topics = {c: "zp-%s-%d" % (c, size) for c in clients}
-    broker = bench.start_broker(broker_kind, True, [(t, PARTITIONS) for t in topics.values()])
-    try:
-        runs = {c: [] for c in clients}
-        for _ in range(args.repeat):
-            for client in clients:
-                runs[client].append(bench.measure_or_fallback(client, [
-                    "produce", "--bootstrap", broker.bootstrap, "--topic", topics[client],
-                    "--partitions", str(PARTITIONS), "--size", str(size), "--count", str(count),
-                    "--acks", "all", "--idempotence", "true", "--compression", "none",
-                    "--linger-ms", "5", "--batch-size", "1048576"], args.timeout))
-        for client in clients:
-            results[("sizes", "produce", broker_kind, size, client)] = bench.median(runs[client])
-    finally:
-        broker.stop()
+    medians = bench.produce_medians(args, broker_kind, "zp-%d" % size, PARTITIONS, size, count, clients)
+    for client, r in medians.items():
+        results[("sizes", "produce", broker_kind, size, client)] = r
 
 
 def run_consume(args, broker_kind, size, clients, results):
     count = records_for(args, size)
     bench.log("sizes consume %s: %s x %d, %d partitions" % (broker_kind, label(size), count, PARTITIONS))
-    topic = "zc-%d" % size
-    broker = bench.start_broker(broker_kind, False, [(topic, PARTITIONS)])
-    try:
-        pre = bench.measure("ferrokafka", ["produce", "--bootstrap", broker.bootstrap, "--topic", topic,
-                                           "--partitions", str(PARTITIONS), "--size", str(size),
-                                           "--count", str(count), "--acks", "all"], args.timeout)
-        if pre.na:
-            raise RuntimeError("preload failed: " + pre.na)
-        runs = {c: [] for c in clients}
-        for _ in range(args.repeat):
-            for client in clients:
-                runs[client].append(bench.measure(client, [
-                    "consume", "--bootstrap", broker.bootstrap, "--topic", topic, "--partitions",
-                    str(PARTITIONS), "--size", str(size), "--count", str(count)], args.timeout))
-        for client in clients:
-            results[("sizes", "consume", broker_kind, size, client)] = bench.median(runs[client])
-    finally:
-        broker.stop()
+    medians = bench.consume_medians(args, broker_kind, "zc-%d" % size, PARTITIONS, size, count, clients)
+    for client, r in medians.items():
+        results[("sizes", "consume", broker_kind, size, client)] = r
 
 
 # ---------------------------------------------------------------- report
@@ -167,22 +140,10 @@ def run_producers(args, brokers, clients, results):
         for n in PRODUCERS:
             bench.log("producers %s: %d producers, 100 B x %d in all, %d partitions" % (
                 broker_kind, n, args.count, PARTITIONS))
-            topics = {c: "pp-%s-%d" % (c, n) for c in clients}
-            broker = bench.start_broker(broker_kind, True, [(t, PARTITIONS) for t in topics.values()])
-            try:
-                runs = {c: [] for c in clients}
-                for _ in range(args.repeat):
-                    for client in clients:
-                        runs[client].append(bench.measure_or_fallback(client, [
-                            "produce", "--bootstrap", broker.bootstrap, "--topic", topics[client],
-                            "--partitions", str(PARTITIONS), "--size", "100", "--count", str(args.count),
-                            "--producers", str(n), "--acks", "all", "--idempotence", "true",
-                            "--compression", "none", "--linger-ms", "5", "--batch-size", "1048576"],
-                            args.timeout))
-                for client in clients:
-                    results[("producers", broker_kind, n, client)] = bench.median(runs[client])
-            finally:
-                broker.stop()
+            medians = bench.produce_medians(args, broker_kind, "pp-%d" % n, PARTITIONS, 100, args.count, clients,
+                                            ["--producers", str(n)] + bench.CURVE_PRODUCER)
+            for client, r in medians.items():
+                results[("producers", broker_kind, n, client)] = r
 
 
 def producers_section(args, brokers, clients, results):

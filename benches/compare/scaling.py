@@ -68,44 +68,19 @@ def run(args, brokers, clients, results):
 
 def run_produce(args, broker_kind, parts, clients, results):
     bench.log("scaling produce %s: %d B x %d, %d partitions" % (broker_kind, SIZE, args.count, parts))
-    topics = {c: "sp-%s-%d" % (c, parts) for c in clients}
-    broker = bench.start_broker(broker_kind, True, [(t, parts) for t in topics.values()])
-    try:
-        runs = {c: [] for c in clients}
-        for _ in range(args.repeat):
-            for client in clients:
-                runs[client].append(measure(client, parts, [
-                    "produce", "--bootstrap", broker.bootstrap, "--topic", topics[client],
-                    "--partitions", str(parts), "--size", str(SIZE), "--count", str(args.count),
-                    "--acks", "all", "--idempotence", "true", "--compression", "none",
-                    "--linger-ms", "5", "--batch-size", "1048576"], args))
-        for client in clients:
-            results[("scaling", "produce", broker_kind, parts, client)] = bench.median(runs[client])
-    finally:
-        broker.stop()
+    medians = bench.produce_medians(args, broker_kind, "sp-%d" % parts, parts, SIZE, args.count, clients,
+                                    run=lambda client, argv: measure(client, parts, argv, args))
+    for client, r in medians.items():
+        results[("scaling", "produce", broker_kind, parts, client)] = r
 
 
 def run_consume(args, broker_kind, parts, clients, results):
     bench.log("scaling consume %s: %d B x %d, %d partitions" % (broker_kind, SIZE, args.count, parts))
-    topic = "sc-%d" % parts
-    broker = bench.start_broker(broker_kind, False, [(topic, parts)])
-    try:
-        pre = bench.measure("ferrokafka", ["produce", "--bootstrap", broker.bootstrap, "--topic", topic,
-                                           "--partitions", str(parts), "--size", str(SIZE),
-                                           "--count", str(args.count), "--acks", "all"],
-                            timeout_for(args, parts))
-        if pre.na:
-            raise RuntimeError("preload failed: " + pre.na)
-        runs = {c: [] for c in clients}
-        for _ in range(args.repeat):
-            for client in clients:
-                runs[client].append(measure(client, parts, [
-                    "consume", "--bootstrap", broker.bootstrap, "--topic", topic, "--partitions",
-                    str(parts), "--size", str(SIZE), "--count", str(args.count)], args))
-        for client in clients:
-            results[("scaling", "consume", broker_kind, parts, client)] = bench.median(runs[client])
-    finally:
-        broker.stop()
+    medians = bench.consume_medians(args, broker_kind, "sc-%d" % parts, parts, SIZE, args.count, clients,
+                                    run=lambda client, argv: measure(client, parts, argv, args),
+                                    timeout=timeout_for(args, parts))
+    for client, r in medians.items():
+        results[("scaling", "consume", broker_kind, parts, client)] = r
 
 
 def run_idle(args, clients, results):

@@ -137,7 +137,8 @@ pub(crate) struct Accumulator {
     pub cfg: AccumulatorConfig,
     topics: RwLock<HashMap<Arc<str>, Arc<TopicQueues>, foldhash::fast::RandomState>>,
     pub pool: Arc<BufferPool>,
-    /// Woken on a new or full batch, on flush and on close.
+    /// Woken on a full batch, on a new one the sender would otherwise find late (see
+    /// `sender_wake`), on flush and on close.
     pub wakeup: Notify,
     incomplete: Mutex<HashMap<u64, Arc<BatchShared>, foldhash::fast::RandomState>>,
     /// `incomplete`'s length at which the next prune walks it: twice what the last one kept, so

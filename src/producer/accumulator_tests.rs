@@ -69,21 +69,7 @@ fn cluster(partitions: i32, nodes: i32) -> Cluster {
 }
 
 fn append(acc: &Accumulator, partition: i32, bytes: usize) {
-    let topic = acc.topic(TOPIC);
-    let record = ProducerRecord::new(TOPIC, vec![7u8; bytes]);
-    match acc.append(
-        &topic,
-        Some(partition),
-        &record,
-        0,
-        bytes + 64,
-        0,
-        &mut None,
-    ) {
-        Ok(Append::Done(_)) => {}
-        Ok(Append::NeedsMemory(n)) => panic!("needs {n} bytes"),
-        Err(e) => panic!("append: {e}"),
-    }
+    append_wakes(acc, partition, bytes);
 }
 
 /// (node, partitions in drain order) of every drained request, by node.

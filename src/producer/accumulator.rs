@@ -656,6 +656,7 @@ impl Accumulator {
     /// Called once a drained batch's request has answered and the batch has been completed or
     /// put back (so a knock-on sequence error of a later batch always finds it somewhere).
     /// Records that a drained batch's request answered: the partition may send again.
+    #[cfg(any(test, feature = "bench-internals"))]
     pub(crate) fn done_in_flight(&self, topic: &str, partition: i32, sequence: Option<i32>) {
         self.done_in_flight_all([(topic, partition, sequence)]);
     }

@@ -127,16 +127,23 @@ async fn send_share(
     }
 }
 
-fn consumer(c: &Common) -> KafkaConsumer {
+/// A consumer from the log start without auto-commit, with `extra` settings, then the `-X`
+/// properties.
+fn new_consumer(c: &Common, extra: &[(&str, String)]) -> KafkaConsumer {
     let config = ConsumerConfig::builder()
         .bootstrap_servers(&c.bootstrap)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false");
-    let config = (c.props.iter())
+    let config = (extra.iter().map(|(k, v)| (*k, v.as_str())))
+        .chain(c.props.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .fold(config, |b, (k, v)| b.set(k, v))
         .build()
         .unwrap_or_else(|e| fail("consumer config", e));
-    let mut consumer = KafkaConsumer::new(config).unwrap_or_else(|e| fail("consumer", e));
+    KafkaConsumer::new(config).unwrap_or_else(|e| fail("consumer", e))
+}
+
+fn consumer(c: &Common) -> KafkaConsumer {
+    let mut consumer = new_consumer(c, &[]);
     consumer
         .assign((0..c.partitions).map(|p| TopicPartition::new(&c.topic, p)))
         .unwrap_or_else(|e| fail("assign", e));
@@ -257,26 +264,23 @@ fn spawn_member(
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::task::JoinHandle<()> {
     let c = &a.common;
-    let config = ConsumerConfig::builder()
-        .bootstrap_servers(&c.bootstrap)
-        .set("group.id", &a.group)
-        .set("client.id", format!("bench-group-{id}"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false");
-    let config = match a.protocol.as_str() {
-        "consumer" => config.set("group.protocol", "consumer"),
-        "eager" => config.set("partition.assignment.strategy", "range"),
-        "cooperative" => config.set("partition.assignment.strategy", "cooperative-sticky"),
+    let protocol = match a.protocol.as_str() {
+        "consumer" => ("group.protocol", "consumer"),
+        "eager" => ("partition.assignment.strategy", "range"),
+        "cooperative" => ("partition.assignment.strategy", "cooperative-sticky"),
         other => fail(
             "protocol",
             format!("{other}: eager, cooperative or consumer"),
         ),
     };
-    let config = (c.props.iter())
-        .fold(config, |b, (k, v)| b.set(k, v))
-        .build()
-        .unwrap_or_else(|e| fail("consumer config", e));
-    let mut consumer = KafkaConsumer::new(config).unwrap_or_else(|e| fail("consumer", e));
+    let mut consumer = new_consumer(
+        c,
+        &[
+            ("group.id", a.group.clone()),
+            ("client.id", format!("bench-group-{id}")),
+            (protocol.0, protocol.1.to_string()),
+        ],
+    );
     consumer
         .subscribe([c.topic.as_str()])
         .unwrap_or_else(|e| fail("subscribe", e));

@@ -26,6 +26,7 @@ if __name__ == "__main__":
     sys.modules["bench"] = sys.modules[__name__]
 
 import charts  # noqa: E402
+import store  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "target", "release")
@@ -39,6 +40,8 @@ QUICK_ONLY = "produce,consume,latency,sizes"
 CURVE_BROKERS = ("mock", "kafka")
 # Peers that could not be built on this machine: client -> why (every cell shows it as n/a).
 NOT_BUILT = {}
+# The cells measured in this run (store.Store, opened by main): every section measures through it.
+STORE = None
 
 
 def log(msg):
@@ -394,18 +397,22 @@ def produce_medians(args, broker_kind, prefix, parts, size, count, clients, flag
     discard broker, `args.repeat` runs per client interleaved. `run(client, argv)` measures one
     (default: measure_or_fallback within `--timeout`). Returns {client: median run}."""
     run = run or (lambda client, argv: measure_or_fallback(client, argv, args.timeout))
-    topics = {c: "%s-%s" % (prefix, c) for c in clients}
-    broker = start_broker(broker_kind, True, [(t, parts) for t in topics.values()])
-    try:
-        runs = {c: [] for c in clients}
-        for _ in range(args.repeat):
-            for client in clients:
-                runs[client].append(run(client, [
-                    "produce", "--bootstrap", broker.bootstrap, "--topic", topics[client], "--partitions",
-                    str(parts), "--size", str(size), "--count", str(count)] + flags))
-        return {c: median(runs[c]) for c in clients}
-    finally:
-        broker.stop()
+
+    def cell():
+        topics = {c: "%s-%s" % (prefix, c) for c in clients}
+        broker = start_broker(broker_kind, True, [(t, parts) for t in topics.values()])
+        try:
+            runs = {c: [] for c in clients}
+            for _ in range(args.repeat):
+                for client in clients:
+                    runs[client].append(run(client, [
+                        "produce", "--bootstrap", broker.bootstrap, "--topic", topics[client], "--partitions",
+                        str(parts), "--size", str(size), "--count", str(count)] + flags))
+            return {c: median(runs[c]) for c in clients}
+        finally:
+            broker.stop()
+
+    return STORE.cell(["produce", broker_kind, prefix, parts, size, count, list(flags), args.repeat], clients, cell)
 
 
 def consume_medians(args, broker_kind, topic, parts, size, count, clients, run=None, timeout=None):
@@ -414,22 +421,26 @@ def consume_medians(args, broker_kind, topic, parts, size, count, clients, run=N
     Returns {client: median run}."""
     timeout = timeout or args.timeout
     run = run or (lambda client, argv: measure(client, argv, timeout))
-    broker = start_broker(broker_kind, False, [(topic, parts)])
-    try:
-        pre = measure("ferrokafka", ["produce", "--bootstrap", broker.bootstrap, "--topic", topic,
-                                     "--partitions", str(parts), "--size", str(size), "--count", str(count),
-                                     "--acks", "all"], timeout)
-        if pre.na:
-            raise RuntimeError("preload failed: " + pre.na)
-        runs = {c: [] for c in clients}
-        for _ in range(args.repeat):
-            for client in clients:
-                runs[client].append(run(client, [
-                    "consume", "--bootstrap", broker.bootstrap, "--topic", topic, "--partitions", str(parts),
-                    "--size", str(size), "--count", str(count)]))
-        return {c: median(runs[c]) for c in clients}
-    finally:
-        broker.stop()
+
+    def cell():
+        broker = start_broker(broker_kind, False, [(topic, parts)])
+        try:
+            pre = measure("ferrokafka", ["produce", "--bootstrap", broker.bootstrap, "--topic", topic,
+                                         "--partitions", str(parts), "--size", str(size), "--count", str(count),
+                                         "--acks", "all"], timeout)
+            if pre.na:
+                raise RuntimeError("preload failed: " + pre.na)
+            runs = {c: [] for c in clients}
+            for _ in range(args.repeat):
+                for client in clients:
+                    runs[client].append(run(client, [
+                        "consume", "--bootstrap", broker.bootstrap, "--topic", topic, "--partitions", str(parts),
+                        "--size", str(size), "--count", str(count)]))
+            return {c: median(runs[c]) for c in clients}
+        finally:
+            broker.stop()
+
+    return STORE.cell(["consume", broker_kind, topic, parts, size, count, args.repeat], clients, cell)
 
 
 def producer_cells(quick, broker="mock"):
@@ -487,17 +498,19 @@ def run_latency(args, broker_kind, clients, results):
     for rate in latency_cells(args.quick):
         log("latency %s: %d records/s" % (broker_kind, rate))
         topics = {c: "l-%s-%d" % (c, rate) for c in clients}
-        broker = start_broker(broker_kind, True, [(t, 1) for t in topics.values()])
-        try:
-            for client in clients:
-                topic = topics[client]
-                r = measure_or_fallback(client, ["latency", "--bootstrap", broker.bootstrap, "--topic", topic,
-                                     "--partitions", "1", "--size", "100", "--rate", str(rate),
-                                     "--seconds", str(args.latency_seconds), "--acks", "all",
-                                     "--idempotence", "true", "--linger-ms", "0"], args.timeout)
-                results[("latency", broker_kind, rate, client)] = r
-        finally:
-            broker.stop()
+
+        def cell():
+            broker = start_broker(broker_kind, True, [(t, 1) for t in topics.values()])
+            try:
+                return {client: measure_or_fallback(client, [
+                    "latency", "--bootstrap", broker.bootstrap, "--topic", topics[client], "--partitions", "1",
+                    "--size", "100", "--rate", str(rate), "--seconds", str(args.latency_seconds), "--acks", "all",
+                    "--idempotence", "true", "--linger-ms", "0"], args.timeout) for client in clients}
+            finally:
+                broker.stop()
+
+        for client, r in STORE.cell(["latency", broker_kind, rate, args.latency_seconds], clients, cell).items():
+            results[("latency", broker_kind, rate, client)] = r
 
 
 # ---------------------------------------------------------------- report
@@ -608,15 +621,16 @@ def tool_version(cmd):
 KEPT_SECTION = "## Producer memory against a slow broker"
 
 
-def write_report(path, args, clients, brokers, results, command, elapsed):
+def write_report(path, args, clients, brokers, results, command, elapsed, invocations=1):
     L = []
     w = L.append
     w("# Client benchmarks: ferrokafka vs rust-rdkafka, krafka, rskafka, the Java client, franz-go\n")
-    w("Generated by `%s` on %s in %.0f min. Every client ran as its own process with the same flags "
-      "(`benches/compare`), one after another on the same broker; CPU seconds and peak RSS are the "
-      "client process's own (wait4 rusage), including start-up and warm-up. Throughput cells: "
-      "the median of %d runs per client, the clients' runs interleaved.\n" % (
+    w("Generated by `%s` on %s; these tables took %.0f min%s. Every client ran as its own process with "
+      "the same flags (`benches/compare`), one after another on the same broker; CPU seconds and peak "
+      "RSS are the client process's own (wait4 rusage), including start-up and warm-up. Throughput "
+      "cells: the median of %d runs per client, the clients' runs interleaved.\n" % (
           command, datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), elapsed / 60,
+          "" if invocations == 1 else " over %d invocations on the same committed code (`--resume`)" % invocations,
           args.repeat))
     w("- Machine: " + machine())
     w("- Scheduling jitter of this machine (a 1 ms sleep's oversleep, measured before writing): "
@@ -767,6 +781,8 @@ def main():
                     "reported); default 3, --quick 1")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per run")
     ap.add_argument("--quick", action="store_true", help="a few cells only")
+    ap.add_argument("--resume", action="store_true", help="reuse the cells an earlier run on the same "
+                    "committed code measured (target/bench-runs): a stopped full run goes on where it stopped")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--command", default="scripts/bench")
     args = ap.parse_args()
@@ -780,6 +796,8 @@ def main():
     if unknown:
         ap.error("unknown client(s) %s; known: %s" % (",".join(unknown), ",".join(CLIENTS)))
     build_peers(clients)
+    global STORE
+    STORE = store.Store(ROOT, Result, args.resume, log)
     args.brokers = args.brokers or ("mock" if args.only == ["scaling"] else "mock,kafka" if quick
                                     else "mock,kafka,kafka3")
     brokers = args.brokers.split(",")
@@ -795,17 +813,20 @@ def main():
         if "latency" in args.only:
             run_latency(args, b, clients, results)
     if {"produce", "consume", "latency"} & set(args.only):
-        write_report(args.out, args, clients, brokers, results, args.command, time.time() - start)
-    if "security" in args.only and "ferrokafka" in clients:
+        write_report(args.out, args, clients, brokers, results, args.command,
+                     time.time() - start + STORE.reused_seconds, STORE.invocations)
+    if "security" in args.only and "ferrokafka" in clients and not STORE.section_done("security"):
         import security  # benches/compare/security.py
 
         security.run(args, results)
         security.write_section(args.out, security.section(args, results))
-    if "share" in args.only and "ferrokafka" in clients:
+        STORE.mark_section("security")
+    if "share" in args.only and "ferrokafka" in clients and not STORE.section_done("share"):
         import share  # benches/compare/share.py
 
         share.run(args, results)
         share.write_section(args.out, share.section(args, results))
+        STORE.mark_section("share")
     if "sizes" in args.only:
         import curves  # benches/compare/curves.py
 

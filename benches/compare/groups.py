@@ -35,24 +35,32 @@ def median(runs):
 
 def run(args, clients, results):
     bench.log("groups kafka: %s members, %s" % (MEMBERS, ", ".join(PROTOCOLS)))
-    broker = bench.start_broker("kafka", False, [(TOPIC, PARTITIONS)])
-    run_id = 0
+    # Started for the first cell not measured earlier on this tree (`--resume`), kept for the rest.
+    broker = []
+
+    def cell(protocol, n):
+        if not broker:
+            broker.append(bench.start_broker("kafka", False, [(TOPIC, PARTITIONS)]))
+        runs = {c: [] for c in clients}
+        for rep in range(args.repeat):
+            for client in clients:
+                runs[client].append(bench.measure(client, [
+                    "group", "--bootstrap", broker[0].bootstrap, "--topic", TOPIC,
+                    "--partitions", str(PARTITIONS), "--members", str(n), "--protocol", protocol,
+                    "--group", "g-%s-%d-%s-%d" % (client, n, protocol, rep),
+                    "--timeout", str(args.timeout)], args.timeout + 30))
+        return {c: median(runs[c]) for c in clients}
+
     try:
         for protocol in PROTOCOLS:
             for n in MEMBERS:
-                runs = {c: [] for c in clients}
-                for _ in range(args.repeat):
-                    for client in clients:
-                        run_id += 1
-                        runs[client].append(bench.measure(client, [
-                            "group", "--bootstrap", broker.bootstrap, "--topic", TOPIC,
-                            "--partitions", str(PARTITIONS), "--members", str(n), "--protocol", protocol,
-                            "--group", "g-%s-%d-%s-%d" % (client, n, protocol, run_id),
-                            "--timeout", str(args.timeout)], args.timeout + 30))
-                for client in clients:
-                    results[("groups", protocol, n, client)] = median(runs[client])
+                key = ["groups", protocol, n, PARTITIONS, args.repeat]
+                medians = bench.STORE.cell(key, clients, lambda: cell(protocol, n))
+                for client, r in medians.items():
+                    results[("groups", protocol, n, client)] = r
     finally:
-        broker.stop()
+        if broker:
+            broker[0].stop()
 
 
 def section(args, clients, results):

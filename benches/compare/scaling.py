@@ -85,21 +85,31 @@ def run_consume(args, broker_kind, parts, clients, results):
 
 def run_idle(args, clients, results):
     bench.log("scaling idle: %s partitions, %d s each" % (" and ".join(map(str, IDLE)), IDLE_SECONDS))
-    broker = bench.start_broker("mock", False, [("si-%d" % n, n) for n in IDLE])
-    try:
-        for n in IDLE:
-            runs = {c: [] for c in clients}
-            for _ in range(args.repeat):
+
+    def cell():
+        broker = bench.start_broker("mock", False, [("si-%d" % n, n) for n in IDLE])
+        try:
+            out = {}
+            for n in IDLE:
+                runs = {c: [] for c in clients}
+                for _ in range(args.repeat):
+                    for client in clients:
+                        runs[client].append(bench.measure(client, [
+                            "idle", "--bootstrap", broker.bootstrap, "--topic", "si-%d" % n, "--partitions",
+                            str(n), "--seconds", str(IDLE_SECONDS)], timeout_for(args, n)))
                 for client in clients:
-                    runs[client].append(bench.measure(client, [
-                        "idle", "--bootstrap", broker.bootstrap, "--topic", "si-%d" % n, "--partitions",
-                        str(n), "--seconds", str(IDLE_SECONDS)], timeout_for(args, n)))
-            for client in clients:
-                ok = sorted((r for r in runs[client] if not r.na), key=lambda r: r.hwm_mb)
-                # The median peak RSS (an idle run has no records/s to take the median of).
-                results[("scaling", "idle", n, client)] = ok[(len(ok) - 1) // 2] if ok else runs[client][0]
-    finally:
-        broker.stop()
+                    ok = sorted((r for r in runs[client] if not r.na), key=lambda r: r.hwm_mb)
+                    # The median peak RSS (an idle run has no records/s to take the median of).
+                    out["%s@%d" % (client, n)] = ok[(len(ok) - 1) // 2] if ok else runs[client][0]
+            return out
+        finally:
+            broker.stop()
+
+    keys = ["%s@%d" % (c, n) for c in clients for n in IDLE]
+    measured = bench.STORE.cell(["idle", list(IDLE), IDLE_SECONDS, args.repeat], keys, cell)
+    for client in clients:
+        for n in IDLE:
+            results[("scaling", "idle", n, client)] = measured["%s@%d" % (client, n)]
 
 
 # ---------------------------------------------------------------- report

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ferrokafka_compare::*;
-use krafka::consumer::AutoOffsetReset;
+use krafka::consumer::{AutoOffsetReset, GroupProtocol, PartitionAssignmentStrategy};
 use krafka::producer::{Acks, Producer};
 use krafka::{CloseOptions, Compression, Kafka, Record};
 
@@ -211,6 +211,98 @@ async fn idle(a: IdleArgs) {
     let _ = consumer.close().await;
 }
 
+/// One group member as its own task: polls every 50 ms and publishes its assignment after
+/// every poll, as the other clients' members do; its own client (connections), as a member in
+/// its own process would have. See `Cmd::Group`.
+async fn spawn_member(
+    a: &GroupArgs,
+    held: Arc<Mutex<Vec<Vec<i32>>>>,
+    id: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    let kafka = connect(&a.common).await;
+    let builder = kafka
+        .consumer(a.group.clone())
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .enable_auto_commit(false);
+    let builder = match a.protocol.as_str() {
+        "consumer" => builder.group_protocol(GroupProtocol::Consumer),
+        "eager" => builder.partition_assignment_strategy(PartitionAssignmentStrategy::Range),
+        "cooperative" => {
+            builder.partition_assignment_strategy(PartitionAssignmentStrategy::CooperativeSticky)
+        }
+        other => fail(
+            "protocol",
+            format!("{other}: eager, cooperative or consumer"),
+        ),
+    };
+    let consumer = builder
+        .build()
+        .await
+        .unwrap_or_else(|e| fail("consumer", e));
+    consumer
+        .subscribe([a.common.topic.as_str()])
+        .await
+        .unwrap_or_else(|e| fail("subscribe", e));
+    tokio::spawn(async move {
+        while !stop.load(std::sync::atomic::Ordering::Acquire) {
+            consumer
+                .poll(Duration::from_millis(50))
+                .await
+                .unwrap_or_else(|e| fail("poll", e));
+            let mine = consumer
+                .assignment()
+                .await
+                .into_values()
+                .flatten()
+                .collect();
+            held.lock().unwrap()[id] = mine;
+        }
+        let _ = consumer.close().await;
+    })
+}
+
+async fn group(a: GroupArgs) {
+    let parts = a.common.partitions;
+    let n = a.members;
+    let held = Arc::new(Mutex::new(vec![Vec::new(); n + 1]));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(a.timeout);
+    let settled = |k: usize| {
+        let held = &held;
+        async move {
+            loop {
+                if covered(&held.lock().unwrap()[..k], parts) {
+                    return;
+                }
+                if Instant::now() > deadline {
+                    fail(
+                        "group",
+                        format!("{k} members did not settle in {} s", a.timeout),
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    };
+    let start = Instant::now();
+    let mut members = Vec::with_capacity(n + 1);
+    for id in 0..n {
+        members.push(spawn_member(&a, held.clone(), id, stop.clone()).await);
+    }
+    settled(n).await;
+    let form = start.elapsed();
+    let start = Instant::now();
+    members.push(spawn_member(&a, held.clone(), n, stop.clone()).await);
+    settled(n + 1).await;
+    let rebalance = start.elapsed();
+    report_group(rebalance, form, n);
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    for m in members {
+        let _ = m.await;
+    }
+}
+
 async fn latency(a: LatencyArgs) {
     let c = &a.common;
     let values = value_pool(c.size);
@@ -256,8 +348,6 @@ async fn main() {
         Cmd::Latency(a) => latency(a).await,
         Cmd::Share(_) => cmd_unsupported("share groups"),
         Cmd::Idle(a) => idle(a).await,
-        Cmd::Group(_) => {
-            cmd_unsupported("group rebalance timing (not measured for this client yet)")
-        }
+        Cmd::Group(a) => group(a).await,
     }
 }

@@ -2,11 +2,13 @@
 being stopped and goes on with `--resume` where it stopped.
 
 A cell (one broker, every client's runs, their medians) is appended to
-target/bench-runs/<tree>.jsonl as soon as it is measured. <tree> names the git trees of
-everything that decides a measurement (the clients' sources, the bench harness, the scripts
-that start brokers, Cargo.lock): a run resumes only on the exact code it started on, and a
-change to any of it starts a new file. With uncommitted changes in those paths nothing is
-kept (there is no tree to name), and `--resume` is refused.
+target/bench-runs/<tree>.jsonl as soon as it is measured; its key names everything the cell
+varies (broker, partitions, size, count, flags, repeats). <tree> names the git trees of the code
+that runs in a measurement: ferrokafka, the peers' harnesses, their locked dependencies, the
+scripts that start brokers. A run resumes only on that exact code, and a change to any of it
+starts a new file. The Python that writes the report is not part of it: a resumed run may
+write a better report from the same measurements. With uncommitted changes in those paths
+nothing is kept (there is no tree to name), and `--resume` is refused.
 """
 
 import hashlib
@@ -15,8 +17,10 @@ import os
 import subprocess
 import time
 
-# Everything a measured number depends on, as paths in the repository.
-MEASURED_PATHS = ("src", "benches", "scripts", "tests/java", "Cargo.toml", "Cargo.lock")
+# The code that runs in a measurement, as paths in the repository.
+MEASURED_PATHS = ("src", "benches/compare/src", "benches/compare/Cargo.toml", "benches/compare/go",
+                  "benches/compare/java", "scripts/kafka", "scripts/broker", "tests/java", "Cargo.toml",
+                  "Cargo.lock")
 
 
 def tree_key(root):

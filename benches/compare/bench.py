@@ -26,6 +26,7 @@ if __name__ == "__main__":
     sys.modules["bench"] = sys.modules[__name__]
 
 import charts  # noqa: E402
+import goals  # noqa: E402
 import store  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -684,6 +685,8 @@ def write_report(path, args, clients, brokers, results, command, elapsed, invoca
                 ratio(results, (kind, broker, cell, "ferrokafka"), (kind, broker, cell, o)) for o in others)))
         w("")
 
+    w(goals.SECTION + "\n")
+    w(goals.PENDING + "\n")
     plabel = lambda c: "%d B, %d part, acks=%s%s, %s" % (c[0], c[1], c[2], " idem" if c[3] == "true" else "", c[4])
     clabel = lambda c: "%d B, %d part" % c
     for b in brokers:
@@ -796,11 +799,13 @@ def main():
     if unknown:
         ap.error("unknown client(s) %s; known: %s" % (",".join(unknown), ",".join(CLIENTS)))
     build_peers(clients)
-    global STORE
-    STORE = store.Store(ROOT, Result, args.resume, log)
     args.brokers = args.brokers or ("mock" if args.only == ["scaling"] else "mock,kafka" if quick
                                     else "mock,kafka,kafka3")
     brokers = args.brokers.split(",")
+    global STORE
+    STORE = store.Store(ROOT, Result, args.resume, log, repr((
+        sorted(args.only), clients, brokers, args.count, args.repeat, args.quick, args.latency_seconds,
+        args.timeout)))
     results = {}
     args.jitter = timer_jitter()
     log("timer jitter: " + args.jitter)
@@ -850,6 +855,8 @@ def main():
         curve_brokers = [b for b in brokers if b in CURVE_BROKERS]
         scaling.run(args, curve_brokers, clients, results)
         scaling.write_section(args.out, scaling.section(args, curve_brokers, clients, results))
+    if {"produce", "consume", "latency"} & set(args.only):
+        goals.write_section(args.out, goals.section(args, clients, brokers, results))
     log("wrote " + args.out)
 
 

@@ -2,11 +2,12 @@
 being stopped and goes on with `--resume` where it stopped.
 
 A cell (one broker, every client's runs, their medians) is appended to
-target/bench-runs/<tree>.jsonl as soon as it is measured; its key names everything the cell
+target/bench-runs/<tree>-<options>.jsonl as soon as it is measured; its key names everything the cell
 varies (broker, partitions, size, count, flags, repeats). <tree> names the git trees of the code
 that runs in a measurement: ferrokafka, the peers' harnesses, their locked dependencies, the
 scripts that start brokers. A run resumes only on that exact code, and a change to any of it
-starts a new file. The Python that writes the report is not part of it: a resumed run may
+starts a new file. <options> names the run's command-line choices (sections, brokers, clients,
+counts, repeats): a quick check of one cell neither replaces nor feeds a full run. The Python that writes the report is not part of it: a resumed run may
 write a better report from the same measurements. With uncommitted changes in those paths
 nothing is kept (there is no tree to name), and `--resume` is refused.
 """
@@ -60,7 +61,8 @@ class Store:
     invocation on the same tree measured. Without a tree (uncommitted changes) it keeps
     nothing and every cell is measured."""
 
-    def __init__(self, root, result_cls, resume, log):
+    def __init__(self, root, result_cls, resume, log, options):
+        """`options`: a string of the run's choices that shape its cells (see the module doc)."""
         self.result_cls = result_cls
         self.log = log
         self.cells = {}
@@ -77,7 +79,7 @@ class Store:
         self.tree = key
         runs = os.path.join(root, "target", "bench-runs")
         os.makedirs(runs, exist_ok=True)
-        self.path = os.path.join(runs, key + ".jsonl")
+        self.path = os.path.join(runs, "%s-%s.jsonl" % (key, hashlib.sha1(options.encode()).hexdigest()[:8]))
         if resume and os.path.exists(self.path):
             with open(self.path) as f:
                 for line in f:
@@ -90,8 +92,8 @@ class Store:
                         self.invocations += 1
                     elif "cell" in entry:
                         self.cells[entry["cell"]] = entry
-            log("resuming tree %s: %d cells measured by %d earlier invocation(s)" % (
-                key, len(self.cells), self.invocations - 1))
+            log("resuming %s: %d cells measured by %d earlier invocation(s)" % (
+                self.path, len(self.cells), self.invocations - 1))
         elif os.path.exists(self.path):
             os.replace(self.path, self.path + ".replaced")
         self._append({"invocation": time.time()})

@@ -619,7 +619,9 @@ def tool_version(cmd):
         return "not installed"
 
 
-KEPT_SECTION = "## Producer memory against a slow broker"
+# The generated tables end where the first of these begins; it and everything after it (hand-
+# written analysis, sections written by other tools and by the curve modules) is kept.
+KEPT_SECTIONS = ("## Goals: what bounds the misses", "## Producer memory against a slow broker")
 
 
 def write_report(path, args, clients, brokers, results, command, elapsed, invocations=1):
@@ -719,16 +721,19 @@ def write_report(path, args, clients, brokers, results, command, elapsed, invoca
                     w("| %d/s | %s | %s | %s | %s | %s | %.2f | %.0f |" % (
                         rate, c, f["p50_ms"], f["p99_ms"], f["p999_ms"], f["max_ms"], r.cpu, r.rss_mb))
             w("")
-    # Sections written by other tools (scripts/bench-memory) follow the generated tables: keep them.
-    kept = ""
+    old = ""
     if os.path.exists(path):
         with open(path) as f:
             old = f.read()
-        at = old.find(KEPT_SECTION)
-        if at >= 0:
-            kept = "\n" + old[at:]
     with open(path, "w") as f:
-        f.write("\n".join(L) + "\n" + kept)
+        f.write("\n".join(L) + "\n" + kept_tail(old))
+
+
+def kept_tail(old):
+    """What of the old report follows the generated tables and stays: from the first of
+    KEPT_SECTIONS on (with a blank line before it), or nothing."""
+    found = [i for i in (old.find(h) for h in KEPT_SECTIONS) if i >= 0]
+    return "\n" + old[min(found):] if found else ""
 
 
 def peer_chart(args, rel, broker, clients, results, plabel, clabel):
@@ -756,7 +761,10 @@ def peer_chart(args, rel, broker, clients, results, plabel, clabel):
 def write_section(path, heading, lines):
     """Replaces the section of `path` from `heading` to the next `## `, or appends it: a run of
     one section leaves the generated tables and the other sections as they are."""
-    text = open(path).read() if os.path.exists(path) else ""
+    text = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
     body = "\n".join(lines) + "\n"
     at = text.find(heading)
     if at < 0:

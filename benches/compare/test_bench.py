@@ -118,6 +118,28 @@ class StoreTest(unittest.TestCase):
         self.assertFalse(self.open(False).section_done("share"))
 
 
+class ReportTest(unittest.TestCase):
+    def test_the_generated_tables_are_replaced_and_what_follows_them_is_kept(self):
+        old = ("# Client benchmarks\n\n## Producer throughput\n\n| old |\n\n"
+               "## Goals: what bounds the misses\n\nhand-written\n\n"
+               "## Producer memory against a slow broker\n\nscripts/bench-memory\n")
+        self.assertEqual(bench.kept_tail(old), "\n" + old[old.index("## Goals: what"):])
+        no_analysis = old.replace("## Goals: what bounds the misses\n\nhand-written\n\n", "")
+        self.assertEqual(bench.kept_tail(no_analysis), "\n## Producer memory against a slow broker\n\nscripts/bench-memory\n")
+        self.assertEqual(bench.kept_tail("# Client benchmarks\n\n## Producer throughput\n"), "")
+
+    def test_a_section_is_replaced_up_to_the_next_one_or_appended(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "B.md")
+            with open(path, "w") as f:
+                f.write("# B\n\n## Goals, read from this run\n\npending\n\n## Peer comparison (mock)\n\nx\n")
+            bench.write_section(path, "## Goals, read from this run", ["## Goals, read from this run", "", "| a | b |"])
+            bench.write_section(path, "## Scaling", ["## Scaling", "", "curve"])
+            with open(path) as f:
+                self.assertEqual(f.read(), "# B\n\n## Goals, read from this run\n\n| a | b |\n\n"
+                                           "## Peer comparison (mock)\n\nx\n\n## Scaling\n\ncurve\n")
+
+
 class GoalsTest(unittest.TestCase):
     def args(self):
         return argparse.Namespace(quick=False)

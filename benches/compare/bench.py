@@ -864,7 +864,8 @@ def main():
         scaling.run(args, curve_brokers, clients, results)
         scaling.write_section(args.out, scaling.section(args, curve_brokers, clients, results))
     if {"produce", "consume", "latency"} & set(args.only):
-        goals.write_section(args.out, goals.section(args, clients, brokers, results))
+        goals.write_section(args.out, goals.section(args, clients, brokers, results,
+                                                    time.time() - start + STORE.reused_seconds, STORE.invocations))
     log("wrote " + args.out)
 
 

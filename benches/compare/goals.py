@@ -126,10 +126,15 @@ def rows(args, clients, brokers, results):
     return out
 
 
-def section(args, clients, brokers, results):
+def section(args, clients, brokers, results, run_seconds, invocations):
+    """`run_seconds`: the whole run, every section (cells reused by `--resume` counted at the
+    time they took when measured)."""
     L = [SECTION, ""]
     L.append("Generated from the tables below (ratios are records/s of ferrokafka over the peer's, medians "
-             "of the same run). What bounds each miss is in \"Goals: what bounds the misses\".\n")
+             "of the same run). What bounds each miss is in \"Goals: what bounds the misses\". The run "
+             "(`%s`, sections %s) took %.0f min%s.\n" % (
+                 args.command, ", ".join(args.only), run_seconds / 60,
+                 "" if invocations == 1 else " over %d invocations (`--resume`)" % invocations))
     L.append("| goal | result |")
     L.append("|---|---|")
     for goal, result in rows(args, clients, brokers, results):

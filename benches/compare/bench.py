@@ -597,8 +597,10 @@ def versions():
     m = re.search(r"github.com/twmb/franz-go (v\S+)", gomod)
     franzgo = "franz-go: " + (NOT_BUILT.get("franzgo") or "%s (%s)" % (
         m.group(1) if m else "?", tool_version(["go", "version"])))
+    tree = getattr(STORE, "tree", None)
     return [
-        "ferrokafka %s (git %s)" % (v("ferrokafka"), sha),
+        "ferrokafka %s (git %s%s)" % (v("ferrokafka"), sha, "; measured code: tree %s of `target/bench-runs`" % tree
+                                      if tree else ""),
         "rust-rdkafka %s (librdkafka %s, built from source)" % (v("rdkafka"), v("rdkafka-sys").split("+")[-1]),
         "krafka %s" % v("krafka"),
         "rskafka %s" % v("rskafka"),

@@ -208,6 +208,95 @@ pub fn covered(assignments: &[Vec<i32>], partitions: i32) -> bool {
     seen.iter().all(|s| *s)
 }
 
+/// What a `group` run's members share: each member's assignment (published after every poll),
+/// the stop flag, and the deadline. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct GroupRun(std::sync::Arc<GroupState>);
+
+struct GroupState {
+    held: std::sync::Mutex<Vec<Vec<i32>>>,
+    stop: std::sync::atomic::AtomicBool,
+    partitions: i32,
+    deadline: Instant,
+    timeout: u64,
+}
+
+impl GroupRun {
+    /// For `a.members` members and the one that joins after them.
+    pub fn new(a: &GroupArgs) -> Self {
+        GroupRun(std::sync::Arc::new(GroupState {
+            held: std::sync::Mutex::new(vec![Vec::new(); a.members + 1]),
+            stop: std::sync::atomic::AtomicBool::new(false),
+            partitions: a.common.partitions,
+            deadline: Instant::now() + Duration::from_secs(a.timeout),
+            timeout: a.timeout,
+        }))
+    }
+
+    /// Member `id` holds `partitions` now.
+    pub fn publish(&self, id: usize, partitions: Vec<i32>) {
+        self.0.held.lock().unwrap()[id] = partitions;
+    }
+
+    /// Whether the members should leave.
+    pub fn stopped(&self) -> bool {
+        self.0.stop.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn stop(&self) {
+        self.0
+            .stop
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether members `0..k` hold every partition between them (see [`covered`]); past the
+    /// run's deadline the run fails.
+    pub fn settled(&self, k: usize) -> bool {
+        if covered(&self.0.held.lock().unwrap()[..k], self.0.partitions) {
+            return true;
+        }
+        if Instant::now() > self.0.deadline {
+            fail(
+                "group",
+                format!("{k} members did not settle in {} s", self.0.timeout),
+            );
+        }
+        false
+    }
+
+    async fn settle(&self, k: usize) {
+        while !self.settled(k) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// A group run of an async client: `spawn(id, run)` creates member `id` and returns its
+    /// task; the first `a.members` form the group, then one more joins, and the RESULT line
+    /// reports both times. See `Cmd::Group`.
+    pub async fn time<S, F>(a: &GroupArgs, mut spawn: S)
+    where
+        S: FnMut(usize, GroupRun) -> F,
+        F: std::future::Future<Output = tokio::task::JoinHandle<()>>,
+    {
+        let run = GroupRun::new(a);
+        let start = Instant::now();
+        let mut members = Vec::with_capacity(a.members + 1);
+        for id in 0..a.members {
+            members.push(spawn(id, run.clone()).await);
+        }
+        run.settle(a.members).await;
+        let form = start.elapsed();
+        let start = Instant::now();
+        members.push(spawn(a.members, run.clone()).await);
+        run.settle(a.members + 1).await;
+        report_group(start.elapsed(), form, a.members);
+        run.stop();
+        for m in members {
+            let _ = m.await;
+        }
+    }
+}
+
 /// The RESULT line of a group run.
 pub fn report_group(rebalance: Duration, form: Duration, members: usize) {
     println!(

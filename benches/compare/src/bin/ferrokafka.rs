@@ -255,14 +255,9 @@ async fn share(a: ShareArgs) {
     );
 }
 
-/// A group member: subscribes, polls until `stop`, and publishes its assignment (partition
-/// ids) after every poll.
-fn spawn_member(
-    a: &GroupArgs,
-    id: usize,
-    held: Arc<Mutex<Vec<Vec<i32>>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) -> tokio::task::JoinHandle<()> {
+/// A group member: subscribes, polls until the run stops, and publishes its assignment
+/// (partition ids) after every poll.
+fn spawn_member(a: &GroupArgs, id: usize, run: GroupRun) -> tokio::task::JoinHandle<()> {
     let c = &a.common;
     let protocol = match a.protocol.as_str() {
         "consumer" => ("group.protocol", "consumer"),
@@ -285,60 +280,26 @@ fn spawn_member(
         .subscribe([c.topic.as_str()])
         .unwrap_or_else(|e| fail("subscribe", e));
     tokio::spawn(async move {
-        while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        while !run.stopped() {
             consumer
                 .poll(Duration::from_millis(50))
                 .await
                 .unwrap_or_else(|e| fail("poll", e));
-            let mine = consumer
-                .assignment()
-                .iter()
-                .map(|tp| tp.partition)
-                .collect();
-            held.lock().unwrap()[id] = mine;
+            run.publish(
+                id,
+                consumer
+                    .assignment()
+                    .iter()
+                    .map(|tp| tp.partition)
+                    .collect(),
+            );
         }
         let _ = consumer.close().await;
     })
 }
 
 async fn group(a: GroupArgs) {
-    let parts = a.common.partitions;
-    let n = a.members;
-    let held = Arc::new(Mutex::new(vec![Vec::new(); n + 1]));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let deadline = Instant::now() + Duration::from_secs(a.timeout);
-    let settled = |k: usize| {
-        let held = &held;
-        async move {
-            loop {
-                if covered(&held.lock().unwrap()[..k], parts) {
-                    return;
-                }
-                if Instant::now() > deadline {
-                    fail(
-                        "group",
-                        format!("{k} members did not settle in {} s", a.timeout),
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }
-    };
-    let start = Instant::now();
-    let mut members: Vec<_> = (0..n)
-        .map(|id| spawn_member(&a, id, held.clone(), stop.clone()))
-        .collect();
-    settled(n).await;
-    let form = start.elapsed();
-    let start = Instant::now();
-    members.push(spawn_member(&a, n, held.clone(), stop.clone()));
-    settled(n + 1).await;
-    let rebalance = start.elapsed();
-    report_group(rebalance, form, n);
-    stop.store(true, std::sync::atomic::Ordering::Release);
-    for m in members {
-        let _ = m.await;
-    }
+    GroupRun::time(&a, |id, run| std::future::ready(spawn_member(&a, id, run))).await;
 }
 
 async fn latency(a: LatencyArgs) {

@@ -214,12 +214,7 @@ async fn idle(a: IdleArgs) {
 /// One group member as its own task: polls every 50 ms and publishes its assignment after
 /// every poll, as the other clients' members do; its own client (connections), as a member in
 /// its own process would have. See `Cmd::Group`.
-async fn spawn_member(
-    a: &GroupArgs,
-    held: Arc<Mutex<Vec<Vec<i32>>>>,
-    id: usize,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) -> tokio::task::JoinHandle<()> {
+async fn spawn_member(a: &GroupArgs, id: usize, run: GroupRun) -> tokio::task::JoinHandle<()> {
     let kafka = connect(&a.common).await;
     let builder = kafka
         .consumer(a.group.clone())
@@ -245,7 +240,7 @@ async fn spawn_member(
         .await
         .unwrap_or_else(|e| fail("subscribe", e));
     tokio::spawn(async move {
-        while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        while !run.stopped() {
             consumer
                 .poll(Duration::from_millis(50))
                 .await
@@ -256,51 +251,14 @@ async fn spawn_member(
                 .into_values()
                 .flatten()
                 .collect();
-            held.lock().unwrap()[id] = mine;
+            run.publish(id, mine);
         }
         let _ = consumer.close().await;
     })
 }
 
 async fn group(a: GroupArgs) {
-    let parts = a.common.partitions;
-    let n = a.members;
-    let held = Arc::new(Mutex::new(vec![Vec::new(); n + 1]));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let deadline = Instant::now() + Duration::from_secs(a.timeout);
-    let settled = |k: usize| {
-        let held = &held;
-        async move {
-            loop {
-                if covered(&held.lock().unwrap()[..k], parts) {
-                    return;
-                }
-                if Instant::now() > deadline {
-                    fail(
-                        "group",
-                        format!("{k} members did not settle in {} s", a.timeout),
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }
-    };
-    let start = Instant::now();
-    let mut members = Vec::with_capacity(n + 1);
-    for id in 0..n {
-        members.push(spawn_member(&a, held.clone(), id, stop.clone()).await);
-    }
-    settled(n).await;
-    let form = start.elapsed();
-    let start = Instant::now();
-    members.push(spawn_member(&a, held.clone(), n, stop.clone()).await);
-    settled(n + 1).await;
-    let rebalance = start.elapsed();
-    report_group(rebalance, form, n);
-    stop.store(true, std::sync::atomic::Ordering::Release);
-    for m in members {
-        let _ = m.await;
-    }
+    GroupRun::time(&a, |id, run| spawn_member(&a, id, run)).await;
 }
 
 async fn latency(a: LatencyArgs) {

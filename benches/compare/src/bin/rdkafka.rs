@@ -251,11 +251,8 @@ fn idle(a: IdleArgs) {
 /// each publishes its assignment after every poll. See `Cmd::Group`.
 fn group(a: GroupArgs) {
     let c = &a.common;
-    let parts = c.partitions;
     let n = a.members;
-    let held = Mutex::new(vec![Vec::new(); n + 1]);
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let deadline = Instant::now() + Duration::from_secs(a.timeout);
+    let run = GroupRun::new(&a);
     let member = |id: usize| {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", &c.bootstrap)
@@ -279,44 +276,37 @@ fn group(a: GroupArgs) {
         consumer
             .subscribe(&[c.topic.as_str()])
             .unwrap_or_else(|e| fail("subscribe", e));
-        let (held, stop) = (&held, &stop);
+        let run = run.clone();
         move || {
-            while !stop.load(SeqCst) {
+            while !run.stopped() {
                 if let Some(m) = consumer.poll(Duration::from_millis(50)) {
                     m.unwrap_or_else(|e| fail("poll", e));
                 }
                 let mine = consumer
                     .assignment()
                     .unwrap_or_else(|e| fail("assignment", e));
-                held.lock().unwrap()[id] = mine.elements().iter().map(|e| e.partition()).collect();
+                run.publish(id, mine.elements().iter().map(|e| e.partition()).collect());
             }
             drop(consumer);
         }
     };
-    let settled = |k: usize| loop {
-        if covered(&held.lock().unwrap()[..k], parts) {
-            return;
+    let settle = |k: usize| {
+        while !run.settled(k) {
+            thread::sleep(Duration::from_millis(2));
         }
-        if Instant::now() > deadline {
-            fail(
-                "group",
-                format!("{k} members did not settle in {} s", a.timeout),
-            );
-        }
-        thread::sleep(Duration::from_millis(2));
     };
     thread::scope(|s| {
         let start = Instant::now();
         for id in 0..n {
             s.spawn(member(id));
         }
-        settled(n);
+        settle(n);
         let form = start.elapsed();
         let start = Instant::now();
         s.spawn(member(n));
-        settled(n + 1);
+        settle(n + 1);
         report_group(start.elapsed(), form, n);
-        stop.store(true, SeqCst);
+        run.stop();
     });
 }
 

@@ -364,6 +364,10 @@ async fn acks_all_with_one_and_two_brokers_down() {
     next += PER_ROUND;
     let mut reasons: BTreeMap<i32, BTreeSet<String>> = BTreeMap::new();
     let mut may_have_been_written_flags = BTreeSet::new();
+    // Records whose error says they may have been written: an attempt reached the leader while
+    // it still counted the killed broker in the ISR (its view can trail the controller's), was
+    // appended, and then timed out waiting for that follower. They may be in the log later.
+    let mut maybe_written: BTreeSet<u64> = BTreeSet::new();
     for o in &outcomes {
         match &o.result {
             Err(Error::DeliveryTimeout {
@@ -373,6 +377,9 @@ async fn acks_all_with_one_and_two_brokers_down() {
             }) => {
                 assert_eq!(*timeout_ms, DELIVERY_TIMEOUT.as_millis() as u64);
                 may_have_been_written_flags.insert(*may_have_been_written);
+                if *may_have_been_written {
+                    maybe_written.insert(o.value);
+                }
                 reasons
                     .entry(o.partition)
                     .or_default()
@@ -442,19 +449,22 @@ async fn acks_all_with_one_and_two_brokers_down() {
     }
     let twice: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "records written twice: {twice:?}");
-    // NOT_ENOUGH_REPLICAS is checked before the append, and no attempt went anywhere else:
-    // the failed records were never written.
-    let written_failed: Vec<u64> = (failed_from..failed_from + PER_ROUND)
+    // NOT_ENOUGH_REPLICAS is checked before the append, and no attempt went anywhere else: a
+    // failed record that the producer reported as not written is not in the log.
+    let (written_maybe, written_failed): (Vec<u64>, Vec<u64>) = (failed_from
+        ..failed_from + PER_ROUND)
         .filter(|v| count.contains_key(v))
-        .collect();
+        .partition(|v| maybe_written.contains(v));
     assert!(
         written_failed.is_empty(),
-        "records that failed with two brokers down are in the log: {written_failed:?}"
+        "records that failed with two brokers down, reported as not written, are in the log: \
+         {written_failed:?}"
     );
     assert_eq!(
         ends.values().sum::<i64>(),
-        acked.len() as i64,
-        "the log holds exactly the acknowledged records"
+        (acked.len() + written_maybe.len()) as i64,
+        "the log holds exactly the acknowledged records and those reported as maybe written \
+         ({written_maybe:?})"
     );
     env.log(format_args!(
         "{} acknowledged records all in place; {next} sent",

@@ -499,17 +499,17 @@ def run_latency(args, broker_kind, clients, results):
     for rate in latency_cells(args.quick):
         log("latency %s: %d records/s" % (broker_kind, rate))
         topics = {c: "l-%s-%d" % (c, rate) for c in clients}
-
-        def run(client, topic, seconds):
-            return measure_or_fallback(client, [
-                "latency", "--bootstrap", broker[0].bootstrap, "--topic", topic, "--partitions", "1", "--size",
-                "100", "--rate", str(rate), "--seconds", str(seconds), "--acks", "all", "--idempotence", "true",
-                "--linger-ms", "0"], args.timeout)
-
-        broker = []
+        warmup = "l-warmup-%d" % rate
 
         def cell():
-            broker.append(start_broker(broker_kind, True, [(t, 1) for t in list(topics.values()) + [warmup]]))
+            broker = start_broker(broker_kind, True, [(t, 1) for t in list(topics.values()) + [warmup]])
+
+            def run(client, topic, seconds):
+                return measure_or_fallback(client, [
+                    "latency", "--bootstrap", broker.bootstrap, "--topic", topic, "--partitions", "1", "--size",
+                    "100", "--rate", str(rate), "--seconds", str(seconds), "--acks", "all", "--idempotence",
+                    "true", "--linger-ms", "0"], args.timeout)
+
             try:
                 # A fresh Apache Kafka is still compiling its produce and replication paths: the
                 # first client measured on it had a p99 of 1 s where it had 23 ms once the
@@ -518,9 +518,8 @@ def run_latency(args, broker_kind, clients, results):
                 run("ferrokafka", warmup, max(args.latency_seconds, 5))
                 return {client: run(client, topics[client], args.latency_seconds) for client in clients}
             finally:
-                broker[0].stop()
+                broker.stop()
 
-        warmup = "l-warmup-%d" % rate
         key = ["latency", broker_kind, rate, args.latency_seconds, "warm broker"]
         for client, r in STORE.cell(key, clients, cell).items():
             results[("latency", broker_kind, rate, client)] = r

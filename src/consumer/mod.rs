@@ -244,9 +244,7 @@ impl KafkaConsumer {
         let gone = self.subs.take_unassigned();
         let m = self.net.metrics();
         if let Some(fetch) = m.fetch_if_created() {
-            for tp in &gone {
-                fetch.remove_partition(m, tp);
-            }
+            fetch.remove_partitions(m, &gone);
         }
     }
 

@@ -298,14 +298,18 @@ impl FetchSensors {
         self.lag.record(lag as f64);
     }
 
-    /// Unlists `tp`'s `records-lag` and `records-lead` metrics (the partition was unassigned).
+    /// Unlists the `records-lag` and `records-lead` metrics of `tps` (unassigned partitions).
     /// Facade handles stay registered: the `metrics` crate has no way to drop them, and an
     /// exporter's idle timeout is what ages them out there.
-    pub(crate) fn remove_partition(&self, m: &Metrics, tp: &TopicPartition) {
+    pub(crate) fn remove_partitions(&self, m: &Metrics, tps: &[TopicPartition]) {
         let mut parts = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
-        if parts.remove(tp).is_some() {
-            m.remove(FETCH, &partition_tags(tp));
-        }
+        let tags: Vec<_> = tps
+            .iter()
+            .filter(|tp| parts.remove(*tp).is_some())
+            .map(|tp| partition_tags(tp).to_vec())
+            .collect();
+        drop(parts);
+        m.remove(FETCH, &tags);
     }
 }
 

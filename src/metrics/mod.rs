@@ -36,7 +36,7 @@ mod clients;
 mod facade;
 mod stat;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 pub(crate) use clients::{CoordinatorSensors, FetchSensors, NodeSensors, ProducerSensors};
@@ -137,8 +137,10 @@ enum Source {
 
 struct Entry {
     name: &'static str,
-    group: String,
-    tags: Vec<(&'static str, String)>,
+    /// Shared by the statistics of one `add` (a partition's lag adds five): one allocation
+    /// each for the group and the tags, not one per statistic.
+    group: Arc<str>,
+    tags: Arc<Vec<(&'static str, String)>>,
     description: &'static str,
     source: Source,
 }
@@ -220,14 +222,15 @@ impl Metrics {
         sensor: &Arc<Sensor>,
         stats: &[(&'static str, Stat, &'static str)],
     ) {
-        let tags = self.tags(tags);
+        let tags = Arc::new(self.tags(tags));
         #[cfg(feature = "metrics")]
         facade::register(group, &tags, sensor, stats);
+        let group: Arc<str> = group.into();
         let mut entries = self.entries();
         for &(name, stat, description) in stats {
             entries.push(Entry {
                 name,
-                group: group.to_string(),
+                group: group.clone(),
                 tags: tags.clone(),
                 description,
                 source: Source::Sensor(sensor.clone(), stat),
@@ -235,11 +238,17 @@ impl Metrics {
         }
     }
 
-    /// Unlists every metric of `group` tagged exactly with the client id and `tags`.
-    pub(crate) fn remove(&self, group: &str, tags: &[(&'static str, String)]) {
-        let tags = self.tags(tags);
+    /// Unlists every metric of `group` tagged exactly with the client id and one of
+    /// `tag_sets`, in one pass over the list: a rebalance that takes 10,000 partitions away
+    /// must not walk every metric once per partition.
+    pub(crate) fn remove(&self, group: &str, tag_sets: &[Vec<(&'static str, String)>]) {
+        let gone: HashSet<Vec<(&'static str, String)>> =
+            tag_sets.iter().map(|t| self.tags(t)).collect();
+        if gone.is_empty() {
+            return;
+        }
         self.entries()
-            .retain(|e| !(e.group == group && e.tags == tags));
+            .retain(|e| !(&*e.group == group && gone.contains(&*e.tags)));
     }
 
     /// Lists a value read when the snapshot is taken. (The facade gets it from a sensor
@@ -251,10 +260,10 @@ impl Metrics {
         description: &'static str,
         read: impl Fn() -> f64 + Send + Sync + 'static,
     ) {
-        let tags = self.tags(&[]);
+        let tags = Arc::new(self.tags(&[]));
         self.entries().push(Entry {
             name,
-            group: group.to_string(),
+            group: group.into(),
             tags,
             description,
             source: Source::Gauge(Box::new(read)),
@@ -287,7 +296,7 @@ impl Metrics {
             .iter()
             .map(|e| Metric {
                 name: e.name.to_string(),
-                group: e.group.clone(),
+                group: e.group.to_string(),
                 tags: e
                     .tags
                     .iter()
@@ -379,6 +388,51 @@ mod tests {
             assert_eq!(total(&m, "record-send-total"), recorded, "{level:?}");
             assert_eq!(m.node(1).is_some(), nodes, "{level:?}");
         }
+    }
+
+    #[test]
+    fn partitions_removed_together_take_exactly_their_metrics() {
+        let m = Metrics::new(
+            "consumer",
+            "c".into(),
+            RecordingLevel::Info,
+            SampleConfig::default(),
+        );
+        let tp = |p| crate::types::TopicPartition::new("t", p);
+        let fetch = m.fetch();
+        for p in 0..5 {
+            fetch.partition_lag(&m, &tp(p), 10, 3);
+        }
+        let listed = |name: &str| {
+            let mut ps: Vec<String> = m
+                .snapshot()
+                .into_iter()
+                .filter(|e| e.group == "consumer-fetch-manager-metrics" && e.name == name)
+                .filter_map(|e| e.tag("partition").map(str::to_string))
+                .collect();
+            ps.sort();
+            ps
+        };
+        assert_eq!(listed("records-lag"), ["0", "1", "2", "3", "4"]);
+        // 7 was never listed; 1 is named twice.
+        fetch.remove_partitions(&m, &[tp(1), tp(3), tp(7), tp(1)]);
+        assert_eq!(listed("records-lag"), ["0", "2", "4"]);
+        assert_eq!(listed("records-lead-avg"), ["0", "2", "4"]);
+        assert_eq!(
+            listed("records-lag-max"),
+            ["0", "2", "4"],
+            "the untagged records-lag-max stays"
+        );
+        assert!(
+            m.snapshot()
+                .iter()
+                .any(|e| e.name == "records-lag-max" && e.tag("partition").is_none())
+        );
+        // Back after removal: listed again on its next lag.
+        fetch.partition_lag(&m, &tp(3), 1, 0);
+        assert_eq!(listed("records-lag"), ["0", "2", "3", "4"]);
+        fetch.remove_partitions(&m, &[]);
+        assert_eq!(listed("records-lag"), ["0", "2", "3", "4"]);
     }
 
     #[test]

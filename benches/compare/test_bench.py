@@ -140,6 +140,55 @@ class ReportTest(unittest.TestCase):
                                            "## Peer comparison (mock)\n\nx\n\n## Scaling\n\ncurve\n")
 
 
+class ProduceCellTest(unittest.TestCase):
+    """What a producer cell runs, in order, with the broker and the clients replaced."""
+
+    def run_cell(self, broker_kind):
+        calls = []
+
+        class Broker:
+            bootstrap = "b:1"
+
+            def stop(self):
+                calls.append(("stop",))
+
+        saved = (bench.start_broker, bench.measure_or_fallback, bench.STORE)
+
+        class NoStore:
+            def cell(self, key, clients, measure):
+                calls.append(("key", key[-1]))
+                return measure()
+
+        def fake_measure(client, argv, timeout):
+            calls.append(("warm", argv[argv.index("--topic") + 1], argv[argv.index("--count") + 1]))
+            return result(1.0)
+
+        bench.start_broker = lambda kind, discard, topics: Broker()
+        bench.measure_or_fallback = fake_measure
+        bench.STORE = NoStore()
+        try:
+            args = argparse.Namespace(repeat=2, timeout=10)
+            bench.produce_medians(args, broker_kind, "sp-1000", 1000, 100, 500_000, ["ferrokafka", "rdkafka"],
+                                  run=lambda client, argv: calls.append(("run", client)) or result(1.0))
+        finally:
+            bench.start_broker, bench.measure_or_fallback, bench.STORE = saved
+        return calls
+
+    def test_a_real_broker_has_every_topic_written_before_the_first_timed_run(self):
+        calls = self.run_cell("kafka")
+        self.assertEqual(calls[0], ("key", "warm topics"))
+        self.assertEqual(calls[1:4], [("warm", "sp-1000-ferrokafka", "100000"), ("warm", "sp-1000-rdkafka", "100000"),
+                                     ("run", "ferrokafka")])
+        self.assertEqual([c for c in calls if c[0] == "run"], [("run", "ferrokafka"), ("run", "rdkafka")] * 2)
+        self.assertEqual(calls[-1], ("stop",))
+        self.assertIn(("key", "warm topics"), calls)
+
+    def test_the_mock_needs_no_warm_up(self):
+        calls = self.run_cell("mock")
+        self.assertFalse([c for c in calls if c[0] == "warm"])
+        self.assertNotIn(("key", "warm topics"), calls)
+
+
 class GoalsTest(unittest.TestCase):
     def args(self):
         return argparse.Namespace(quick=False)

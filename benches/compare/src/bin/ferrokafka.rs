@@ -89,6 +89,10 @@ async fn produce(a: ProduceArgs) {
                     "records-per-request-avg",
                     "request-total",
                     "record-send-total",
+                    "record-retry-total",
+                    "record-error-total",
+                    "request-latency-avg",
+                    "request-latency-max",
                 ]
                 .contains(&m.name.as_str())
             {

@@ -672,7 +672,8 @@ def write_report(path, args, clients, brokers, results, command, elapsed, invoca
     w("- Brokers: **mock** = ferrokafka's MockCluster in discard mode (acknowledges and drops "
       "produced data, still checking idempotent sequences; measures the client alone), keeping "
       "data for consumer runs; **kafka** = Apache Kafka (single KRaft node, 512 MiB heap), "
-      "restarted for every producer cell; **kafka3** = Apache Kafka, 3 brokers and a KRaft "
+      "restarted for every producer cell, each client's topic written untimed by ferrokafka before "
+      "the cell's first timed run; **kafka3** = Apache Kafka, 3 brokers and a KRaft "
       "controller, topics with replication factor 3 and min.insync.replicas=2 (acks=all cells "
       "only); **nisshi** = Nisshi (a Kafka-compatible broker, memory "
       "engine; optional). The broker shares the 2 cores with the client.")

@@ -170,7 +170,9 @@ def section(args, brokers, clients, results):
     L = [SECTION, ""]
     L.append("Written by `%s`. %s records of %d B per run, record i to partition i %% n, median of %d "
              "run(s) per cell (clients' runs interleaved). Producer: idempotent, acks=all, linger.ms=5, "
-             "batch.size=1 MiB, one topic per client on a discard MockCluster per partition count, "
+             "batch.size=1 MiB, one topic per client on a fresh broker per partition count (on Apache "
+             "Kafka every client's topic is first written untimed by ferrokafka, 100 records per "
+             "partition or 100,000: a fresh broker is slow on its first appends to each partition), "
              "after the untimed warm-up record per partition (every client sends them all at once, "
              "then awaits them). Consumer: manual assignment of every partition from offset 0 of one "
              "topic preloaded by ferrokafka. CPU s / M records: the client process's user+system CPU "

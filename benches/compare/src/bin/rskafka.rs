@@ -90,8 +90,12 @@ async fn producers(c: &Common, p: &ProducerSettings) -> Producers {
                 .with_compression(compression)
                 // rskafka's limit undercounts the encoded batch (1 MiB and 1 MiB less a KiB
                 // both passed Apache Kafka's message.max.bytes, 1 MiB + 12, with 100 B records
-                // and were refused as MESSAGE_TOO_LARGE): cap it at 900 KiB.
-                .build(RecordAggregator::new(p.batch_size.min(900 * 1024)))
+                // and were refused as MESSAGE_TOO_LARGE): cap it at 900 KiB, or at one record
+                // and a KiB when a record is larger (a 900 KiB cap refused every 1,000,000 B
+                // record, and a batch of one such record fits message.max.bytes).
+                .build(RecordAggregator::new(
+                    p.batch_size.min((900 * 1024).max(c.size + 1024)),
+                ))
         })
         .collect();
     Arc::new(producers)

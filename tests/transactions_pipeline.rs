@@ -1,11 +1,15 @@
 //! Exactly-once across crashes: the transactional pipeline (the loop of
 //! `examples/transactional_pipeline.rs`) runs as a child process, is killed with SIGKILL at 5
-//! random points and restarted; the read_committed output holds every input exactly once.
+//! random points of its work and restarted; the read_committed output holds every input exactly
+//! once.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::broker::TestBroker;
@@ -17,6 +21,8 @@ const INPUT: &str = "pipeline-in";
 const OUTPUT: &str = "pipeline-out";
 const RECORDS: usize = 100_000;
 const CHILD_ENV: &str = "FERROKAFKA_PIPELINE_BOOTSTRAP";
+/// What the child prints after each committed transaction.
+const COMMITTED: &str = "pipeline: committed";
 
 /// The pipeline itself, run by [`killed_and_restarted_pipeline_outputs_every_input_once`] in
 /// a child process (this test binary, this test only). It ends after 5 s without input.
@@ -70,7 +76,7 @@ async fn pipeline_child() {
             refused => refused,
         };
         match done {
-            Ok(()) => {}
+            Ok(()) => println!("{COMMITTED}"),
             Err(Error::TransactionAbortable(_)) => {
                 p.abort_transaction().await.expect("abort");
                 let parts: Vec<TopicPartition> = offsets.keys().cloned().collect();
@@ -85,12 +91,25 @@ async fn pipeline_child() {
     c.close().await.expect("close");
 }
 
-fn start_child(bootstrap: &str) -> Child {
-    Command::new(std::env::current_exe().expect("test binary"))
+/// A pipeline run, and the count of transactions it has committed (read from its stdout).
+fn start_child(bootstrap: &str) -> (Child, Arc<AtomicUsize>) {
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args(["--ignored", "--exact", "pipeline_child", "--nocapture"])
         .env(CHILD_ENV, bootstrap)
+        .stdout(Stdio::piped())
         .spawn()
-        .expect("start the pipeline")
+        .expect("start the pipeline");
+    let out = child.stdout.take().expect("child stdout");
+    let commits = Arc::new(AtomicUsize::new(0));
+    let counted = commits.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if line.starts_with(COMMITTED) {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (child, commits)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,18 +127,28 @@ async fn killed_and_restarted_pipeline_outputs_every_input_once() {
     .await;
 
     let mut rng = fastrand::Rng::with_seed(7);
-    let mut child = start_child(&b.bootstrap());
+    let (mut child, mut commits) = start_child(&b.bootstrap());
     for kill in 0..5 {
-        // Past start-up (init_transactions, the group join), then anywhere in the work.
-        tokio::time::sleep(Duration::from_millis(2_000 + rng.u64(0..3_000))).await;
-        let status = child.try_wait().expect("child status");
-        assert!(
-            status.is_none(),
-            "the pipeline ended before kill {kill}: {status:?}"
-        );
+        // In the work, not in start-up (init_transactions, the group join): after this run's
+        // first commit, then 0-100 ms on, where a transaction is open most of the time. A
+        // fixed delay after the start missed them all once in CI, where start-up took longer.
+        let waited = Instant::now();
+        while commits.load(Ordering::SeqCst) == 0 {
+            let status = child.try_wait().expect("child status");
+            assert!(
+                status.is_none(),
+                "the pipeline ended before kill {kill}: {status:?}"
+            );
+            assert!(
+                waited.elapsed() < Duration::from_secs(120),
+                "no commit within 120 s before kill {kill}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..100))).await;
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
-        child = start_child(&b.bootstrap());
+        (child, commits) = start_child(&b.bootstrap());
     }
     let start = Instant::now();
     let status = loop {

@@ -308,8 +308,10 @@ impl FetchSensors {
             .filter(|tp| parts.remove(*tp).is_some())
             .map(|tp| partition_tags(tp).to_vec())
             .collect();
-        drop(parts);
+        // Still holding `partitions` (as `partition_lag` does while it lists): a partition's
+        // first lag cannot be listed between the two steps and then unlisted.
         m.remove(FETCH, &tags);
+        drop(parts);
     }
 }
 

@@ -36,9 +36,19 @@ pub(crate) struct TopicMeta {
 }
 
 impl TopicMeta {
-    /// The partition `id`, found by bisection (`partitions` is sorted): callers look up every
-    /// partition of topics with thousands of them.
+    /// The partition `id`. Callers look up every partition of topics with thousands of them:
+    /// ids are dense from 0 (a topic's partitions are numbered so), so the id is its position,
+    /// one cache line read where bisection cost a miss per step (4% of the sender's samples at
+    /// 10,000 partitions, issue #19); bisection (`partitions` is sorted) when a response left
+    /// some out.
     pub(crate) fn partition(&self, id: i32) -> Option<&PartitionMeta> {
+        if let Some(p) = usize::try_from(id)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+            && p.id == id
+        {
+            return Some(p);
+        }
         self.partitions
             .binary_search_by_key(&id, |p| p.id)
             .ok()
@@ -242,5 +252,42 @@ mod tests {
             .map(|p| p.id)
             .collect();
         assert_eq!(ids, [0, 1]);
+    }
+    /// Partition lookup by id, for dense ids (the position) and for responses that left ids out
+    /// (the position then holds another partition).
+    #[test]
+    fn partition_lookup_dense_and_with_gaps() {
+        let meta = |ids: &[i32]| TopicMeta {
+            name: "t".into(),
+            id: TopicId::default(),
+            is_internal: false,
+            error: None,
+            partitions: ids
+                .iter()
+                .map(|&id| PartitionMeta {
+                    id,
+                    leader: id + 100,
+                    leader_epoch: 0,
+                    replicas: Vec::new(),
+                    isr: Vec::new(),
+                    offline: Vec::new(),
+                    error: None,
+                })
+                .collect(),
+        };
+        let cases: [(&[i32], i32, Option<i32>); 8] = [
+            (&[0, 1, 2], 0, Some(100)),
+            (&[0, 1, 2], 2, Some(102)),
+            (&[0, 1, 2], 3, None),
+            (&[0, 1, 2], -1, None),
+            (&[0, 2, 5], 2, Some(102)),
+            (&[0, 2, 5], 5, Some(105)),
+            (&[0, 2, 5], 1, None),
+            (&[3], 0, None),
+        ];
+        for (ids, id, leader) in cases {
+            let m = meta(ids);
+            assert_eq!(m.partition(id).map(|p| p.leader), leader, "{ids:?} {id}");
+        }
     }
 }

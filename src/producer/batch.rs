@@ -40,7 +40,9 @@ pub(crate) struct ProducerBatch {
     /// Wire bytes built for `sequence` (compression is done once, not per retry). Once built,
     /// they are the batch's only copy of its records.
     wire: Option<(Option<SequenceInfo>, Bytes)>,
-    pub last_error: Option<Error>,
+    /// Boxed: set only on a retry, and a batch is moved whole several times on its way
+    /// (queue, drain, request, answer), once per batch at 10,000 partitions.
+    pub last_error: Option<Box<Error>>,
     /// Set once drained: a sent batch never takes more records (its bytes are fixed for
     /// resends under the same sequence).
     pub closed: bool,

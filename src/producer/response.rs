@@ -1,7 +1,11 @@
 //! What a partition's answer in a Produce response means for its batch: a pure decision,
 //! table-tested without a network. The sender applies it (completes, splits, retries, fails).
 
+use std::collections::HashMap;
+
 use crate::error::{Error, ErrorCode};
+use crate::protocol::messages::ProduceResponse;
+use crate::protocol::messages::produce_response::PartitionProduceResponse;
 
 use crate::error::code::CONCURRENT_TRANSACTIONS;
 use crate::error::code::DUPLICATE_SEQUENCE_NUMBER;
@@ -167,6 +171,38 @@ pub(crate) fn partition_action(
     }
 }
 
+/// Each batch's answer in `resp`, for batches as (topic, partition) in request order; `None`
+/// for a partition the response lacks. By position when the response lists the partitions as
+/// the request did (one comparison per batch), else through a map built once: a broker need not
+/// keep the request's order. A map per response cost 3% of the producer's samples at 10,000
+/// partitions (issue #19).
+pub(crate) fn answers_in_order<'r, 'k>(
+    resp: &'r ProduceResponse,
+    batches: impl Iterator<Item = (&'k str, i32)> + Clone,
+) -> Vec<Option<&'r PartitionProduceResponse>> {
+    let listed = || {
+        resp.responses.iter().flat_map(|t| {
+            let name = t.name.0.as_str();
+            t.partition_responses.iter().map(move |p| (name, p))
+        })
+    };
+    let mut answers = Vec::with_capacity(batches.clone().size_hint().0);
+    let mut by_position = listed();
+    let in_order = batches.clone().all(|(topic, partition)| {
+        let found = by_position
+            .next()
+            .filter(|(t, p)| p.index == partition && *t == topic);
+        answers.push(found.map(|(_, p)| p));
+        found.is_some()
+    });
+    if in_order {
+        return answers;
+    }
+    let by_key: HashMap<(&str, i32), &PartitionProduceResponse, foldhash::fast::RandomState> =
+        listed().map(|(t, p)| ((t, p.index), p)).collect();
+    batches.map(|key| by_key.get(&key).copied()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +306,62 @@ mod tests {
             partition_action(&answer(code), facts(Some(0), Some(0), 2), || {
                 panic!("asked for code {code}")
             });
+        }
+    }
+
+    /// Answers found by position, by key when the broker reordered them, `None` when missing.
+    #[test]
+    fn answers_follow_the_batches_whatever_the_response_order() {
+        use crate::protocol::StrBytes;
+        use crate::protocol::messages::TopicName;
+        use crate::protocol::messages::produce_response::TopicProduceResponse;
+        // Each answer's base offset names its partition: topic a 100 + p, topic b 200 + p.
+        let resp = |listed: &[(&'static str, &[i32])]| {
+            ProduceResponse::default().with_responses(
+                listed
+                    .iter()
+                    .map(|(t, ps)| {
+                        let base = if *t == "a" { 100 } else { 200 };
+                        TopicProduceResponse::default()
+                            .with_name(TopicName(StrBytes::from_static_str(t)))
+                            .with_partition_responses(
+                                ps.iter()
+                                    .map(|p| {
+                                        PartitionProduceResponse::default()
+                                            .with_index(*p)
+                                            .with_base_offset(base + i64::from(*p))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+        };
+        let batches = [("a", 0), ("a", 1), ("b", 0)];
+        let cases: [(&[(&str, &[i32])], [Option<i64>; 3]); 6] = [
+            (
+                &[("a", &[0, 1]), ("b", &[0])],
+                [Some(100), Some(101), Some(200)],
+            ),
+            (
+                &[("a", &[1, 0]), ("b", &[0])],
+                [Some(100), Some(101), Some(200)],
+            ),
+            (
+                &[("b", &[0]), ("a", &[0, 1])],
+                [Some(100), Some(101), Some(200)],
+            ),
+            (&[("a", &[0]), ("b", &[0])], [Some(100), None, Some(200)]),
+            (&[("a", &[0, 1])], [Some(100), Some(101), None]),
+            (&[], [None, None, None]),
+        ];
+        for (listed, want) in cases {
+            let r = resp(listed);
+            let got: Vec<Option<i64>> = answers_in_order(&r, batches.iter().copied())
+                .iter()
+                .map(|a| a.map(|p| p.base_offset))
+                .collect();
+            assert_eq!(got, want, "{listed:?}");
         }
     }
 }

@@ -196,15 +196,12 @@ impl RecordBatchBuilder {
         self.check_buildable()?;
         let mut out = std::mem::take(&mut self.records);
         self.released = Some(out.len());
-        let mut header = Vec::with_capacity(BATCH_HEADER_LEN);
-        self.put_header(
-            &mut header,
+        out[..BATCH_HEADER_LEN].copy_from_slice(&self.header(
             producer_id,
             producer_epoch,
             base_sequence,
             is_transactional,
-        );
-        out[..BATCH_HEADER_LEN].copy_from_slice(&header);
+        ));
         seal(&mut out)?;
         let held = out.capacity();
         Ok((Bytes::from(out), held))
@@ -225,31 +222,40 @@ impl RecordBatchBuilder {
     }
 
     /// The batch header, length and CRC zero ([`seal`] fills them).
-    fn put_header(
+    /// The batch header (CRC and length left for [`seal`]), on the stack: built once per batch,
+    /// and at 10,000 partitions a batch holds one or two records.
+    fn header(
         &self,
-        out: &mut Vec<u8>,
         producer_id: i64,
         producer_epoch: i16,
         base_sequence: i32,
         is_transactional: bool,
-    ) {
+    ) -> [u8; BATCH_HEADER_LEN] {
         let mut attributes = self.compression.attribute_bits();
         if is_transactional {
             attributes |= TRANSACTIONAL_BIT;
         }
-        out.extend_from_slice(&0i64.to_be_bytes()); // base offset
-        out.extend_from_slice(&0i32.to_be_bytes()); // batch length, filled by seal
-        out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
-        out.extend_from_slice(&MAGIC.to_be_bytes());
-        out.extend_from_slice(&0u32.to_be_bytes()); // CRC, filled by seal
-        out.extend_from_slice(&attributes.to_be_bytes());
-        out.extend_from_slice(&(self.count - 1).to_be_bytes()); // last offset delta
-        out.extend_from_slice(&self.base_timestamp.to_be_bytes());
-        out.extend_from_slice(&self.max_timestamp.to_be_bytes());
-        out.extend_from_slice(&producer_id.to_be_bytes());
-        out.extend_from_slice(&producer_epoch.to_be_bytes());
-        out.extend_from_slice(&base_sequence.to_be_bytes());
-        out.extend_from_slice(&self.count.to_be_bytes());
+        let mut header = [0u8; BATCH_HEADER_LEN];
+        let mut at = 0;
+        let mut put = |field: &[u8]| {
+            header[at..at + field.len()].copy_from_slice(field);
+            at += field.len();
+        };
+        put(&0i64.to_be_bytes()); // base offset
+        put(&0i32.to_be_bytes()); // batch length, filled by seal
+        put(&(-1i32).to_be_bytes()); // partition leader epoch
+        put(&MAGIC.to_be_bytes());
+        put(&0u32.to_be_bytes()); // CRC, filled by seal
+        put(&attributes.to_be_bytes());
+        put(&(self.count - 1).to_be_bytes()); // last offset delta
+        put(&self.base_timestamp.to_be_bytes());
+        put(&self.max_timestamp.to_be_bytes());
+        put(&producer_id.to_be_bytes());
+        put(&producer_epoch.to_be_bytes());
+        put(&base_sequence.to_be_bytes());
+        put(&self.count.to_be_bytes());
+        debug_assert_eq!(at, BATCH_HEADER_LEN);
+        header
     }
 
     /// The exact encoded size of the record [`append`](Self::append) would add next (tests
@@ -300,14 +306,12 @@ impl RecordBatchBuilder {
             _ => body.len() / 2,
         };
         let mut out = Vec::with_capacity(BATCH_HEADER_LEN + expected);
-        self.put_header(
-            &mut out,
+        out.extend_from_slice(&self.header(
             producer_id,
             producer_epoch,
             base_sequence,
             is_transactional,
-        );
-        debug_assert_eq!(out.len(), BATCH_HEADER_LEN);
+        ));
 
         compression::compress(self.compression, self.compression_level, body, &mut out)?;
         seal(&mut out)?;

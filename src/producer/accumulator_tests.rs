@@ -283,3 +283,25 @@ async fn a_lone_lingering_batch_wakes_only_a_sender_that_sleeps_past_its_linger(
     let pass = acc.drain(&c, now + Duration::from_millis(5), |_| true, None);
     assert_eq!(drained(&pass), vec![(0, vec![0, 1, 2])]);
 }
+
+/// The thread's last topic (`LAST_TOPIC`) answers only for its own accumulator and name, and
+/// does not keep a dropped accumulator's queues alive.
+#[test]
+fn topic_lookups_through_the_thread_cache() {
+    let a = accumulator(Duration::ZERO, 1 << 20);
+    let b = accumulator(Duration::ZERO, 1 << 20);
+    let ax = a.topic("x");
+    assert!(Arc::ptr_eq(&a.topic("x"), &ax), "a hit is the same queues");
+    let bx = b.topic("x");
+    assert!(!Arc::ptr_eq(&bx, &ax), "another accumulator's topic of the same name");
+    assert!(Arc::ptr_eq(&a.topic("x"), &ax));
+    let ay = a.topic("y");
+    assert_eq!(&*ay.name, "y");
+    assert!(!Arc::ptr_eq(&ay, &ax));
+    assert!(Arc::ptr_eq(&a.topic("x"), &ax), "the map still holds x");
+    assert!(Arc::ptr_eq(&b.topic("x"), &bx));
+    // A topic the thread looked up last, of an accumulator dropped since, is freed.
+    let gone = Arc::downgrade(&bx);
+    drop((b, bx));
+    assert!(gone.upgrade().is_none(), "the thread's cache kept dropped queues alive");
+}

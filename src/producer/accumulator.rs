@@ -354,11 +354,17 @@ impl Accumulator {
     }
 
     /// `buffer.memory` bytes a new batch whose first record takes `size` bytes reserves: what it
-    /// allocates. What the partition's last batch held (`last`), at least
+    /// allocates. What the partition's last batch held (`last`) and a quarter more, at least
     /// [`MIN_FIRST_ALLOCATION`] and at most `batch.size` (the batch grows as it fills:
     /// [`Self::grow`]), or the record and a batch header when larger.
+    ///
+    /// The quarter: a partition's batches vary around one size, and a batch that outgrows its
+    /// allocation copies every record it holds, long out of cache (with exactly `last`, half the
+    /// batches did, issue #19). No more: building a batch in place keeps its spare room until
+    /// it is answered.
     fn batch_allocation(&self, size: usize, last: usize) -> usize {
-        last.max(MIN_FIRST_ALLOCATION)
+        (last + last / 4)
+            .max(MIN_FIRST_ALLOCATION)
             .min(self.cfg.batch_size)
             .max(size + BATCH_HEADER_LEN)
     }

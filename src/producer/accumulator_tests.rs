@@ -293,7 +293,10 @@ fn topic_lookups_through_the_thread_cache() {
     let ax = a.topic("x");
     assert!(Arc::ptr_eq(&a.topic("x"), &ax), "a hit is the same queues");
     let bx = b.topic("x");
-    assert!(!Arc::ptr_eq(&bx, &ax), "another accumulator's topic of the same name");
+    assert!(
+        !Arc::ptr_eq(&bx, &ax),
+        "another accumulator's topic of the same name"
+    );
     assert!(Arc::ptr_eq(&a.topic("x"), &ax));
     let ay = a.topic("y");
     assert_eq!(&*ay.name, "y");
@@ -303,5 +306,41 @@ fn topic_lookups_through_the_thread_cache() {
     // A topic the thread looked up last, of an accumulator dropped since, is freed.
     let gone = Arc::downgrade(&bx);
     drop((b, bx));
-    assert!(gone.upgrade().is_none(), "the thread's cache kept dropped queues alive");
+    assert!(
+        gone.upgrade().is_none(),
+        "the thread's cache kept dropped queues alive"
+    );
+}
+
+/// A partition's next batch allocates what its last one held and a quarter more, so that a
+/// batch like the last never grows (growing copies every record it holds, issue #19).
+#[tokio::test(start_paused = true)]
+async fn a_batch_like_the_last_one_does_not_grow() {
+    let acc = Accumulator::new(
+        AccumulatorConfig {
+            batch_size: 64 * 1024,
+            ..accumulator(Duration::ZERO, 1 << 20).cfg
+        },
+        1 << 30,
+    );
+    let c = cluster(1, 1);
+    acc.topic(TOPIC).set_num_partitions(1);
+    let in_use = || acc.pool.total() - acc.pool.available();
+    for _ in 0..40 {
+        append(&acc, 0, 100);
+    }
+    let pass = acc.drain(&c, Instant::now(), |_| true, None);
+    let last = pass.drained[0].batches[0].size();
+    assert!(last > 4000, "the first batch holds {last} bytes");
+    let before = in_use();
+    append(&acc, 0, 100);
+    assert_eq!(
+        in_use() - before,
+        last + last / 4,
+        "the next batch's allocation"
+    );
+    for _ in 1..40 {
+        append(&acc, 0, 100);
+    }
+    assert_eq!(in_use() - before, last + last / 4, "the batch grew");
 }

@@ -381,10 +381,7 @@ impl KafkaProducer {
         let topic = inner.acc.topic(&record.topic);
         let mut num_partitions = topic.num_partitions();
         if num_partitions == 0 {
-            // Both waits are boxed: inline, their states made every send's future 3.4 KB,
-            // copied whole at each `.await` of the caller's (6% of a caller's samples at 1,000
-            // partitions, issue #19); a box on these slow paths costs nothing measurable.
-            match Box::pin(self.wait_for_topic(&topic, deadline())).await {
+            match self.wait_for_topic(&topic, deadline()).await {
                 Ok(n) => num_partitions = n,
                 Err(e) => return fail(e, record),
             }
@@ -454,7 +451,7 @@ impl KafkaProducer {
                     // Wait outside every lock; the append then takes these bytes (or gives them
                     // back if another caller opened a batch with room meanwhile).
                     let waited = Instant::now();
-                    let reserved_in_time = Box::pin(inner.acc.pool.reserve(n, deadline())).await;
+                    let reserved_in_time = inner.acc.pool.reserve(n, deadline()).await;
                     inner
                         .shared
                         .metrics

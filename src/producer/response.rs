@@ -338,7 +338,9 @@ mod tests {
             )
         };
         let batches = [("a", 0), ("a", 1), ("b", 0)];
-        let cases: [(&[(&str, &[i32])], [Option<i64>; 3]); 6] = [
+        // (topics and partitions as the response lists them, each batch's base offset)
+        type Listed<'a> = &'a [(&'a str, &'a [i32])];
+        let cases: [(Listed, [Option<i64>; 3]); 6] = [
             (
                 &[("a", &[0, 1]), ("b", &[0])],
                 [Some(100), Some(101), Some(200)],

@@ -258,15 +258,21 @@ impl Accumulator {
 
     /// The topic's queues, created on first use.
     pub(crate) fn topic(&self, name: &str) -> Arc<TopicQueues> {
-        let last = LAST_TOPIC.with_borrow(|last| match last {
-            Some((id, t)) if *id == self.id => t.upgrade().filter(|t| *t.name == *name),
-            _ => None,
-        });
+        // `try_with`: during a thread's exit (a producer dropped by another thread-local's
+        // destructor) the cache may be gone; the map still answers.
+        let last = LAST_TOPIC
+            .try_with(|last| match &*last.borrow() {
+                Some((id, t)) if *id == self.id => t.upgrade().filter(|t| *t.name == *name),
+                _ => None,
+            })
+            .ok()
+            .flatten();
         if let Some(t) = last {
             return t;
         }
         let t = self.lookup_topic(name);
-        LAST_TOPIC.set(Some((self.id, Arc::downgrade(&t))));
+        let _ =
+            LAST_TOPIC.try_with(|last| *last.borrow_mut() = Some((self.id, Arc::downgrade(&t))));
         t
     }
 

@@ -344,3 +344,31 @@ async fn a_batch_like_the_last_one_does_not_grow() {
     }
     assert_eq!(in_use() - before, last + last / 4, "the batch grew");
 }
+
+/// A topic looked up from another thread-local's destructor, after the thread's topic cache is
+/// gone (destructors run in reverse order of registration), is still found.
+#[test]
+fn topic_lookup_from_a_thread_local_destructor() {
+    use std::sync::atomic::AtomicBool;
+    struct LookUpOnDrop(Arc<Accumulator>, Arc<AtomicBool>);
+    impl Drop for LookUpOnDrop {
+        fn drop(&mut self) {
+            let found = &*self.0.topic("x").name == "x";
+            self.1.store(found, Ordering::SeqCst);
+        }
+    }
+    thread_local! {
+        static GUARD: RefCell<Option<LookUpOnDrop>> = const { RefCell::new(None) };
+    }
+    let acc = Arc::new(accumulator(Duration::ZERO, 1 << 20));
+    let found = Arc::new(AtomicBool::new(false));
+    let (a, f) = (acc.clone(), found.clone());
+    std::thread::spawn(move || {
+        GUARD.with_borrow_mut(|g| *g = Some(LookUpOnDrop(a.clone(), f)));
+        // The cache's destructor registers after GUARD's, so it runs first.
+        a.topic("x");
+    })
+    .join()
+    .expect("the thread ends");
+    assert!(found.load(Ordering::SeqCst), "the destructor's lookup");
+}

@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use super::frame_buffers::FrameBuffers;
 use super::security::{ReadHalf, Security, WriteHalf};
 use crate::error::{Error, Result};
 use crate::protocol::frame::{self, MAX_FRAME_BYTES, api_name};
@@ -612,22 +613,25 @@ async fn open_socket(
 /// Reads a frame's `size` bytes. The buffer is reserved, not zeroed: pages are committed only
 /// as bytes arrive, so a size header of garbage costs no more memory than the bytes that follow
 /// it, and a large fetch response is not written twice (zeroing, then the copy from the socket).
+/// A large frame is read into a buffer of an earlier one whose records are gone ([`FrameBuffers`]).
 async fn read_frame_body<R: tokio::io::AsyncRead + Unpin>(
     rd: &mut R,
     size: usize,
+    buffers: &mut FrameBuffers,
 ) -> std::io::Result<Bytes> {
-    let mut buf = BytesMut::with_capacity(size);
+    let mut buf = buffers.take(size);
     while buf.len() < size {
         let want = (size - buf.len()) as u64;
         if (&mut *rd).take(want).read_buf(&mut buf).await? == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
     }
-    Ok(buf.freeze())
+    Ok(buffers.keep(buf))
 }
 
 async fn read_loop(shared: Arc<Shared>, rd: ReadHalf) {
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut buffers = FrameBuffers::default();
     let reason = loop {
         let size = match rd.read_i32().await {
             Ok(n) => n,
@@ -639,7 +643,7 @@ async fn read_loop(shared: Arc<Shared>, rd: ReadHalf) {
         if size < 4 || size as usize > MAX_FRAME_BYTES {
             break format!("invalid response size {size}");
         }
-        let frame = match read_frame_body(&mut rd, size as usize).await {
+        let frame = match read_frame_body(&mut rd, size as usize, &mut buffers).await {
             Ok(frame) => frame,
             Err(e) => break format!("read failed mid-frame: {e}"),
         };
@@ -686,8 +690,12 @@ mod frame_body_tests {
             tx.write_all(&data).await.map(|_| tx)
         });
         let mut rx = rx;
-        let a = read_frame_body(&mut rx, 60).await.expect("first frame");
-        let b = read_frame_body(&mut rx, 40).await.expect("second frame");
+        let a = read_frame_body(&mut rx, 60, &mut Default::default())
+            .await
+            .expect("first frame");
+        let b = read_frame_body(&mut rx, 40, &mut Default::default())
+            .await
+            .expect("second frame");
         assert_eq!(&a[..], &(0..60u8).collect::<Vec<_>>()[..]);
         assert_eq!(&b[..], &(60..100u8).collect::<Vec<_>>()[..]);
         writer.await.expect("writer").expect("write");
@@ -696,7 +704,7 @@ mod frame_body_tests {
     #[tokio::test]
     async fn a_frame_cut_short_is_an_eof_error() {
         let mut data: &[u8] = &[1, 2, 3];
-        let e = read_frame_body(&mut data, 1 << 29)
+        let e = read_frame_body(&mut data, 1 << 29, &mut Default::default())
             .await
             .expect_err("cut short");
         assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);

@@ -5,6 +5,7 @@
 
 pub(crate) mod connection;
 pub(crate) mod coordinator;
+mod frame_buffers;
 pub(crate) mod metadata;
 pub(crate) mod pool;
 pub(crate) mod security;

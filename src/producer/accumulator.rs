@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::batch::ProducerBatch;
-use super::buffer_pool::BufferPool;
+use super::buffer_pool::{BufferPool, POOLED_BYTES};
 use super::delivery::{BatchShared, Callback, DeliveryFuture, RecordInfo};
 use super::idempotence::{PartitionSequences, sequence_precedes};
 use super::partitioner::{PartitionLoads, StickyState};
@@ -31,7 +31,7 @@ use crate::protocol::record_batch::BATCH_HEADER_LEN;
 /// out of memory with every batch nearly empty (issue #19: 32 MiB held 32 batches of the
 /// bench's 1 MiB, and 100 partitions waited for memory on every 33rd record; at 10,000
 /// partitions even Java's 16 KiB held only 2,048).
-const MIN_FIRST_ALLOCATION: usize = 1024;
+const MIN_FIRST_ALLOCATION: usize = POOLED_BYTES;
 
 /// Settings the accumulator needs, from [`ProducerConfig`](crate::ProducerConfig).
 #[derive(Debug, Clone)]
@@ -454,8 +454,15 @@ impl Accumulator {
             // The batch before, if still queued, is full: it is the better estimate.
             let last = q.batches.back().map_or(q.last_batch as usize, |b| b.size());
             let allocation = self.batch_allocation(size, last);
+            let mut kept = None;
             let held = if reserved >= allocation {
                 reserved
+            } else if reserved == 0
+                && allocation == POOLED_BYTES
+                && let Some(buffer) = self.pool.take_free()
+            {
+                kept = Some(buffer);
+                POOLED_BYTES
             } else {
                 self.pool.release(reserved);
                 if !self.pool.try_reserve(allocation) {
@@ -463,14 +470,29 @@ impl Accumulator {
                 }
                 allocation
             };
-            let mut batch = ProducerBatch::new(
+            let (topic_name, codec, level) = (
                 topic.name.clone(),
-                partition,
                 self.cfg.compression,
                 self.cfg.compression_level,
-                held - BATCH_HEADER_LEN,
-                Instant::now(),
             );
+            let mut batch = match kept {
+                Some(buffer) => ProducerBatch::in_buffer(
+                    topic_name,
+                    partition,
+                    codec,
+                    level,
+                    buffer,
+                    Instant::now(),
+                ),
+                None => ProducerBatch::new(
+                    topic_name,
+                    partition,
+                    codec,
+                    level,
+                    held - BATCH_HEADER_LEN,
+                    Instant::now(),
+                ),
+            };
             batch.reserved = held;
             batch.transactional = self.cfg.transactional;
             self.incomplete

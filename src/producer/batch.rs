@@ -72,9 +72,32 @@ impl ProducerBatch {
         capacity: usize,
         now: Instant,
     ) -> ProducerBatch {
+        let builder = RecordBatchBuilder::new(compression, level, capacity);
+        Self::with_builder(topic, partition, builder, now)
+    }
+
+    /// A batch writing its records into `buffer`, a buffer kept from a completed batch.
+    pub(crate) fn in_buffer(
+        topic: Arc<str>,
+        partition: i32,
+        compression: Compression,
+        level: Option<i32>,
+        buffer: Vec<u8>,
+        now: Instant,
+    ) -> ProducerBatch {
+        let builder = RecordBatchBuilder::in_buffer(compression, level, buffer);
+        Self::with_builder(topic, partition, builder, now)
+    }
+
+    fn with_builder(
+        topic: Arc<str>,
+        partition: i32,
+        builder: RecordBatchBuilder,
+        now: Instant,
+    ) -> ProducerBatch {
         ProducerBatch {
             shared: BatchShared::new(topic, partition),
-            builder: RecordBatchBuilder::new(compression, level, capacity),
+            builder,
             callbacks: Vec::new(),
             created: now,
             reserved: 0,
@@ -157,6 +180,13 @@ impl ProducerBatch {
             pool.force_reserve(held - self.reserved);
         }
         self.reserved = held;
+    }
+
+    /// The buffer of the batch's wire bytes, for reuse, when nothing else holds them (the
+    /// request that carried them is gone once answered).
+    pub(crate) fn take_buffer(&mut self) -> Option<Vec<u8>> {
+        let (_, bytes) = self.wire.take()?;
+        bytes.try_into_mut().ok().map(Vec::from)
     }
 
     /// Completes every record of the batch and runs their callbacks. Returns the

@@ -51,6 +51,49 @@ fn record_size(value: &[u8]) -> usize {
     RecordBatchBuilder::estimate_record_size(0, 0, None, Some(value), &[])
 }
 
+// One thread, as below.
+#[tokio::test(flavor = "current_thread")]
+async fn a_completed_batch_leaves_its_buffer_to_the_next_one() {
+    let c = cluster().await;
+    let p = producer(&c.bootstrap_servers(), &[("linger.ms", "0")]);
+    for i in 0..3 {
+        p.send(ProducerRecord::new("t", format!("v{i}")))
+            .await
+            .expect("sent");
+    }
+    // Each record was a batch of its own in a fresh 1 KiB buffer, kept once it completed.
+    for _ in 0..500 {
+        if p.inner.acc.pool.free_buffers() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let kept = p.inner.acc.pool.free_buffers();
+    assert!(kept > 0, "no buffer kept");
+    assert_eq!(settled_in_use(&p).await, 0, "kept buffers count as free");
+    let f = p.enqueue(ProducerRecord::new("t", "next")).await;
+    assert_eq!(
+        p.inner.acc.pool.free_buffers(),
+        kept - 1,
+        "the new batch took a kept buffer"
+    );
+    assert_eq!(in_use(&p), 1024);
+    f.expect("enqueue").await.expect("delivered");
+    // The reused buffer's batch holds its own record only, under a header of its own.
+    let values: Vec<_> = c
+        .records("t", 0)
+        .expect("records")
+        .into_iter()
+        .map(|r| (r.offset, r.value))
+        .collect();
+    let want: Vec<_> = ["v0", "v1", "v2", "next"]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as i64, Some(bytes::Bytes::from_static(v.as_bytes()))))
+        .collect();
+    assert_eq!(values, want);
+}
+
 // One thread: the sender cannot run between an enqueue and the look at the pool that follows
 // it. With two, it could drain the full batches and give their memory back in between.
 #[tokio::test(flavor = "current_thread")]

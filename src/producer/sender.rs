@@ -105,9 +105,10 @@ impl SenderShared {
         self.acc.prune_incomplete();
     }
 
-    fn release(&self, batch: ProducerBatch, outcome: BatchOutcome) {
+    fn release(&self, mut batch: ProducerBatch, outcome: BatchOutcome) {
+        let buffer = batch.take_buffer();
         let bytes = batch.complete(outcome);
-        self.acc.pool.release(bytes);
+        self.acc.pool.recycle(buffer, bytes);
     }
 
     /// Ends a batch with `err`, or puts it back for a retry when the error is retriable and

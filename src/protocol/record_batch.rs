@@ -75,7 +75,20 @@ impl RecordBatchBuilder {
         compression_level: Option<i32>,
         capacity_hint: usize,
     ) -> Self {
-        let mut records = Vec::with_capacity(BATCH_HEADER_LEN + capacity_hint);
+        Self::in_buffer(
+            compression,
+            compression_level,
+            Vec::with_capacity(BATCH_HEADER_LEN + capacity_hint),
+        )
+    }
+
+    /// A builder writing into `records` (emptied first): a buffer kept from a completed batch.
+    pub(crate) fn in_buffer(
+        compression: Compression,
+        compression_level: Option<i32>,
+        mut records: Vec<u8>,
+    ) -> Self {
+        records.clear();
         records.resize(BATCH_HEADER_LEN, 0);
         RecordBatchBuilder {
             compression,

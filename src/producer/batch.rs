@@ -186,7 +186,12 @@ impl ProducerBatch {
     /// request that carried them is gone once answered).
     pub(crate) fn take_buffer(&mut self) -> Option<Vec<u8>> {
         let (_, bytes) = self.wire.take()?;
-        bytes.try_into_mut().ok().map(Vec::from)
+        let mut buffer = bytes.try_into_mut().ok()?;
+        // Emptied first: the conversion moves the contents to the front of the allocation,
+        // where they already are, touching every byte of a batch long out of cache (7.7% of
+        // the producer's samples at 10,000 partitions).
+        buffer.clear();
+        Some(Vec::from(buffer))
     }
 
     /// Completes every record of the batch and runs their callbacks. Returns the

@@ -173,8 +173,12 @@ async fn an_idempotent_partition_waits_for_its_first_ack_then_pipelines() {
 
     // The answer: acknowledged under the current id, so later batches may pipeline.
     let b = first.drained.remove(0).batches.remove(0);
-    acc.acknowledged(&b);
-    acc.done_in_flight(TOPIC, 0, b.sequence.map(|s| s.base_sequence));
+    acc.done_in_flight_all([Answered {
+        topic: TOPIC,
+        partition: 0,
+        sequence: b.sequence.map(|s| s.base_sequence),
+        acknowledged: b.sequence,
+    }]);
     let pass = acc.drain(&c, now, |_| true, id);
     assert_eq!(drained(&pass), vec![(0, vec![0])]);
     append(&acc, 0, 10);

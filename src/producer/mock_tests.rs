@@ -51,6 +51,40 @@ fn record_size(value: &[u8]) -> usize {
     RecordBatchBuilder::estimate_record_size(0, 0, None, Some(value), &[])
 }
 
+// Records sent while the partition's first answered batch's successor is still in flight go
+// out in batches of their own, not queued behind it: the sender recorded that the broker
+// acknowledged the partition's first batch (KIP-98: it checks every later sequence), so later
+// batches may pipeline (max.in.flight.requests.per.connection=5).
+#[tokio::test(flavor = "current_thread")]
+async fn an_acknowledged_partition_pipelines_its_batches() {
+    let c = cluster().await;
+    let p = producer(
+        &c.bootstrap_servers(),
+        &[("linger.ms", "0"), ("enable.idempotence", "true")],
+    );
+    p.send(ProducerRecord::new("t", "r0")).await.expect("r0");
+    c.inject(crate::mock::Fault::new(
+        0,
+        crate::mock::FaultAction::Delay(Duration::from_secs(2)),
+    ));
+    let mut pending = Vec::new();
+    for v in ["r1", "r2", "r3"] {
+        pending.push(p.enqueue(ProducerRecord::new("t", v)).await.expect(v));
+        // The sender drains the record alone before the next arrives.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for f in pending {
+        f.await.expect("delivered");
+    }
+    let batches: Vec<usize> = c
+        .batches("t", 0)
+        .expect("batches")
+        .iter()
+        .map(|b| b.record_count)
+        .collect();
+    assert_eq!(batches, vec![1, 1, 1, 1], "one request in flight at a time");
+}
+
 // One thread, as below.
 #[tokio::test(flavor = "current_thread")]
 async fn a_completed_batch_leaves_its_buffer_to_the_next_one() {

@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::accumulator::Accumulator;
-use super::batch::ProducerBatch;
+use super::accumulator::{Accumulator, Answered};
+use super::batch::{ProducerBatch, SequenceInfo};
 use super::buffer_pool::BufferPool;
 use super::delivery::BatchOutcome;
 use super::idempotence::{IdState, IdempotenceManager};
@@ -513,23 +513,20 @@ fn complete_request(
     batches: Vec<ProducerBatch>,
     result: Result<Option<ProduceResponse>, (bool, Error)>,
 ) {
-    // Each batch's (topic, partition, base sequence) for `done_in_flight_all`, the topic
-    // cloned once per run of its batches: a clone per batch was two contended atomic operations
-    // on a count the sending threads touch too.
+    // Each batch's (topic, partition, sequence) for `done_in_flight_all`, the topic cloned
+    // once per run of its batches: a clone per batch was two contended atomic operations on a
+    // count the sending threads touch too.
     let mut topics: Vec<Arc<str>> = Vec::new();
-    let keys: Vec<(usize, i32, Option<i32>)> = batches
+    let keys: Vec<(usize, i32, Option<SequenceInfo>)> = batches
         .iter()
         .map(|b| {
             if topics.last() != Some(&b.shared.topic) {
                 topics.push(b.shared.topic.clone());
             }
-            (
-                topics.len() - 1,
-                b.partition(),
-                b.sequence.map(|s| s.base_sequence),
-            )
+            (topics.len() - 1, b.partition(), b.sequence)
         })
         .collect();
+    let mut acknowledged: Vec<bool> = vec![false; keys.len()];
     let now = Instant::now();
     match result {
         Ok(None) => {
@@ -548,7 +545,7 @@ fn complete_request(
                 &resp,
                 batches.iter().map(|b| (&*b.shared.topic, b.partition())),
             );
-            for (b, answer) in batches.into_iter().zip(answers) {
+            for ((b, answer), acked) in batches.into_iter().zip(answers).zip(&mut acknowledged) {
                 match answer {
                     Some(p) => {
                         let answer = PartitionAnswer {
@@ -557,7 +554,7 @@ fn complete_request(
                             log_append_time: p.log_append_time_ms,
                             message: p.error_message.as_ref().map(|m| m.to_string()),
                         };
-                        handle_partition(&shared, b, &answer, now);
+                        *acked = handle_partition(&shared, b, &answer, now);
                     }
                     None => {
                         let err = Error::Protocol(format!(
@@ -588,7 +585,14 @@ fn complete_request(
     }
     shared
         .acc
-        .done_in_flight_all(keys.iter().map(|(t, p, s)| (&*topics[*t], *p, *s)));
+        .done_in_flight_all(keys.iter().zip(acknowledged).map(
+            |(&(t, partition, sequence), acked)| Answered {
+                topic: &topics[t],
+                partition,
+                sequence: sequence.map(|s| s.base_sequence),
+                acknowledged: sequence.filter(|_| acked),
+            },
+        ));
     // Only now, with every batch completed or back in its queue, does the request stop
     // counting as in flight: an epoch bump waits for zero and must not renumber queues while
     // batches of the old epoch are still being put back.
@@ -622,13 +626,14 @@ fn record_sent(m: &ProducerSensors, batches: &[ProducerBatch]) {
     }
 }
 
-/// Applies [`partition_action`] to the batch.
+/// Applies [`partition_action`] to the batch. Returns whether the broker acknowledged it
+/// (for [`Accumulator::done_in_flight_all`]).
 fn handle_partition(
     shared: &SenderShared,
     batch: ProducerBatch,
     answer: &PartitionAnswer,
     now: Instant,
-) {
+) -> bool {
     let facts = BatchFacts {
         topic: &batch.shared.topic,
         partition: batch.partition(),
@@ -644,7 +649,6 @@ fn handle_partition(
             base_offset,
             log_append_time,
         } => {
-            shared.acc.acknowledged(&batch);
             shared.release(
                 batch,
                 BatchOutcome::Done {
@@ -652,6 +656,7 @@ fn handle_partition(
                     log_append_time,
                 },
             );
+            return true;
         }
         PartitionAction::Split { bump_epoch } => {
             match batch.split(shared.cfg.batch_size, now, &shared.acc.pool) {
@@ -679,7 +684,7 @@ fn handle_partition(
                 // the transaction aborts (and the abort bumps the epoch).
                 shared.idempotence.request_bump();
                 shared.fail(batch, error);
-                return;
+                return false;
             }
             if bump_epoch {
                 tracing::info!(error = %error, sequence = ?batch.sequence,
@@ -701,6 +706,7 @@ fn handle_partition(
             shared.fail(batch, error);
         }
     }
+    false
 }
 
 #[cfg(test)]

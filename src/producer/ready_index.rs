@@ -10,7 +10,7 @@
 //!   answer marks it again. Its `delivery.timeout.ms` is then watched by an expiry timer.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 
 use tokio::time::Instant;
 
@@ -21,9 +21,9 @@ pub(crate) struct ReadyIndex {
     /// and a BTreeSet insert per batch cost 3% of the producer's CPU (issue #19).
     candidates: Vec<i32>,
     /// Linger and retry-backoff ends; a flush or close makes them all due at once.
-    timers: BinaryHeap<Reverse<(Instant, i32)>>,
+    timers: Timers,
     /// Delivery deadlines of heads that wait outside the candidates; due only by time.
-    expiries: BinaryHeap<Reverse<(Instant, i32)>>,
+    expiries: Timers,
     /// Leader node -> partitions waiting for room in flight on it.
     parked: HashMap<i32, BTreeSet<i32>>,
 }
@@ -36,12 +36,12 @@ impl ReadyIndex {
 
     /// Looks at `partition` again at `at` (or at the next forced drain).
     pub(crate) fn at(&mut self, at: Instant, partition: i32) {
-        self.timers.push(Reverse((at, partition)));
+        self.timers.push(at, partition);
     }
 
     /// Looks at `partition` again at `at` whatever happens before: its head expires then.
     pub(crate) fn expiry(&mut self, at: Instant, partition: i32) {
-        self.expiries.push(Reverse((at, partition)));
+        self.expiries.push(at, partition);
     }
 
     /// Looks at `partition` again once `node` has room in flight.
@@ -58,22 +58,13 @@ impl ReadyIndex {
         force: bool,
         mut has_room: impl FnMut(i32) -> bool,
     ) -> Vec<i32> {
-        while let Some(Reverse((at, p))) = self.timers.peek().copied() {
-            if !force && at > now {
-                break;
-            }
-            self.timers.pop();
-            self.candidates.push(p);
-        }
+        let until = if force { None } else { Some(now) };
+        self.timers.pop_due(until, |p| self.candidates.push(p));
         let mut expired = Vec::new();
-        while let Some(Reverse((at, p))) = self.expiries.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.expiries.pop();
+        self.expiries.pop_due(Some(now), |p| {
             self.candidates.push(p);
             expired.push(p);
-        }
+        });
         if !self.parked.is_empty() {
             let free: Vec<i32> = self
                 .parked
@@ -100,9 +91,7 @@ impl ReadyIndex {
 
     /// When the earliest timer or expiry is due.
     pub(crate) fn next_due(&self) -> Option<Instant> {
-        let t = self.timers.peek().map(|Reverse((at, _))| *at);
-        let e = self.expiries.peek().map(|Reverse((at, _))| *at);
-        match (t, e) {
+        match (self.timers.next_due(), self.expiries.next_due()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -119,7 +108,60 @@ impl ReadyIndex {
 
     #[cfg(test)]
     pub(crate) fn has_timer(&self, partition: i32) -> bool {
-        self.timers.iter().any(|Reverse((_, p))| *p == partition)
+        self.timers.ordered.iter().any(|(_, p)| *p == partition)
+            || self
+                .timers
+                .heap
+                .iter()
+                .any(|Reverse((_, p))| *p == partition)
+    }
+}
+
+/// Partitions to look at again at a time. Most timers arrive in time order (a new batch's
+/// linger end is `linger.ms` after its creation, and its head's delivery deadline
+/// `delivery.timeout.ms` after it): those go to a queue, O(1) each way; the rest (retry
+/// backoffs, a resend's older deadline) to a heap. At 10,000 partitions every batch passes
+/// through here, and the heap's pops alone were 3% of the producer's samples.
+#[derive(Default)]
+struct Timers {
+    /// In nondecreasing time order.
+    ordered: VecDeque<(Instant, i32)>,
+    heap: BinaryHeap<Reverse<(Instant, i32)>>,
+}
+
+impl Timers {
+    fn push(&mut self, at: Instant, partition: i32) {
+        if self.ordered.back().is_none_or(|(last, _)| *last <= at) {
+            self.ordered.push_back((at, partition));
+        } else {
+            self.heap.push(Reverse((at, partition)));
+        }
+    }
+
+    /// Hands every timer due by `until` (every one when `None`) to `due`, leaving them out.
+    fn pop_due(&mut self, until: Option<Instant>, mut due: impl FnMut(i32)) {
+        let is_due = |at: Instant| until.is_none_or(|u| at <= u);
+        while let Some(&(at, p)) = self.ordered.front()
+            && is_due(at)
+        {
+            self.ordered.pop_front();
+            due(p);
+        }
+        while let Some(&Reverse((at, p))) = self.heap.peek()
+            && is_due(at)
+        {
+            self.heap.pop();
+            due(p);
+        }
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        let q = self.ordered.front().map(|(at, _)| *at);
+        let h = self.heap.peek().map(|Reverse((at, _))| *at);
+        match (q, h) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -152,6 +194,35 @@ mod tests {
         assert!(ix.has_timer(2));
         assert_eq!(ix.next_due(), Some(now + Duration::from_millis(50)));
         assert!(ix.take_candidates().is_empty(), "taking leaves none");
+    }
+
+    #[test]
+    fn timers_out_of_order_are_due_in_time_order_all_the_same() {
+        let now = Instant::now();
+        let ms = |n: u64| now + Duration::from_millis(n);
+        let mut t = Timers::default();
+        // In order (the queue), then earlier and later ones out of order (the heap).
+        for (at, p) in [(10, 1), (20, 2), (30, 3), (5, 4), (25, 5), (40, 6), (15, 7)] {
+            t.push(ms(at), p);
+        }
+        assert_eq!(t.next_due(), Some(ms(5)));
+        let mut due = Vec::new();
+        t.pop_due(Some(ms(20)), |p| due.push(p));
+        due.sort_unstable();
+        assert_eq!(
+            due,
+            vec![1, 2, 4, 7],
+            "everything due by 20 ms, nothing after"
+        );
+        assert_eq!(t.next_due(), Some(ms(25)));
+        due.clear();
+        t.pop_due(Some(ms(30)), |p| due.push(p));
+        due.sort_unstable();
+        assert_eq!(due, vec![3, 5]);
+        due.clear();
+        t.pop_due(None, |p| due.push(p));
+        assert_eq!(due, vec![6], "None: every timer, due or not");
+        assert_eq!(t.next_due(), None);
     }
 
     #[test]

@@ -615,15 +615,20 @@ fn complete_request(
 fn record_sent(m: &ProducerSensors, batches: &[ProducerBatch]) {
     let records: i32 = batches.iter().map(ProducerBatch::record_count).sum();
     m.records_sent.record(f64::from(records));
-    for b in batches {
-        let wire = b.wire_len() as f64;
-        m.batch_size.record(wire);
-        if b.size() > 0 {
-            m.compression_rate.record(wire / b.size() as f64);
-        }
-        m.queue_time
-            .record(b.created.elapsed().as_secs_f64() * 1000.0);
-    }
+    m.batch_size
+        .record_all(batches.iter().map(|b| b.wire_len() as f64));
+    m.compression_rate.record_all(
+        batches
+            .iter()
+            .filter(|b| b.size() > 0)
+            .map(|b| b.wire_len() as f64 / b.size() as f64),
+    );
+    let now = Instant::now();
+    m.queue_time.record_all(
+        batches
+            .iter()
+            .map(|b| now.saturating_duration_since(b.created).as_secs_f64() * 1000.0),
+    );
 }
 
 /// Applies [`partition_action`] to the batch. Returns whether the broker acknowledged it

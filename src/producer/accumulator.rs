@@ -480,29 +480,16 @@ impl Accumulator {
                 }
                 allocation
             };
-            let (topic_name, codec, level) = (
+            // A kept buffer, or a new allocation of what the batch reserved.
+            let buffer = kept.unwrap_or_else(|| Vec::with_capacity(held));
+            let mut batch = ProducerBatch::in_buffer(
                 topic.name.clone(),
+                partition,
                 self.cfg.compression,
                 self.cfg.compression_level,
+                buffer,
+                Instant::now(),
             );
-            let mut batch = match kept {
-                Some(buffer) => ProducerBatch::in_buffer(
-                    topic_name,
-                    partition,
-                    codec,
-                    level,
-                    buffer,
-                    Instant::now(),
-                ),
-                None => ProducerBatch::new(
-                    topic_name,
-                    partition,
-                    codec,
-                    level,
-                    held - BATCH_HEADER_LEN,
-                    Instant::now(),
-                ),
-            };
             batch.reserved = held;
             batch.transactional = self.cfg.transactional;
             self.incomplete

@@ -26,8 +26,6 @@ use tokio::time::Instant;
 
 /// The capacity of the record buffers kept for reuse: the least a new batch allocates.
 pub(crate) const POOLED_BYTES: usize = 1024;
-/// At most this many free buffers are kept (4 MiB), and at most a quarter of `buffer.memory`.
-const MAX_FREE: usize = 4096;
 
 pub(crate) struct BufferPool {
     sem: Semaphore,
@@ -36,7 +34,7 @@ pub(crate) struct BufferPool {
     /// Bytes reserved beyond the budget by `force_reserve`, not yet repaid.
     debt: AtomicUsize,
     /// Guards the free record buffers, each of capacity [`POOLED_BYTES`] and still holding its
-    /// reservation: taken by callers opening a batch, given back by the sender as batches
+    /// reservation, at most half of `buffer.memory` (`max_free` buffers): taken by callers opening a batch, given back by the sender as batches
     /// complete, emptied (their bytes released) for a caller the budget cannot serve.
     free: Mutex<Vec<Vec<u8>>>,
     max_free: usize,
@@ -51,7 +49,11 @@ impl BufferPool {
             waiting: AtomicUsize::new(0),
             debt: AtomicUsize::new(0),
             free: Mutex::new(Vec::new()),
-            max_free: (total / 4 / POOLED_BYTES).min(MAX_FREE),
+            // Half the budget: a request's answer completes a batch of every partition it
+            // carried at once (10,000 at 10,000 partitions, before callers open the next ones);
+            // capped at 4,096 buffers, a quarter of the 1 KiB batches there were freed and
+            // allocated again.
+            max_free: total / 2 / POOLED_BYTES,
         }
     }
 
@@ -301,29 +303,33 @@ mod tests {
 
     #[test]
     fn a_kept_buffer_keeps_its_bytes_for_the_next_batch() {
-        // A quarter of 8 KiB: two buffers kept at most.
+        // Half of 8 KiB: four buffers kept at most.
         let pool = BufferPool::new(8 * POOLED_BYTES);
-        for _ in 0..3 {
+        for _ in 0..5 {
             assert!(pool.try_reserve(POOLED_BYTES));
         }
         let mut used = vec![7u8; 100];
         used.reserve_exact(POOLED_BYTES - 100);
         let ptr = used.as_ptr();
         pool.recycle(Some(used), POOLED_BYTES);
+        for _ in 0..3 {
+            pool.recycle(buffer(), POOLED_BYTES);
+        }
+        // The fifth is one too many: its bytes go back.
         pool.recycle(buffer(), POOLED_BYTES);
-        // The third is one too many: its bytes go back.
-        pool.recycle(buffer(), POOLED_BYTES);
-        assert_eq!(pool.free().len(), 2);
+        assert_eq!(pool.free().len(), 4);
         assert_eq!(pool.in_use(), 0, "kept buffers count as available");
-        assert_eq!(pool.sem.available_permits(), 6 * POOLED_BYTES);
-        let b = pool.take_free().expect("a kept buffer");
-        assert!(b.is_empty());
-        assert_eq!(b.capacity(), POOLED_BYTES);
+        assert_eq!(pool.sem.available_permits(), 4 * POOLED_BYTES);
+        for _ in 0..3 {
+            let b = pool.take_free().expect("a kept buffer");
+            assert!(b.is_empty());
+            assert_eq!(b.capacity(), POOLED_BYTES);
+        }
         let a = pool.take_free().expect("a kept buffer");
         assert_eq!(a.as_ptr(), ptr, "the same allocation, emptied");
         assert!(a.is_empty());
         assert!(pool.take_free().is_none());
-        assert_eq!(pool.in_use(), 2 * POOLED_BYTES);
+        assert_eq!(pool.in_use(), 4 * POOLED_BYTES);
     }
 
     #[test]

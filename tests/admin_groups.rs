@@ -315,7 +315,7 @@ async fn list_offsets_earliest_latest_max_timestamp_and_by_time() {
     let topic = "admin-list-offsets";
     common::create_topic(&bootstrap, topic, 1).await;
     let p = common::producer(&bootstrap, &[]);
-    let base = 1_700_000_000_000i64;
+    let base = common::day_old_timestamp_ms();
     // Timestamps 0..10 seconds after base, the largest at offset 4.
     let stamps = [1, 2, 3, 4, 9, 5, 6, 7];
     for s in stamps {

@@ -934,7 +934,7 @@ async fn librdkafka_reads_what_we_wrote_with_each_codec() {
             &bootstrap,
             &[("compression.type", codec), ("linger.ms", "5")],
         );
-        let base = 1_700_000_000_000 + n as i64 * 1_000_000;
+        let base = common::day_old_timestamp_ms() + n as i64 * 1_000_000;
         let mut pending = Vec::new();
         for i in 0..PER_CODEC {
             let rec = our_record(&topic, codec, i, base + i as i64);

@@ -17,6 +17,17 @@ use std::time::Duration;
 use ferrokafka::admin::NewTopic;
 use ferrokafka::{AdminClient, AdminConfig, KafkaProducer, ProducerConfig, ProducerRecord};
 
+/// A CreateTime to build a test's record timestamps on: a day ago, in ms since the Unix epoch.
+/// A fixed date long past is outside the broker's 7-day retention, and its retention check
+/// (30 s after it starts, then every 5 minutes) deletes such records while a test reads them
+/// back (seen: a fetch at offset 0 answered OFFSET_OUT_OF_RANGE).
+pub fn day_old_timestamp_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    now.as_millis() as i64 - 86_400_000
+}
+
 /// Creates `name` with `partitions` partitions (panics on failure).
 pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
     let admin = AdminClient::new(

@@ -297,7 +297,7 @@ async fn the_java_consumer_reads_what_we_wrote() {
             ],
         );
         let mut rng = SplitMix(1000 + n as u64);
-        let base = 1_700_000_000_000 + n as i64 * 1_000_000;
+        let base = crate::common::day_old_timestamp_ms() + n as i64 * 1_000_000;
         let mut pending = Vec::new();
         for i in 0..PER_TOPIC {
             let rec = our_record(topic, codec, i, base, &mut rng);

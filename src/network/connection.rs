@@ -25,7 +25,7 @@ use tracing::Instrument;
 use super::frame_buffers::FrameBuffers;
 use super::security::{ReadHalf, Security, WriteHalf};
 use crate::error::{Error, Result};
-use crate::protocol::frame::{self, MAX_FRAME_BYTES, api_name};
+use crate::protocol::frame::{self, MAX_FRAME_BYTES, RequestBody, api_name};
 use crate::protocol::versions::BrokerVersions;
 
 #[path = "reauth.rs"]
@@ -335,9 +335,9 @@ impl Connection {
 
     /// Sends a request the broker will not answer (Produce with acks=0). Returns once the frame
     /// is queued for the writer, with a handle that tells when it is written.
-    pub(crate) fn send_no_response<R: Request>(
+    pub(crate) fn send_no_response<B: RequestBody>(
         &self,
-        req: R,
+        req: B,
         version: i16,
     ) -> Result<FrameWritten> {
         let id = self.next_correlation_id();
@@ -392,12 +392,12 @@ impl Connection {
     /// Queues `req` for the writer now, without awaiting: requests started one after another
     /// reach the broker in that order (idempotent producers rely on it). Await the answer with
     /// [`PendingRequest::finish`] on the same connection.
-    pub(crate) fn start_request<R: Request>(
+    pub(crate) fn start_request<B: RequestBody>(
         &self,
-        req: R,
+        req: B,
         version: i16,
         extra_timeout: Option<Duration>,
-    ) -> Result<PendingRequest<R>> {
+    ) -> Result<PendingRequest<B::Request>> {
         let id = self.next_correlation_id();
         let frame = frame::encode_request(id, &self.settings.client_id, version, &req)?;
         let (tx, rx) = oneshot::channel();

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -32,9 +31,8 @@ use super::transaction::TransactionManager;
 use crate::error::Error;
 use crate::metrics::ProducerSensors;
 use crate::network::{NetworkClient, Target};
-use crate::protocol::StrBytes;
-use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use crate::protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use crate::protocol::messages::{ProduceRequest, ProduceResponse};
+use crate::protocol::produce_request::ProduceBody;
 
 #[derive(Debug, Clone)]
 pub(crate) struct SenderConfig {
@@ -367,46 +365,33 @@ pub(crate) fn force_fail_all(shared: &SenderShared) {
     shared.acc.prune_incomplete();
 }
 
-fn build_request(
+/// Builds every batch's wire bytes (once; a renumbered retry rewrites its header) for the
+/// request. Fails with the index of the batch that could not be built.
+fn build_batches(
     shared: &SenderShared,
     batches: &mut [ProducerBatch],
-) -> Result<ProduceRequest, (usize, Error)> {
-    // Topics in the order of their first batch, partitions in batch order: the request lists
-    // the batches as drained (a topic's batches run together), so that an answer listed in
-    // request order is matched by position (`answers_in_order`).
-    let mut topics: Vec<(Arc<str>, Vec<PartitionProduceData>)> = Vec::new();
-    let mut topic_at: HashMap<Arc<str>, usize, foldhash::fast::RandomState> = HashMap::default();
+) -> Result<(), (usize, Error)> {
     for (i, b) in batches.iter_mut().enumerate() {
-        let bytes: Bytes = b.wire_bytes(&shared.acc.pool).map_err(|e| (i, e))?;
-        let data = PartitionProduceData::default()
-            .with_index(b.partition())
-            .with_records(Some(bytes));
-        let topic = &b.shared.topic;
-        let at = match topics.last_mut() {
-            Some((t, parts)) if t == topic => parts,
-            _ => {
-                let at = *topic_at.entry(topic.clone()).or_insert_with(|| {
-                    topics.push((topic.clone(), Vec::new()));
-                    topics.len() - 1
-                });
-                &mut topics[at].1
-            }
-        };
-        at.push(data);
+        b.wire_bytes(&shared.acc.pool).map_err(|e| (i, e))?;
     }
-    Ok(ProduceRequest::default()
-        .with_acks(shared.cfg.acks)
-        .with_timeout_ms(shared.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32)
-        .with_topic_data(
-            topics
-                .into_iter()
-                .map(|(name, parts)| {
-                    TopicProduceData::default()
-                        .with_name(TopicName(StrBytes::from_string(name.to_string())))
-                        .with_partition_data(parts)
-                })
-                .collect(),
-        ))
+    Ok(())
+}
+
+/// The Produce request for `batches`, built: a topic's batches listed together, in drain order,
+/// so that an answer listed in request order is matched by position (`answers_in_order`).
+fn request_body<'a>(
+    shared: &SenderShared,
+    transactional_id: Option<&'a str>,
+    batches: &'a [ProducerBatch],
+) -> ProduceBody<'a> {
+    ProduceBody::new(
+        transactional_id,
+        shared.cfg.acks,
+        shared.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+        batches
+            .iter()
+            .map(|b| (&*b.shared.topic, b.partition(), b.wire())),
+    )
 }
 
 /// Encoding (compressing) a request's batches longer than this, in microseconds, runs on the
@@ -422,7 +407,7 @@ async fn encode_off_runtime(
     let encoded = tokio::task::spawn_blocking(move || {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             for b in batches.iter_mut() {
-                // An error is cached nowhere: build_request meets it again and reports it.
+                // An error is cached nowhere: build_batches meets it again and reports it.
                 let _ = b.wire_bytes(&pool);
             }
         }));
@@ -454,17 +439,17 @@ async fn dispatch(shared: &Arc<SenderShared>, node: i32, mut batches: Vec<Produc
     let started = async {
         let conn = shared.net.connection(Target::Node(node)).await?;
         let mut version = conn.version_for::<ProduceRequest>()?;
-        let mut req = build_request(shared, &mut batches).map_err(|(_, e)| e)?;
+        build_batches(shared, &mut batches).map_err(|(_, e)| e)?;
+        let mut transactional_id = None;
         if let Some(tm) = &shared.txn {
             if !tm.v2() {
                 // Produce v12 means transactions version 2 (KIP-890: the partition joins
                 // the transaction implicitly); this producer adds them with AddPartitionsToTxn.
                 version = version.min(11);
             }
-            req = req.with_transactional_id(Some(crate::protocol::messages::TransactionalId(
-                StrBytes::from_string(tm.transactional_id().to_string()),
-            )));
+            transactional_id = Some(tm.transactional_id());
         }
+        let req = request_body(shared, transactional_id, &batches);
         // The frame is one more copy of every batch's wire bytes: counted in buffer.memory until
         // written (acks=0) or answered.
         let frame = shared

@@ -62,7 +62,10 @@ pub(crate) async fn fetch_all(bootstrap: &str, topic: &str, partition: i32) -> V
         let Some(p) = resp.responses.first().and_then(|t| t.partitions.first()) else {
             panic!("empty fetch response: {resp:?}");
         };
-        assert_eq!(p.error_code, 0, "fetch error at {offset} of {topic}-{partition}");
+        assert_eq!(
+            p.error_code, 0,
+            "fetch error at {offset} of {topic}-{partition}"
+        );
         let batches =
             decode_batches(p.records.clone().unwrap_or_default(), true).expect("decodable batches");
         for b in batches {

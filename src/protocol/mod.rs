@@ -5,6 +5,7 @@
 pub mod compression;
 pub(crate) mod consumer_protocol;
 pub(crate) mod frame;
+pub(crate) mod produce_request;
 pub(crate) mod record_batch;
 pub(crate) mod versions;
 

@@ -51,8 +51,8 @@ const MIN_HEADER_LEN: usize = 2;
 ///
 /// [`build`](Self::build) takes `&self` and is deterministic: building again with the same
 /// producer id, epoch and sequence (a retry) yields identical bytes. It recompresses each time,
-/// so callers that retry should keep the built `Bytes` rather than rebuild (and
-/// [`restamp`] it for another sequence), and may then
+/// so callers that retry should keep the built bytes rather than rebuild (and
+/// [`restamp`] them in place for another sequence), and may then
 /// [`release_records`](Self::release_records).
 #[derive(Debug, Clone)]
 pub(crate) struct RecordBatchBuilder {
@@ -194,14 +194,15 @@ impl RecordBatchBuilder {
         producer_epoch: i16,
         base_sequence: i32,
         is_transactional: bool,
-    ) -> Result<(Bytes, usize)> {
+    ) -> Result<(Vec<u8>, usize)> {
         // Spare room past this much is worth a copy: the batch would hold it until answered.
         const KEEP_SLACK: usize = 4096;
         let in_place = self.compression == Compression::None
             && self.records.capacity() - self.records.len()
                 <= KEEP_SLACK.max(self.records.len() / 4);
         if !in_place {
-            let bytes = self.build(producer_id, producer_epoch, base_sequence, is_transactional)?;
+            let bytes =
+                self.build_vec(producer_id, producer_epoch, base_sequence, is_transactional)?;
             self.release_records();
             let held = bytes.len();
             return Ok((bytes, held));
@@ -217,7 +218,7 @@ impl RecordBatchBuilder {
         ));
         seal(&mut out)?;
         let held = out.capacity();
-        Ok((Bytes::from(out), held))
+        Ok((out, held))
     }
 
     fn check_buildable(&self) -> Result<()> {
@@ -312,6 +313,17 @@ impl RecordBatchBuilder {
         base_sequence: i32,
         is_transactional: bool,
     ) -> Result<Bytes> {
+        self.build_vec(producer_id, producer_epoch, base_sequence, is_transactional)
+            .map(Bytes::from)
+    }
+
+    fn build_vec(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+        is_transactional: bool,
+    ) -> Result<Vec<u8>> {
         self.check_buildable()?;
         let body = &self.records[BATCH_HEADER_LEN..];
         let expected = match self.compression {
@@ -333,7 +345,7 @@ impl RecordBatchBuilder {
             // capacity: a producer counts what the batch holds, so hold only the batch.
             out.shrink_to_fit();
         }
-        Ok(Bytes::from(out))
+        Ok(out)
     }
 }
 
@@ -356,24 +368,24 @@ fn seal(out: &mut [u8]) -> Result<()> {
 ///
 /// Errors: [`Error::InvalidArgument`] when `batch` is shorter than a batch header.
 pub(crate) fn restamp(
-    batch: &[u8],
+    batch: &mut [u8],
     producer_id: i64,
     producer_epoch: i16,
     base_sequence: i32,
-) -> Result<Bytes> {
+) -> Result<()> {
     if batch.len() < BATCH_HEADER_LEN {
         return Err(Error::InvalidArgument(format!(
             "a record batch of {} bytes has no header to restamp",
             batch.len()
         )));
     }
-    let mut out = batch.to_vec();
+    let out = batch;
     out[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
     out[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&producer_epoch.to_be_bytes());
     out[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
     let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
     out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-    Ok(Bytes::from(out))
+    Ok(())
 }
 
 fn record_body_size(

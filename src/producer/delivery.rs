@@ -152,8 +152,13 @@ impl BatchShared {
         index: i32,
         info: RecordInfo,
     ) -> Option<Result<RecordMetadata>> {
-        let mut batch = self.clone();
-        let mut index = index;
+        // The batch itself first, without a clone of its `Arc`: that is a locked increment and
+        // decrement per record on a count the sender's completion touched last.
+        let (mut batch, mut index) = match self.resolve(index, info) {
+            Resolution::Ready(r) => return Some(r),
+            Resolution::Pending => return None,
+            Resolution::Follow(child, i) => (child, i),
+        };
         loop {
             match batch.resolve(index, info) {
                 Resolution::Ready(r) => return Some(r),

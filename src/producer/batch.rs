@@ -150,24 +150,24 @@ impl ProducerBatch {
             Some(s) => (s.producer_id, s.epoch, s.base_sequence),
             None => (-1, -1, -1),
         };
-        let wire = match self.wire.take() {
+        match &mut self.wire {
             // Rewritten in place: a request copies the bytes into its frame when it starts, so
             // no earlier attempt still reads them.
-            Some((seq, mut bytes)) => {
-                if seq != self.sequence {
-                    restamp(&mut bytes, pid, epoch, base)?;
+            Some((seq, bytes)) => {
+                if *seq != self.sequence {
+                    restamp(bytes, pid, epoch, base)?;
+                    *seq = self.sequence;
                 }
-                bytes
             }
             None => {
                 let (bytes, held) =
                     self.builder
                         .take_built(pid, epoch, base, self.transactional)?;
                 self.settle(pool, held);
-                bytes
+                self.wire = Some((self.sequence, bytes));
             }
-        };
-        Ok(&self.wire.insert((self.sequence, wire)).1)
+        }
+        Ok(self.wire())
     }
 
     /// The wire bytes [`wire_bytes`](Self::wire_bytes) built last (empty before).
@@ -191,8 +191,8 @@ impl ProducerBatch {
         self.reserved = held;
     }
 
-    /// The buffer of the batch's wire bytes, for reuse, when nothing else holds them (the
-    /// request that carried them is gone once answered).
+    /// The buffer of the batch's wire bytes, emptied, for reuse once the batch is answered
+    /// (its request copied them into its frame).
     pub(crate) fn take_buffer(&mut self) -> Option<Vec<u8>> {
         let (_, mut buffer) = self.wire.take()?;
         buffer.clear();

@@ -363,8 +363,8 @@ fn seal(out: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
-/// `batch` (one batch as `build` made it) under another producer id, epoch and base sequence:
-/// only the header changes, so nothing is recompressed.
+/// Rewrites `batch` (one batch as `build` made it) in place for another producer id, epoch and
+/// base sequence: only the header and the CRC change, so nothing is recompressed.
 ///
 /// Errors: [`Error::InvalidArgument`] when `batch` is shorter than a batch header.
 pub(crate) fn restamp(
@@ -379,12 +379,11 @@ pub(crate) fn restamp(
             batch.len()
         )));
     }
-    let out = batch;
-    out[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
-    out[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&producer_epoch.to_be_bytes());
-    out[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
-    let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
-    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    batch[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
+    batch[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&producer_epoch.to_be_bytes());
+    batch[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     Ok(())
 }
 

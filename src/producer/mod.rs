@@ -381,7 +381,13 @@ impl KafkaProducer {
         let topic = inner.acc.topic(&record.topic);
         let mut num_partitions = topic.num_partitions();
         if num_partitions == 0 {
-            match self.boxed_wait_for_topic(&topic, deadline()).await {
+            // Boxed, as the memory wait below: the waits are rare, and held in place they made
+            // every send's future 3.4 KB. As a trait object: a boxed concrete future still made
+            // rustc walk its type when laying out a caller's future, past the query depth limit
+            // in a test awaiting `send` a few calls deep.
+            let wait: std::pin::Pin<Box<dyn Future<Output = Result<i32>> + Send + '_>> =
+                Box::pin(self.wait_for_topic(&topic, deadline()));
+            match wait.await {
                 Ok(n) => num_partitions = n,
                 Err(e) => return fail(e, record),
             }
@@ -451,7 +457,9 @@ impl KafkaProducer {
                     // Wait outside every lock; the append then takes these bytes (or gives them
                     // back if another caller opened a batch with room meanwhile).
                     let waited = Instant::now();
-                    let reserved_in_time = boxed_reserve(&inner.acc.pool, n, deadline()).await;
+                    let wait: std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>> =
+                        Box::pin(inner.acc.pool.reserve(n, deadline()));
+                    let reserved_in_time = wait.await;
                     inner
                         .shared
                         .metrics
@@ -496,19 +504,6 @@ impl KafkaProducer {
             )));
         }
         Ok(Some(p))
-    }
-
-    /// [`wait_for_topic`](Self::wait_for_topic), boxed: the waits are rare, and held in
-    /// place (with the memory wait, [`boxed_reserve`]) they made every send's future 3.4 KB.
-    /// Boxed by a plain function returning a trait object: boxed where awaited, the concrete
-    /// future still made rustc walk its type when laying out a caller's future, past the query
-    /// depth limit in a test awaiting `send` a few calls deep.
-    fn boxed_wait_for_topic<'a>(
-        &'a self,
-        topic: &'a TopicQueues,
-        deadline: Instant,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<i32>> + Send + 'a>> {
-        Box::pin(self.wait_for_topic(topic, deadline))
     }
 
     /// Waits for the topic to appear in metadata (auto-created if the broker allows it).
@@ -605,15 +600,6 @@ impl KafkaProducer {
         }
         inner.net.close();
     }
-}
-
-/// `BufferPool::reserve`, boxed as [`KafkaProducer::boxed_wait_for_topic`] is.
-fn boxed_reserve(
-    pool: &buffer_pool::BufferPool,
-    n: usize,
-    deadline: Instant,
-) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>> {
-    Box::pin(pool.reserve(n, deadline))
 }
 
 #[cfg(all(test, feature = "mock"))]

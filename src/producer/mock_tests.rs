@@ -334,7 +334,7 @@ async fn a_request_in_flight_holds_its_batch_and_its_frame() {
 }
 
 // A caller keeping many sends in flight holds one future per record: the rare waits (metadata,
-// memory) are boxed so they do not size every one (3,448 bytes per `enqueue`
+// memory, the traced path) are boxed so they do not size every one (3,448 bytes per `enqueue`
 // future with them in place, 648 without).
 #[tokio::test(flavor = "current_thread")]
 async fn send_futures_do_not_hold_the_rare_waits_in_place() {

@@ -332,22 +332,3 @@ async fn a_request_in_flight_holds_its_batch_and_its_frame() {
     assert_eq!(settled_in_use(&p).await, 0, "every reservation given back");
     p.close(Duration::from_secs(5)).await;
 }
-
-// A caller keeping many sends in flight holds one future per record: the rare waits (metadata,
-// memory, the traced path) are boxed so they do not size every one (3,448 bytes per `enqueue`
-// future with them in place, 648 without).
-#[tokio::test(flavor = "current_thread")]
-async fn send_futures_do_not_hold_the_rare_waits_in_place() {
-    let c = cluster().await;
-    let p = producer(&c.bootstrap_servers(), &[]);
-    let r = || ProducerRecord::new("t", vec![1u8; 10]);
-    let enqueue = std::mem::size_of_val(&p.enqueue(r()));
-    let send = std::mem::size_of_val(&p.send(r()));
-    let with_callback = std::mem::size_of_val(&p.send_with_callback(r(), |_| {}));
-    assert!(enqueue <= 1024, "enqueue future: {enqueue} bytes");
-    assert!(send <= 1280, "send future: {send} bytes");
-    assert!(
-        with_callback <= 1024,
-        "send_with_callback future: {with_callback} bytes"
-    );
-}

@@ -261,15 +261,12 @@ impl KafkaProducer {
         if span.is_disabled() {
             return self.enqueue(record).await?.await;
         }
-        // Boxed: held in place, the traced path doubles the size of every send's future.
-        let sent = Box::pin(
-            async {
-                let fut = self.append(record, None).await?;
-                fut.expect("an append without a callback always yields a future")
-                    .await
-            }
-            .instrument(span.clone()),
-        )
+        let sent = async {
+            let fut = self.append(record, None).await?;
+            fut.expect("an append without a callback always yields a future")
+                .await
+        }
+        .instrument(span.clone())
         .await;
         if let Ok(md) = &sent {
             span.record("messaging.destination.partition.id", md.partition);
@@ -384,9 +381,7 @@ impl KafkaProducer {
         let topic = inner.acc.topic(&record.topic);
         let mut num_partitions = topic.num_partitions();
         if num_partitions == 0 {
-            // Boxed, as the memory wait below: the waits are rare, and held in place they made
-            // this future 3.3 KB, moved whole (memcpy) on every send's way in.
-            match Box::pin(self.wait_for_topic(&topic, deadline())).await {
+            match self.wait_for_topic(&topic, deadline()).await {
                 Ok(n) => num_partitions = n,
                 Err(e) => return fail(e, record),
             }
@@ -456,7 +451,7 @@ impl KafkaProducer {
                     // Wait outside every lock; the append then takes these bytes (or gives them
                     // back if another caller opened a batch with room meanwhile).
                     let waited = Instant::now();
-                    let reserved_in_time = Box::pin(inner.acc.pool.reserve(n, deadline())).await;
+                    let reserved_in_time = inner.acc.pool.reserve(n, deadline()).await;
                     inner
                         .shared
                         .metrics

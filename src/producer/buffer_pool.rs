@@ -34,8 +34,9 @@ pub(crate) struct BufferPool {
     /// Bytes reserved beyond the budget by `force_reserve`, not yet repaid.
     debt: AtomicUsize,
     /// Guards the free record buffers, each of capacity [`POOLED_BYTES`] and still holding its
-    /// reservation, at most half of `buffer.memory` (`max_free` buffers): taken by callers opening a batch, given back by the sender as batches
-    /// complete, emptied (their bytes released) for a caller the budget cannot serve.
+    /// reservation, at most half of `buffer.memory` (`max_free` buffers): taken by callers
+    /// opening a batch, given back by the sender as batches complete, emptied (their bytes
+    /// released) for a caller the budget cannot serve.
     free: Mutex<Vec<Vec<u8>>>,
     max_free: usize,
 }

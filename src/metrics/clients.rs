@@ -162,6 +162,15 @@ struct PartitionSensors {
     lead: Arc<Sensor>,
 }
 
+impl PartitionSensors {
+    fn record(&self, lag: i64, lead: i64) {
+        self.lag.record(lag as f64);
+        if lead >= 0 {
+            self.lead.record(lead as f64);
+        }
+    }
+}
+
 /// `consumer-fetch-manager-metrics`.
 #[derive(Debug)]
 pub(crate) struct FetchSensors {
@@ -241,61 +250,69 @@ impl FetchSensors {
     /// minus log start offset) after a poll took its records.
     pub(crate) fn partition_lag(&self, m: &Metrics, tp: &TopicPartition, lag: i64, lead: i64) {
         let mut parts = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
-        let p = parts.entry(tp.clone()).or_insert_with(|| {
-            let p = PartitionSensors {
-                lag: m.sensor(Info),
-                lead: m.sensor(Info),
-            };
-            let tags = partition_tags(tp);
-            m.add(
-                FETCH,
-                &tags,
-                &p.lag,
-                &[
-                    (
-                        "records-lag",
-                        Value,
-                        "The partition's latest lag, in records",
-                    ),
-                    (
-                        "records-lag-avg",
-                        Avg,
-                        "The partition's average lag, in records",
-                    ),
-                    (
-                        "records-lag-max",
-                        Max,
-                        "The partition's largest lag, in records",
-                    ),
-                ],
-            );
-            if lead >= 0 {
-                m.add(
-                    FETCH,
-                    &tags,
-                    &p.lead,
-                    &[
-                        (
-                            "records-lead",
-                            Value,
-                            "The partition's latest lead, in records",
-                        ),
-                        (
-                            "records-lead-avg",
-                            Avg,
-                            "The partition's average lead, in records",
-                        ),
-                    ],
-                );
-            }
-            p
-        });
-        p.lag.record(lag as f64);
-        if lead >= 0 {
-            p.lead.record(lead as f64);
+        // Looked up before any clone of `tp`: a poll records the lag of each partition it
+        // took records from, and all but the first are of a partition listed already.
+        if let Some(p) = parts.get(tp) {
+            p.record(lag, lead);
+        } else {
+            let p = Self::list_partition(m, tp, lead);
+            p.record(lag, lead);
+            parts.insert(tp.clone(), p);
         }
         drop(parts);
         self.lag.record(lag as f64);
+    }
+
+    /// `tp`'s `records-lag` metrics, and `records-lead` when the broker gave a log start offset
+    /// (`lead` not negative).
+    fn list_partition(m: &Metrics, tp: &TopicPartition, lead: i64) -> PartitionSensors {
+        let p = PartitionSensors {
+            lag: m.sensor(Info),
+            lead: m.sensor(Info),
+        };
+        let tags = partition_tags(tp);
+        m.add(
+            FETCH,
+            &tags,
+            &p.lag,
+            &[
+                (
+                    "records-lag",
+                    Value,
+                    "The partition's latest lag, in records",
+                ),
+                (
+                    "records-lag-avg",
+                    Avg,
+                    "The partition's average lag, in records",
+                ),
+                (
+                    "records-lag-max",
+                    Max,
+                    "The partition's largest lag, in records",
+                ),
+            ],
+        );
+        if lead >= 0 {
+            m.add(
+                FETCH,
+                &tags,
+                &p.lead,
+                &[
+                    (
+                        "records-lead",
+                        Value,
+                        "The partition's latest lead, in records",
+                    ),
+                    (
+                        "records-lead-avg",
+                        Avg,
+                        "The partition's average lead, in records",
+                    ),
+                ],
+            );
+        }
+        p
     }
 
     /// Unlists the `records-lag` and `records-lead` metrics of `tps` (unassigned partitions).

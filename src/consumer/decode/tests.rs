@@ -339,27 +339,37 @@ fn decode_time_of_a_50_mib_fetch() {
 }
 
 #[test]
-fn only_steps_that_decompress_are_costly() {
+fn an_inline_step_stops_before_a_compressed_batch() {
     let limits = DecodeLimits {
         batch_bytes: 64 * MIB,
         step_bytes: 4096,
     };
     let plain = |base| batch(base, -1, &["a", "b"], false, None);
-    let zipped = raw_batch(10, Compression::Lz4, &[0; 16]);
-
-    let cheap = [plain(0), plain(2)].concat();
-    assert!(decoder(Bytes::from(cheap), 0).next_step_is_cheap(&limits));
-
-    let costly = [plain(0), zipped.clone()].concat();
-    assert!(!decoder(Bytes::from(costly), 0).next_step_is_cheap(&limits));
-
-    // A compressed batch a step's worth of wire bytes away is the step after next's concern.
-    let mut far = Vec::new();
-    let mut base = 0;
-    while far.len() < limits.step_bytes {
-        far.extend_from_slice(&plain(base));
-        base += 2;
+    let mut zipped = RecordBatchBuilder::new(Compression::Lz4, None, 1024);
+    for v in ["c", "d"] {
+        zipped.append(0, None, Some(v.as_bytes()), &[]);
     }
-    far.extend_from_slice(&zipped);
-    assert!(decoder(Bytes::from(far), 0).next_step_is_cheap(&limits));
+    let mut zipped = zipped.build(-1, 0, 0, false).unwrap().to_vec();
+    zipped[..8].copy_from_slice(&4i64.to_be_bytes());
+    let data = Bytes::from([plain(0), plain(2), Bytes::from(zipped)].concat());
+    let values =
+        |s: &Step| -> Vec<Bytes> { s.records.iter().filter_map(|r| r.value.clone()).collect() };
+
+    let mut d = decoder(data.clone(), 0);
+    assert!(!d.next_batch_is_compressed());
+    let first = d.step_within(&limits, false, true);
+    assert_eq!(values(&first), ["a", "b", "a", "b"]);
+    assert!(first.error.is_none() && d.has_more() && d.next_batch_is_compressed());
+    // Inline again: nothing, and nothing moved.
+    let none = d.step_within(&limits, false, true);
+    assert!(none.records.is_empty() && none.error.is_none() && d.next_batch_is_compressed());
+    // On the blocking pool: the compressed batch is opened.
+    let rest = d.step_within(&limits, false, false);
+    assert_eq!(values(&rest), ["c", "d"]);
+    assert!(rest.error.is_none() && !d.has_more());
+    assert_eq!(d.end_offset(), 6);
+
+    // Not inline, one step reads through.
+    let mut d = decoder(data, 0);
+    assert_eq!(values(&d.step(&limits)), ["a", "b", "a", "b", "c", "d"]);
 }

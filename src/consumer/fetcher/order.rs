@@ -27,14 +27,15 @@ pub(super) struct DecodeOrder {
 }
 
 impl DecodeOrder {
-    /// `partway`: how many buffered fetches are read partway (`Fetcher::partway`).
-    pub(super) fn new(partway: usize) -> Self {
+    /// `partway`: how many buffered fetches are read partway (`Fetcher::partway`); `settled`:
+    /// how many at the front can take no step (`Fetcher::settled`), passed over unlooked at.
+    pub(super) fn new(partway: usize, settled: usize) -> Self {
         DecodeOrder {
             front: VecDeque::new(),
             partway_left: partway,
-            partway_cursor: 0,
+            partway_cursor: settled,
             from_partway: HashSet::new(),
-            cursor: 0,
+            cursor: settled,
             back: VecDeque::new(),
         }
     }
@@ -118,7 +119,7 @@ mod tests {
         ];
         for (n, partway, want) in cases {
             let b = buffered(*n, partway);
-            let mut order = DecodeOrder::new(partway.len());
+            let mut order = DecodeOrder::new(partway.len(), 0);
             assert_eq!(
                 walk(&mut order, &b),
                 *want,
@@ -132,14 +133,14 @@ mod tests {
         let mut b = buffered(4, &[3]);
         b[0].fetch_offset = 1;
         b[3].fetch_offset = 1;
-        let mut order = DecodeOrder::new(1);
+        let mut order = DecodeOrder::new(1, 0);
         assert_eq!(walk(&mut order, &b), vec![1, 2]);
     }
 
     #[test]
     fn a_fetch_queued_again_goes_first_if_read_partway_else_last() {
         let b = buffered(3, &[]);
-        let mut order = DecodeOrder::new(0);
+        let mut order = DecodeOrder::new(0, 0);
         assert_eq!(order.next(&b, decodable), Some(0));
         order.again(0, false);
         assert_eq!(order.next(&b, decodable), Some(1));
@@ -150,7 +151,7 @@ mod tests {
     #[test]
     fn a_partway_fetch_that_finished_its_batch_goes_after_the_rest() {
         let mut b = buffered(2, &[0]);
-        let mut order = DecodeOrder::new(1);
+        let mut order = DecodeOrder::new(1, 0);
         assert_eq!(order.next(&b, decodable), Some(0));
         // Its step ended the batch it was reading: not read partway any more.
         b[0].decoder_held = 0;
@@ -164,11 +165,29 @@ mod tests {
         // others: a call that stops there costs one look, not one per buffered fetch.
         let b = buffered(10_000, &[]);
         let looks = std::cell::Cell::new(0);
-        let mut order = DecodeOrder::new(0);
+        let mut order = DecodeOrder::new(0, 0);
         let first = order.next(&b, |f| {
             looks.set(looks.get() + 1);
             decodable(f)
         });
         assert_eq!((first, looks.get()), (Some(0), 1));
+    }
+
+    #[test]
+    fn settled_fetches_at_the_front_are_not_looked_at() {
+        // The first 9,990 are decoded to the end (the fetcher's `settled`): the first look is
+        // at the one after them, and a walk looks at the 10 left.
+        let b = buffered(10_000, &[]);
+        let looks = std::cell::Cell::new(0);
+        let mut order = DecodeOrder::new(0, 9_990);
+        let seen: Vec<usize> = std::iter::from_fn(|| {
+            order.next(&b, |f| {
+                looks.set(looks.get() + 1);
+                decodable(f)
+            })
+        })
+        .collect();
+        assert_eq!(seen, (9_990..10_000).collect::<Vec<_>>());
+        assert_eq!(looks.get(), 10);
     }
 }

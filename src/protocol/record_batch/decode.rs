@@ -86,11 +86,6 @@ impl BatchHeader {
         self.attributes & CONTROL_BIT != 0
     }
 
-    /// Whether reading the records means decompressing them first (any codec bits set).
-    pub(crate) fn is_compressed(&self) -> bool {
-        self.attributes & CODEC_BITS != 0
-    }
-
     pub(crate) fn is_transactional(&self) -> bool {
         self.attributes & TRANSACTIONAL_BIT != 0
     }
@@ -155,6 +150,14 @@ pub(crate) fn read_batch_header(data: &[u8]) -> Result<Option<BatchHeader>> {
         base_sequence: i32_at(h, BASE_SEQUENCE_AT),
         record_count: i32_at(h, RECORD_COUNT_AT),
     }))
+}
+
+/// Whether the batch at the start of `data` says its records are compressed, from its
+/// attributes alone (no other field is read or checked): `false` when `data` is too short to
+/// hold them. What a step decodes next is decided by this before the batch is read.
+pub(crate) fn codec_bits_set(data: &[u8]) -> bool {
+    data.get(ATTRIBUTES_AT..ATTRIBUTES_AT + 2)
+        .is_some_and(|a| i16::from_be_bytes([a[0], a[1]]) & CODEC_BITS != 0)
 }
 
 fn i32_at(b: &[u8], at: usize) -> i32 {

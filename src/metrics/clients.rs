@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Metrics, RecordingLevel, Sensor, Stat};
+use super::{Metrics, RecordingLevel, Sensor, Stat, StatSpec};
 use crate::types::TopicPartition;
 
 use RecordingLevel::{Debug, Info};
@@ -266,52 +266,42 @@ impl FetchSensors {
     /// `tp`'s `records-lag` metrics, and `records-lead` when the broker gave a log start offset
     /// (`lead` not negative).
     fn list_partition(m: &Metrics, tp: &TopicPartition, lead: i64) -> PartitionSensors {
+        const LAG: &[StatSpec] = &[
+            (
+                "records-lag",
+                Value,
+                "The partition's latest lag, in records",
+            ),
+            (
+                "records-lag-avg",
+                Avg,
+                "The partition's average lag, in records",
+            ),
+            (
+                "records-lag-max",
+                Max,
+                "The partition's largest lag, in records",
+            ),
+        ];
+        const LEAD: &[StatSpec] = &[
+            (
+                "records-lead",
+                Value,
+                "The partition's latest lead, in records",
+            ),
+            (
+                "records-lead-avg",
+                Avg,
+                "The partition's average lead, in records",
+            ),
+        ];
         let p = PartitionSensors {
             lag: m.sensor(Info),
             lead: m.sensor(Info),
         };
-        let tags = partition_tags(tp);
-        m.add(
-            FETCH,
-            &tags,
-            &p.lag,
-            &[
-                (
-                    "records-lag",
-                    Value,
-                    "The partition's latest lag, in records",
-                ),
-                (
-                    "records-lag-avg",
-                    Avg,
-                    "The partition's average lag, in records",
-                ),
-                (
-                    "records-lag-max",
-                    Max,
-                    "The partition's largest lag, in records",
-                ),
-            ],
-        );
-        if lead >= 0 {
-            m.add(
-                FETCH,
-                &tags,
-                &p.lead,
-                &[
-                    (
-                        "records-lead",
-                        Value,
-                        "The partition's latest lead, in records",
-                    ),
-                    (
-                        "records-lead-avg",
-                        Avg,
-                        "The partition's average lead, in records",
-                    ),
-                ],
-            );
-        }
+        let both = [(&p.lag, LAG), (&p.lead, LEAD)];
+        let listed = if lead >= 0 { &both[..] } else { &both[..1] };
+        m.add_sensors(FETCH, &partition_tags(tp), listed);
         p
     }
 

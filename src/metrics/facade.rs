@@ -55,7 +55,7 @@ pub(crate) fn register(
     group: &str,
     tags: &[(&'static str, String)],
     sensor: &Arc<Sensor>,
-    stats: &[(&'static str, Stat, &'static str)],
+    stats: &[super::StatSpec],
 ) {
     let labels: Vec<::metrics::Label> = tags
         .iter()

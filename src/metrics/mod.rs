@@ -135,6 +135,9 @@ enum Source {
     Gauge(Box<dyn Fn() -> f64 + Send + Sync>),
 }
 
+/// A statistic to list: its name, what it reads of the sensor, and its description.
+pub(crate) type StatSpec = (&'static str, Stat, &'static str);
+
 struct Entry {
     name: &'static str,
     /// Shared by the statistics of one `add` (a partition's lag adds five): one allocation
@@ -220,21 +223,34 @@ impl Metrics {
         group: &str,
         tags: &[(&'static str, String)],
         sensor: &Arc<Sensor>,
-        stats: &[(&'static str, Stat, &'static str)],
+        stats: &[StatSpec],
+    ) {
+        self.add_sensors(group, tags, &[(sensor, stats)]);
+    }
+
+    /// [`add`](Self::add) for several sensors with the same group and tags, which are then
+    /// allocated once (a partition's lag and lead: 10,000 partitions list 50,000 metrics).
+    pub(crate) fn add_sensors(
+        &self,
+        group: &str,
+        tags: &[(&'static str, String)],
+        sensors: &[(&Arc<Sensor>, &[StatSpec])],
     ) {
         let tags = Arc::new(self.tags(tags));
-        #[cfg(feature = "metrics")]
-        facade::register(group, &tags, sensor, stats);
         let group: Arc<str> = group.into();
         let mut entries = self.entries();
-        for &(name, stat, description) in stats {
-            entries.push(Entry {
-                name,
-                group: group.clone(),
-                tags: tags.clone(),
-                description,
-                source: Source::Sensor(sensor.clone(), stat),
-            });
+        for &(sensor, stats) in sensors {
+            #[cfg(feature = "metrics")]
+            facade::register(&group, &tags, sensor, stats);
+            for &(name, stat, description) in stats {
+                entries.push(Entry {
+                    name,
+                    group: group.clone(),
+                    tags: tags.clone(),
+                    description,
+                    source: Source::Sensor(sensor.clone(), stat),
+                });
+            }
         }
     }
 
@@ -271,12 +287,7 @@ impl Metrics {
     }
 
     /// Registers `sensor` with the facade only (its snapshot value comes from a gauge).
-    pub(crate) fn export(
-        &self,
-        group: &str,
-        sensor: &Arc<Sensor>,
-        stats: &[(&'static str, Stat, &'static str)],
-    ) {
+    pub(crate) fn export(&self, group: &str, sensor: &Arc<Sensor>, stats: &[StatSpec]) {
         #[cfg(feature = "metrics")]
         facade::register(group, &self.tags(&[]), sensor, stats);
         #[cfg(not(feature = "metrics"))]

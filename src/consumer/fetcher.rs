@@ -374,16 +374,18 @@ impl Fetcher {
     /// an error met at the old position says nothing about the new one (a seek past a batch
     /// too large to decode must not return its error again). A step still decoding for a
     /// dropped fetch is discarded when it reports.
-    pub(crate) fn discard_stale(&mut self, subs: &SubscriptionState) {
+    /// Says whether any was dropped.
+    pub(crate) fn discard_stale(&mut self, subs: &SubscriptionState) -> bool {
         if self.stale_checked == Some(subs.version()) {
-            return;
+            return false;
         }
-        self.retain_fetches(|f| {
+        let any = self.retain_fetches(|f| {
             subs.assignment()
                 .get(&f.tp)
                 .is_some_and(|s| s.position == Some(f.fetch_offset))
         });
         self.stale_checked = Some(subs.version());
+        any
     }
 
     /// What the budget holds now: data held, and what fetches and decode steps under way may
@@ -426,6 +428,12 @@ impl Fetcher {
         if self.all_active(subs) {
             // Nothing paused or unassigned to give up: no walk (called per step when short).
             return false;
+        }
+        if !subs.any_paused() {
+            // Only fetches of partitions no longer assigned can go, which `discard_stale` (run
+            // by every `collect` anyway) drops, and it remembers that it looked: after each
+            // fetch response this was a walk with a lookup per buffered fetch, then another.
+            return self.discard_stale(subs);
         }
         let paused = |f: &CompletedFetch| subs.assignment().get(&f.tp).is_none_or(|s| s.paused);
         self.retain_fetches(|f| {

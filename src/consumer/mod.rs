@@ -244,7 +244,7 @@ impl KafkaConsumer {
         let gone = self.subs.take_unassigned();
         let m = self.net.metrics();
         if let Some(fetch) = m.fetch_if_created() {
-            fetch.remove_partitions(m, &gone);
+            fetch.remove_partitions(&gone);
         }
     }
 

@@ -57,6 +57,15 @@ pub(crate) fn register(
     sensor: &Arc<Sensor>,
     stats: &[super::StatSpec],
 ) {
+    let _ = sensor.facade.set(handles(group, tags, stats));
+}
+
+/// The handles of `stats`, registered with the installed recorder.
+pub(crate) fn handles(
+    group: &str,
+    tags: &[(&'static str, String)],
+    stats: &[super::StatSpec],
+) -> Facade {
     let labels: Vec<::metrics::Label> = tags
         .iter()
         .map(|(k, v)| ::metrics::Label::new(*k, v.clone()))
@@ -90,7 +99,7 @@ pub(crate) fn register(
             _ => {}
         }
     }
-    let _ = sensor.facade.set(Facade { handles });
+    Facade { handles }
 }
 
 #[cfg(test)]

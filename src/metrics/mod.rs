@@ -36,7 +36,7 @@ mod clients;
 mod facade;
 mod stat;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 pub(crate) use clients::{CoordinatorSensors, FetchSensors, NodeSensors, ProducerSensors};
@@ -140,7 +140,7 @@ pub(crate) type StatSpec = (&'static str, Stat, &'static str);
 
 struct Entry {
     name: &'static str,
-    /// Shared by the statistics of one `add` (a partition's lag adds five): one allocation
+    /// Shared by the statistics of one `add` (a sensor listed with three): one allocation
     /// each for the group and the tags, not one per statistic.
     group: Arc<str>,
     tags: Arc<Vec<(&'static str, String)>>,
@@ -225,46 +225,20 @@ impl Metrics {
         sensor: &Arc<Sensor>,
         stats: &[StatSpec],
     ) {
-        self.add_sensors(group, tags, &[(sensor, stats)]);
-    }
-
-    /// [`add`](Self::add) for several sensors with the same group and tags, which are then
-    /// allocated once (a partition's lag and lead: 10,000 partitions list 50,000 metrics).
-    pub(crate) fn add_sensors(
-        &self,
-        group: &str,
-        tags: &[(&'static str, String)],
-        sensors: &[(&Arc<Sensor>, &[StatSpec])],
-    ) {
         let tags = Arc::new(self.tags(tags));
+        #[cfg(feature = "metrics")]
+        facade::register(group, &tags, sensor, stats);
         let group: Arc<str> = group.into();
         let mut entries = self.entries();
-        for &(sensor, stats) in sensors {
-            #[cfg(feature = "metrics")]
-            facade::register(&group, &tags, sensor, stats);
-            for &(name, stat, description) in stats {
-                entries.push(Entry {
-                    name,
-                    group: group.clone(),
-                    tags: tags.clone(),
-                    description,
-                    source: Source::Sensor(sensor.clone(), stat),
-                });
-            }
+        for &(name, stat, description) in stats {
+            entries.push(Entry {
+                name,
+                group: group.clone(),
+                tags: tags.clone(),
+                description,
+                source: Source::Sensor(sensor.clone(), stat),
+            });
         }
-    }
-
-    /// Unlists every metric of `group` tagged exactly with the client id and one of
-    /// `tag_sets`, in one pass over the list: a rebalance that takes 10,000 partitions away
-    /// must not walk every metric once per partition.
-    pub(crate) fn remove(&self, group: &str, tag_sets: &[Vec<(&'static str, String)>]) {
-        let gone: HashSet<Vec<(&'static str, String)>> =
-            tag_sets.iter().map(|t| self.tags(t)).collect();
-        if gone.is_empty() {
-            return;
-        }
-        self.entries()
-            .retain(|e| !(&*e.group == group && gone.contains(&*e.tags)));
     }
 
     /// Lists a value read when the snapshot is taken. (The facade gets it from a sensor
@@ -303,7 +277,8 @@ impl Metrics {
     /// Every listed metric's current value.
     pub(crate) fn snapshot(&self) -> Vec<Metric> {
         let now = stat::now_ms();
-        self.entries()
+        let mut out: Vec<Metric> = self
+            .entries()
             .iter()
             .map(|e| Metric {
                 name: e.name.to_string(),
@@ -319,7 +294,11 @@ impl Metrics {
                     Source::Sensor(sensor, stat) => read(&mut sensor.lock(), *stat, now),
                 },
             })
-            .collect()
+            .collect();
+        if let Some(fetch) = self.fetch.get() {
+            fetch.list_partitions(self, now, &mut out);
+        }
+        out
     }
 
     /// The producer's sensors (created and listed on first use).
@@ -426,7 +405,7 @@ mod tests {
         };
         assert_eq!(listed("records-lag"), ["0", "1", "2", "3", "4"]);
         // 7 was never listed; 1 is named twice.
-        fetch.remove_partitions(&m, &[tp(1), tp(3), tp(7), tp(1)]);
+        fetch.remove_partitions(&[tp(1), tp(3), tp(7), tp(1)]);
         assert_eq!(listed("records-lag"), ["0", "2", "4"]);
         assert_eq!(listed("records-lead-avg"), ["0", "2", "4"]);
         assert_eq!(
@@ -442,7 +421,7 @@ mod tests {
         // Back after removal: listed again on its next lag.
         fetch.partition_lag(&m, &tp(3), 1, 0);
         assert_eq!(listed("records-lag"), ["0", "2", "3", "4"]);
-        fetch.remove_partitions(&m, &[]);
+        fetch.remove_partitions(&[]);
         assert_eq!(listed("records-lag"), ["0", "2", "3", "4"]);
     }
 

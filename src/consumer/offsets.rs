@@ -91,15 +91,15 @@ fn read_response(
     parts: Vec<(TopicPartition, i64, i32)>,
     resp: &ListOffsetsResponse,
 ) -> Vec<(TopicPartition, Result<Option<OffsetAndTimestamp>>)> {
-    let answers: HashMap<(&str, i32), &ListOffsetsPartitionResponse> = resp
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(move |p| ((t.name.0.as_str(), p.partition_index), p))
-        })
-        .collect();
+    let answers: HashMap<(&str, i32), &ListOffsetsPartitionResponse, foldhash::fast::RandomState> =
+        resp.topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| ((t.name.0.as_str(), p.partition_index), p))
+            })
+            .collect();
     parts
         .into_iter()
         .map(|(tp, _, _)| {

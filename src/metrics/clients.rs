@@ -247,7 +247,7 @@ pub(crate) struct FetchSensors {
     lag: Arc<Sensor>,
     /// Whether `records-lag` and `records-lead` record (their level, Info, is on).
     record_lag: bool,
-    partitions: Mutex<HashMap<TopicPartition, PartitionLag>>,
+    partitions: Mutex<HashMap<TopicPartition, PartitionLag, foldhash::fast::RandomState>>,
 }
 
 impl FetchSensors {
@@ -258,7 +258,7 @@ impl FetchSensors {
             latency: m.sensor(Info),
             lag: m.sensor(Info),
             record_lag: Info <= m.level,
-            partitions: Mutex::new(HashMap::new()),
+            partitions: Mutex::new(HashMap::default()),
         };
         let add = |sensor, stats| m.add(FETCH, &[], sensor, stats);
         add(

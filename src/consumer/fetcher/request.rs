@@ -170,11 +170,11 @@ async fn round_trip(
         session_id: if sessions { resp.session_id } else { 0 },
     };
     // A full answer names every partition: a scan of `wanted` for each would be quadratic.
-    let parts: HashMap<(&str, i32), &(TopicPartition, PartState)> = plan
-        .wanted
-        .iter()
-        .map(|e| ((e.0.topic.as_str(), e.0.partition), e))
-        .collect();
+    let parts: HashMap<(&str, i32), &(TopicPartition, PartState), foldhash::fast::RandomState> =
+        plan.wanted
+            .iter()
+            .map(|e| ((e.0.topic.as_str(), e.0.partition), e))
+            .collect();
     let mut out = Vec::with_capacity(resp.responses.iter().map(|t| t.partitions.len()).sum());
     for t in resp.responses {
         // One name shared by all the topic's records.

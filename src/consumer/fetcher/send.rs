@@ -97,7 +97,8 @@ impl Fetcher {
             // each one (per poll, that was most of the CPU at 1,000 partitions).
             return (per_node, missing_leader);
         }
-        let buffered: HashSet<&TopicPartition> = self.buffered.iter().map(|f| &f.tp).collect();
+        let buffered: HashSet<&TopicPartition, foldhash::fast::RandomState> =
+            self.buffered.iter().map(|f| &f.tp).collect();
         let now = std::time::Instant::now();
         // The assignment is sorted by topic: one metadata lookup per topic, not per partition.
         let mut topic: Option<(&str, Option<&TopicMeta>)> = None;

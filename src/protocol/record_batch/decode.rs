@@ -107,6 +107,7 @@ fn corrupt(msg: impl Into<String>) -> Error {
 ///
 /// `Ok(None)` when `data` does not hold the whole batch: brokers cut fetch responses
 /// mid-batch, so an incomplete last batch is expected, not corrupt.
+#[inline]
 pub(crate) fn read_batch_header(data: &[u8]) -> Result<Option<BatchHeader>> {
     let Some(prefix) = data.first_chunk::<LOG_OVERHEAD>() else {
         return Ok(None);
@@ -155,6 +156,7 @@ pub(crate) fn read_batch_header(data: &[u8]) -> Result<Option<BatchHeader>> {
 /// Whether the batch at the start of `data` says its records are compressed, from its
 /// attributes alone (no other field is read or checked): `false` when `data` is too short to
 /// hold them. What a step decodes next is decided by this before the batch is read.
+#[inline]
 pub(crate) fn codec_bits_set(data: &[u8]) -> bool {
     data.get(ATTRIBUTES_AT..ATTRIBUTES_AT + 2)
         .is_some_and(|a| i16::from_be_bytes([a[0], a[1]]) & CODEC_BITS != 0)
@@ -211,6 +213,7 @@ pub(crate) fn decode_batches(data: Bytes, check_crcs: bool) -> Result<Vec<Decode
 }
 
 /// Checks the CRC of the batch at `data[start..]`, whose header is `h`.
+#[inline]
 pub(crate) fn check_crc(data: &[u8], start: usize, h: &BatchHeader) -> Result<()> {
     let computed = crc32c::crc32c(&data[start + ATTRIBUTES_AT..start + h.total_size()]);
     if computed != h.crc {
@@ -245,6 +248,7 @@ impl BatchRecords {
     /// Errors: [`Error::BatchTooLarge`] (with an empty partition, for the caller to fill in)
     /// when the section decompresses to more than `limit`; [`Error::CorruptRecord`] or
     /// [`Error::Compression`] for a malformed batch.
+    #[inline]
     pub(crate) fn open(
         data: &Bytes,
         start: usize,

@@ -325,9 +325,11 @@ impl FetchSensors {
                 .entry(tp.clone())
                 .or_insert_with(|| PartitionLag::new(m, tp, lead)),
         };
-        if self.record_lag {
-            p.record(lag, lead, now);
+        if !self.record_lag {
+            // Listed, as every metric is at any level, but not recorded.
+            return;
         }
+        p.record(lag, lead, now);
         drop(parts);
         self.lag.record_at(lag as f64, now);
     }

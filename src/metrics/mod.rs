@@ -381,6 +381,29 @@ mod tests {
     }
 
     #[test]
+    fn partition_lag_records_only_at_info_and_above() {
+        for (level, want) in [
+            (RecordingLevel::Off, None),
+            (RecordingLevel::Info, Some(10.0)),
+        ] {
+            let m = metrics(level);
+            m.fetch()
+                .partition_lag(&m, &crate::types::TopicPartition::new("t", 0), 10, 3);
+            let snap = m.snapshot();
+            let value = |name: &str, tagged: bool| {
+                let m = snap
+                    .iter()
+                    .find(|e| e.name == name && e.tag("partition").is_some() == tagged)
+                    .unwrap_or_else(|| panic!("{name} listed at {level:?}"));
+                Some(m.value).filter(|v| !v.is_nan())
+            };
+            assert_eq!(value("records-lag-max", false), want, "{level:?}");
+            assert_eq!(value("records-lag", true), want, "{level:?}");
+            assert_eq!(value("records-lead", true), want.map(|_| 3.0), "{level:?}");
+        }
+    }
+
+    #[test]
     fn partitions_removed_together_take_exactly_their_metrics() {
         let m = Metrics::new(
             "consumer",

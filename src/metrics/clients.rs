@@ -318,7 +318,7 @@ impl FetchSensors {
         let now = now_ms();
         let mut parts = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
         // Looked up before any clone of `tp`: a poll records the lag of each partition it
-        // took records from, and all but the first are of a partition listed already.
+        // took records from, and only a partition's first recording lists it.
         let p = match parts.get_mut(tp) {
             Some(p) => p,
             None => parts

@@ -140,8 +140,8 @@ pub(crate) type StatSpec = (&'static str, Stat, &'static str);
 
 struct Entry {
     name: &'static str,
-    /// Shared by the statistics of one `add` (a sensor listed with three): one allocation
-    /// each for the group and the tags, not one per statistic.
+    /// Shared by the statistics one `add` lists for a sensor: one allocation each for the
+    /// group and the tags, not one per statistic.
     group: Arc<str>,
     tags: Arc<Vec<(&'static str, String)>>,
     description: &'static str,

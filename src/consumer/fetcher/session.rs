@@ -75,6 +75,7 @@ pub(super) struct FetchSession {
     /// The epoch of the next request; 0 until the broker creates a session.
     epoch: i32,
     /// What the broker holds for each partition in the session.
+    ///
     /// Hashed with foldhash: every fetch looks each wanted partition up here and rebuilds it
     /// from the answer, and SipHash was most of that at 10,000 partitions.
     parts: HashMap<TopicPartition, PartState, foldhash::fast::RandomState>,

@@ -318,13 +318,15 @@ impl SubscriptionState {
         pending
     }
 
-    /// Partitions to fetch now, in topic order: assigned, positioned, not paused and not
-    /// waiting for a position lookup or a validation.
-    pub(crate) fn fetchable(&self) -> impl Iterator<Item = (&TopicPartition, i64)> {
+    /// Partitions to fetch now, in topic order, with their positions: assigned, positioned, not
+    /// paused and not waiting for a position lookup or a validation.
+    pub(crate) fn fetchable(
+        &self,
+    ) -> impl Iterator<Item = (&TopicPartition, &PartitionState, i64)> {
         self.parts
             .iter()
             .filter(|(_, s)| !s.paused && s.pending.is_none() && !s.validating)
-            .filter_map(|(tp, s)| s.position.map(|p| (tp, p)))
+            .filter_map(|(tp, s)| s.position.map(|p| (tp, s, p)))
     }
 
     /// Positions of every positioned partition (what auto-commit commits).
@@ -349,7 +351,9 @@ mod tests {
         s.set_assignment([a.clone(), b.clone()], PositionSource::Committed);
         s.seek(&a, 42).unwrap();
         s.state_mut(&b).unwrap().paused = true;
-        assert_eq!(s.fetchable().collect::<Vec<_>>(), vec![(&a, 42)]);
+        let fetchable: Vec<(&TopicPartition, i64)> =
+            s.fetchable().map(|(tp, _, p)| (tp, p)).collect();
+        assert_eq!(fetchable, vec![(&a, 42)]);
         assert_eq!(
             s.pending_positions(),
             vec![(b.clone(), PositionSource::Committed)]

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::session::{FetchPlan, PartState};
+use super::session::{FetchPlan, PartState, SessionPartition};
 use super::{Event, Fetcher, request};
 use crate::consumer::subscription::SubscriptionState;
 use crate::network::metadata::{Cluster, TopicMeta};
@@ -21,6 +21,14 @@ pub(super) struct IdleWalk {
     version: u64,
     /// The metadata then (held, so that a new snapshot cannot reuse its address).
     cluster: Arc<Cluster>,
+}
+
+/// What [`Fetcher::fetch_targets`] found to fetch from one broker.
+pub(super) struct NodeFetch {
+    /// Sorted, as the assignment is.
+    pub parts: Vec<(SessionPartition, PartState)>,
+    /// Every one of them is at its high watermark: the fetch would wait at the broker.
+    pub caught_up: bool,
 }
 
 impl Fetcher {
@@ -89,8 +97,8 @@ impl Fetcher {
         &self,
         subs: &SubscriptionState,
         cluster: &Cluster,
-    ) -> (HashMap<i32, Vec<(TopicPartition, PartState)>>, bool) {
-        let mut per_node: HashMap<i32, Vec<(TopicPartition, PartState)>> = HashMap::new();
+    ) -> (HashMap<i32, NodeFetch>, bool) {
+        let mut per_node: HashMap<i32, NodeFetch> = HashMap::new();
         let mut missing_leader = false;
         if self.buffered.len() >= subs.assignment().len() && self.buffered_cover(subs) {
             // Every partition has data buffered: nothing to fetch, and no walk that hashes
@@ -100,18 +108,20 @@ impl Fetcher {
         let buffered: HashSet<&TopicPartition, foldhash::fast::RandomState> =
             self.buffered.iter().map(|f| &f.tp).collect();
         let now = std::time::Instant::now();
-        // The assignment is sorted by topic: one metadata lookup per topic, not per partition.
-        let mut topic: Option<(&str, Option<&TopicMeta>)> = None;
-        for (tp, offset) in subs.fetchable() {
+        // The assignment is sorted by topic: one metadata lookup and one shared name per topic,
+        // not per partition.
+        let mut topic: Option<(&str, Option<&TopicMeta>, Arc<str>)> = None;
+        for (tp, s, offset) in subs.fetchable() {
             if buffered.contains(tp) {
                 continue;
             }
-            let meta = match topic {
-                Some((name, meta)) if name == tp.topic => meta,
+            let (meta, name) = match &topic {
+                Some((name, meta, shared)) if *name == tp.topic => (*meta, shared.clone()),
                 _ => {
                     let meta = cluster.topic(&tp.topic);
-                    topic = Some((&tp.topic, meta));
-                    meta
+                    let shared: Arc<str> = Arc::from(tp.topic.as_str());
+                    topic = Some((&tp.topic, meta, shared.clone()));
+                    (meta, shared)
                 }
             };
             let replica = if self.read_replicas.is_empty() {
@@ -133,7 +143,16 @@ impl Fetcher {
                         offset,
                         leader_epoch,
                     };
-                    per_node.entry(l).or_default().push((tp.clone(), state))
+                    let node = per_node.entry(l).or_insert_with(|| NodeFetch {
+                        parts: Vec::new(),
+                        caught_up: true,
+                    });
+                    node.caught_up &= s.high_watermark >= 0 && offset >= s.high_watermark;
+                    let sp = SessionPartition {
+                        topic: name,
+                        partition: tp.partition,
+                    };
+                    node.parts.push((sp, state))
                 }
                 Some(_) => {}
                 None => missing_leader = true,
@@ -215,15 +234,10 @@ impl Fetcher {
                 t.partition(f.tp.partition).map(|p| p.leader)
             })
             .collect();
-        for (node, parts) in per_node {
+        for (node, NodeFetch { parts, caught_up }) in per_node {
             // A fetch for caught-up partitions only would sit at the broker for
             // fetch.max.wait.ms and hold back the next fetch of partitions that do have data:
             // wait until this node's buffered records are taken, then fetch them all together.
-            let caught_up = parts.iter().all(|(tp, state)| {
-                subs.assignment()
-                    .get(tp)
-                    .is_some_and(|s| s.high_watermark >= 0 && state.offset >= s.high_watermark)
-            });
             if caught_up && busy.contains(&node) {
                 continue;
             }

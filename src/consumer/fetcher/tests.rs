@@ -323,8 +323,9 @@ fn targets(f: &Fetcher, subs: &SubscriptionState, cluster: &Cluster) -> Vec<(i32
     assert!(!missing);
     let mut got: Vec<(i32, i32, i64, i32)> = per_node
         .iter()
-        .flat_map(|(node, parts)| {
-            parts
+        .flat_map(|(node, fetch)| {
+            fetch
+                .parts
                 .iter()
                 .map(|(tp, s)| (*node, tp.partition, s.offset, s.leader_epoch))
         })

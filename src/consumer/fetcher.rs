@@ -249,6 +249,9 @@ pub(crate) struct Fetcher {
     idle: Option<send::IdleWalk>,
     /// Partitions whose buffered data is gone since `idle` was set.
     left_buffer: Vec<TopicPartition>,
+    /// The topic names the last walk in `fetch_targets` gave its sessions, sorted: the next
+    /// walk gives the same `Arc`s, so a session compares names by address.
+    session_names: Vec<Arc<str>>,
     /// [`SubscriptionState::version`] when `discard_stale` last looked, with no fetch buffered
     /// since: every position the fetcher moved since then moved with its data.
     stale_checked: Option<u64>,
@@ -278,6 +281,7 @@ impl Fetcher {
             settled: 0,
             idle: None,
             left_buffer: Vec::new(),
+            session_names: Vec::new(),
             stale_checked: None,
         }
     }

@@ -94,7 +94,7 @@ impl Fetcher {
     /// a leader that has moved on answers FENCED_LEADER_EPOCH instead of serving a stale
     /// read). Also says whether a partition had no known leader.
     pub(super) fn fetch_targets(
-        &self,
+        &mut self,
         subs: &SubscriptionState,
         cluster: &Cluster,
     ) -> (HashMap<i32, NodeFetch>, bool) {
@@ -109,8 +109,10 @@ impl Fetcher {
             self.buffered.iter().map(|f| &f.tp).collect();
         let now = std::time::Instant::now();
         // The assignment is sorted by topic: one metadata lookup and one shared name per topic,
-        // not per partition.
+        // not per partition. Names come from the last walk's where they can (both sorted).
         let mut topic: Option<(&str, Option<&TopicMeta>, Arc<str>)> = None;
+        let last_names = std::mem::take(&mut self.session_names);
+        let mut last_names = last_names.into_iter().peekable();
         for (tp, s, offset) in subs.fetchable() {
             if buffered.contains(tp) {
                 continue;
@@ -119,7 +121,11 @@ impl Fetcher {
                 Some((name, meta, shared)) if *name == tp.topic => (*meta, shared.clone()),
                 _ => {
                     let meta = cluster.topic(&tp.topic);
-                    let shared: Arc<str> = Arc::from(tp.topic.as_str());
+                    while last_names.next_if(|n| **n < *tp.topic).is_some() {}
+                    let shared = last_names
+                        .next_if(|n| **n == *tp.topic)
+                        .unwrap_or_else(|| Arc::from(tp.topic.as_str()));
+                    self.session_names.push(shared.clone());
                     topic = Some((&tp.topic, meta, shared.clone()));
                     (meta, shared)
                 }

@@ -6,7 +6,7 @@
 //! Building the next request and applying its answer are pure functions of the session state,
 //! so they are tested without a broker.
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
@@ -21,10 +21,29 @@ pub(super) const SESSIONLESS_EPOCH: i32 = -1;
 /// assignment names every wanted partition per fetch, and a `TopicPartition` each was an
 /// allocation (and a free) per partition per fetch at 10,000 partitions. Ordered as
 /// `TopicPartition` is: by topic, then partition.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq)]
 pub(super) struct SessionPartition {
     pub topic: Arc<str>,
     pub partition: i32,
+}
+
+impl Ord for SessionPartition {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Names of one walk, and of the walk before, are one `Arc` per topic
+        // (`Fetcher::fetch_targets`): the address settles most comparisons.
+        let topic = if Arc::ptr_eq(&self.topic, &other.topic) {
+            Ordering::Equal
+        } else {
+            self.topic.cmp(&other.topic)
+        };
+        topic.then(self.partition.cmp(&other.partition))
+    }
+}
+
+impl PartialOrd for SessionPartition {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl fmt::Debug for SessionPartition {
@@ -92,21 +111,24 @@ pub(super) struct FetchSession {
     id: i32,
     /// The epoch of the next request; 0 until the broker creates a session.
     epoch: i32,
-    /// What the broker holds for each partition in the session.
+    /// What the broker holds for each partition in the session, sorted as `wanted` is.
     ///
-    /// Hashed with foldhash: every fetch looks each wanted partition up here and rebuilds it
-    /// from the answer, and SipHash was most of that at 10,000 partitions.
-    parts: HashMap<SessionPartition, PartState, foldhash::fast::RandomState>,
+    /// A sorted list, not a map: a plan walks it beside the sorted `wanted` in one pass, where
+    /// a map cost a cache miss per wanted partition per fetch (most of a fetch's cost at 10,000
+    /// partitions), and an answer makes the wanted list the session's.
+    parts: Vec<(SessionPartition, PartState)>,
 }
 
 impl FetchSession {
     /// The next request for `wanted`: full when there is no session yet, else the partitions
     /// whose state differs from the broker's copy, and the ones no longer wanted to forget.
-    pub(super) fn plan(&self, wanted: Vec<(SessionPartition, PartState)>) -> FetchPlan {
-        debug_assert!(
-            wanted.is_sorted_by(|a, b| a.0 < b.0),
-            "wanted: sorted, each once"
-        );
+    pub(super) fn plan(&self, mut wanted: Vec<(SessionPartition, PartState)>) -> FetchPlan {
+        // Built sorted from the assignment; if that ever changed, a merge of unsorted lists
+        // would send wrong positions, so it is checked (one sequential pass) and mended.
+        if !wanted.is_sorted_by(|a, b| a.0 < b.0) {
+            wanted.sort_by(|a, b| a.0.cmp(&b.0));
+            wanted.dedup_by(|a, b| a.0 == b.0);
+        }
         if self.id == NO_SESSION || self.epoch == INITIAL_EPOCH {
             return FetchPlan {
                 session_id: self.id,
@@ -116,38 +138,19 @@ impl FetchSession {
                 wanted,
             };
         }
-        let mut kept = 0;
-        let send = wanted
-            .iter()
-            .filter(|(tp, s)| match self.parts.get(tp) {
-                Some(held) => {
-                    kept += 1;
-                    held != s
-                }
-                None => true,
-            })
-            .cloned()
-            .collect();
-        // `wanted` names each partition once (it comes from the sorted assignment), so when it
-        // holds every session partition there is nothing to forget, and no walk of the session
-        // per fetch to find that out.
-        let forget = if kept == self.parts.len() {
-            Vec::new()
-        } else {
-            // A set, not a search of `wanted` per session partition: that was quadratic, a
-            // third of the consumer's CPU at 10,000 partitions.
-            let wanted_set: HashSet<&SessionPartition, foldhash::fast::RandomState> =
-                wanted.iter().map(|(tp, _)| tp).collect();
-            let mut forget: Vec<SessionPartition> = self
-                .parts
-                .keys()
-                .filter(|tp| !wanted_set.contains(tp))
-                .cloned()
-                .collect();
-            // Deterministic requests: easier to read in a capture, and to test.
-            forget.sort();
-            forget
-        };
+        let mut send = Vec::new();
+        let mut forget = Vec::new();
+        let mut held = self.parts.iter().peekable();
+        for entry in &wanted {
+            while let Some((tp, _)) = held.next_if(|(tp, _)| *tp < entry.0) {
+                forget.push(tp.clone());
+            }
+            match held.next_if(|(tp, _)| *tp == entry.0) {
+                Some((_, state)) if *state == entry.1 => {}
+                _ => send.push(entry.clone()),
+            }
+        }
+        forget.extend(held.map(|(tp, _)| tp.clone()));
         FetchPlan {
             session_id: self.id,
             epoch: self.epoch,
@@ -164,17 +167,9 @@ impl FetchSession {
         }
         match answer {
             Answer::Accepted { session_id } if session_id != NO_SESSION => {
-                if plan.is_full() || session_id != self.id {
-                    self.parts = plan.wanted.into_iter().collect();
-                } else {
-                    // The broker applied the changes to what it held, and so do we: the cost
-                    // of an answer is what the request changed, not the session's size (at
-                    // 10,000 partitions, rebuilding the map per fetch was most of its cost).
-                    for tp in &plan.forget {
-                        self.parts.remove(tp);
-                    }
-                    self.parts.extend(plan.send);
-                }
+                // A full request made the session what was wanted; an incremental one changed
+                // the broker's copy into it.
+                self.parts = plan.wanted;
                 self.id = session_id;
                 self.epoch = next_epoch(plan.epoch);
             }
@@ -284,6 +279,22 @@ mod tests {
                 id_epoch: (7, 1),
                 sent: vec![(3, 9)],
                 forgotten: vec![1],
+            },
+            Case {
+                name: "wanted out of order (never built so): sorted before the session walk",
+                session: open(),
+                wanted: vec![at(2, 0), at(3, 9), at(0, 4)],
+                id_epoch: (7, 1),
+                sent: vec![(0, 4), (3, 9)],
+                forgotten: vec![1],
+            },
+            Case {
+                name: "every partition forgotten, from either end",
+                session: open(),
+                wanted: vec![],
+                id_epoch: (7, 1),
+                sent: vec![],
+                forgotten: vec![0, 1, 2],
             },
             Case {
                 name: "a leader epoch change is sent too",

@@ -318,7 +318,11 @@ fn cluster(brokers: &[i32]) -> Cluster {
 }
 
 /// (node, partition, offset, leader epoch) of every partition `fetch_targets` picks.
-fn targets(f: &Fetcher, subs: &SubscriptionState, cluster: &Cluster) -> Vec<(i32, i32, i64, i32)> {
+fn targets(
+    f: &mut Fetcher,
+    subs: &SubscriptionState,
+    cluster: &Cluster,
+) -> Vec<(i32, i32, i64, i32)> {
     let (per_node, missing) = f.fetch_targets(subs, cluster);
     assert!(!missing);
     let mut got: Vec<(i32, i32, i64, i32)> = per_node
@@ -334,13 +338,50 @@ fn targets(f: &Fetcher, subs: &SubscriptionState, cluster: &Cluster) -> Vec<(i32
     got
 }
 
+/// A walk names a topic with the `Arc` the walk before gave it, so that the session, which
+/// holds the earlier one, compares names by address; a name no walk gives any more is dropped.
+#[tokio::test]
+async fn walks_share_topic_names_with_the_walk_before() {
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
+    let subs = assigned(&tps);
+    let mut f = fetcher();
+    let names = |f: &mut Fetcher| -> Vec<Arc<str>> {
+        let (per_node, _) = f.fetch_targets(&subs, &cluster(&[1]));
+        per_node[&1]
+            .parts
+            .iter()
+            .map(|(sp, _)| sp.topic.clone())
+            .collect()
+    };
+    let first = names(&mut f);
+    let second = names(&mut f);
+    assert_eq!(first.len(), 2);
+    assert!(
+        Arc::ptr_eq(&first[0], &first[1]),
+        "one name per topic in a walk"
+    );
+    assert!(
+        Arc::ptr_eq(&first[0], &second[0]),
+        "the same name in the next walk"
+    );
+    assert_eq!(f.session_names.len(), 1);
+    let other = assigned(&[TopicPartition::new("u", 0)]);
+    let _ = f.fetch_targets(&other, &cluster(&[1]));
+    let kept: Vec<&str> = f.session_names.iter().map(|n| &**n).collect();
+    assert_eq!(
+        kept,
+        vec!["u"],
+        "names of topics no longer walked are let go"
+    );
+}
+
 /// KIP-320: every partition is fetched with its leader's epoch from the metadata.
 #[tokio::test]
 async fn fetches_carry_the_leader_epoch_from_metadata() {
     let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new("t", p)).collect();
     let subs = assigned(&tps);
     assert_eq!(
-        targets(&fetcher(), &subs, &cluster(&[1])),
+        targets(&mut fetcher(), &subs, &cluster(&[1])),
         vec![(1, 0, 0, 7), (1, 1, 0, 8)]
     );
 }
@@ -358,12 +399,12 @@ async fn read_replica_is_used_until_its_lease_ends() {
     f.read_replicas
         .insert(tps[1].clone(), (2, now - Duration::from_millis(1)));
     assert_eq!(
-        targets(&f, &subs, &cluster(&[1, 2])),
+        targets(&mut f, &subs, &cluster(&[1, 2])),
         vec![(1, 1, 0, 8), (2, 0, 0, 7)],
         "partition 0 from the follower, 1 (lease over) from the leader"
     );
     assert_eq!(
-        targets(&f, &subs, &cluster(&[1])),
+        targets(&mut f, &subs, &cluster(&[1])),
         vec![(1, 0, 0, 7), (1, 1, 0, 8)],
         "a follower gone from the metadata: the leader"
     );

@@ -1,6 +1,8 @@
 //! One Fetch round trip to a broker: the request built from a session plan, the answer split
 //! into per-partition [`CompletedFetch`]es (decoded later, a step at a time).
 
+use std::sync::Arc;
+
 use kafka_protocol::protocol::Encodable;
 
 use super::session::{Answer, FetchPlan, PartState, SESSIONLESS_EPOCH, SessionPartition};
@@ -177,12 +179,14 @@ async fn round_trip(
     let mut lookup = WantedLookup::new(&plan.wanted);
     let mut out = Vec::with_capacity(resp.responses.iter().map(|t| t.partitions.len()).sum());
     for t in resp.responses {
+        // One name shared by the records of this answer's topic: not the session's name, which
+        // every answer would share, so that the threads decoding one answer and dropping the
+        // records of another do not count references on one cache line.
+        let topic: Arc<str> = Arc::from(t.topic.0.as_str());
         for p in t.partitions {
-            let Some((wanted, state)) = lookup.find(t.topic.0.as_str(), p.partition_index) else {
+            let Some((wanted, state)) = lookup.find(&topic, p.partition_index) else {
                 continue;
             };
-            // The session's name, shared by all the topic's records.
-            let topic = wanted.topic.clone();
             let tp = TopicPartition::new(&*topic, wanted.partition);
             let offset = state.offset;
             let mut done = CompletedFetch::new(tp.clone(), offset, p.high_watermark);
@@ -203,7 +207,7 @@ async fn round_trip(
             // Decoded later, a step at a time off the runtime (`Fetcher::start_decoding`).
             done.decoder = p.records.filter(|r| !r.is_empty()).map(|data| {
                 Box::new(PartitionDecoder::new(
-                    topic,
+                    topic.clone(),
                     tp.partition,
                     data,
                     offset,

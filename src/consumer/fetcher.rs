@@ -249,6 +249,9 @@ pub(crate) struct Fetcher {
     idle: Option<send::IdleWalk>,
     /// Partitions whose buffered data is gone since `idle` was set.
     left_buffer: Vec<TopicPartition>,
+    /// Each broker's wanted list patched from its session while that is enough (see
+    /// [`targets`]).
+    targets: targets::Targets,
     /// The topic names the last walk in `fetch_targets` gave its sessions, sorted: the next
     /// walk gives the same `Arc`s, so a session compares names by address.
     session_names: Vec<Arc<str>>,
@@ -282,6 +285,7 @@ impl Fetcher {
             idle: None,
             left_buffer: Vec::new(),
             session_names: Vec::new(),
+            targets: targets::Targets::default(),
             stale_checked: None,
         }
     }
@@ -326,6 +330,7 @@ impl Fetcher {
     /// Buffers `f`.
     fn push_fetch(&mut self, f: CompletedFetch) {
         self.retally(None, Some(f.tally()));
+        self.note_moved(&f.tp);
         self.buffered.push_back(f);
     }
 
@@ -349,6 +354,7 @@ impl Fetcher {
             self.settled -= 1;
         }
         self.retally(Some(f.tally()), None);
+        self.note_moved(&f.tp);
         Some(f)
     }
 
@@ -356,12 +362,14 @@ impl Fetcher {
     fn retain_fetches(&mut self, mut keep: impl FnMut(&CompletedFetch) -> bool) -> bool {
         let before = self.buffered.len();
         let (mut held, mut partway) = (0, 0);
+        let targets = &mut self.targets;
         self.buffered.retain(|f| {
             let kept = keep(f);
             if !kept {
                 let t = f.tally();
                 held += t.held;
                 partway += t.partway;
+                targets.moved(&f.tp);
             }
             kept
         });
@@ -816,6 +824,7 @@ mod request;
 mod send;
 mod session;
 mod stats;
+mod targets;
 
 #[cfg(test)]
 mod tests;

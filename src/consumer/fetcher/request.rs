@@ -288,6 +288,7 @@ mod tests {
             PartState {
                 offset,
                 leader_epoch,
+                at_end: false,
             },
         )
     }

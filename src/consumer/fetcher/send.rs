@@ -148,12 +148,13 @@ impl Fetcher {
                     let state = PartState {
                         offset,
                         leader_epoch,
+                        at_end: s.high_watermark >= 0 && offset >= s.high_watermark,
                     };
                     let node = per_node.entry(l).or_insert_with(|| NodeFetch {
                         parts: Vec::new(),
                         caught_up: true,
                     });
-                    node.caught_up &= s.high_watermark >= 0 && offset >= s.high_watermark;
+                    node.caught_up &= state.at_end;
                     let sp = SessionPartition {
                         topic: name,
                         partition: tp.partition,
@@ -202,7 +203,23 @@ impl Fetcher {
             // The budget has no room for an answer: the walk could send nothing.
             return;
         }
-        let (per_node, missing_leader) = self.fetch_targets(subs, cluster);
+        let version = subs.version();
+        let patched = if self.route_moved(cluster) {
+            self.patched_targets(subs, cluster)
+        } else {
+            None
+        };
+        let walked = patched.is_none();
+        let (per_node, missing_leader) = match patched {
+            Some(per_node) => {
+                #[cfg(debug_assertions)]
+                self.check_patched(&per_node, subs, cluster);
+                (per_node, false)
+            }
+            None => self.fetch_targets(subs, cluster),
+        };
+        let mut sent_to = Vec::new();
+        let mut skipped = false;
         let mut sent = false;
         let mut budget_cut = false;
         let idle = |fetcher: &mut Fetcher, sent: bool, budget_cut: bool| {
@@ -226,6 +243,8 @@ impl Fetcher {
             self.net.request_update();
         }
         if per_node.is_empty() {
+            let complete = !missing_leader && self.read_replicas.is_empty();
+            self.after_look(&[], version, cluster, walked.then_some(complete));
             idle(self, sent, budget_cut);
             return;
         }
@@ -245,6 +264,7 @@ impl Fetcher {
             // fetch.max.wait.ms and hold back the next fetch of partitions that do have data:
             // wait until this node's buffered records are taken, then fetch them all together.
             if caught_up && busy.contains(&node) {
+                skipped = true;
                 continue;
             }
             let Some(max_bytes) = self.fetch_room(subs) else {
@@ -252,6 +272,7 @@ impl Fetcher {
                 break;
             };
             sent = true;
+            sent_to.push(node);
             let wanted = parts;
             let plan = if self.cfg.sessions {
                 self.sessions.entry(node).or_default().plan(wanted)
@@ -272,6 +293,8 @@ impl Fetcher {
                 let _ = tx.send(Event::Fetched { node, fetched });
             });
         }
+        let complete = !missing_leader && !skipped && !budget_cut && self.read_replicas.is_empty();
+        self.after_look(&sent_to, version, cluster, walked.then_some(complete));
         idle(self, sent, budget_cut);
     }
 }

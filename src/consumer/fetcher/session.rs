@@ -52,13 +52,27 @@ impl fmt::Debug for SessionPartition {
     }
 }
 
-/// What one partition's entry in a Fetch request says; a change of any field is sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What one partition's entry in a Fetch request says (a change of `offset` or `leader_epoch`
+/// is sent again), and whether the partition was caught up when the entry was made.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct PartState {
     pub offset: i64,
     /// -1: unknown.
     pub leader_epoch: i32,
+    /// The position was at the partition's known high watermark when this entry was made: the
+    /// consumer's own note, never sent and not part of equality. A list patched from the
+    /// session (`Fetcher::patched_targets`) reads it to tell whether a fetch would only wait at
+    /// the broker, without a lookup per partition.
+    pub at_end: bool,
 }
+
+impl PartialEq for PartState {
+    fn eq(&self, other: &Self) -> bool {
+        self.offset == other.offset && self.leader_epoch == other.leader_epoch
+    }
+}
+
+impl Eq for PartState {}
 
 /// One Fetch request's session part, and what the session becomes if the broker accepts it.
 #[derive(Debug, Clone)]
@@ -120,6 +134,17 @@ pub(super) struct FetchSession {
 }
 
 impl FetchSession {
+    /// Whether the broker holds a session for us that our last request's answer updated: then
+    /// `parts` is what that request wanted.
+    pub(super) fn is_established(&self) -> bool {
+        self.id != NO_SESSION && self.epoch != INITIAL_EPOCH
+    }
+
+    /// What the broker holds for each partition in the session, sorted.
+    pub(super) fn parts(&self) -> &[(SessionPartition, PartState)] {
+        &self.parts
+    }
+
     /// The next request for `wanted`: full when there is no session yet, else the partitions
     /// whose state differs from the broker's copy, and the ones no longer wanted to forget.
     pub(super) fn plan(&self, mut wanted: Vec<(SessionPartition, PartState)>) -> FetchPlan {
@@ -211,6 +236,7 @@ mod tests {
             PartState {
                 offset,
                 leader_epoch: -1,
+                at_end: false,
             },
         )
     }
@@ -307,6 +333,7 @@ mod tests {
                         PartState {
                             offset: 0,
                             leader_epoch: 3,
+                            at_end: false,
                         },
                     ),
                 ],

@@ -330,7 +330,7 @@ impl Fetcher {
     /// Buffers `f`.
     fn push_fetch(&mut self, f: CompletedFetch) {
         self.retally(None, Some(f.tally()));
-        self.note_moved(&f.tp);
+        self.targets.moved(&f.tp);
         self.buffered.push_back(f);
     }
 
@@ -354,7 +354,7 @@ impl Fetcher {
             self.settled -= 1;
         }
         self.retally(Some(f.tally()), None);
-        self.note_moved(&f.tp);
+        self.targets.moved(&f.tp);
         Some(f)
     }
 

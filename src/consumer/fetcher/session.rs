@@ -381,7 +381,7 @@ mod tests {
     }
 
     /// After each accepted answer the session holds exactly what the request wanted, whether
-    /// the answer was to a full request (rebuilt) or an incremental one (changes applied).
+    /// the answer was to a full request or an incremental one.
     #[test]
     fn an_accepted_answer_leaves_the_session_holding_what_was_wanted() {
         let held = |s: &FetchSession| {

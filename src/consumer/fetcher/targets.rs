@@ -110,11 +110,6 @@ impl Targets {
 }
 
 impl Fetcher {
-    /// Notes for [`Targets`] that `tp` entered or left the buffer.
-    pub(super) fn note_moved(&mut self, tp: &TopicPartition) {
-        self.targets.moved(tp);
-    }
-
     /// Gives the moved partitions to their leaders; says whether the lists may be patched (see
     /// [`patched_targets`](Self::patched_targets)). Called once per look, before either.
     pub(super) fn route_moved(&mut self, cluster: &Cluster) -> bool {

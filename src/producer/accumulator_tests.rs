@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::drain::DrainPass;
 use super::*;
-use crate::network::metadata::{PartitionMeta, TopicMeta};
+use crate::network::metadata::{Cluster, PartitionMeta, TopicMeta};
 use crate::types::{Node, TopicId};
 
 const TOPIC: &str = "t";

@@ -151,7 +151,7 @@ impl PartitionDecoder {
     /// record), the data ends, or an error is met. What it adds to what the fetch holds (its
     /// cost, and the decoder's [`held`](Self::held) after it less before) is under
     /// `step_bytes` before its last move, plus that move (opening a batch or taking a record,
-    /// each at most `batch_bytes`); its cost alone is at most [`DecodeLimits::step_max`].
+    /// each at most `batch_bytes`); its cost alone is at most `DecodeLimits::step_max` (tested there).
     pub(crate) fn step(&mut self, limits: &DecodeLimits) -> Step {
         self.step_within(limits, false, false)
     }

@@ -269,7 +269,7 @@ impl Accumulator {
         }]);
     }
 
-    /// [`done_in_flight`](Self::done_in_flight) for every batch of an answered request, with
+    /// `done_in_flight` for every batch of an answered request, with
     /// the acknowledgements among them: one topic lookup and lock per run of one topic's
     /// batches (a request holds them topic by topic), not one per batch (a lock per batch was
     /// contended with the sending threads' appends at 10,000 partitions).

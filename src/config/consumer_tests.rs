@@ -1,4 +1,5 @@
-//! Tests of the consumer configuration: parsing, defaults, the rules between properties and their errors.
+//! Tests of the consumer configuration: parsing, defaults, the rules between properties
+//! and their errors.
 
 use super::*;
 use crate::config::properties_for;

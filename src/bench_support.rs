@@ -36,7 +36,7 @@ const PRODUCER_ID: (i64, i16) = (4242, 0);
 /// sender does with every ready batch except the network round trip.
 pub struct AppendBench {
     acc: Accumulator,
-    topic: String,
+    topic: Arc<str>,
     cluster: Cluster,
     next_offset: i64,
     callbacks_ok: Arc<AtomicU64>,
@@ -125,7 +125,7 @@ impl AppendBench {
         };
         Ok(AppendBench {
             acc,
-            topic: TOPIC.to_string(),
+            topic: Arc::from(TOPIC),
             cluster,
             next_offset: 0,
             callbacks_ok: Arc::new(AtomicU64::new(0)),

@@ -35,7 +35,7 @@ use accumulator::{Accumulator, AccumulatorConfig, Append, TopicQueues};
 use delivery::Callback;
 pub use delivery::DeliveryFuture;
 pub use partitioner::{Partitioner, RoundRobinPartitioner, default_partition_for_key};
-pub use record::{ProducerRecord, RecordMetadata, SendError};
+pub use record::{IntoTopic, ProducerRecord, RecordMetadata, SendError};
 pub use send_all::SendAllSummary;
 use sender::{SenderConfig, SenderShared};
 

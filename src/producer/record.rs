@@ -1,9 +1,49 @@
 //! What a caller hands the producer and what it gets back.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::error::Error;
 use crate::record::Header;
+
+/// A topic name as [`ProducerRecord::new`] takes it: `&str`, `String` or `&String` (copied into
+/// a new `Arc<str>` per record), or `Arc<str>` / `&Arc<str>` (shared: no allocation, what a loop
+/// sending many records to one topic should pass).
+pub trait IntoTopic {
+    /// The shared name.
+    fn into_topic(self) -> Arc<str>;
+}
+
+impl IntoTopic for Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        self
+    }
+}
+
+impl IntoTopic for &Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        self.clone()
+    }
+}
+
+impl IntoTopic for &str {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoTopic for String {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoTopic for &String {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self.as_str())
+    }
+}
 
 /// A record to send.
 ///
@@ -11,8 +51,10 @@ use crate::record::Header;
 /// `timestamp: None` takes the producer's clock at send time (CreateTime, ms since the epoch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerRecord {
-    /// Topic name.
-    pub topic: String,
+    /// Topic name. Shared, not owned: a sending loop that builds its records from one
+    /// `Arc<str>` copies a pointer per record instead of allocating a `String` (an eighth of a
+    /// 100-byte record's cost in the producer's benchmark). See [`IntoTopic`].
+    pub topic: Arc<str>,
     /// Explicit partition; wins over the partitioner.
     pub partition: Option<i32>,
     /// Key bytes (`None` is a null key, distinct from an empty key).
@@ -27,9 +69,9 @@ pub struct ProducerRecord {
 
 impl ProducerRecord {
     /// A record with a value and nothing else.
-    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> ProducerRecord {
+    pub fn new(topic: impl IntoTopic, value: impl Into<Bytes>) -> ProducerRecord {
         ProducerRecord {
-            topic: topic.into(),
+            topic: topic.into_topic(),
             partition: None,
             key: None,
             value: Some(value.into()),
@@ -39,9 +81,9 @@ impl ProducerRecord {
     }
 
     /// A record with a null value (a tombstone when keyed).
-    pub fn tombstone(topic: impl Into<String>, key: impl Into<Bytes>) -> ProducerRecord {
+    pub fn tombstone(topic: impl IntoTopic, key: impl Into<Bytes>) -> ProducerRecord {
         ProducerRecord {
-            topic: topic.into(),
+            topic: topic.into_topic(),
             partition: None,
             key: Some(key.into()),
             value: None,
@@ -106,5 +148,35 @@ pub struct SendError {
 impl From<SendError> for Error {
     fn from(e: SendError) -> Error {
         e.error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_topic_name_is_taken_without_a_copy() {
+        let topic: Arc<str> = Arc::from("orders");
+        let by_ref = ProducerRecord::new(&topic, "a");
+        let owned = ProducerRecord::tombstone(topic.clone(), "k");
+        assert!(Arc::ptr_eq(&by_ref.topic, &topic));
+        assert!(Arc::ptr_eq(&owned.topic, &topic));
+        assert_eq!(Arc::strong_count(&topic), 3);
+    }
+
+    #[test]
+    fn every_string_form_names_the_same_topic() {
+        let name = String::from("orders");
+        let records = [
+            ProducerRecord::new("orders", "v"),
+            ProducerRecord::new(&name, "v"),
+            ProducerRecord::new(name.clone(), "v"),
+        ];
+        for r in &records {
+            assert_eq!(&*r.topic, "orders");
+        }
+        assert_eq!(records[0], records[1]);
+        assert_eq!(records[1], records[2]);
     }
 }

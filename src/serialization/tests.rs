@@ -146,7 +146,7 @@ fn typed_producer_record_serializes_key_value_and_keeps_the_rest() {
         .header("h", Bytes::from_static(b"x"))
         .serialize(&BigEndian, &Utf8)
         .unwrap();
-    assert_eq!(r.topic, "orders");
+    assert_eq!(&*r.topic, "orders");
     assert_eq!(r.key.as_deref(), Some(&[0u8, 0, 0, 0, 0, 0, 0, 7][..]));
     assert_eq!(r.value.as_deref(), Some(&b"v"[..]));
     assert_eq!(

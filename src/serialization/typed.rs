@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::{CodecError, Deserializer, RecordPart, Serializer};
 use crate::consumer::ConsumerRecord;
 use crate::error::{Error, Result};
-use crate::producer::ProducerRecord;
+use crate::producer::{IntoTopic, ProducerRecord};
 use crate::record::{Header, TimestampType};
 
 /// A record to send with a typed key and value; [`serialize`](Self::serialize) makes the
@@ -15,7 +15,7 @@ use crate::record::{Header, TimestampType};
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypedProducerRecord<K, V> {
     /// Topic name.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// Explicit partition; `None` lets the partitioner choose from the serialized key.
     pub partition: Option<i32>,
     /// Key (`None` is a null key).
@@ -30,9 +30,9 @@ pub struct TypedProducerRecord<K, V> {
 
 impl<K, V> TypedProducerRecord<K, V> {
     /// A record with a value and nothing else.
-    pub fn new(topic: impl Into<String>, value: V) -> Self {
+    pub fn new(topic: impl IntoTopic, value: V) -> Self {
         TypedProducerRecord {
-            topic: topic.into(),
+            topic: topic.into_topic(),
             partition: None,
             key: None,
             value: Some(value),
@@ -42,9 +42,9 @@ impl<K, V> TypedProducerRecord<K, V> {
     }
 
     /// A record with a key and a null value (a delete on a compacted topic).
-    pub fn tombstone(topic: impl Into<String>, key: K) -> Self {
+    pub fn tombstone(topic: impl IntoTopic, key: K) -> Self {
         TypedProducerRecord {
-            topic: topic.into(),
+            topic: topic.into_topic(),
             partition: None,
             key: Some(key),
             value: None,
@@ -90,7 +90,7 @@ impl<K, V> TypedProducerRecord<K, V> {
         VS: Serializer<V> + ?Sized,
     {
         let fail = |part, e: CodecError| Error::Serialization {
-            topic: self.topic.clone(),
+            topic: self.topic.to_string(),
             part,
             message: e.0,
         };

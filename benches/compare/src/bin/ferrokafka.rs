@@ -37,14 +37,32 @@ fn producer(c: &Common, p: &ProducerSettings) -> KafkaProducer {
     KafkaProducer::new(config).unwrap_or_else(|e| fail("producer", e))
 }
 
-fn record(c: &Common, values: &[bytes::Bytes], i: u64) -> ProducerRecord {
-    ProducerRecord::new(&c.topic, values[i as usize % values.len()].clone())
+/// What records are made of: the topic's name, shared by every record as a user sending to
+/// one topic would (an `Arc<str>` clone, no allocation per record; the other clients borrow
+/// or share their topic string too), and the value pool.
+struct Source {
+    topic: Arc<str>,
+    values: Vec<bytes::Bytes>,
+}
+
+impl Source {
+    fn new(c: &Common) -> Source {
+        Source {
+            topic: Arc::from(c.topic.as_str()),
+            values: value_pool(c.size),
+        }
+    }
+}
+
+fn record(c: &Common, src: &Source, i: u64) -> ProducerRecord {
+    let values = &src.values;
+    ProducerRecord::new(&src.topic, values[i as usize % values.len()].clone())
         .partition(partition_of(i, c.partitions))
 }
 
 async fn produce(a: ProduceArgs) {
     let c = &a.common;
-    let values = value_pool(c.size);
+    let values = Source::new(c);
     let n = a.producers.max(1);
     let ps: Vec<_> = (0..n).map(|_| Arc::new(producer(c, &a.producer))).collect();
     // Warm-up (untimed): metadata, connections, producer id; one record per partition, all
@@ -109,7 +127,7 @@ async fn produce(a: ProduceArgs) {
 async fn send_share(
     p: &KafkaProducer,
     c: &Common,
-    values: &[bytes::Bytes],
+    values: &Source,
     share: std::ops::Range<u64>,
     window: usize,
 ) {
@@ -308,14 +326,14 @@ async fn group(a: GroupArgs) {
 
 async fn latency(a: LatencyArgs) {
     let c = &a.common;
-    let values = value_pool(c.size);
+    let Source { topic, values } = Source::new(c);
     let p = producer(c, &a.producer);
     let warmup = a.rate;
     let total = warmup + a.rate * a.seconds;
     let hist = Arc::new(Mutex::new(Latencies::new()));
     let mut ticks = pace(a.rate, total);
     while let Some((i, due)) = ticks.recv().await {
-        let record = ProducerRecord::new(&c.topic, values[i as usize % values.len()].clone())
+        let record = ProducerRecord::new(&topic, values[i as usize % values.len()].clone())
             .partition(partition_of(i, c.partitions));
         let h = hist.clone();
         p.send_with_callback(record, move |r| {

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrokafka::producer::DeliveryFuture;
+use ferrokafka::producer::{DeliveryFuture, IntoTopic};
 use ferrokafka::record::Header;
 use ferrokafka::{KafkaProducer, ProducerConfig, ProducerRecord};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -21,7 +21,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Produces stdin to -t. Fails (after waiting for what was sent) when any message failed.
 pub async fn run(args: &Args) -> Result<(), Fail> {
-    let topic = args.topic()?.to_string();
+    // Shared by every record: a `&str` would be copied per record.
+    let topic: std::sync::Arc<str> = std::sync::Arc::from(args.topic()?);
     let mut b = ProducerConfig::builder();
     if let Some(brokers) = &args.brokers {
         b = b.bootstrap_servers(brokers);
@@ -138,7 +139,7 @@ impl Shape {
         })
     }
 
-    fn record(&self, topic: &str, message: Vec<u8>) -> ProducerRecord {
+    fn record(&self, topic: impl IntoTopic, message: Vec<u8>) -> ProducerRecord {
         let (mut key, mut value) = match self.key_delimiter.as_deref() {
             Some(d) => match find(&message, d) {
                 Some(at) => (

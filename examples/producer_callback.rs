@@ -37,8 +37,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let producer = KafkaProducer::new(config)?;
     let outcomes = Arc::new(Outcomes::default());
 
+    // One shared name for every record: `&args.topic` would copy it per record.
+    let topic: Arc<str> = Arc::from(args.topic.as_str());
     for i in 0..args.count {
-        let record = ProducerRecord::new(&args.topic, format!("event {i}"));
+        let record = ProducerRecord::new(&topic, format!("event {i}"));
         let outcomes = outcomes.clone();
         // The callback runs on the producer's sender task: keep it short, never block in it.
         producer

@@ -373,23 +373,41 @@ impl Reader<'_> {
         Ok(b)
     }
 
+    // Six per record. Read from one bounds-checked slice, not a checked `u8()` and a
+    // `Result` per byte, and inline: out of line and byte by byte it was 266 instructions per
+    // 100-byte record (callgrind), a fifth of the consumer's.
+    #[inline(always)]
     fn unsigned_varint(&mut self, max_bytes: u32) -> RecordResult<u64> {
+        let rest = &self.data[self.pos..self.end];
+        // Counts, deltas, attributes and short lengths: one byte.
+        if let Some(&b) = rest.first()
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let mut value = 0u64;
-        for i in 0..max_bytes {
-            let b = self.u8()?;
+        for (i, &b) in rest.iter().take(max_bytes as usize).enumerate() {
             value |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
+                self.pos += i + 1;
                 return Ok(value);
             }
         }
-        Err(format!("varint longer than {max_bytes} bytes"))
+        Err(if rest.len() < max_bytes as usize {
+            "record data ends early".to_string()
+        } else {
+            format!("varint longer than {max_bytes} bytes")
+        })
     }
 
+    #[inline(always)]
     fn varlong(&mut self) -> RecordResult<i64> {
         let u = self.unsigned_varint(10)?;
         Ok((u >> 1) as i64 ^ -((u & 1) as i64))
     }
 
+    #[inline(always)]
     fn varint(&mut self) -> RecordResult<i32> {
         let u = self.unsigned_varint(5)?;
         let u = u32::try_from(u).map_err(|_| format!("varint {u} overflows 32 bits"))?;
@@ -490,4 +508,64 @@ fn decode_record(
         value,
         headers,
     })
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    /// Reads one unsigned varint of at most `max` bytes from `data[start..end]`: the value and
+    /// where the reader stopped, or the error.
+    fn read(data: &[u8], start: usize, end: usize, max: u32) -> Result<(u64, usize), String> {
+        let data = Bytes::copy_from_slice(data);
+        let mut r = Reader {
+            data: &data,
+            pos: start,
+            end,
+        };
+        r.unsigned_varint(max).map(|v| (v, r.pos))
+    }
+
+    #[test]
+    fn unsigned_varints_read_to_their_last_byte_and_no_further() {
+        let ends_early = Err("record data ends early".to_string());
+        let cases: &[(&[u8], usize, usize, u32, Result<(u64, usize), String>)] = &[
+            (&[0x00], 0, 1, 5, Ok((0, 1))),
+            (&[0x7f, 0x01], 0, 2, 5, Ok((127, 1))),
+            (&[0xc8, 0x01], 0, 2, 5, Ok((200, 2))),
+            (&[0x05, 0xc8, 0x01, 0x09], 1, 4, 5, Ok((200, 3))),
+            (
+                &[0xff, 0xff, 0xff, 0xff, 0x0f],
+                0,
+                5,
+                5,
+                Ok((u64::from(u32::MAX), 5)),
+            ),
+            (
+                &[0x80; 10],
+                0,
+                10,
+                5,
+                Err("varint longer than 5 bytes".to_string()),
+            ),
+            (
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+                0,
+                10,
+                10,
+                Ok((u64::MAX, 10)),
+            ),
+            (&[0x80, 0x80], 0, 2, 5, ends_early.clone()),
+            // The end bound, not the buffer's length, ends the data.
+            (&[0x80, 0x01], 0, 1, 5, ends_early.clone()),
+            (&[0x01], 1, 1, 5, ends_early),
+        ];
+        for (data, start, end, max, want) in cases {
+            assert_eq!(
+                &read(data, *start, *end, *max),
+                want,
+                "{data:02x?}[{start}..{end}] max {max}"
+            );
+        }
+    }
 }

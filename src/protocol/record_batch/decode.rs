@@ -516,7 +516,10 @@ mod reader_tests {
 
     /// Reads one unsigned varint of at most `max` bytes from `data[start..end]`: the value and
     /// where the reader stopped, or the error.
-    fn read(data: &[u8], start: usize, end: usize, max: u32) -> Result<(u64, usize), String> {
+    /// A value and the reader's position after it, or the error.
+    type Read = Result<(u64, usize), String>;
+
+    fn read(data: &[u8], start: usize, end: usize, max: u32) -> Read {
         let data = Bytes::copy_from_slice(data);
         let mut r = Reader {
             data: &data,
@@ -529,7 +532,7 @@ mod reader_tests {
     #[test]
     fn unsigned_varints_read_to_their_last_byte_and_no_further() {
         let ends_early = Err("record data ends early".to_string());
-        let cases: &[(&[u8], usize, usize, u32, Result<(u64, usize), String>)] = &[
+        let cases: &[(&[u8], usize, usize, u32, Read)] = &[
             (&[0x00], 0, 1, 5, Ok((0, 1))),
             (&[0x7f, 0x01], 0, 2, 5, Ok((127, 1))),
             (&[0xc8, 0x01], 0, 2, 5, Ok((200, 2))),

@@ -478,7 +478,12 @@ fn decode_record(
         return Err(RecordError::TooManyHeaders);
     }
     let mut decoded = header_count * HEADER_SIZE;
-    let mut headers = Vec::with_capacity(header_count.min(r.remaining() / MIN_HEADER_LEN));
+    // Most records have no headers: `with_capacity(0)` was still an out-of-line call per record.
+    let mut headers = if header_count == 0 {
+        Vec::new()
+    } else {
+        Vec::with_capacity(header_count.min(r.remaining() / MIN_HEADER_LEN))
+    };
     for _ in 0..header_count {
         let key_len = r.varint()?;
         let key_len = usize::try_from(key_len)

@@ -519,11 +519,10 @@ fn decode_record(
 mod reader_tests {
     use super::*;
 
-    /// Reads one unsigned varint of at most `max` bytes from `data[start..end]`: the value and
-    /// where the reader stopped, or the error.
     /// A value and the reader's position after it, or the error.
     type Read = Result<(u64, usize), String>;
 
+    /// Reads one unsigned varint of at most `max` bytes from `data[start..end]`.
     fn read(data: &[u8], start: usize, end: usize, max: u32) -> Read {
         let data = Bytes::copy_from_slice(data);
         let mut r = Reader {

@@ -229,7 +229,7 @@ fn spawn_java(name: &str, bootstrap: &str, topic: &str, group: &str, tl: Shared)
                 match f[0] {
                     // R topic partition offset ts_type ts key value headers (hex value)
                     "R" => {
-                        let value = common::java::from_hex(f[7]);
+                        let value = common::records::from_hex(f[7]);
                         t.records.push((name.clone(), number(&value), now));
                     }
                     "ASSIGN" => {

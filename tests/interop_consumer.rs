@@ -15,8 +15,6 @@
 //! neither can be had.
 
 mod common;
-#[path = "interop_consumer/records.rs"]
-mod records;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -26,11 +24,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::broker::TestBroker;
+use common::records::{
+    Rec, assert_same_records, by_partition, from_ours, offset_runs, parse_record, parse_records,
+};
 use common::{create_topic, producer, python, repo};
 use ferrokafka::consumer::{KafkaConsumer, TopicPartition};
 use ferrokafka::record::Header;
 use ferrokafka::{ConsumerConfig, ProducerRecord};
-use records::*;
 
 const SCRIPT: &str = "tests/interop/rdkafka_consumer.py";
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
@@ -585,7 +585,7 @@ fn assert_varied(what: &str, written: &[Rec]) {
         "{what}: no null header value"
     );
     assert!(
-        has(&|r| r.headers.iter().filter(|h| h.0 == "dup").count() == 2),
+        has(&|r| r.headers.iter().filter(|h| h.0 == b"dup").count() == 2),
         "{what}: no repeated header key"
     );
     assert!(
@@ -742,7 +742,7 @@ async fn librdkafka_reads_what_we_wrote_with_each_codec() {
                 headers: sent
                     .headers
                     .into_iter()
-                    .map(|h| (h.key, h.value.map(|b| b.to_vec())))
+                    .map(|h| (h.key.into_bytes(), h.value.map(|b| b.to_vec())))
                     .collect(),
             });
         }

@@ -30,7 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::broker::{TestBroker, nisshi_run};
-use common::java::{Rec, by_partition, from_ours, parse_record, parse_records, peer, tail, to_hex};
+use common::java::{peer, tail};
+use common::records::{Rec, from_ours, parse_record, parse_records, to_hex};
 use common::{create_topic, producer};
 use ferrokafka::admin::NewTopic;
 use ferrokafka::consumer::{KafkaConsumer, TopicPartition};

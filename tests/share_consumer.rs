@@ -148,7 +148,7 @@ fn java_member(
             let f: Vec<&str> = line.split('\t').collect();
             match f.first() {
                 Some(&"S") => {
-                    let v = String::from_utf8(common::java::from_hex(f[4])).expect("utf8");
+                    let v = String::from_utf8(common::records::from_hex(f[4])).expect("utf8");
                     seen.lock().unwrap().push((id, v.parse().expect("number")));
                 }
                 Some(&"DONE") => done = line.clone(),

@@ -162,7 +162,7 @@ async fn alternate(b: &TestBroker, topic: &str) {
         ],
         b"",
     );
-    let java = common::java::parse_records(&out);
+    let java = common::records::parse_records(&out);
     assert_eq!(
         java.len(),
         TXNS / 2 * PER_TXN,

@@ -7,6 +7,7 @@ pub mod broker;
 pub mod group_member;
 pub mod java;
 pub mod kafka_tools;
+pub mod records;
 #[cfg(feature = "tls")]
 pub mod secure_broker;
 #[cfg(feature = "tls")]

@@ -1,6 +1,7 @@
 //! Records byte for byte both ways, every codec.
 
 use super::*;
+use crate::common::records::assert_same_records;
 
 // ---- 3. records byte for byte ------------------------------------------------------------
 
@@ -84,75 +85,6 @@ fn assert_varied(what: &str, written: &[Rec]) {
         RECORD_PARTITIONS as usize,
         "{what}: partitions used"
     );
-}
-
-/// For each record read (in order), the offset the writer reported for the same content, as
-/// runs `a..=b`: shows reordering, loss or duplication at a glance.
-fn written_offsets(want: &[Rec], got: &[Rec]) -> String {
-    let content = |r: &Rec| {
-        (
-            r.key.clone(),
-            r.value.clone(),
-            r.headers.clone(),
-            r.timestamp,
-        )
-    };
-    let at: BTreeMap<_, i64> = want.iter().map(|r| (content(r), r.offset)).collect();
-    let mut runs: Vec<(Option<i64>, Option<i64>)> = Vec::new();
-    for r in got {
-        let o = at.get(&content(r)).copied();
-        match runs.last_mut() {
-            Some((_, Some(end))) if o == Some(*end + 1) => *end += 1,
-            _ => runs.push((o, o)),
-        }
-    }
-    let show = |o: Option<i64>| o.map_or("?".to_string(), |o| o.to_string());
-    runs.iter()
-        .map(|(a, b)| match (a, b) {
-            (Some(a), Some(b)) if a != b => format!("{a}..={b}"),
-            _ => show(*a),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `got` (in the order read) must equal `want` (any order) partition by partition, in offset
-/// order, with nothing missing or extra.
-fn assert_same_records(what: &str, want: Vec<Rec>, got: Vec<Rec>) {
-    let mut want = by_partition(want);
-    for recs in want.values_mut() {
-        recs.sort_by_key(|r| r.offset);
-    }
-    let got = by_partition(got);
-    let want_parts: BTreeSet<_> = want.keys().collect();
-    let got_parts: BTreeSet<_> = got.keys().collect();
-    assert_eq!(got_parts, want_parts, "{what}: partitions read");
-    for (tp, want) in &want {
-        let got = &got[tp];
-        let offsets: Vec<i64> = got.iter().map(|r| r.offset).collect();
-        assert!(
-            offsets.windows(2).all(|w| w[0] < w[1]),
-            "{what}: {tp} read out of order or twice: {:?}",
-            &offsets[..offsets.len().min(50)]
-        );
-        if let Some(i) = (0..want.len().min(got.len())).find(|&i| want[i] != got[i]) {
-            panic!(
-                "{what}: {tp}: record {i} differs:\n  written: {:?}\n  read:    {:?}\n\
-                 the partition as read, by the offset each record was written at \
-                 (`?` = not written):\n  {}",
-                want[i],
-                got[i],
-                written_offsets(want, got)
-            );
-        }
-        assert_eq!(
-            got.len(),
-            want.len(),
-            "{what}: {tp}: {} records written, {} read",
-            want.len(),
-            got.len()
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

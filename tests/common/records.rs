@@ -1,5 +1,6 @@
-//! Records as both sides print them: the script's line format parsed, ours converted to the
-//! same shape, and the comparison that says which offsets differ.
+//! Records as the peers print them (`tests/java/JavaPeer.java` and
+//! `tests/interop/rdkafka_consumer.py` write the same tab-separated, hex-encoded `R` lines), ours
+//! in the same shape, and the comparison of what was written with what was read.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,44 +8,14 @@ use ferrokafka::ConsumerRecord;
 use ferrokafka::consumer::TopicPartition;
 use ferrokafka::record::TimestampType;
 
-/// A record as seen by either client, in the script's terms.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Rec {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    /// `create`, `append` or `none`.
-    pub ts_type: String,
-    pub timestamp: i64,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-}
-
-impl std::fmt::Debug for Rec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let b = |v: &Option<Vec<u8>>| match v {
-            None => "null".to_string(),
-            Some(v) => format!("{:?}", String::from_utf8_lossy(v)),
-        };
-        let headers: Vec<String> = self
-            .headers
-            .iter()
-            .map(|(k, v)| format!("{k}={}", b(v)))
-            .collect();
-        write!(
-            f,
-            "{}-{}@{} {}:{} key={} value={} headers=[{}]",
-            self.topic,
-            self.partition,
-            self.offset,
-            self.ts_type,
-            self.timestamp,
-            b(&self.key),
-            b(&self.value),
-            headers.join(", ")
-        )
+pub fn to_hex(b: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(HEX[usize::from(x >> 4)] as char);
+        s.push(HEX[usize::from(x & 0xf)] as char);
     }
+    s
 }
 
 pub fn from_hex(s: &str) -> Vec<u8> {
@@ -57,6 +28,57 @@ pub fn from_hex(s: &str) -> Vec<u8> {
 
 pub fn opt_hex(s: &str) -> Option<Vec<u8>> {
     (s != "-").then(|| from_hex(s))
+}
+
+/// A record as either client sees it, in the peer's terms.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rec {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// `create`, `append` or `none`.
+    pub ts_type: String,
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    /// Key bytes (UTF-8 of the Java `String`) and value, in order.
+    pub headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl std::fmt::Debug for Rec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Text when it is printable UTF-8, else hex.
+        let b = |v: Option<&[u8]>| match v {
+            None => "null".to_string(),
+            Some(v) => match std::str::from_utf8(v) {
+                Ok(s) if !s.chars().any(char::is_control) => format!("{s:?}"),
+                _ => format!("0x{}", to_hex(v)),
+            },
+        };
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{}={}", b(Some(k)), b(v.as_deref())))
+            .collect();
+        write!(
+            f,
+            "{}-{}@{} {}:{} key={} value={} headers=[{}]",
+            self.topic,
+            self.partition,
+            self.offset,
+            self.ts_type,
+            self.timestamp,
+            b(self.key.as_deref()),
+            b(self.value.as_deref()),
+            headers.join(", ")
+        )
+    }
+}
+
+impl Rec {
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(&self.topic, self.partition)
+    }
 }
 
 /// Parses the fields after `R` of a record line.
@@ -72,10 +94,7 @@ pub fn parse_record(fields: &[&str], line: &str) -> Rec {
                 let (k, v) = h
                     .split_once(':')
                     .unwrap_or_else(|| panic!("bad header {h:?} in {line:?}"));
-                (
-                    String::from_utf8(from_hex(k)).expect("utf-8 header key"),
-                    opt_hex(v),
-                )
+                (from_hex(k), opt_hex(v))
             })
             .collect()
     };
@@ -91,7 +110,7 @@ pub fn parse_record(fields: &[&str], line: &str) -> Rec {
     }
 }
 
-/// The `R` lines of a script's output.
+/// The `R` lines of the peer's output (any other line is an error).
 pub fn parse_records(stdout: &str) -> Vec<Rec> {
     stdout
         .lines()
@@ -103,23 +122,32 @@ pub fn parse_records(stdout: &str) -> Vec<Rec> {
         .collect()
 }
 
+pub fn ts_type_name(t: TimestampType) -> &'static str {
+    match t {
+        TimestampType::CreateTime => "create",
+        TimestampType::LogAppendTime => "append",
+    }
+}
+
+/// A record our consumer returned, in the peer's terms.
 pub fn from_ours(r: &ConsumerRecord) -> Rec {
     Rec {
         topic: r.topic.to_string(),
         partition: r.partition,
         offset: r.offset,
-        ts_type: match r.timestamp_type {
-            TimestampType::CreateTime => "create",
-            TimestampType::LogAppendTime => "append",
-        }
-        .to_string(),
+        ts_type: ts_type_name(r.timestamp_type).to_string(),
         timestamp: r.timestamp,
         key: r.key.as_ref().map(|b| b.to_vec()),
         value: r.value.as_ref().map(|b| b.to_vec()),
         headers: r
             .headers
             .iter()
-            .map(|h| (h.key.clone(), h.value.as_ref().map(|b| b.to_vec())))
+            .map(|h| {
+                (
+                    h.key.as_bytes().to_vec(),
+                    h.value.as_ref().map(|b| b.to_vec()),
+                )
+            })
             .collect(),
     }
 }
@@ -127,9 +155,7 @@ pub fn from_ours(r: &ConsumerRecord) -> Rec {
 pub fn by_partition(records: impl IntoIterator<Item = Rec>) -> BTreeMap<TopicPartition, Vec<Rec>> {
     let mut out: BTreeMap<TopicPartition, Vec<Rec>> = BTreeMap::new();
     for r in records {
-        out.entry(TopicPartition::new(&r.topic, r.partition))
-            .or_default()
-            .push(r);
+        out.entry(r.topic_partition()).or_default().push(r);
     }
     out
 }
@@ -159,27 +185,6 @@ pub fn written_offsets(want: &[Rec], got: &[Rec]) -> String {
         .map(|(a, b)| match (a, b) {
             (Some(a), Some(b)) if a != b => format!("{a}..={b}"),
             _ => show(*a),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `0..=9 4..=12` for 0,1,...,9,4,5,...,12.
-pub fn offset_runs(offsets: impl IntoIterator<Item = i64>) -> String {
-    let mut runs: Vec<(i64, i64)> = Vec::new();
-    for o in offsets {
-        match runs.last_mut() {
-            Some((_, end)) if o == *end + 1 => *end = o,
-            _ => runs.push((o, o)),
-        }
-    }
-    runs.iter()
-        .map(|(a, b)| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}..={b}")
-            }
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -222,4 +227,25 @@ pub fn assert_same_records(what: &str, want: Vec<Rec>, got: Vec<Rec>) {
             got.len()
         );
     }
+}
+
+/// `0..=9 4..=12` for 0,1,...,9,4,5,...,12.
+pub fn offset_runs(offsets: impl IntoIterator<Item = i64>) -> String {
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for o in offsets {
+        match runs.last_mut() {
+            Some((_, end)) if o == *end + 1 => *end = o,
+            _ => runs.push((o, o)),
+        }
+    }
+    runs.iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}..={b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
